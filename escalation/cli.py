@@ -1,0 +1,163 @@
+"""The `escalation` command line.
+
+Every command validates all of its input before it computes anything and writes nothing until
+the whole result exists, so a bad file costs one clear message (file, line, what is wrong) and a
+non-zero exit, never a half-written report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .engine import EngineError
+from .errors import InputError
+from .loading import load_ruleset, load_scenario
+from .matching import build_result
+from .replay import replay as run_replay
+from .report import to_json, to_table
+from .results import NOTICE
+from .ruleset import Ruleset
+from .scenario import Scenario
+
+DEFAULT_RULES = "rules/report-pathway.yaml"
+EXIT_BAD_INPUT = 2
+EXIT_ENGINE = 3
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Replay a published treatment-escalation pathway against patient timelines. " + NOTICE,
+)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class SchemaKind(str, Enum):
+    scenario = "scenario"
+    rules = "rules"
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def default_rules_path() -> Path:
+    """The report's pathway: from the working directory, else from the source checkout."""
+    here = Path(DEFAULT_RULES)
+    if here.exists():
+        return here
+    return Path(__file__).resolve().parents[1] / DEFAULT_RULES
+
+
+def parse_overrides(items: list[str]) -> dict[tuple[str, str], float]:
+    """`RULE.PARAM=VALUE` strings to a mapping; malformed ones are input errors."""
+    out: dict[tuple[str, str], float] = {}
+    for item in items:
+        target, sep, raw = item.partition("=")
+        rule_id, dot, name = target.partition(".")
+        if not sep or not dot or not rule_id or not name:
+            raise InputError("--set", f"{item!r} is not of the form RULE.PARAM=VALUE")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InputError("--set", f"{item!r}: {raw!r} is not a number") from None
+        out[(rule_id, name)] = value
+    return out
+
+
+def apply_overrides(ruleset: Ruleset, overrides: dict[tuple[str, str], float], file: str) -> Ruleset:
+    try:
+        return ruleset.with_overrides(overrides)
+    except KeyError as exc:
+        raise InputError(file, f"--set: {exc.args[0]}") from None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write the whole text or nothing: a temporary file renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@app.command()
+def replay(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    rules: Annotated[Optional[Path], typer.Option("--rules", "-r", help="rule set YAML file "
+                                                  f"(default: {DEFAULT_RULES})")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="override a rule parameter: RULE.PARAM=VALUE "
+                                            "(repeatable)")] = [],  # noqa: B006 - typer needs a literal
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table for people, json for programs")] = Format.table,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write to this file "
+                                                   "instead of standard output")] = None,
+    through_day: Annotated[Optional[int], typer.Option(help="run the clock at least to this day")] = None,
+) -> None:
+    """Replay SCENARIO day by day and list every decision point, for research review only."""
+    try:
+        rules_path = rules or default_rules_path()
+        overrides = parse_overrides(set_)
+        sc: Scenario = load_scenario(scenario)
+        rs = apply_overrides(load_ruleset(rules_path), overrides, str(rules_path))
+        result = build_result(run_replay(sc, rs, through_day), scenario,
+                              {f"{r}.{p}": v for (r, p), v in overrides.items()})
+    except InputError as exc:
+        _fail(str(exc))
+    except EngineError as exc:
+        _fail(f"rule engine: {exc}", EXIT_ENGINE)
+    text = to_json(result) if fmt == Format.json else to_table(result)
+    if output is not None:
+        write_atomically(output, text)
+        typer.echo(f"wrote {output} ({NOTICE.split(' - ')[0]})", err=True)
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def check(
+    files: Annotated[list[Path], typer.Argument(help="scenario or rule files to validate")],
+) -> None:
+    """Validate scenario and rule files without replaying them."""
+    failed = False
+    for path in files:
+        try:
+            head = path.read_text(encoding="utf-8") if path.exists() else ""
+            loader = load_ruleset if "\nrules:" in "\n" + head else load_scenario
+            loader(path)
+            typer.echo(f"ok: {path}")
+        except InputError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            failed = True
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def schema(kind: Annotated[SchemaKind, typer.Argument(help="scenario or rules")]) -> None:
+    """Print the JSON Schema of a file format."""
+    model = Scenario if kind == SchemaKind.scenario else Ruleset
+    sys.stdout.write(json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,34 @@
+"""Errors a user can act on: which file, where in it, and what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic_core import PydanticCustomError
+
+
+@dataclass
+class InputError(Exception):
+    """Bad input from a file or the command line; the CLI prints it and exits non-zero."""
+
+    file: str
+    message: str
+    line: int | None = None
+    where: str | None = None
+
+    def __str__(self) -> str:
+        place = self.file
+        if self.line is not None:
+            place += f":{self.line}"
+        if self.where:
+            place += f" ({self.where})"
+        return f"{place}: {self.message}"
+
+
+def located_error(message: str, path: tuple[str | int, ...]) -> PydanticCustomError:
+    """A validation error raised by a whole-file check that still points at one place in the file.
+
+    Pydantic reports a model validator's errors at the model itself; the path travels in the
+    error's context so that the loader can give the line of the offending entry instead.
+    """
+    return PydanticCustomError("located", "{message}", {"message": message, "path": list(path)})

@@ -1,0 +1,151 @@
+"""Files to validated models, with errors that point at a line.
+
+YAML is parsed safely (no tags, no code), every mapping is checked for duplicate keys (which
+PyYAML would otherwise let the last one win silently), and pydantic validates the result. When
+validation fails, the error's location in the data is mapped back to the line of the file, so the
+person editing a scenario is told `scenarios/x.yaml:42 (events[3].values.fio2)` rather than a
+traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import InputError
+from .ruleset import Ruleset
+from .scenario import Scenario
+
+M = TypeVar("M", bound=BaseModel)
+Path_ = tuple[str | int, ...]
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line_index(node: yaml.Node, path: Path_ = (), index: dict[Path_, int] | None = None) -> dict[Path_, int]:
+    """Map each path in the document to the 1-based line where its value starts."""
+    if index is None:
+        index = {}
+    index[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            index[path + (key,)] = key_node.start_mark.line + 1
+            _line_index(value_node, path + (key,), index)
+            index[path + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, path + (i,), index)
+    return index
+
+
+def _format_path(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _closest_line(index: dict[Path_, int], path: Path_) -> int | None:
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in index:
+            return index[path[:cut]]
+    return None
+
+
+def read_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
+    """Parse a YAML file into plain data and a map from data paths to line numbers."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(name, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(name, f"cannot read file: {exc}") from None
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise InputError(name, f"malformed YAML: {exc.problem or exc}", line=line) from None
+    except yaml.YAMLError as exc:
+        raise InputError(name, f"malformed YAML: {exc}") from None
+    if node is None or data is None:
+        raise InputError(name, "the file is empty")
+    return data, _line_index(node)
+
+
+def validate(model: type[M], data: Any, lines: dict[Path_, int], name: str) -> M:
+    """Validate data against a model; the first error becomes one InputError with its line.
+
+    One message rather than a list: the first problem in file order is the one to fix first,
+    and a count tells the user how many more there are.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = err.get("ctx", {}).get("path") if err["type"] == "located" else None
+        loc = tuple(loc) if loc else _strip_tags(err["loc"], data)
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = f"unknown field {loc[-1]!r}"
+        elif err["type"] == "missing":
+            message = f"missing field {loc[-1]!r}"
+        more = len(exc.errors()) - 1
+        if more > 0:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise InputError(name, message, line=_closest_line(lines, loc), where=_format_path(loc) or None) from None
+
+
+def _strip_tags(loc: tuple[Any, ...], data: Any) -> Path_:
+    """Keep only the parts of a pydantic location that exist in the data (drops union tags)."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and part not in node:
+            # a union tag, or a missing/unknown field: keep it only if it is the last part
+            if part == loc[-1]:
+                out.append(part)
+        else:
+            continue
+    return tuple(out)
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    path = Path(path)
+    data, lines = read_yaml(path)
+    return validate(Scenario, data, lines, str(path))
+
+
+def load_ruleset(path: Path | str) -> Ruleset:
+    path = Path(path)
+    data, lines = read_yaml(path)
+    return validate(Ruleset, data, lines, str(path))

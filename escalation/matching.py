@@ -1,0 +1,183 @@
+"""Flags matched with what was actually done, and the replay's result assembled.
+
+For each decision point the timeline is searched for the action the rule proposes: a therapy,
+support or procedure already in place on the flag day, or else the first one started after it.
+Each action is matched at most once per rule, so that the second firing of a re-dosing rule meets
+the second dose, not the first again. The lag is the actual day minus the flag day, computed
+under both timing placements; its two values bound it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .derive import (
+    RELATIVE_TOLERANCE,
+    Placement,
+    consistency_checks,
+    implied_doses,
+)
+from .replay import PairedFlag, Replay
+from .results import (
+    ConditionMet,
+    DecisionPoint,
+    DerivedDose,
+    FindingOut,
+    MatchedAction,
+    ParameterUsed,
+    ReplayResult,
+    RulesetOut,
+    ScenarioOut,
+)
+from .ruleset import Repeat, Rule, Ruleset, condition_parameters
+from .scenario import Scenario
+from .vocabulary import CODES
+
+ACTION_KINDS = ("therapy", "support", "procedure")
+
+
+def _match_one(
+    scenario: Scenario, placement: Placement, code: str, flag_day: int, used: set[str]
+) -> tuple[str, int, bool] | None:
+    """(event id, start day, already in place) of the action matching one code, if any."""
+    events = sorted(
+        (e for e in scenario.events if e.kind in ACTION_KINDS and e.code == code and e.id not in used),
+        key=lambda e: (placement.spans[e.id].start, e.id),
+    )
+    for e in events:
+        span = placement.spans[e.id]
+        if span.start <= flag_day <= span.end:
+            return e.id, span.start, span.start < flag_day
+    for e in events:
+        if placement.spans[e.id].start >= flag_day:
+            return e.id, placement.spans[e.id].start, False
+    return None
+
+
+def _actions(replay: Replay, rule: Rule, pf: PairedFlag, used: set[str]) -> list[MatchedAction]:
+    out: list[MatchedAction] = []
+    for code in rule.matching_codes:
+        found: dict[str, tuple[str, int, bool]] = {}
+        for which, flag in (("early", pf.early), ("late", pf.late)):
+            if flag is None:
+                continue
+            hit = _match_one(replay.scenario, replay.passes[which].placement, code, flag.day, used)
+            if hit is not None:
+                found[which] = hit
+        if not found:
+            continue
+        ids = {h[0] for h in found.values()}
+        if len(ids) > 1:
+            # the two placements disagree on which event it is: keep the early one, note the doubt
+            found = {"early": found["early"]}
+        event_id = next(iter(found.values()))[0]
+        used.add(event_id)
+        days = [h[1] for h in found.values()]
+        lags = [found[w][1] - f.day for w, f in (("early", pf.early), ("late", pf.late))
+                if f is not None and w in found]
+        out.append(MatchedAction(
+            code=code, event_id=event_id, day=min(days), day_latest=max(days),
+            lag_days=min(lags), lag_days_max=max(lags),
+            already_in_place=any(h[2] for h in found.values()),
+        ))
+    return out
+
+
+def _parameters(rule: Rule) -> list[ParameterUsed]:
+    used = {n for c in rule.conditions for n in condition_parameters(c)}
+    if isinstance(rule.repeat, Repeat):
+        used.add(rule.repeat.every_days)
+    return [
+        ParameterUsed(name=name, value=p.value, unit=p.unit, assumption=p.assumption,
+                      sources=[s.label() for s in p.sources], note=p.note)
+        for name, p in rule.parameters.items()
+        if name in used
+    ]
+
+
+def _conditions(replay: Replay, rule: Rule, pf: PairedFlag) -> list[ConditionMet]:
+    compiled = next(r for r in replay.compiled.rules if r.rule_id == rule.id)
+    fact = (pf.early or pf.late).fact  # type: ignore[union-attr]
+    return [
+        ConditionMet(condition=c.text, values={k: fact[k] for k in c.fields if k in fact})
+        for c in compiled.conditions
+    ]
+
+
+def _names(codes: list[str], ruleset: Ruleset) -> str:
+    return ", ".join(
+        f"{CODES[c].name} ({c})" if c in CODES else ruleset.labels[c].description if c in ruleset.labels else c
+        for c in codes
+    )
+
+
+def decision_points(replay: Replay) -> list[DecisionPoint]:
+    ruleset = replay.ruleset
+    used: dict[str, set[str]] = {}
+    out: list[DecisionPoint] = []
+    for pf in replay.flags:
+        rule = ruleset.rule(pf.rule_id)
+        kind = ruleset.kind_of(rule)
+        actions = _actions(replay, rule, pf, used.setdefault(rule.id, set()))
+        lo, hi = pf.days
+        assumption = bool(rule.assumptions)
+        if actions:
+            first = min(actions, key=lambda a: a.day)
+            actual = (first.day, first.day_latest, first.lag_days, first.lag_days_max)
+            note = "; ".join(
+                f"{a.code} {'already in place since' if a.already_in_place else 'started'} "
+                f"day {a.day if a.day == a.day_latest else f'{a.day}..{a.day_latest}'}"
+                for a in actions
+            )
+        else:
+            actual = (None, None, None, None)
+            note = ("no matching action in the timeline" if rule.matching_codes
+                    else "a watch: nothing in the timeline is matched to it")
+        when = f"day {lo}" if lo == hi else f"days {lo}..{hi}"
+        summary = f"For review ({when}): {rule.title}"
+        detail = (
+            f"Rule {rule.id}{f' (step {rule.step})' if rule.step else ''} puts up for research review: "
+            f"{_names(rule.proposes, ruleset)}. {rule.rationale.strip()}"
+            + (" Rests on a modelling assumption: " + ", ".join(rule.assumptions) + "." if assumption else "")
+        )
+        out.append(DecisionPoint(
+            day=lo, day_latest=hi, timing=pf.timing, rule_id=rule.id, step=rule.step, kind=kind,
+            proposes=list(rule.proposes), indicator="info" if kind == "context" else "warning",
+            summary=summary, detail=detail, conditions=_conditions(replay, rule, pf),
+            parameters=_parameters(rule), rests_on_assumption=assumption,
+            sources=[s.label() for s in rule.sources], occurrence=pf.occurrence,
+            actual_day=actual[0], actual_day_latest=actual[1], lag_days=actual[2],
+            lag_days_max=actual[3], actions=actions, action_note=note,
+        ))
+    return out
+
+
+def build_result(
+    replay: Replay, scenario_file: Path | str, overrides: dict[str, float] | None = None
+) -> ReplayResult:
+    """Everything a report needs from one replay, in one validated model."""
+    early, late = replay.passes["early"].placement, replay.passes["late"].placement
+    checks = [
+        FindingOut(kind=c.kind, events=list(c.event_ids), agrees=c.agrees, message=c.message,
+                   reported=c.reported, derived=c.derived)
+        for c in consistency_checks(replay.scenario, early, late)
+    ]
+    doses = [DerivedDose(event_id=d.event_id, code=d.code, regimen=d.regimen, implied=d.label())
+             for d in implied_doses(replay.scenario, early)]
+    rs = replay.ruleset
+    return ReplayResult(
+        scenario=ScenarioOut(id=replay.scenario.scenario.id, title=replay.scenario.scenario.title,
+                             file=Path(scenario_file).as_posix(), first_day=early.first_day,
+                             last_day=early.last_day),
+        ruleset=RulesetOut(
+            id=rs.ruleset.id, version=rs.ruleset.version, title=rs.ruleset.title,
+            content_hash=rs.content_hash(),
+            assumptions=[f"{r.id}.{a}" for r in rs.rules for a in r.assumptions],
+            overrides=dict(sorted((overrides or {}).items())),
+        ),
+        decision_points=decision_points(replay),
+        findings=[c for c in checks if not c.agrees],
+        checks=checks,
+        derived_doses=doses,
+        tolerance=f"reported and recomputed values agree within {RELATIVE_TOLERANCE:.0%} of the reported value",
+    )

@@ -1,0 +1,95 @@
+"""Replay results rendered for people (a table) and for programs (JSON).
+
+Both renderings come from the same `ReplayResult` and both open with the research-only notice.
+The JSON is produced with sorted keys and fixed indentation so that the same inputs give
+byte-identical output, which is what lets a rule-set change be reviewed as a text diff.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .results import DecisionPoint, ReplayResult
+from .timing import span_label
+
+
+def to_json(result: ReplayResult) -> str:
+    return json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _actual(dp: DecisionPoint) -> str:
+    if dp.actual_day is None:
+        return "-"
+    return span_label(dp.actual_day, dp.actual_day_latest)  # type: ignore[arg-type]
+
+
+def _lag(dp: DecisionPoint) -> str:
+    if dp.lag_days is None:
+        return "-"
+    return span_label(dp.lag_days, dp.lag_days_max)  # type: ignore[arg-type]
+
+
+def _met(dp: DecisionPoint) -> str:
+    parts = []
+    for c in dp.conditions:
+        vals = ", ".join(f"{k}={v:g}" for k, v in c.values.items())
+        parts.append(f"{c.condition}: {vals}" if vals else c.condition)
+    return "\n".join(parts)
+
+
+def to_table(result: ReplayResult, width: int = 160, color: bool = False) -> str:
+    """A plain-text report: notice, decision points, findings, derived doses, assumptions."""
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, color_system="standard" if color else None,
+                      force_terminal=color, highlight=False, emoji=False)
+    console.print(Text(result.notice, style="bold"))
+    console.print(
+        f"Scenario {result.scenario.id}: {result.scenario.title} "
+        f"(days {result.scenario.first_day}..{result.scenario.last_day})"
+    )
+    rs = result.ruleset
+    console.print(f"Rule set {rs.id} v{rs.version} sha256:{rs.content_hash[:16]}"
+                  + (f" overrides: {', '.join(f'{k}={v:g}' for k, v in rs.overrides.items())}"
+                     if rs.overrides else ""))
+    table = Table(title="Decision points (put up for research review; not orders)", show_lines=True,
+                  expand=False)
+    for col, kw in (("day", {"justify": "right"}), ("rule / step", {}), ("for review", {}),
+                    ("conditions met (values)", {"ratio": 3}), ("actual", {"justify": "right"}),
+                    ("lag", {"justify": "right"}), ("sources", {"ratio": 1})):
+        table.add_column(col, **kw)
+    for dp in result.decision_points:
+        rule = dp.rule_id + (f"\nstep {dp.step}" if dp.step else f"\n{dp.kind}")
+        if dp.rests_on_assumption:
+            rule += "\nASSUMPTION"
+        day = span_label(dp.day, dp.day_latest) + ("\n(one placement)" if dp.timing == "one placement only" else "")
+        table.add_row(day, rule, ", ".join(dp.proposes), _met(dp), _actual(dp), _lag(dp), "\n".join(dp.sources))
+    console.print(table)
+    console.print("Day ranges (a..b) come from timing the source gives only as a range; "
+                  "lag = actual day - flag day.")
+    console.print(Text("Data-consistency findings (research material about the source, not errors):",
+                       style="bold"))
+    if result.findings:
+        for f in result.findings:
+            console.print(f"  - [{f.kind}] {f.message}", markup=False)
+    else:
+        console.print("  none")
+    agreeing = [c for c in result.checks if c.agrees]
+    if agreeing:
+        console.print(f"Checks that agree ({len(agreeing)}):")
+        for c in agreeing:
+            console.print(f"  - [{c.kind}] {c.message}", markup=False)
+    console.print(f"Tolerance: {result.tolerance}.")
+    if result.derived_doses:
+        console.print(Text("Doses implied by the regimens (derived, for review):", style="bold"))
+        for d in result.derived_doses:
+            console.print(f"  - {d.implied}", markup=False)
+    if rs.assumptions:
+        console.print(Text("Modelling assumptions (thresholds no source states):", style="bold"))
+        console.print("  " + ", ".join(rs.assumptions), markup=False)
+    console.print(Text(result.notice, style="bold"))
+    return buf.getvalue()

@@ -1,0 +1,119 @@
+"""What a replay produces, as pydantic models: the one shape every report is rendered from.
+
+A decision point is modelled on the CDS Hooks card (summary, detail, indicator, source) because
+that is what clinicians already read, but it always describes something *put up for review* in a
+research replay, never something to do.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NOTICE = (
+    "RESEARCH REVIEW ONLY - not medical advice. Decision points show where a published pathway, "
+    "encoded as rules, would put a step up for review; they are not recommendations for any patient."
+)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConditionMet(_Out):
+    """One condition of a rule and the values on the fact that met it."""
+
+    condition: str
+    values: dict[str, float | int]
+
+
+class ParameterUsed(_Out):
+    name: str
+    value: float
+    unit: str
+    assumption: bool
+    sources: list[str]
+    note: str | None = None
+
+
+class MatchedAction(_Out):
+    """What was actually done, from the timeline, for one code the rule proposes."""
+
+    code: str
+    event_id: str
+    day: int
+    day_latest: int
+    lag_days: int
+    lag_days_max: int
+    already_in_place: bool
+
+
+class DecisionPoint(_Out):
+    day: int = Field(description="earliest day the rule fires (over both timing placements)")
+    day_latest: int = Field(description="latest day it fires; equal to day when timing is exact")
+    timing: Literal["exact", "range", "one placement only"]
+    rule_id: str
+    step: int | None
+    kind: Literal["escalation", "watch", "context"]
+    proposes: list[str]
+    indicator: Literal["info", "warning"]
+    summary: str
+    detail: str
+    conditions: list[ConditionMet]
+    parameters: list[ParameterUsed]
+    rests_on_assumption: bool
+    sources: list[str]
+    occurrence: int = Field(description="1 for the rule's first firing, 2 for its second, ...")
+    actual_day: int | None
+    actual_day_latest: int | None
+    lag_days: int | None = Field(description="actual day minus flag day, smallest over placements")
+    lag_days_max: int | None
+    actions: list[MatchedAction]
+    action_note: str
+
+
+class FindingOut(_Out):
+    """A data-consistency check: research material about the source, not an error."""
+
+    kind: str
+    events: list[str]
+    agrees: bool
+    message: str
+    reported: float | None = None
+    derived: float | None = None
+
+
+class DerivedDose(_Out):
+    event_id: str
+    code: str
+    regimen: str
+    implied: str
+
+
+class RulesetOut(_Out):
+    id: str
+    version: str
+    title: str
+    content_hash: str
+    assumptions: list[str] = Field(description="rule.parameter names marked as assumptions")
+    overrides: dict[str, float]
+
+
+class ScenarioOut(_Out):
+    id: str
+    title: str
+    file: str
+    first_day: int
+    last_day: int
+
+
+class ReplayResult(_Out):
+    notice: str = NOTICE
+    scenario: ScenarioOut
+    ruleset: RulesetOut
+    decision_points: list[DecisionPoint]
+    findings: list[FindingOut] = Field(description="checks whose statements do not fit together")
+    checks: list[FindingOut] = Field(description="every consistency check made, agreeing or not")
+    derived_doses: list[DerivedDose]
+    tolerance: str

@@ -1,0 +1,367 @@
+"""The rule file format: an escalation pathway as data a clinician can review.
+
+A rule set is plain YAML checked against these models; loading it never executes code. Every
+number a rule compares against lives in a named parameter with its unit and its sources, or is
+openly marked `assumption: true` with a note saying why. That is what lets a researcher move a
+threshold from the command line and lets every output say which decisions rest on assumptions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+from .citations import Citation
+from .errors import located_error
+from .vocabulary import CODES, DIAGNOSES, MEASURES, PROPOSABLE, CodeKind
+
+Op = Literal["<", "<=", ">", ">="]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Parameter(_Strict):
+    """A named threshold or window with its default value and where that value comes from."""
+
+    value: float
+    unit: str
+    sources: list[Citation] = Field(default_factory=list)
+    assumption: bool = False
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _grounded(self) -> "Parameter":
+        if not self.assumption and not self.sources:
+            raise ValueError("a parameter needs sources, or assumption: true with a note")
+        if self.assumption and not self.note:
+            raise ValueError("an assumption needs a note saying why it was chosen")
+        return self
+
+
+# --- Conditions -------------------------------------------------------------------------------
+# Each condition is a mapping identified by its first key, so that a rule reads as a list of
+# plain statements: "measure spo2 < spo2_below", "trend anti_mda5 not_decreasing", ...
+
+
+class MeasureCondition(_Strict):
+    """A reading compared with a parameter; by default only a reading taken that day counts."""
+
+    measure: str
+    op: Op
+    threshold: str
+    within_days: str | None = Field(
+        None, description="parameter name of a look-back window, or 'any'; omitted: that day only"
+    )
+
+    @field_validator("measure")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in MEASURES:
+            raise ValueError(f"unknown measure {v!r}; known: {', '.join(sorted(MEASURES))}")
+        return v
+
+
+class TrendCondition(_Strict):
+    """The direction of a marker over a window ending on the day, measured or as reported."""
+
+    trend: str
+    direction: Literal["not_decreasing", "rising", "decreasing"]
+    window_days: str
+
+    @field_validator("trend")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in MEASURES:
+            raise ValueError(f"unknown measure {v!r}; known: {', '.join(sorted(MEASURES))}")
+        return v
+
+
+def _known_codes(codes: list[str]) -> list[str]:
+    for c in codes:
+        if c not in CODES:
+            raise ValueError(f"unknown code {c!r}; known: {', '.join(sorted(CODES))}")
+    return codes
+
+
+class GivenCondition(_Strict):
+    """Any of these therapies, supports or procedures has been started on or before the day."""
+
+    given: list[str] = Field(min_length=1)
+
+    @field_validator("given")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return _known_codes(v)
+
+
+class SinceCondition(_Strict):
+    """Days since the first (or last) start of any of these codes, compared with a parameter."""
+
+    since: list[str] = Field(min_length=1)
+    of: Literal["first", "last"] = "first"
+    op: Op
+    days: str
+
+    @field_validator("since")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return _known_codes(v)
+
+
+class ActiveCondition(_Strict):
+    """A support, procedure or therapy is (or is not) in place on the day."""
+
+    active: str
+    in_place: bool = True
+
+    @field_validator("active")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in CODES or CODES[v].kind not in (CodeKind.support, CodeKind.procedure, CodeKind.therapy):
+            raise ValueError(f"unknown support, procedure or therapy code {v!r}")
+        return v
+
+
+class FindingCondition(_Strict):
+    """A finding reported on the day, or within a look-back window."""
+
+    finding: str
+    within_days: str | None = None
+
+    @field_validator("finding")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in CODES or CODES[v].kind != CodeKind.finding:
+            known = sorted(c for c, x in CODES.items() if x.kind == CodeKind.finding)
+            raise ValueError(f"unknown finding {v!r}; known: {', '.join(known)}")
+        return v
+
+
+class DiagnosisCondition(_Strict):
+    """A diagnosis has been made on or before the day."""
+
+    diagnosis: str
+
+    @field_validator("diagnosis")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in DIAGNOSES:
+            raise ValueError(f"unknown diagnosis {v!r}; known: {', '.join(DIAGNOSES)}")
+        return v
+
+
+class StepCondition(_Strict):
+    """A rule of an earlier step has already put its step up for review in this replay."""
+
+    step_flagged: int = Field(ge=1)
+
+
+_CONDITION_KEYS = {
+    "measure": "measure",
+    "trend": "trend",
+    "given": "given",
+    "since": "since",
+    "active": "active",
+    "finding": "finding",
+    "diagnosis": "diagnosis",
+    "step_flagged": "step_flagged",
+}
+
+
+def _condition_tag(data: Any) -> str | None:
+    if isinstance(data, BaseModel):
+        data = data.model_dump()
+    if isinstance(data, dict):
+        for key, tag in _CONDITION_KEYS.items():
+            if key in data:
+                return tag
+    return None
+
+
+Condition = Annotated[
+    Union[
+        Annotated[MeasureCondition, Tag("measure")],
+        Annotated[TrendCondition, Tag("trend")],
+        Annotated[GivenCondition, Tag("given")],
+        Annotated[SinceCondition, Tag("since")],
+        Annotated[ActiveCondition, Tag("active")],
+        Annotated[FindingCondition, Tag("finding")],
+        Annotated[DiagnosisCondition, Tag("diagnosis")],
+        Annotated[StepCondition, Tag("step_flagged")],
+    ],
+    Discriminator(
+        _condition_tag,
+        custom_error_type="unknown_condition",
+        custom_error_message=(
+            "a condition starts with one of: " + ", ".join(_CONDITION_KEYS)
+        ),
+    ),
+]
+
+
+def condition_parameters(cond: BaseModel) -> list[str]:
+    """The parameter names a condition refers to."""
+    names: list[str] = []
+    for field in ("threshold", "within_days", "window_days", "days"):
+        v = getattr(cond, field, None)
+        if isinstance(v, str) and v != "any":
+            names.append(v)
+    return names
+
+
+# Words that would turn a flag into an instruction; titles may not open with them.
+IMPERATIVES = frozenset(
+    {"start", "give", "administer", "begin", "initiate", "stop", "escalate", "add", "switch",
+     "increase", "decrease", "use", "treat", "order", "prescribe", "commence", "intubate", "cannulate"}
+)
+
+
+class Label(_Strict):
+    """A named thing a rule may put up for review besides a therapy: a safety watch or a context."""
+
+    kind: Literal["watch", "context"]
+    description: str
+
+
+class Repeat(_Strict):
+    """A rule fires once per replay unless it names a parameter of days after which it may fire again."""
+
+    every_days: str
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str = Field(description="one line: what is put up for review, never worded as an order")
+    step: int | None = Field(None, ge=1)
+    proposes: list[str] = Field(min_length=1)
+    matched_by: list[str] | None = Field(
+        None, description="codes that count as the action taken; default: what it proposes"
+    )
+    rationale: str
+    sources: list[Citation] = Field(min_length=1)
+    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    conditions: list[Condition] = Field(min_length=1)
+    repeat: Literal["once", "each_day"] | Repeat = "once"
+
+    @field_validator("title")
+    @classmethod
+    def _not_an_order(cls, v: str) -> str:
+        first = v.split()[0].strip(":,.").lower() if v.split() else ""
+        if first in IMPERATIVES:
+            raise ValueError(
+                f"a title must not read as an order (starts with {first!r}); "
+                "say what is put up for review, e.g. 'Step 2 for review: plasma exchange'"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _parameters_exist(self) -> "Rule":
+        for i, cond in enumerate(self.conditions):
+            for name in condition_parameters(cond):
+                if name not in self.parameters:
+                    raise located_error(
+                        f"condition refers to parameter {name!r}, which rule {self.id!r} does not define",
+                        ("conditions", i),
+                    )
+        if isinstance(self.repeat, Repeat) and self.repeat.every_days not in self.parameters:
+            raise located_error(
+                f"repeat refers to undefined parameter {self.repeat.every_days!r}", ("repeat",)
+            )
+        for code in self.matched_by or []:
+            if code not in CODES:
+                raise located_error(f"unknown code {code!r} in matched_by", ("matched_by",))
+        return self
+
+    @property
+    def matching_codes(self) -> list[str]:
+        if self.matched_by is not None:
+            return self.matched_by
+        return [p for p in self.proposes if p in CODES]
+
+    @property
+    def assumptions(self) -> list[str]:
+        return [name for name, p in self.parameters.items() if p.assumption]
+
+
+class RulesetInfo(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    version: str
+    title: str
+    description: str | None = None
+
+
+class Ruleset(_Strict):
+    """A whole rule file."""
+
+    ruleset: RulesetInfo
+    labels: dict[str, Label] = Field(default_factory=dict)
+    rules: list[Rule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Ruleset":
+        seen: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            if rule.id in seen:
+                raise located_error(f"duplicate rule id {rule.id!r}", ("rules", i, "id"))
+            seen.add(rule.id)
+            for p in rule.proposes:
+                if p not in PROPOSABLE and p not in self.labels:
+                    raise located_error(
+                        f"rule {rule.id!r} proposes {p!r}, which is neither a step "
+                        f"({', '.join(sorted(PROPOSABLE))}) nor a label this rule set declares",
+                        ("rules", i, "proposes"),
+                    )
+            escalates = any(p in PROPOSABLE for p in rule.proposes)
+            if escalates and rule.step is None:
+                raise located_error(
+                    f"rule {rule.id!r} proposes a therapy step but gives no step number",
+                    ("rules", i, "proposes"),
+                )
+        steps = {r.step for r in self.rules if r.step is not None}
+        for i, rule in enumerate(self.rules):
+            for j, cond in enumerate(rule.conditions):
+                if isinstance(cond, StepCondition) and cond.step_flagged not in steps:
+                    raise located_error(
+                        f"rule {rule.id!r} waits for step {cond.step_flagged}, which no rule has",
+                        ("rules", i, "conditions", j, "step_flagged"),
+                    )
+        return self
+
+    def rule(self, rule_id: str) -> Rule:
+        return next(r for r in self.rules if r.id == rule_id)
+
+    def kind_of(self, rule: Rule) -> str:
+        """escalation, watch or context: what sort of decision point a rule raises."""
+        if any(p in PROPOSABLE for p in rule.proposes):
+            return "escalation"
+        return self.labels[rule.proposes[0]].kind
+
+    def content_hash(self) -> str:
+        """A hash of the rule set as evaluated (after any overrides), for reproducible reports."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def with_overrides(self, overrides: dict[tuple[str, str], float]) -> "Ruleset":
+        """A copy with parameter values replaced; unknown rules or parameters are refused."""
+        rules = []
+        by_id = {r.id: r for r in self.rules}
+        for rule_id, name in overrides:
+            if rule_id not in by_id:
+                raise KeyError(f"no rule {rule_id!r}; rules: {', '.join(by_id)}")
+            if name not in by_id[rule_id].parameters:
+                known = ", ".join(by_id[rule_id].parameters) or "none"
+                raise KeyError(f"rule {rule_id!r} has no parameter {name!r}; its parameters: {known}")
+        for rule in self.rules:
+            params = {
+                name: p.model_copy(update={"value": overrides[(rule.id, name)]})
+                if (rule.id, name) in overrides
+                else p
+                for name, p in rule.parameters.items()
+            }
+            rules.append(rule.model_copy(update={"parameters": params}))
+        return self.model_copy(update={"rules": rules})

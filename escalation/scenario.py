@@ -1,0 +1,371 @@
+"""The scenario file format: a patient and a timeline of dated, cited events.
+
+A scenario is a transcription, not an interpretation: each event says what the source states,
+on the day (or range of days) it states it, in the unit it uses, with a citation. Anything the
+source does not give is left out rather than filled with zero or a guess, because a guessed value
+would look like evidence to the rules. Physical limits and units are checked here so that nothing
+impossible ever reaches the rule engine.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .citations import Citation
+from .errors import located_error
+from .timing import DayRange
+from .vocabulary import (
+    AUTOANTIBODIES,
+    CODES,
+    DIAGNOSES,
+    DOSE_UNITS,
+    MEASURES,
+    CodeKind,
+    accepted_units,
+    to_canonical,
+)
+
+Comparator = Literal["=", "<", "<=", ">", ">="]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReferenceRange(_Strict):
+    """A laboratory's normal range as printed: `low`/`high` inclusive, or `below` (strictly)."""
+
+    low: float | None = None
+    high: float | None = None
+    below: float | None = None
+
+
+class Value(_Strict):
+    """One reading. Exact (`value`), bounded (`value` with `comparator`), or a span (`min`/`max`).
+
+    In a file a bare number means an exact value in the measure's canonical unit.
+    """
+
+    value: float | None = None
+    comparator: Comparator = "="
+    min: float | None = None
+    max: float | None = None
+    unit: str | None = None
+    reference: ReferenceRange | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_number(cls, data: Any) -> Any:
+        if isinstance(data, bool):
+            raise ValueError("a value must be a number, not true/false")
+        if isinstance(data, (int, float)):
+            return {"value": data}
+        return data
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "Value":
+        has_value = self.value is not None
+        has_span = self.min is not None or self.max is not None
+        if has_value == has_span:
+            raise ValueError("give either value (with an optional comparator) or min and max")
+        if has_span and (self.min is None or self.max is None or self.min > self.max):
+            raise ValueError("a span needs min <= max")
+        return self
+
+    def numbers(self) -> list[float]:
+        return [x for x in (self.value, self.min, self.max) if x is not None]
+
+    def canonical(self, measure: str) -> "Value":
+        """The same reading in the measure's canonical unit."""
+        conv = lambda x: None if x is None else round(to_canonical(measure, x, self.unit), 6)  # noqa: E731
+        return self.model_copy(
+            update={
+                "value": conv(self.value),
+                "min": conv(self.min),
+                "max": conv(self.max),
+                "unit": MEASURES[measure].unit,
+            }
+        )
+
+    @property
+    def exact(self) -> float | None:
+        return self.value if self.value is not None and self.comparator == "=" else None
+
+    def label(self) -> str:
+        if self.value is not None:
+            num = f"{self.value:g}"
+            text = num if self.comparator == "=" else f"{self.comparator}{num}"
+        else:
+            text = f"{self.min:g}-{self.max:g}"
+        return f"{text} {self.unit}" if self.unit else text
+
+
+def _check_reading(measure: str, reading: Value) -> None:
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; known: {', '.join(sorted(MEASURES))}")
+    m = MEASURES[measure]
+    if reading.unit is not None and reading.unit not in accepted_units(measure):
+        raise ValueError(
+            f"unknown unit {reading.unit!r} for {measure}; accepted: {', '.join(accepted_units(measure))}"
+        )
+    for x in reading.canonical(measure).numbers():
+        below = x < m.low if m.low_inclusive else x <= m.low
+        if below or x > m.high:
+            lo = "[" if m.low_inclusive else "("
+            raise ValueError(
+                f"{measure} = {x:g} {m.unit} is outside its physical range {lo}{m.low:g}, {m.high:g}]"
+            )
+
+
+class Dose(_Strict):
+    """A regimen as written (e.g. 30 mg/kg/day): the implied absolute dose is derived later."""
+
+    value: float = Field(gt=0)
+    unit: str
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _positive(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:
+            raise ValueError(f"a dose must be positive, not {v}")
+        return v
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, v: str) -> str:
+        if v not in DOSE_UNITS:
+            raise ValueError(f"unknown dose unit {v!r}; accepted: {', '.join(DOSE_UNITS)}")
+        return v
+
+
+class TroughTarget(_Strict):
+    low: float = Field(gt=0)
+    high: float = Field(gt=0)
+    unit: str = "ng/mL"
+
+
+class _Event(_Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    day: DayRange
+    source: Citation
+    note: str | None = None
+
+
+def _code_of_kind(code: str, kind: CodeKind) -> str:
+    if code not in CODES or CODES[code].kind != kind:
+        known = sorted(c for c, v in CODES.items() if v.kind == kind)
+        raise ValueError(f"unknown {kind.value} code {code!r}; known: {', '.join(known)}")
+    return code
+
+
+class Observation(_Event):
+    """Readings taken together (a lab panel, a blood gas, ventilator settings).
+
+    `values` are measured; `reported` are derived indices the source itself states (OI, P/F),
+    kept beside the ones this project recomputes so that disagreements can be shown.
+    """
+
+    kind: Literal["observation"]
+    values: dict[str, Value] = Field(default_factory=dict)
+    reported: dict[str, Value] = Field(default_factory=dict)
+    oxygen_device: str | None = Field(None, description="support code the readings were taken on")
+    oxygen_flow: Value | None = None
+
+    @model_validator(mode="after")
+    def _readings(self) -> "Observation":
+        if not self.values and not self.reported:
+            raise ValueError("an observation needs at least one value")
+        for name, reading in self.values.items():
+            _check_reading(name, reading)
+            if MEASURES[name].derived:
+                raise ValueError(f"{name} is a derived index: put it under reported, not values")
+        for name, reading in self.reported.items():
+            _check_reading(name, reading)
+            if not MEASURES[name].derived:
+                raise ValueError(f"{name} is measured, not derived: put it under values")
+        if self.oxygen_device is not None:
+            _code_of_kind(self.oxygen_device, CodeKind.support)
+        if self.oxygen_flow is not None:
+            _check_reading("o2_flow", self.oxygen_flow)
+        return self
+
+
+class TrendReport(_Event):
+    """A trend the source states in words, without the numbers behind it."""
+
+    kind: Literal["trend_report"]
+    marker: str
+    direction: Literal["decreasing", "not_decreasing", "stable", "rising"]
+
+    @field_validator("marker")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in MEASURES:
+            raise ValueError(f"unknown measure {v!r}")
+        return v
+
+
+class Therapy(_Event):
+    kind: Literal["therapy"]
+    code: str
+    until: DayRange | None = None
+    dose: Dose | None = None
+    course: int | None = Field(None, ge=1)
+    courses_total: int | None = Field(None, ge=1)
+    days_per_course: int | None = Field(None, ge=1)
+    interval: str | None = None
+    route: Literal["iv", "oral", "other"] | None = None
+    target_trough: TroughTarget | None = None
+
+    @field_validator("code")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _code_of_kind(v, CodeKind.therapy)
+
+
+class Support(_Event):
+    kind: Literal["support"]
+    code: str
+    until: DayRange | None = None
+    flow: Value | None = None
+
+    @field_validator("code")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _code_of_kind(v, CodeKind.support)
+
+
+class Procedure(_Event):
+    kind: Literal["procedure"]
+    code: str
+    until: DayRange | None = None
+    sessions_total: int | None = Field(None, ge=1)
+
+    @field_validator("code")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _code_of_kind(v, CodeKind.procedure)
+
+
+class Imaging(_Event):
+    kind: Literal["imaging"]
+    modality: Literal["CT", "HRCT", "X-ray", "MRI"]
+    region: str
+    findings: list[str] = Field(min_length=1)
+    study: str | None = Field(
+        None, description="names one study described in several places, so they can be compared"
+    )
+
+
+class Finding(_Event):
+    kind: Literal["finding"]
+    code: str
+
+    @field_validator("code")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _code_of_kind(v, CodeKind.finding)
+
+
+class Milestone(_Event):
+    kind: Literal["milestone"]
+    code: str
+
+    @field_validator("code")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _code_of_kind(v, CodeKind.milestone)
+
+
+class Outcome(_Event):
+    kind: Literal["outcome"]
+    status: Literal["alive", "dead"]
+
+
+Event = Annotated[
+    Union[Observation, TrendReport, Therapy, Support, Procedure, Imaging, Finding, Milestone, Outcome],
+    Field(discriminator="kind"),
+]
+
+
+class Diagnosis(_Strict):
+    code: str
+    day: DayRange
+    source: Citation
+
+    @field_validator("code")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in DIAGNOSES:
+            raise ValueError(f"unknown diagnosis {v!r}; known: {', '.join(DIAGNOSES)}")
+        return v
+
+
+class Autoantibody(_Strict):
+    name: str
+    result: Literal["positive", "negative", "not_measured"]
+    source: Citation
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in AUTOANTIBODIES:
+            raise ValueError(f"unknown autoantibody {v!r}; known: {', '.join(sorted(AUTOANTIBODIES))}")
+        return v
+
+
+class Patient(_Strict):
+    age_years: float = Field(ge=0, le=18)
+    sex: Literal["female", "male"]
+    source: Citation
+    diagnoses: list[Diagnosis] = Field(default_factory=list)
+    autoantibodies: list[Autoantibody] = Field(default_factory=list)
+
+
+class ReportedInterval(_Strict):
+    """An interval between two events as the source states it, checked against their days."""
+
+    start: str
+    end: str
+    end_point: Literal["start", "until"] = "start"
+    days: int
+    source: Citation
+
+
+class ScenarioInfo(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    title: str
+    description: str | None = None
+    day_zero: str = "admission to the treating hospital"
+    source: Citation
+
+
+class Scenario(_Strict):
+    """A whole scenario file."""
+
+    scenario: ScenarioInfo
+    patient: Patient
+    events: list[Event] = Field(min_length=1)
+    reported_intervals: list[ReportedInterval] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ids(self) -> "Scenario":
+        seen: set[str] = set()
+        for i, ev in enumerate(self.events):
+            if ev.id in seen:
+                raise located_error(f"duplicate event id {ev.id!r}", ("events", i, "id"))
+            seen.add(ev.id)
+        for i, iv in enumerate(self.reported_intervals):
+            for field in ("start", "end"):
+                ref = getattr(iv, field)
+                if ref not in seen:
+                    raise located_error(
+                        f"reported interval names unknown event {ref!r}",
+                        ("reported_intervals", i, field),
+                    )
+        return self
+
+    def event(self, event_id: str) -> Any:
+        return next(e for e in self.events if e.id == event_id)

@@ -1,0 +1,189 @@
+"""The closed vocabulary every file is checked against: measures, units, codes.
+
+Scenario and rule files name measures and codes as plain strings so that a clinician can read
+them; this module is the one place that says which names exist, which units each measure accepts
+and how they convert, and which values are physically possible. Keeping it closed is what turns a
+typo ("spo_2", "mmHG", "RTX2") into a load error instead of a rule that silently never fires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A quantity the timeline may record and rules may test."""
+
+    code: str
+    name: str
+    unit: str
+    low: float
+    high: float
+    # Accepted units other than the canonical one, each with its conversion to the canonical unit.
+    conversions: dict[str, Callable[[float], float]] = field(default_factory=dict)
+    derived: bool = False
+    low_inclusive: bool = True
+
+
+def _same(x: float) -> float:
+    return x
+
+
+_U_PER_L = {"U/l": _same, "IU/L": _same, "IU/l": _same}
+_KPA_TO_MMHG = 7.50062
+_MBAR_TO_CMH2O = 1.01972
+
+MEASURES: dict[str, Measure] = {
+    m.code: m
+    for m in [
+        # Oxygenation and ventilation
+        Measure("spo2", "oxygen saturation by pulse oximetry (SpO2)", "%", 0, 100),
+        Measure("fio2", "fraction of inspired oxygen (FiO2)", "fraction", 0.21, 1.0,
+                {"%": lambda x: x / 100}),
+        Measure("pao2", "arterial oxygen tension (PaO2)", "mmHg", 0, 800,
+                {"kPa": lambda x: x * _KPA_TO_MMHG}, low_inclusive=False),
+        Measure("paco2", "arterial carbon dioxide tension (PaCO2)", "mmHg", 0, 250,
+                {"kPa": lambda x: x * _KPA_TO_MMHG}, low_inclusive=False),
+        Measure("map", "mean airway pressure (MAP)", "cmH2O", 0, 80,
+                {"mbar": lambda x: x * _MBAR_TO_CMH2O, "hPa": lambda x: x * _MBAR_TO_CMH2O}),
+        Measure("pip", "peak inspiratory pressure (PIP)", "cmH2O", 0, 80,
+                {"mbar": lambda x: x * _MBAR_TO_CMH2O, "hPa": lambda x: x * _MBAR_TO_CMH2O}),
+        Measure("peep", "positive end-expiratory pressure (PEEP)", "cmH2O", 0, 40,
+                {"mbar": lambda x: x * _MBAR_TO_CMH2O, "hPa": lambda x: x * _MBAR_TO_CMH2O}),
+        Measure("ino", "inhaled nitric oxide", "ppm", 0, 80),
+        Measure("o2_flow", "supplemental oxygen flow", "L/min", 0, 60),
+        # Vital signs
+        Measure("heart_rate", "heart rate", "/min", 0, 350, {"bpm": _same, "beats/min": _same}),
+        Measure("resp_rate", "respiratory rate", "/min", 0, 200, {"breaths/min": _same}),
+        Measure("temperature", "body temperature", "degC", 25, 45,
+                {"degF": lambda x: (x - 32) * 5 / 9}),
+        Measure("weight", "body weight", "kg", 0, 300, {"g": lambda x: x / 1000},
+                low_inclusive=False),
+        Measure("height", "body height", "cm", 0, 250, {"m": lambda x: x * 100},
+                low_inclusive=False),
+        # Laboratory
+        Measure("ck", "creatine kinase", "U/L", 0, 1e6, _U_PER_L),
+        Measure("ast", "aspartate transaminase", "U/L", 0, 1e6, _U_PER_L),
+        Measure("alt", "alanine transaminase", "U/L", 0, 1e6, _U_PER_L),
+        Measure("ldh", "lactate dehydrogenase", "U/L", 0, 1e6, _U_PER_L),
+        Measure("aldolase", "aldolase", "U/L", 0, 1e5, _U_PER_L),
+        Measure("kl6", "Krebs von den Lungen-6 glycoprotein (KL-6)", "U/mL", 0, 1e6,
+                {"U/ml": _same}),
+        Measure("anti_mda5", "anti-MDA5 antibody", "index", 0, 1e6),
+        Measure("il6", "interleukin-6", "pg/mL", 0, 1e6, {"pg/ml": _same}),
+        Measure("il18", "interleukin-18", "pg/mL", 0, 1e7, {"pg/ml": _same}),
+        Measure("ferritin", "ferritin", "ng/mL", 0, 1e6, {"ng/ml": _same, "ug/L": _same}),
+        Measure("crp", "C-reactive protein", "mg/dL", 0, 100, {"mg/L": lambda x: x / 10}),
+        Measure("cya_trough", "cyclosporine A trough level", "ng/mL", 0, 5000, {"ng/ml": _same}),
+        Measure("tac_trough", "tacrolimus trough level", "ng/mL", 0, 200, {"ng/ml": _same}),
+        # Derived indices: computed by escalation.derive, or transcribed where the source reports them
+        Measure("oi", "oxygenation index (OI)", "index", 0, 300, derived=True),
+        Measure("pf", "PaO2/FiO2 ratio", "mmHg", 0, 800, derived=True),
+        Measure("sf", "SpO2/FiO2 ratio", "ratio", 0, 500, derived=True),
+        Measure("osi", "oxygen saturation index (OSI)", "index", 0, 300, derived=True),
+    ]
+}
+
+
+class CodeKind(str, Enum):
+    therapy = "therapy"
+    support = "support"
+    procedure = "procedure"
+    finding = "finding"
+    milestone = "milestone"
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    name: str
+    kind: CodeKind
+    immunosuppressive: bool = False
+
+
+CODES: dict[str, Code] = {
+    c.code: c
+    for c in [
+        Code("MPT", "methylprednisolone pulse therapy", CodeKind.therapy, True),
+        Code("PSL", "prednisolone", CodeKind.therapy, True),
+        Code("CyA", "cyclosporine A", CodeKind.therapy, True),
+        Code("Tac", "tacrolimus", CodeKind.therapy, True),
+        Code("IVCY", "intravenous cyclophosphamide", CodeKind.therapy, True),
+        Code("IVIG", "intravenous immunoglobulin", CodeKind.therapy),
+        Code("RTX", "rituximab", CodeKind.therapy, True),
+        Code("MMF", "mycophenolate mofetil", CodeKind.therapy, True),
+        Code("TMP-SDZ", "trimethoprim-sulfadiazine (infection prophylaxis, as the report names it)",
+             CodeKind.therapy),
+        Code("oxygen_cannula", "oxygen by nasal cannula", CodeKind.support),
+        Code("oxygen_mask", "oxygen by mask", CodeKind.support),
+        Code("invasive_ventilation", "invasive mechanical ventilation", CodeKind.support),
+        Code("VV-ECMO", "veno-venous extracorporeal membrane oxygenation", CodeKind.support),
+        Code("prone_positioning", "prone positioning", CodeKind.support),
+        Code("PE", "plasma exchange", CodeKind.procedure),
+        Code("transfer", "transfer to the treating hospital", CodeKind.milestone),
+        Code("admission_prior", "admission to a previous hospital", CodeKind.milestone),
+        Code("respiratory_improvement", "respiratory status starts to improve", CodeKind.finding),
+        Code("respiratory_not_improving", "respiratory status not improving", CodeKind.finding),
+        Code("b_cell_recovery", "recovery of peripheral blood B cells", CodeKind.finding),
+        Code("symptom_onset_skin_muscle", "onset of rash, muscle weakness and weight loss",
+             CodeKind.finding),
+        Code("symptom_onset_respiratory", "onset of dry cough and dyspnoea", CodeKind.finding),
+        Code("respiratory_deterioration", "rapid respiratory deterioration", CodeKind.finding),
+        Code("general_condition_improved", "general condition improved", CodeKind.milestone),
+        Code("regained_speech", "regained the ability to speak", CodeKind.milestone),
+        Code("regained_eating", "regained the ability to eat", CodeKind.milestone),
+        Code("regained_walking", "regained the ability to walk", CodeKind.milestone),
+        Code("regained_bathing", "regained the ability to bathe", CodeKind.milestone),
+        Code("discharge", "discharge from hospital", CodeKind.milestone),
+        Code("follow_up", "follow-up visit", CodeKind.milestone),
+    ]
+}
+
+# What a rule may put up for review. The escalation codes are the issue's closed list; a watch is
+# any name a rule set declares under `watches`.
+PROPOSABLE: frozenset[str] = frozenset(
+    {"MPT", "PSL", "CyA", "Tac", "IVCY", "IVIG", "PE", "VV-ECMO", "RTX", "MMF"}
+)
+
+DIAGNOSES: dict[str, str] = {
+    "JDM": "juvenile dermatomyositis",
+    "RP-ILD": "rapidly progressive interstitial lung disease",
+    "ILD": "interstitial lung disease",
+    "CADM": "clinically amyopathic dermatomyositis",
+}
+
+AUTOANTIBODIES: frozenset[str] = frozenset(
+    {"anti-MDA5", "anti-Jo-1", "anti-Ro52", "anti-TIF1g", "anti-NXP2", "anti-Mi-2", "anti-SAE"}
+)
+
+# Units a regimen may be written in: amount unit, then the body basis, then the period.
+DOSE_UNITS: dict[str, tuple[str, str | None, str | None]] = {
+    "mg": ("mg", None, None),
+    "g": ("g", None, None),
+    "mg/day": ("mg", None, "day"),
+    "mg/dose": ("mg", None, "dose"),
+    "mg/kg": ("mg", "kg", None),
+    "mg/kg/day": ("mg", "kg", "day"),
+    "mg/kg/dose": ("mg", "kg", "dose"),
+    "g/kg": ("g", "kg", None),
+    "g/kg/dose": ("g", "kg", "dose"),
+    "mg/m2": ("mg", "m2", None),
+    "mg/m2/day": ("mg", "m2", "day"),
+    "mg/m2/dose": ("mg", "m2", "dose"),
+}
+
+
+def to_canonical(measure: str, value: float, unit: str | None) -> float:
+    """Convert a value to the measure's canonical unit; the caller has checked the unit exists."""
+    m = MEASURES[measure]
+    if unit is None or unit == m.unit:
+        return value
+    return m.conversions[unit](value)
+
+
+def accepted_units(measure: str) -> list[str]:
+    m = MEASURES[measure]
+    return [m.unit, *m.conversions]
