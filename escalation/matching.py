@@ -95,13 +95,33 @@ def _parameters(rule: Rule) -> list[ParameterUsed]:
     ]
 
 
+_BOUND_SUFFIXES = (("__lt", "<"), ("__le", "<="), ("__gt", ">"), ("__ge", ">="))
+_TREND_WORDS = {-1: "falling", 0: "not falling", 1: "rising"}
+
+
+def _shown(key: str, value: float | int) -> str:
+    """How one engine field reads to a person."""
+    for suffix, op in _BOUND_SUFFIXES:
+        if key.endswith(suffix):
+            return f"{op}{value:g}"
+    if key.startswith("since_"):
+        return f"{value:g} d ago"
+    if key.startswith("trend__"):
+        return _TREND_WORDS.get(int(value), str(value))
+    if key.split("__")[0] in ("active", "dx", "finding", "step_flagged"):
+        return "yes" if value else "no"
+    return f"{value:g}"
+
+
 def _conditions(replay: Replay, rule: Rule, pf: PairedFlag) -> list[ConditionMet]:
     compiled = next(r for r in replay.compiled.rules if r.rule_id == rule.id)
     fact = (pf.early or pf.late).fact  # type: ignore[union-attr]
-    return [
-        ConditionMet(condition=c.text, values={k: fact[k] for k in c.fields if k in fact})
-        for c in compiled.conditions
-    ]
+    out = []
+    for c in compiled.conditions:
+        values = {k: fact[k] for k in c.fields if k in fact}
+        shown = " ".join(_shown(k, v) for k, v in values.items())
+        out.append(ConditionMet(condition=c.text, values=values, met_by=shown))
+    return out
 
 
 def _names(codes: list[str], ruleset: Ruleset) -> str:

@@ -35,11 +35,7 @@ def _lag(dp: DecisionPoint) -> str:
 
 
 def _met(dp: DecisionPoint) -> str:
-    parts = []
-    for c in dp.conditions:
-        vals = ", ".join(f"{k}={v:g}" for k, v in c.values.items())
-        parts.append(f"{c.condition}: {vals}" if vals else c.condition)
-    return "\n".join(parts)
+    return "\n".join(f"{c.condition}: {c.met_by}" for c in dp.conditions)
 
 
 def to_table(result: ReplayResult, width: int = 160, color: bool = False) -> str:

@@ -25,7 +25,8 @@ class ConditionMet(_Out):
     """One condition of a rule and the values on the fact that met it."""
 
     condition: str
-    values: dict[str, float | int]
+    values: dict[str, float | int] = Field(description="the engine's fields on the fact it matched")
+    met_by: str = Field(description="the same values as a person reads them")
 
 
 class ParameterUsed(_Out):
