@@ -144,7 +144,7 @@ def _compile_condition(rule: Rule, cond: Any) -> tuple[CompiledCondition, list[F
                                  (f.key,), test), [f]
     if isinstance(cond, GivenCondition):
         f = SinceFeature(tuple(cond.given), "first")
-        return CompiledCondition(f"any of {', '.join(cond.given)} given", (f.key,),
+        return CompiledCondition(f"any of {', '.join(cond.given)} started (days since)", (f.key,),
                                  _cmp(">=", f.key, 0)), [f]
     if isinstance(cond, SinceCondition):
         f = SinceFeature(tuple(cond.since), cond.of)

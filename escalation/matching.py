@@ -105,7 +105,7 @@ def _shown(key: str, value: float | int) -> str:
         if key.endswith(suffix):
             return f"{op}{value:g}"
     if key.startswith("since_"):
-        return f"{value:g} d ago"
+        return f"{value:g} d"
     if key.startswith("trend__"):
         return _TREND_WORDS.get(int(value), str(value))
     if key.split("__")[0] in ("active", "dx", "finding", "step_flagged"):
