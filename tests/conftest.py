@@ -1,0 +1,67 @@
+"""Shared helpers: small scenarios written inline, the shipped files, and replays of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from escalation.loading import load_ruleset, load_scenario
+from escalation.matching import build_result
+from escalation.replay import replay
+from escalation.results import ReplayResult
+from escalation.ruleset import Ruleset
+from escalation.scenario import Scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+INDEX_CASE = ROOT / "scenarios" / "index_case.yaml"
+PATHWAY = ROOT / "rules" / "report-pathway.yaml"
+SRC = {"section": "Case presentation"}
+
+
+def ev(kind: str, day: Any, id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """One timeline event with a citation filled in; the id defaults to kind and day."""
+    return {"id": id or f"{kind}-{day}-{fields.get('code', fields.get('marker', ''))}", "kind": kind,
+            "day": day, "source": SRC, **fields}
+
+
+def obs(day: Any, id: str | None = None, reported: dict | None = None, **values: Any) -> dict[str, Any]:
+    return ev("observation", day, id=id or f"obs-{day}-{'-'.join(values)}", values=values,
+              **({"reported": reported} if reported else {}))
+
+
+def make_scenario(*events: dict[str, Any], diagnoses: tuple[tuple[str, Any], ...] = (),
+                  sid: str = "small") -> Scenario:
+    data = {
+        "scenario": {"id": sid, "title": "a small test timeline", "source": SRC},
+        "patient": {
+            "age_years": 5, "sex": "female", "source": SRC,
+            "diagnoses": [{"code": c, "day": d, "source": SRC} for c, d in diagnoses],
+        },
+        "events": list(events),
+    }
+    return Scenario.model_validate(data)
+
+
+@pytest.fixture(scope="session")
+def pathway() -> Ruleset:
+    return load_ruleset(PATHWAY)
+
+
+@pytest.fixture(scope="session")
+def index_case() -> Scenario:
+    return load_scenario(INDEX_CASE)
+
+
+@pytest.fixture(scope="session")
+def index_result(index_case: Scenario, pathway: Ruleset) -> ReplayResult:
+    return build_result(replay(index_case, pathway), "scenarios/index_case.yaml")
+
+
+def run(scenario: Scenario, ruleset: Ruleset, through_day: int | None = None) -> ReplayResult:
+    return build_result(replay(scenario, ruleset, through_day), "test.yaml")
+
+
+def points(result: ReplayResult, rule_id: str) -> list:
+    return [dp for dp in result.decision_points if dp.rule_id == rule_id]

@@ -1,0 +1,111 @@
+"""The index case replayed with the report's pathway: the decision points the issue asks for."""
+
+from __future__ import annotations
+
+from conftest import points
+
+from escalation.results import NOTICE
+
+
+def test_step1_on_admission(index_result):
+    [dp] = points(index_result, "step1-combination")
+    assert (dp.day, dp.day_latest, dp.step) == (0, 0, 1)
+    assert dp.proposes == ["MPT", "PSL", "CyA", "IVCY", "IVIG"]
+    # the first MPT pulse is dated only as days 0-11 in the text, so the lag is a range
+    mpt = next(a for a in dp.actions if a.code == "MPT")
+    assert (mpt.day, mpt.day_latest, mpt.lag_days, mpt.lag_days_max) == (0, 11, 0, 11)
+
+
+def test_step2_plasma_exchange_due_by_day_11_and_started_day_11(index_result):
+    [dp] = points(index_result, "step2-plasma-exchange")
+    assert (dp.day, dp.day_latest, dp.timing) == (11, 11, "exact")
+    assert (dp.actual_day, dp.lag_days, dp.lag_days_max) == (11, 0, 0)
+    assert dp.actions[0].event_id == "pe"
+
+
+def test_step3_ecmo_due_by_day_24_and_started_day_24(index_result):
+    [dp] = points(index_result, "step3-ecmo-oxygenation")
+    assert (dp.day, dp.day_latest) == (24, 24)
+    assert (dp.actual_day, dp.lag_days) == (24, 0)
+    met = {c.condition.split()[0]: c.values for c in dp.conditions}
+    assert met["spo2"] == {"spo2__w0__lt": 90}
+    assert met["fio2"] == {"fio2__w0": 1.0}
+    assert met["map"] == {"map__w0": 18}
+    assert met["ino"] == {"ino__w0": 5.0}
+    # the OI > 40 route does not fire: the index case never reaches it
+    assert points(index_result, "step3-ecmo-oi") == []
+
+
+def test_step4_rituximab_with_its_lag(index_result):
+    [dp] = points(index_result, "step4-rituximab")
+    # the titre rebound is dated days 13-28 and the lack of improvement days 12-24
+    assert (dp.day, dp.day_latest, dp.timing) == (18, 28, "range")
+    assert (dp.actual_day, dp.actual_day_latest) == (28, 28)
+    assert (dp.lag_days, dp.lag_days_max) == (0, 10)
+    assert dp.rests_on_assumption
+
+
+def test_barotrauma_watch_on_day_24(index_result):
+    [dp] = points(index_result, "barotrauma-watch")
+    assert (dp.day, dp.kind, dp.step) == (24, "watch", None)
+    assert dp.conditions[0].values == {"pip__w0": 31}
+    assert dp.actual_day is None and "watch" in dp.action_note
+
+
+def test_rtx_redoses_match_the_second_and_third_doses(index_result):
+    first, second = points(index_result, "rtx-redose")
+    assert (first.occurrence, second.occurrence) == (1, 2)
+    assert [a.event_id for a in first.actions] == ["rtx-2"]
+    assert [a.event_id for a in second.actions] == ["rtx-3"]
+    assert (first.day, first.day_latest) == (46, 104)
+    assert (second.day, second.day_latest) == (167, 226)
+
+
+def test_mmf_added_after_rituximab(index_result):
+    [dp] = points(index_result, "add-mmf")
+    assert (dp.day, dp.actual_day, dp.lag_days) == (35, 40, 5)
+
+
+def test_severity_context_follows_palicc_bands(index_result):
+    assert [dp.day for dp in points(index_result, "pards-oi-moderate")] == [11]
+    assert [dp.day for dp in points(index_result, "pards-oi-severe")] == [24]
+    assert points(index_result, "pards-oi-mild") == []
+
+
+def test_every_data_consistency_finding(index_result):
+    findings = {(f.kind, tuple(f.events)) for f in index_result.findings}
+    assert findings == {
+        ("reported_index", ("vent-d24",)),
+        ("imaging_study", ("xray-d24-text", "xray-d24-caption")),
+        ("imaging_study", ("ct-d78-text", "ct-d78-caption")),
+    }
+    oi = next(f for f in index_result.findings if f.kind == "reported_index")
+    assert (oi.reported, oi.derived) == (20, 36)
+    assert "P/F would have to be 90" in oi.message
+
+
+def test_agreeing_checks_are_kept_beside_the_findings(index_result):
+    day11 = next(c for c in index_result.checks if c.events == ["vent-d11"] and c.kind == "reported_index")
+    assert day11.agrees and (day11.reported, day11.derived) == (8.0, 8.0)
+    intervals = [c for c in index_result.checks if c.kind == "reported_interval"]
+    assert intervals and all(c.agrees for c in intervals)
+
+
+def test_doses_derived_from_the_regimens(index_result):
+    doses = {d.code: d.implied for d in index_result.derived_doses}
+    assert doses["MPT"].endswith("= 336 mg/day")
+    assert doses["IVIG"].endswith("= 22.4 g/dose")
+    # Mosteller: sqrt(92 x 11.2 / 3600) = 0.535 m2
+    assert "0.535 m2" in doses["RTX"] and doses["RTX"].endswith("= 200.62 mg/dose")
+
+
+def test_assumptions_are_listed(index_result):
+    assert "step3-ecmo-oxygenation.map_at_least" in index_result.ruleset.assumptions
+    assert "barotrauma-watch.pip_limit" not in index_result.ruleset.assumptions
+
+
+def test_nothing_reads_as_an_order(index_result):
+    assert index_result.notice == NOTICE
+    for dp in index_result.decision_points:
+        assert dp.summary.startswith("For review")
+        assert "review" in dp.detail

@@ -1,0 +1,214 @@
+"""Each rule of the report's pathway on small timelines written for it: where it fires and where
+it must not."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ev, make_scenario, obs, run
+
+DX = (("JDM", 0), ("RP-ILD", 0))
+
+
+def fired(scenario, pathway) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for dp in run(scenario, pathway).decision_points:
+        out.setdefault(dp.rule_id, []).append(dp.day)
+    return out
+
+
+# --- step 1 ----------------------------------------------------------------------------------
+
+def test_step1_fires_on_jdm_rpild_and_raised_titre(pathway):
+    s = make_scenario(obs(2, anti_mda5=800), diagnoses=DX)
+    assert fired(s, pathway)["step1-combination"] == [2]
+
+
+@pytest.mark.parametrize("titre, dx", [
+    (300, DX),                                   # titre within the reference range
+    ({"value": 400, "comparator": "<"}, DX),     # only known to be below 400
+    (800, (("JDM", 0),)),                        # no RP-ILD diagnosis
+])
+def test_step1_does_not_fire(pathway, titre, dx):
+    s = make_scenario(obs(2, anti_mda5=titre), diagnoses=dx)
+    assert "step1-combination" not in fired(s, pathway)
+
+
+def test_step1_waits_for_the_later_diagnosis(pathway):
+    s = make_scenario(obs(0, anti_mda5={"value": 7500, "comparator": ">"}),
+                      diagnoses=(("JDM", 0), ("RP-ILD", 6)))
+    assert fired(s, pathway)["step1-combination"] == [6]
+
+
+# --- step 2 ----------------------------------------------------------------------------------
+
+def _step2_timeline(second_titre):
+    return [obs(0, anti_mda5=800), obs(4, anti_mda5=second_titre),
+            ev("therapy", 0, code="MPT"), ev("support", 5, code="invasive_ventilation")]
+
+
+def test_step2_fires_when_ventilated_and_titre_not_falling(pathway):
+    s = make_scenario(*_step2_timeline(900), diagnoses=DX)
+    result = fired(s, pathway)
+    assert result["step2-plasma-exchange"] == [5]
+
+
+def test_step2_does_not_fire_when_titre_falls(pathway):
+    s = make_scenario(*_step2_timeline(400), diagnoses=DX)
+    assert "step2-plasma-exchange" not in fired(s, pathway)
+
+
+def test_step2_does_not_fire_without_ventilation(pathway):
+    s = make_scenario(*_step2_timeline(900)[:3], diagnoses=DX)
+    assert "step2-plasma-exchange" not in fired(s, pathway)
+
+
+def test_step2_uses_a_reported_trend_when_no_numbers_exist(pathway):
+    s = make_scenario(obs(0, anti_mda5=800), ev("therapy", 0, code="MPT"),
+                      ev("trend_report", 3, marker="anti_mda5", direction="not_decreasing"),
+                      ev("support", 5, code="invasive_ventilation"), diagnoses=DX)
+    assert fired(s, pathway)["step2-plasma-exchange"] == [5]
+
+
+# --- step 3 ----------------------------------------------------------------------------------
+
+DAY7 = {"spo2": {"value": 90, "comparator": "<"}, "fio2": 1.0, "map": 18, "ino": 5}
+
+
+def test_step3_oxygenation_fires_on_the_day24_picture(pathway):
+    s = make_scenario(ev("support", 1, code="invasive_ventilation"), obs(7, **DAY7))
+    assert fired(s, pathway)["step3-ecmo-oxygenation"] == [7]
+
+
+@pytest.mark.parametrize("change", [
+    {"map": 15},                                   # support not high enough
+    {"fio2": 0.9},                                 # not on FiO2 1.0
+    {"spo2": {"value": 92, "comparator": "<"}},    # only known to be below 92
+    {"spo2": {"min": 86, "max": 96}},              # a span reaching above 90
+])
+def test_step3_oxygenation_does_not_fire(pathway, change):
+    s = make_scenario(ev("support", 1, code="invasive_ventilation"), obs(7, **{**DAY7, **change}))
+    assert "step3-ecmo-oxygenation" not in fired(s, pathway)
+
+
+def test_step3_oxygenation_needs_inhaled_no(pathway):
+    values = {k: v for k, v in DAY7.items() if k != "ino"}
+    s = make_scenario(ev("support", 1, code="invasive_ventilation"), obs(7, **values))
+    assert "step3-ecmo-oxygenation" not in fired(s, pathway)
+
+
+def test_step3_oi_route_fires_above_40(pathway):
+    # OI = 20 x 1.0 x 100 / 40 = 50
+    s = make_scenario(ev("support", 1, code="invasive_ventilation"), obs(3, pao2=40, map=20, fio2=1.0))
+    assert fired(s, pathway)["step3-ecmo-oi"] == [3]
+
+
+def test_step3_oi_route_does_not_fire_at_or_below_40(pathway):
+    # OI = 20 x 1.0 x 100 / 50 = 40, not above 40
+    s = make_scenario(ev("support", 1, code="invasive_ventilation"), obs(3, pao2=50, map=20, fio2=1.0))
+    assert "step3-ecmo-oi" not in fired(s, pathway)
+
+
+# --- step 4 ----------------------------------------------------------------------------------
+
+def _refractory(after_pe_titre):
+    return [*_step2_timeline(900), ev("procedure", 5, code="PE"),
+            obs(8, id="t8", anti_mda5=500), obs(12, id="t12", anti_mda5=after_pe_titre),
+            ev("finding", 10, code="respiratory_not_improving")]
+
+
+def test_step4_fires_on_rebound_after_pe_without_improvement(pathway):
+    s = make_scenario(*_refractory(1500), diagnoses=DX)
+    assert fired(s, pathway)["step4-rituximab"] == [12]
+
+
+def test_step4_does_not_fire_when_titre_keeps_falling(pathway):
+    s = make_scenario(*_refractory(300), diagnoses=DX)
+    assert "step4-rituximab" not in fired(s, pathway)
+
+
+def test_step4_waits_the_pe_days_parameter(pathway):
+    # rebound seen on day 9, only 4 days into PE: the flag waits until PE has run 7 days (day 12)
+    events = [*_step2_timeline(900), ev("procedure", 5, code="PE"), obs(8, id="t8", anti_mda5=500),
+              obs(9, id="t9", anti_mda5=1500), ev("finding", 9, code="respiratory_not_improving"),
+              obs(20, id="record-goes-on", pip=20)]
+    assert fired(make_scenario(*events, diagnoses=DX), pathway)["step4-rituximab"] == [12]
+
+
+def test_the_clock_stops_at_the_end_of_the_record(pathway):
+    # the same timeline ending on day 9: nothing is known after it, so step 4 is never reached
+    events = [*_step2_timeline(900), ev("procedure", 5, code="PE"), obs(8, id="t8", anti_mda5=500),
+              obs(9, id="t9", anti_mda5=1500), ev("finding", 9, code="respiratory_not_improving")]
+    s = make_scenario(*events, diagnoses=DX)
+    assert "step4-rituximab" not in fired(s, pathway)
+    late = run(s, pathway, through_day=12)
+    assert [dp.day for dp in late.decision_points if dp.rule_id == "step4-rituximab"] == [12]
+
+
+# --- add-ons and watches -----------------------------------------------------------------------
+
+def _after_rtx(ecmo_until):
+    return [*_refractory(1500), ev("support", 10, code="VV-ECMO", until=ecmo_until),
+            ev("therapy", 15, code="RTX")]
+
+
+def test_mmf_fires_a_week_after_rtx_while_on_ecmo(pathway):
+    assert fired(make_scenario(*_after_rtx(40), diagnoses=DX), pathway)["add-mmf"] == [22]
+
+
+def test_mmf_does_not_fire_once_off_ecmo(pathway):
+    assert "add-mmf" not in fired(make_scenario(*_after_rtx(20), diagnoses=DX), pathway)
+
+
+def test_rtx_redose_respects_the_minimum_interval(pathway):
+    s = make_scenario(ev("therapy", 0, code="RTX"),
+                      *[ev("finding", d, id=f"b{d}", code="b_cell_recovery") for d in (30, 45, 70)])
+    assert fired(s, pathway)["rtx-redose"] == [30, 70]
+
+
+def test_rtx_redose_needs_a_first_dose(pathway):
+    s = make_scenario(ev("finding", 30, code="b_cell_recovery"), ev("therapy", 31, code="IVIG"))
+    assert "rtx-redose" not in fired(s, pathway)
+
+
+@pytest.mark.parametrize("pip, fires", [(32, True), (30, False)])
+def test_barotrauma_watch_is_strictly_above_30(pathway, pip, fires):
+    s = make_scenario(ev("support", 1, code="invasive_ventilation"), obs(4, pip=pip))
+    assert ("barotrauma-watch" in fired(s, pathway)) is fires
+
+
+def test_infection_watch_on_immunosuppression_only(pathway):
+    assert fired(make_scenario(ev("therapy", 2, code="MPT")), pathway)["infection-watch"] == [2]
+    assert "infection-watch" not in fired(make_scenario(ev("therapy", 2, code="IVIG")), pathway)
+
+
+def test_infection_watch_is_matched_to_prophylaxis(pathway):
+    s = make_scenario(ev("therapy", 2, code="MPT"), ev("therapy", 3, code="TMP-SDZ"))
+    [dp] = [d for d in run(s, pathway).decision_points if d.rule_id == "infection-watch"]
+    assert (dp.actual_day, dp.lag_days) == (3, 1)
+
+
+# --- PALICC severity context -------------------------------------------------------------------
+
+@pytest.mark.parametrize("pao2, band", [
+    (300, None),          # OI 10 x 1.0 x 100 / 300 = 3.3: below the mild band
+    (200, "mild"),        # OI 5
+    (100, "moderate"),    # OI 10
+    (62.5, "severe"),     # OI 16: the lower bound of severe is inclusive
+])
+def test_oi_bands(pathway, pao2, band):
+    s = make_scenario(ev("support", 0, code="invasive_ventilation"), obs(2, pao2=pao2, map=10, fio2=1.0))
+    bands = {r.split("-")[-1] for r in fired(s, pathway) if r.startswith("pards-oi")}
+    assert bands == ({band} if band else set())
+
+
+def test_osi_needs_spo2_at_most_97(pathway):
+    # OSI = 14 x 0.6 x 100 / 92 = 9.1: moderate; at SpO2 98 no OSI is computed at all
+    vent = ev("support", 0, code="invasive_ventilation")
+    assert "pards-osi-moderate" in fired(make_scenario(vent, obs(2, spo2=92, fio2=0.6, map=14)), pathway)
+    assert not any(r.startswith("pards-osi") for r in
+                   fired(make_scenario(vent, obs(2, spo2=98, fio2=0.6, map=14)), pathway))
+
+
+def test_severity_needs_invasive_ventilation(pathway):
+    s = make_scenario(obs(2, pao2=100, map=10, fio2=1.0))
+    assert not any(r.startswith("pards") for r in fired(s, pathway))
