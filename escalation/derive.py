@@ -55,9 +55,9 @@ class Placement:
     diagnoses: dict[str, int]
 
 
-def timeline_bounds(scenario: Scenario) -> tuple[int, int]:
-    """The first and last day any bound in the scenario names."""
-    days: list[int] = []
+def timeline_bounds(scenario: Scenario, through_day: int | None = None) -> tuple[int, int]:
+    """The first and last day any bound in the scenario names (or the day the clock must reach)."""
+    days: list[int] = [] if through_day is None else [through_day]
     for ev in scenario.events:
         for rng in (ev.day, getattr(ev, "until", None)):
             if rng is not None:
@@ -69,9 +69,7 @@ def timeline_bounds(scenario: Scenario) -> tuple[int, int]:
 
 def place(scenario: Scenario, which: Pass, through_day: int | None = None) -> Placement:
     """Give every event one start and end day; the clock runs to `through_day` if it is later."""
-    lo, hi = timeline_bounds(scenario)
-    if through_day is not None:
-        hi = max(hi, through_day)
+    lo, hi = timeline_bounds(scenario, through_day)
     pick = 0 if which == "early" else 1
     spans: dict[str, Span] = {}
     for ev in scenario.events:

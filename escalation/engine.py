@@ -314,6 +314,11 @@ class Session:
         self._closed = True
         try:
             _host().delete_state(self._compiled.name, self.sid)
+        except Exception as exc:  # the C module's own error type
+            # 309: the engine never created state for this sid (no fact reached a rule); nothing
+            # to delete. Any other failure is a real one.
+            if "309" not in str(exc):
+                raise EngineError(f"could not delete session {self.sid}: {exc}") from None
         finally:
             _LIVE.release()
 

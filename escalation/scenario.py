@@ -369,3 +369,13 @@ class Scenario(_Strict):
 
     def event(self, event_id: str) -> Any:
         return next(e for e in self.events if e.id == event_id)
+
+    def truncated(self, day: int) -> "Scenario":
+        """The scenario as known on `day`: only events that may have begun by then.
+
+        Used to check that the replay never looks ahead: flags before `day` must not change.
+        """
+        kept = [e for e in self.events if e.day.earliest is None or e.day.earliest <= day]
+        ids = {e.id for e in kept}
+        intervals = [iv for iv in self.reported_intervals if iv.start in ids and iv.end in ids]
+        return self.model_copy(update={"events": kept, "reported_intervals": intervals})
