@@ -152,7 +152,7 @@ def decision_points(replay: Replay) -> list[DecisionPoint]:
         else:
             actual = (None, None, None, None)
             note = ("no matching action in the timeline" if rule.matching_codes
-                    else "a watch: nothing in the timeline is matched to it")
+                    else f"a {kind}: nothing in the timeline is matched to it")
         when = f"day {lo}" if lo == hi else f"days {lo}..{hi}"
         summary = f"For review ({when}): {rule.title}"
         detail = (

@@ -144,12 +144,14 @@ class TroughTarget(_Strict):
     low: float = Field(gt=0)
     high: float = Field(gt=0)
     unit: str = "ng/mL"
+    approximate: bool = Field(False, description="the source gives the target only as 'about'")
 
 
 class _Event(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
     day: DayRange
     source: Citation
+    also: list[Citation] = Field(default_factory=list, description="further places the fact is stated")
     note: str | None = None
 
 
@@ -322,6 +324,7 @@ class Patient(_Strict):
     source: Citation
     diagnoses: list[Diagnosis] = Field(default_factory=list)
     autoantibodies: list[Autoantibody] = Field(default_factory=list)
+    note: str | None = None
 
 
 class ReportedInterval(_Strict):

@@ -57,8 +57,10 @@ def test_rtx_redoses_match_the_second_and_third_doses(index_result):
     assert (first.occurrence, second.occurrence) == (1, 2)
     assert [a.event_id for a in first.actions] == ["rtx-2"]
     assert [a.event_id for a in second.actions] == ["rtx-3"]
-    assert (first.day, first.day_latest) == (46, 104)
-    assert (second.day, second.day_latest) == (167, 226)
+    # each B-cell recovery is dated only as "after the previous dose, by the re-dose it led to"
+    assert (first.day, first.day_latest) == (29, 104)
+    assert (second.day, second.day_latest) == (47, 226)
+    assert (first.actual_day, first.actual_day_latest) == (46, 104)
 
 
 def test_mmf_added_after_rituximab(index_result):

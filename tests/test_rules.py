@@ -159,10 +159,11 @@ def test_mmf_does_not_fire_once_off_ecmo(pathway):
     assert "add-mmf" not in fired(make_scenario(*_after_rtx(20), diagnoses=DX), pathway)
 
 
-def test_rtx_redose_respects_the_minimum_interval(pathway):
+def test_rtx_redose_once_per_b_cell_report(pathway):
     s = make_scenario(ev("therapy", 0, code="RTX"),
-                      *[ev("finding", d, id=f"b{d}", code="b_cell_recovery") for d in (30, 45, 70)])
-    assert fired(s, pathway)["rtx-redose"] == [30, 70]
+                      *[ev("finding", d, id=f"b{d}", code="b_cell_recovery") for d in (30, 45, 70)],
+                      obs(80, pip=20))
+    assert fired(s, pathway)["rtx-redose"] == [30, 45, 70]
 
 
 def test_rtx_redose_needs_a_first_dose(pathway):
