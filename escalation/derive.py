@@ -182,6 +182,7 @@ def mosteller_bsa(height_cm: float, weight_kg: float) -> float:
 class ImpliedDose:
     event_id: str
     code: str
+    course: int | None
     regimen: str
     amount: float
     unit: str
@@ -190,8 +191,9 @@ class ImpliedDose:
     basis_day: int
 
     def label(self) -> str:
+        course = f" course {self.course}" if self.course else ""
         return (
-            f"{self.code} {self.regimen} x {self.basis_value:g} {self.basis_unit} "
+            f"{self.code}{course} {self.regimen} x {self.basis_value:g} {self.basis_unit} "
             f"(day {self.basis_day}) = {self.amount:g} {self.unit}"
         )
 
@@ -221,14 +223,14 @@ def implied_doses(scenario: Scenario, placement: Placement) -> list[ImpliedDose]
             continue
         unit = amount_unit + (f"/{period}" if period else "")
         if basis == "kg":
-            out.append(ImpliedDose(ev.id, ev.code, f"{ev.dose.value:g} {ev.dose.unit}",
+            out.append(ImpliedDose(ev.id, ev.code, ev.course, f"{ev.dose.value:g} {ev.dose.unit}",
                                    round(ev.dose.value * weight[1], 2), unit, weight[1], "kg", weight[0]))
         else:
             height = _latest_value(dated, "height", start)
             if height is None:
                 continue
             bsa = round(mosteller_bsa(height[1], weight[1]), 4)
-            out.append(ImpliedDose(ev.id, ev.code, f"{ev.dose.value:g} {ev.dose.unit}",
+            out.append(ImpliedDose(ev.id, ev.code, ev.course, f"{ev.dose.value:g} {ev.dose.unit}",
                                    round(ev.dose.value * bsa, 2), unit, bsa, "m2 (Mosteller)",
                                    max(height[0], weight[0])))
     return out
@@ -278,7 +280,7 @@ def _index_checks(obs: Observation) -> list[Check]:
         name = MEASURES[measure].name
         text = (
             f"{name}: reported {reported:g}, recomputed {mine:g} from {computed[measure].formula}"
-            f" with {_inputs_label(obs, readings)}"
+            f" with {_inputs_label(obs)}"
         )
         if not agrees and measure == "oi" and "pf" in obs.reported and _exact(obs, "map"):
             pf = _reported(obs, "pf")
@@ -291,11 +293,12 @@ def _index_checks(obs: Observation) -> list[Check]:
     return out
 
 
-def _inputs_label(obs: Observation, readings: list[Reading]) -> str:
-    parts = [f"{m.upper() if m != 'fio2' else 'FiO2'} {v.label()}" for m, v in obs.values.items()
-             if m in ("map", "fio2", "pao2", "spo2")]
-    parts += [f"reported {m.upper() if m != 'pf' else 'P/F'} {v.label()}" for m, v in obs.reported.items()
-              if m == "pf"]
+_SHORT = {"map": "MAP", "fio2": "FiO2", "pao2": "PaO2", "spo2": "SpO2", "pf": "P/F"}
+
+
+def _inputs_label(obs: Observation) -> str:
+    parts = [f"{_SHORT[m]} {v.label()}" for m, v in obs.values.items() if m in _SHORT]
+    parts += [f"reported {_SHORT[m]} {v.label()}" for m, v in obs.reported.items() if m == "pf"]
     return ", ".join(parts)
 
 
