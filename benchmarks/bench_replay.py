@@ -1,25 +1,21 @@
-"""Throughput benchmark of the replay; a script to run by hand, not a test (pytest ignores it).
+"""Throughput benchmark of the replay: a script to run by hand, not a test (pytest ignores it).
 
     python benchmarks/bench_replay.py [--repeats N] [--batches B] [--cold-runs K] [--json]
 
-In one process it loads scenarios/index_case.yaml and rules/report-pathway.yaml once, replays
-the index case once to warm up (host creation, rule-set registration) and then N more times,
-each `replay(...)` opening and deleting its own engine sessions (one per timing placement).
-Facts are counted by wrapping `escalation.engine.Session.evaluate`; production code is untouched.
+It loads scenarios/index_case.yaml and rules/report-pathway.yaml once, replays the index case
+once to warm up (host creation, rule-set registration), then N times, each `replay(...)` opening
+and deleting its own engine sessions. Facts are counted by wrapping `Session.evaluate` here.
 
-Figures:
-- replays/s: replays per second of `replay(...)` alone (no result building or JSON), median
-  over B batches of the N replays, with the slowest..fastest batch as the spread;
-- facts/replay: facts asserted to the engine by one replay (days x passes, plus re-assertions
-  on days when a rule fired); facts/s: the same batches counted in facts;
-- report ms: mean time of `to_json(build_result(...))` per replay, which is not in replays/s;
-- raw assert_fact/s: `escalation.engine.raw_assert_rate()`, bare durable_rules `assert_fact`
-  on a one-rule set (median of 3 in this process); the ratio facts/s : raw says what share of
-  the engine's bare rate the replay reaches (the rest is Python: features, fact building, checks);
+- replays/s: `replay(...)` alone (no result building), median over B batches, (slowest..fastest);
+- facts/replay, facts/s: facts asserted to the engine (one per day per timing pass, plus one
+  more on each day a rule fired), and the same batches measured in facts;
+- report ms: `to_json(build_result(...))` per replay, kept out of replays/s;
+- raw assert_fact/s: `escalation.engine.raw_assert_rate()`, bare durable_rules `assert_fact` on
+  a one-rule set (median of 3); the ratio says what share of that rate the replay reaches;
 - cold CLI s: wall time of `escalation replay scenarios/index_case.yaml` as a fresh subprocess
-  (interpreter start, imports, loading, replay, table), each run and the median;
-- identical JSON: every replay's `to_json(build_result(...))` equals the warm-up's; if not, the
-  script says so and exits 1. The numbers depend on the machine; compare runs on one machine.
+  (interpreter, imports, loading, replay, table), each run and the median;
+- identical JSON: every replay's `to_json(build_result(...))` equals the warm-up's, else exit 1.
+Figures vary by machine and from run to run on a shared one; compare runs on one machine.
 """
 
 from __future__ import annotations
@@ -35,16 +31,14 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+from escalation import engine
+from escalation.loading import load_ruleset, load_scenario
+from escalation.matching import build_result
+from escalation.replay import replay
+from escalation.report import to_json
+
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIO = "scenarios/index_case.yaml"
-RULES = "rules/report-pathway.yaml"
-
-from escalation import engine  # noqa: E402
-from escalation.loading import load_ruleset, load_scenario  # noqa: E402
-from escalation.matching import build_result  # noqa: E402
-from escalation.replay import replay  # noqa: E402
-from escalation.report import to_json  # noqa: E402
-
+SCENARIO, RULES = "scenarios/index_case.yaml", "rules/report-pathway.yaml"
 FACTS = [0]
 _evaluate = engine.Session.evaluate
 
@@ -67,88 +61,79 @@ def cold_runs(k: int) -> list[float]:
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         times.append(time.perf_counter() - t0)
         if proc.returncode != 0:
-            sys.exit(f"cold run failed ({proc.returncode}): {proc.stderr.strip()}")
+            sys.exit(f"cold run failed (exit {proc.returncode}): {proc.stderr.strip()}")
     return times
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=50, help="timed replays (default 50)")
-    ap.add_argument("--batches", type=int, default=5, help="batches the replays are split into")
+    ap.add_argument("--batches", type=int, default=5, help="batches to split them into (default 5)")
     ap.add_argument("--cold-runs", type=int, default=3, help="cold CLI runs (default 3)")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = ap.parse_args()
-    if args.repeats < 1 or args.batches < 1 or args.cold_runs < 1:
+    if min(args.repeats, args.batches, args.cold_runs) < 1:
         ap.error("--repeats, --batches and --cold-runs must be at least 1")
-    batches = min(args.batches, args.repeats)
+    n, batches = args.repeats, min(args.batches, args.repeats)
 
     os.chdir(ROOT)
     scenario, ruleset = load_scenario(SCENARIO), load_ruleset(RULES)
     engine.Session.evaluate = _counting_evaluate
     reference = to_json(build_result(replay(scenario, ruleset), SCENARIO))  # warm-up
     FACTS[0] = 0
-
-    sizes = [args.repeats // batches + (i < args.repeats % batches) for i in range(batches)]
     replay_rates, fact_rates, report_s, mismatches = [], [], 0.0, 0
-    for size in sizes:
+    for size in (n // batches + (i < n % batches) for i in range(batches)):
         busy, facts0 = 0.0, FACTS[0]
         for _ in range(size):
             t0 = time.perf_counter()
             r = replay(scenario, ruleset)
             t1 = time.perf_counter()
-            text = to_json(build_result(r, SCENARIO))
+            mismatches += to_json(build_result(r, SCENARIO)) != reference
             report_s += time.perf_counter() - t1
             busy += t1 - t0
-            mismatches += text != reference
         replay_rates.append(size / busy)
         fact_rates.append((FACTS[0] - facts0) / busy)
     engine.Session.evaluate = _evaluate
-    facts_per_replay = FACTS[0] / args.repeats
 
     raw = statistics.median(engine.raw_assert_rate() for _ in range(3))
     cold = cold_runs(args.cold_runs)
-
+    rps, fps = statistics.median(replay_rates), statistics.median(fact_rates)
     fig = {
-        "repeats": args.repeats, "batches": batches,
-        "replays_per_s": statistics.median(replay_rates),
-        "replays_per_s_spread": [min(replay_rates), max(replay_rates)],
-        "facts_per_replay": facts_per_replay,
-        "facts_per_s": statistics.median(fact_rates),
-        "facts_per_s_spread": [min(fact_rates), max(fact_rates)],
-        "report_ms_per_replay": 1000 * report_s / args.repeats,
-        "raw_assert_fact_per_s": raw,
-        "ratio_replay_to_raw": statistics.median(fact_rates) / raw,
+        "repeats": n, "batches": batches,
+        "replays_per_s": rps, "replays_per_s_spread": [min(replay_rates), max(replay_rates)],
+        "ms_per_replay": 1000 / rps, "facts_per_replay": FACTS[0] / n,
+        "facts_per_s": fps, "facts_per_s_spread": [min(fact_rates), max(fact_rates)],
+        "report_ms_per_replay": 1000 * report_s / n,
+        "raw_assert_fact_per_s": raw, "ratio_replay_to_raw": fps / raw,
         "cold_cli_s": cold, "cold_cli_s_median": statistics.median(cold),
-        "cold_cli_command": " ".join([Path(cli_command()[0]).name, *cli_command()[1:], "replay", SCENARIO]),
+        "cold_cli_command": " ".join([*cli_command(), "replay", SCENARIO]),
         "identical_json": mismatches == 0, "json_mismatches": mismatches,
         "platform": platform.platform(), "python": platform.python_version(),
         "cpu_count": os.cpu_count(), "durable_rules": version("durable-rules"),
     }
     if args.json:
         print(json.dumps(fig, indent=2))
-    else:
-        lo, hi = fig["replays_per_s_spread"]
-        flo, fhi = fig["facts_per_s_spread"]
-        rows = [
-            ("replays/s (median of batches)", f"{fig['replays_per_s']:,.1f}  ({lo:,.1f}..{hi:,.1f})"),
-            ("ms per replay", f"{1000 / fig['replays_per_s']:.2f}"),
-            ("facts per replay", f"{facts_per_replay:,.1f}"),
-            ("facts/s (median of batches)", f"{fig['facts_per_s']:,.0f}  ({flo:,.0f}..{fhi:,.0f})"),
-            ("build_result+to_json ms/replay", f"{fig['report_ms_per_replay']:.2f}"),
-            ("raw assert_fact/s (median of 3)", f"{raw:,.0f}"),
-            ("replay facts/s : raw assert_fact/s", f"1 : {1 / fig['ratio_replay_to_raw']:.1f}"
-                                                   f"  ({fig['ratio_replay_to_raw']:.1%})"),
-            ("cold CLI replay s (each)", "  ".join(f"{t:.3f}" for t in cold)),
-            ("cold CLI replay s (median)", f"{fig['cold_cli_s_median']:.3f}"),
-            ("machine", f"{fig['platform']}, {os.cpu_count()} cpu"),
-            ("python / durable-rules", f"{fig['python']} / {fig['durable_rules']}"),
-        ]
-        print(f"escalation replay benchmark: {SCENARIO} x {args.repeats} ({batches} batches)")
-        width = max(len(k) for k, _ in rows)
-        for k, v in rows:
-            print(f"  {k:<{width}}  {v}")
-        print(f"identical JSON in all {args.repeats} replays: "
-              + ("yes" if mismatches == 0 else f"NO ({mismatches} differ from the first)"))
+        return 0 if mismatches == 0 else 1
+    (rlo, rhi), (flo, fhi) = fig["replays_per_s_spread"], fig["facts_per_s_spread"]
+    rows = [
+        ("replays/s (median of batches)", f"{rps:,.1f}  ({rlo:,.1f}..{rhi:,.1f})"),
+        ("ms per replay", f"{fig['ms_per_replay']:.1f}"),
+        ("facts per replay", f"{fig['facts_per_replay']:,.0f}"),
+        ("facts/s (median of batches)", f"{fps:,.0f}  ({flo:,.0f}..{fhi:,.0f})"),
+        ("build_result + to_json ms/replay", f"{fig['report_ms_per_replay']:.1f}"),
+        ("raw assert_fact/s (median of 3)", f"{raw:,.0f}"),
+        ("replay facts/s : raw assert_fact/s", f"1 : {raw / fps:.1f}  ({fps / raw:.1%})"),
+        ("cold CLI replay s (each)", "  ".join(f"{t:.3f}" for t in cold)),
+        ("cold CLI replay s (median)", f"{fig['cold_cli_s_median']:.3f}"),
+        ("machine", f"{fig['platform']}, {fig['cpu_count']} cpu"),
+        ("python / durable-rules", f"{fig['python']} / {fig['durable_rules']}"),
+    ]
+    print(f"escalation replay benchmark: {SCENARIO} x {n} ({batches} batches); not a test")
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"  {k:<{width}}  {v}")
+    print(f"identical JSON in all {n} replays: "
+          + ("yes" if mismatches == 0 else f"NO ({mismatches} differ from the warm-up's)"))
     return 0 if mismatches == 0 else 1
 
 

@@ -8,6 +8,7 @@ non-zero exit, never a half-written report.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
@@ -73,6 +74,8 @@ def parse_overrides(items: list[str]) -> dict[tuple[str, str], float]:
             value = float(raw)
         except ValueError:
             raise InputError("--set", f"{item!r}: {raw!r} is not a number") from None
+        if not math.isfinite(value):
+            raise InputError("--set", f"{item!r}: {raw!r} is not a finite number")
         out[(rule_id, name)] = value
     return out
 

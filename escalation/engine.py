@@ -242,6 +242,29 @@ def _host() -> _QuietHost:
     return _HOST
 
 
+_PRIME_KIND = "__prime__"
+
+
+def _noop(c) -> None:  # one parameter, see #18
+    return None
+
+
+def _register_primed(name: str, definition: dict[str, Any]) -> None:
+    """Register a ruleset and run one action in it before any real session exists.
+
+    Measured here: in durable_rules 2.0.28, `delete_state` aborts the whole process (a C-level
+    "free(): invalid pointer", which Python cannot catch) when no action has ever run in that
+    ruleset. A private rule fired once on a throwaway session, then deleted, avoids it.
+    """
+    primed = dict(definition)
+    primed[_PRIME_KIND] = {"all": [{"m": {"kind": _PRIME_KIND}}], "run": _noop}
+    _host().register_rulesets({name: primed})
+    state = _host().assert_fact(name, {"id": "prime", "sid": _PRIME_KIND, "kind": _PRIME_KIND})
+    if isinstance(state, dict) and "exception" in state:
+        raise EngineError(f"priming the engine failed: {state['exception']}")
+    _host().delete_state(name, _PRIME_KIND)
+
+
 def _register(compiled: CompiledRuleset) -> list[str]:
     """Register a compiled rule set once per process; return the list its actions write to."""
     if compiled.name in _REGISTERED:
@@ -257,7 +280,7 @@ def _register(compiled: CompiledRuleset) -> list[str]:
     definition = {
         rule_id: dict(body, run=action_for(rule_id)) for rule_id, body in compiled.definition.items()
     }
-    _host().register_rulesets({compiled.name: definition})
+    _register_primed(compiled.name, definition)
     _REGISTERED[compiled.name] = sink
     return sink
 
@@ -328,9 +351,8 @@ def raw_assert_rate(n: int = 20000) -> float:
     import time
 
     name = f"raw-assert-{next(_SIDS)}"
-    _host().register_rulesets(
-        {name: {"r": {"all": [{"m": {"$and": [{"kind": "raw"}, {"$gt": {"x": 1000000}}]}}],
-                      "run": lambda c: None}}}
+    _register_primed(
+        name, {"r": {"all": [{"m": {"$and": [{"kind": "raw"}, {"$gt": {"x": 1000000}}]}}], "run": _noop}}
     )
     sid = f"raw{next(_SIDS)}"
     t0 = time.perf_counter()

@@ -87,8 +87,13 @@ def read_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
         data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or str(exc)
+        if exc.context and "flow" in exc.context and exc.context_mark is not None:
+            # an unclosed [ or {: the parser notices only on a later line; point at the opening
+            mark = exc.context_mark
+            problem = f"{exc.context.replace('while parsing a ', '')} opened here is not closed ({problem})"
         line = mark.line + 1 if mark else None
-        raise InputError(name, f"malformed YAML: {exc.problem or exc}", line=line) from None
+        raise InputError(name, f"malformed YAML: {problem}", line=line) from None
     except yaml.YAMLError as exc:
         raise InputError(name, f"malformed YAML: {exc}") from None
     if node is None or data is None:
@@ -106,8 +111,11 @@ def validate(model: type[M], data: Any, lines: dict[Path_, int], name: str) -> M
         return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = err.get("ctx", {}).get("path") if err["type"] == "located" else None
-        loc = tuple(loc) if loc else _strip_tags(err["loc"], data)
+        raw = tuple(err["loc"])
+        if err["type"] == "located":
+            # a whole-model check: its path is relative to the model that raised it
+            raw += tuple(err["ctx"]["path"])
+        loc = _strip_tags(raw, data)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = f"unknown field {loc[-1]!r}"

@@ -262,15 +262,18 @@ class Rule(_Strict):
     @model_validator(mode="after")
     def _parameters_exist(self) -> "Rule":
         for i, cond in enumerate(self.conditions):
-            for name in condition_parameters(cond):
-                if name not in self.parameters:
+            for field in ("threshold", "within_days", "window_days", "days"):
+                name = getattr(cond, field, None)
+                if isinstance(name, str) and name != "any" and name not in self.parameters:
+                    known = ", ".join(self.parameters) or "none"
                     raise located_error(
-                        f"condition refers to parameter {name!r}, which rule {self.id!r} does not define",
-                        ("conditions", i),
+                        f"condition refers to parameter {name!r}, which rule {self.id!r} does not "
+                        f"define (its parameters: {known})",
+                        ("conditions", i, field),
                     )
         if isinstance(self.repeat, Repeat) and self.repeat.every_days not in self.parameters:
             raise located_error(
-                f"repeat refers to undefined parameter {self.repeat.every_days!r}", ("repeat",)
+                f"repeat refers to undefined parameter {self.repeat.every_days!r}", ("repeat", "every_days")
             )
         for code in self.matched_by or []:
             if code not in CODES:

@@ -179,18 +179,26 @@ class Observation(_Event):
     def _readings(self) -> "Observation":
         if not self.values and not self.reported:
             raise ValueError("an observation needs at least one value")
-        for name, reading in self.values.items():
-            _check_reading(name, reading)
-            if MEASURES[name].derived:
-                raise ValueError(f"{name} is a derived index: put it under reported, not values")
-        for name, reading in self.reported.items():
-            _check_reading(name, reading)
-            if not MEASURES[name].derived:
-                raise ValueError(f"{name} is measured, not derived: put it under values")
+        for group, derived in (("values", False), ("reported", True)):
+            for name, reading in getattr(self, group).items():
+                try:
+                    _check_reading(name, reading)
+                except ValueError as exc:
+                    raise located_error(str(exc), (group, name)) from None
+                if MEASURES[name].derived != derived:
+                    where = "reported, not values" if derived is False else "values, not reported"
+                    kind = "a derived index" if derived is False else "measured, not derived"
+                    raise located_error(f"{name} is {kind}: put it under {where}", (group, name))
         if self.oxygen_device is not None:
-            _code_of_kind(self.oxygen_device, CodeKind.support)
+            try:
+                _code_of_kind(self.oxygen_device, CodeKind.support)
+            except ValueError as exc:
+                raise located_error(str(exc), ("oxygen_device",)) from None
         if self.oxygen_flow is not None:
-            _check_reading("o2_flow", self.oxygen_flow)
+            try:
+                _check_reading("o2_flow", self.oxygen_flow)
+            except ValueError as exc:
+                raise located_error(str(exc), ("oxygen_flow",)) from None
         return self
 
 

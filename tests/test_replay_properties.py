@@ -95,3 +95,17 @@ def test_the_cli_script_is_installed_and_says_research_only():
                          check=True, cwd=ROOT).stdout
     assert out.startswith("RESEARCH REVIEW ONLY")
     assert "step2-plasma-exchange" in out
+
+
+def test_a_replay_where_nothing_fires_exits_cleanly(tmp_path):
+    """Regression: durable_rules aborted the process when a session was deleted in a ruleset
+    where no action had ever run; a fresh process with nothing to flag must still exit 0."""
+    import yaml
+
+    scenario = make_scenario(obs(0, anti_mda5=300), diagnoses=(("JDM", 0),))
+    path = tmp_path / "quiet.yaml"
+    path.write_text(yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True)))
+    done = subprocess.run([sys.executable, "-m", "escalation", "replay", str(path), "--format", "json"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert '"decision_points": []' in done.stdout
