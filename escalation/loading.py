@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import InputError
 from .ruleset import Ruleset
-from .scenario import Scenario
+from .scenario import Scenario, ScenarioVariant
 
 M = TypeVar("M", bound=BaseModel)
 Path_ = tuple[str | int, ...]
@@ -147,10 +147,26 @@ def _strip_tags(loc: tuple[Any, ...], data: Any) -> Path_:
     return tuple(out)
 
 
-def load_scenario(path: Path | str) -> Scenario:
+def load_scenario(path: Path | str, _seen: tuple[Path, ...] = ()) -> Scenario:
+    """A scenario file, or a variant (`derives_from`) resolved against its base."""
     path = Path(path)
     data, lines = read_yaml(path)
-    return validate(Scenario, data, lines, str(path))
+    if not (isinstance(data, dict) and "derives_from" in data):
+        return validate(Scenario, data, lines, str(path))
+    variant = validate(ScenarioVariant, data, lines, str(path))
+    base_path = (path.parent / variant.derives_from).resolve()
+    if base_path in _seen or base_path == path.resolve():
+        raise InputError(str(path), f"derives_from forms a cycle through {variant.derives_from}",
+                         line=lines.get(("derives_from",)))
+    if not base_path.exists():
+        raise InputError(str(path), f"derives_from: no file {variant.derives_from}",
+                         line=lines.get(("derives_from",)))
+    base = load_scenario(base_path, (*_seen, path.resolve()))
+    try:
+        merged = variant.apply(base)
+    except ValueError as exc:
+        raise InputError(str(path), str(exc), line=lines.get(("changes",))) from None
+    return validate(Scenario, merged, {}, f"{path} (derived from {variant.derives_from})")
 
 
 def load_ruleset(path: Path | str) -> Ruleset:

@@ -74,6 +74,7 @@ class _Timeline:
         self.s = scenario
         self.p = placement
         self.readings: dict[str, list[_Reading]] = {}
+        self.reports = [(placement.spans[e.id].start, e) for e in scenario.events if e.kind == "trend_report"]
         for ev in scenario.events:
             if isinstance(ev, Observation):
                 day = placement.spans[ev.id].start
@@ -101,9 +102,8 @@ class _Timeline:
             elif a.low == a.high == b.low == b.high:
                 numeric = (b.day, 0)
         said = None
-        for ev in self.s.events:
-            if ev.kind == "trend_report" and ev.marker == marker:
-                d = self.p.spans[ev.id].start
+        for d, ev in self.reports:
+            if ev.marker == marker:
                 if day - window <= d <= day and (said is None or d >= said[0]):
                     said = (d, {"decreasing": -1, "rising": 1}.get(ev.direction, 0))
         if numeric and said:

@@ -151,6 +151,9 @@ class _Event(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
     day: DayRange
     source: Citation
+    hypothetical: bool = Field(
+        False, description="not in any source: a counterfactual written for a variant or a test"
+    )
     also: list[Citation] = Field(default_factory=list, description="further places the fact is stated")
     note: str | None = None
 
@@ -351,6 +354,33 @@ class ScenarioInfo(_Strict):
     description: str | None = None
     day_zero: str = "admission to the treating hospital"
     source: Citation
+    hypothetical: bool = Field(False, description="a counterfactual variant, not a transcription")
+
+
+class Expectation(_Strict):
+    """A decision point a scenario expects (or expects not to see) under one rule set.
+
+    Partial, as in the CQL Testing Framework: only what is listed is checked. A decision point
+    meets `day` when its whole day range lies inside it; `present: false` means no decision
+    point of that rule or step has a day range touching `day` (or none at all without `day`).
+    """
+
+    rule: str | None = None
+    step: int | None = Field(None, ge=1)
+    day: DayRange | None = None
+    present: bool = True
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "Expectation":
+        if (self.rule is None) == (self.step is None):
+            raise ValueError("an expectation names exactly one of rule or step")
+        return self
+
+    def label(self) -> str:
+        what = self.rule if self.rule is not None else f"step {self.step}"
+        when = "" if self.day is None else f" {self.day.label()}"
+        return f"{'' if self.present else 'no '}{what}{when}"
 
 
 class Scenario(_Strict):
@@ -360,6 +390,9 @@ class Scenario(_Strict):
     patient: Patient
     events: list[Event] = Field(min_length=1)
     reported_intervals: list[ReportedInterval] = Field(default_factory=list)
+    expected: dict[str, list[Expectation]] = Field(
+        default_factory=dict, description="rule set id -> the decision points this scenario expects"
+    )
 
     @model_validator(mode="after")
     def _ids(self) -> "Scenario":
@@ -390,3 +423,55 @@ class Scenario(_Strict):
         ids = {e.id for e in kept}
         intervals = [iv for iv in self.reported_intervals if iv.start in ids and iv.end in ids]
         return self.model_copy(update={"events": kept, "reported_intervals": intervals})
+
+
+class Changes(_Strict):
+    """How a variant differs from the scenario it derives from."""
+
+    remove: list[str] = Field(default_factory=list, description="ids of events to leave out")
+    replace: list[Event] = Field(default_factory=list, description="events replacing those with the same id")
+    add: list[Event] = Field(default_factory=list)
+
+
+class ScenarioVariant(_Strict):
+    """A scenario written as a few changes to another, so counterfactual timelines stay short."""
+
+    derives_from: str = Field(description="path of the base scenario, relative to this file")
+    scenario: ScenarioInfo
+    patient: Patient | None = None
+    changes: Changes = Field(default_factory=Changes)
+    expected: dict[str, list[Expectation]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _marked(self) -> "ScenarioVariant":
+        if not self.scenario.hypothetical:
+            raise located_error("a variant is a counterfactual: set hypothetical: true",
+                                ("scenario", "hypothetical"))
+        for group in ("replace", "add"):
+            for i, ev in enumerate(getattr(self.changes, group)):
+                if not ev.hypothetical:
+                    raise located_error(
+                        f"event {ev.id!r} is not in the source: mark it hypothetical: true",
+                        ("changes", group, i, "hypothetical"),
+                    )
+        return self
+
+    def apply(self, base: Scenario) -> dict[str, Any]:
+        """The derived scenario as plain data, to be validated as a whole Scenario."""
+        known = {e.id for e in base.events}
+        for ref in [*self.changes.remove, *(e.id for e in self.changes.replace)]:
+            if ref not in known:
+                raise ValueError(f"{base.scenario.id} has no event {ref!r} to remove or replace")
+        replaced = {e.id: e for e in self.changes.replace}
+        events = [replaced.get(e.id, e) for e in base.events if e.id not in self.changes.remove]
+        events += self.changes.add
+        ids = {e.id for e in events}
+        intervals = [iv for iv in base.reported_intervals if iv.start in ids and iv.end in ids]
+        return {
+            "scenario": self.scenario.model_dump(mode="json", exclude_none=True),
+            "patient": (self.patient or base.patient).model_dump(mode="json", exclude_none=True),
+            "events": [e.model_dump(mode="json", exclude_none=True) for e in events],
+            "reported_intervals": [iv.model_dump(mode="json") for iv in intervals],
+            "expected": {k: [x.model_dump(mode="json", exclude_none=True) for x in v]
+                         for k, v in self.expected.items()},
+        }

@@ -17,8 +17,11 @@ def _day_spec(exact_only: bool):
     return st.one_of(exact, exact, ranged)
 
 
-def _value(lo: float, hi: float, places: int = 1):
+def _value(lo: float, hi: float, places: int = 1, edges: tuple[float, ...] = ()):
+    """Readings in range, often exactly on a rule's threshold, sometimes only bounded."""
     num = st.floats(min_value=lo, max_value=hi, allow_nan=False).map(lambda x: round(x, places))
+    if edges:
+        num = st.one_of(num, st.sampled_from(edges))
     bounded = st.tuples(num, st.sampled_from(["<", ">", "<=", ">="])).map(
         lambda t: {"value": t[0], "comparator": t[1]})
     return st.one_of(num, num, num, bounded)
@@ -27,13 +30,13 @@ def _value(lo: float, hi: float, places: int = 1):
 OBS_VALUES = st.fixed_dictionaries(
     {},
     optional={
-        "spo2": _value(70, 100, 0),
+        "spo2": _value(70, 100, 0, edges=(90, 97)),
         "fio2": st.sampled_from([0.21, 0.4, 0.6, 0.8, 0.9, 1.0]),
-        "map": _value(5, 30, 0),
-        "pip": _value(10, 40, 0),
+        "map": _value(5, 30, 0, edges=(18,)),
+        "pip": _value(10, 40, 0, edges=(30,)),
         "ino": st.sampled_from([0, 5, 10]),
-        "pao2": _value(30, 200, 1),
-        "anti_mda5": _value(50, 9000, 0),
+        "pao2": _value(30, 200, 1, edges=(25, 50, 100)),
+        "anti_mda5": _value(50, 9000, 0, edges=(500,)),
     },
 ).filter(bool)
 

@@ -1,0 +1,84 @@
+"""The engine's decisions against the plain-Python reference evaluator.
+
+Both read the same rule files; they share no evaluation code (see escalation/reference.py). Any
+disagreement is shrunk by hypothesis to a minimal timeline, printed as YAML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+from hypothesis import HealthCheck, find, given, note, settings
+from strategies import timelines
+
+from escalation import reference
+from escalation.engine import compile_ruleset
+from escalation.loading import load_ruleset, load_scenario
+from escalation.reference import evaluate
+from escalation.replay import run_pass
+
+RULE_FILES = sorted((ROOT / "rules").glob("*.yaml"))
+SCENARIO_FILES = sorted((ROOT / "scenarios").rglob("*.yaml"))
+RULESETS = {p.stem: load_ruleset(p) for p in RULE_FILES}
+COMPILED = {k: compile_ruleset(v) for k, v in RULESETS.items()}
+
+
+def engine_decisions(scenario, name: str) -> dict[str, list[tuple[str, int, int]]]:
+    return {w: [(f.rule_id, f.day, f.occurrence) for f in run_pass(scenario, COMPILED[name], w).flags]
+            for w in ("early", "late")}
+
+
+def _as_yaml(scenario) -> str:
+    return yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+@pytest.mark.parametrize("rules", RULESETS, ids=str)
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: str(Path(p).relative_to(ROOT)))
+def test_shipped_scenarios_agree(path, rules):
+    scenario = load_scenario(path)
+    assert engine_decisions(scenario, rules) == evaluate(scenario, RULESETS[rules])
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=timelines())
+def test_generated_timelines_agree(scenario):
+    note(_as_yaml(scenario))
+    for name, ruleset in RULESETS.items():
+        assert engine_decisions(scenario, name) == evaluate(scenario, ruleset), name
+
+
+def test_a_deliberate_change_of_semantics_is_caught(monkeypatch):
+    """Make the reference read '>' as '>=': hypothesis must find a timeline where they part."""
+    honest = reference._certainly
+
+    def off_by_one(r, op, t):
+        return honest(r, ">=" if op == ">" else op, t)
+
+    monkeypatch.setattr(reference, "_certainly", off_by_one)
+    name = "report-pathway"
+
+    def disagrees(scenario) -> bool:
+        return engine_decisions(scenario, name) != evaluate(scenario, RULESETS[name])
+
+    example = find(timelines(exact_only=True), disagrees,
+                   settings=settings(max_examples=2000, deadline=None, database=None,
+                                     suppress_health_check=[HealthCheck.too_slow]))
+    # the minimal example needs a reading exactly at a strict threshold
+    assert any(e.kind == "observation" for e in example.events)
+
+
+def test_a_changed_repeat_rule_is_caught(monkeypatch):
+    """Let the reference fire 'once' rules again on later days: the index case exposes it."""
+    honest = reference._may_fire
+
+    def forgetful(rule, fired, day):
+        if rule.repeat == "once" and fired.get(rule.id):
+            return day > fired[rule.id][-1]
+        return honest(rule, fired, day)
+
+    monkeypatch.setattr(reference, "_may_fire", forgetful)
+    scenario = load_scenario(ROOT / "scenarios" / "index_case.yaml")
+    assert engine_decisions(scenario, "report-pathway") != evaluate(scenario, RULESETS["report-pathway"])
