@@ -132,6 +132,88 @@ def replay(
         sys.stdout.write(text)
 
 
+def scenario_files(paths: list[Path]) -> list[Path]:
+    """YAML files named directly, or found under the folders named, in a stable order."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(x for x in p.rglob("*.yaml") if x.is_file())
+        elif p.exists():
+            out.append(p)
+        else:
+            raise InputError(str(p), "file not found")
+    return out
+
+
+def default_rule_files() -> list[Path]:
+    folder = default_rules_path().parent
+    return sorted(folder.glob("*.yaml"))
+
+
+@app.command("test")
+def test_cmd(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="scenario files or folders "
+                                                          "(default: scenarios/)")] = None,
+    rules: Annotated[Optional[list[Path]], typer.Option("--rules", "-r", help="rule set file "
+                     "(repeatable; default: every file in rules/)")] = None,
+    junit: Annotated[Optional[Path], typer.Option(help="also write JUnit XML here")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+) -> None:
+    """Replay every scenario and compare with the decision points it expects; report coverage."""
+    from .expectations import TestReport, coverage, junit_xml, outcome, to_text
+
+    try:
+        files = scenario_files(paths or [Path("scenarios")])
+        rule_files = rules or default_rule_files()
+        rulesets = [load_ruleset(p) for p in rule_files]
+        scenarios = [(f, load_scenario(f)) for f in files]
+        results, outcomes = [], []
+        with _progress(len(scenarios) * len(rulesets), "replaying") as advance:
+            for rs in rulesets:
+                for f, sc in scenarios:
+                    result = build_result(run_replay(sc, rs), f)
+                    results.append(result)
+                    outcomes.append(outcome(result, sc.expected.get(rs.ruleset.id)))
+                    advance()
+    except InputError as exc:
+        _fail(str(exc))
+    except EngineError as exc:
+        _fail(f"rule engine: {exc}", EXIT_ENGINE)
+    report = TestReport(
+        notice=NOTICE,
+        passed=sum(o.status == "pass" for o in outcomes),
+        failed=sum(o.status == "fail" for o in outcomes),
+        unchecked=sum(o.status == "unchecked" for o in outcomes),
+        scenarios=outcomes,
+        coverage=coverage(results, {rs.ruleset.id: [r.id for r in rs.rules] for rs in rulesets}),
+    )
+    if junit is not None:
+        write_atomically(junit, junit_xml(report))
+    text = (json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+            if fmt == Format.json else to_text(report))
+    sys.stdout.write(text)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+class _progress:
+    """A progress bar on standard error when it is a terminal; silent otherwise."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label = total, label
+
+    def __enter__(self):
+        from rich.progress import Progress
+
+        self._bar = Progress(transient=True, disable=not sys.stderr.isatty())
+        self._bar.__enter__()
+        task = self._bar.add_task(self.label, total=self.total)
+        return lambda: self._bar.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(*exc)  # type: ignore[arg-type]
+
+
 @app.command()
 def check(
     files: Annotated[list[Path], typer.Argument(help="scenario or rule files to validate")],

@@ -1,0 +1,192 @@
+"""Expected decision points checked against a replay, rule coverage, and JUnit XML.
+
+A scenario lists the decision points it expects under a rule set, partially (only what is listed
+is checked), the way the CQL Testing Framework pairs patient data with expected results. This is
+the stage after matching: it reads replay results and never touches the engine.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from xml.etree import ElementTree as ET
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .results import DecisionPoint, ReplayResult
+from .scenario import Expectation
+from .timing import span_label
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExpectationOutcome(_Out):
+    expectation: str
+    passed: bool
+    found: list[str] = Field(description="the decision points of that rule or step, as 'rule@days'")
+    message: str
+
+
+class ScenarioOutcome(_Out):
+    scenario: str
+    file: str
+    ruleset: str
+    status: str = Field(description="pass, fail, or unchecked (no expectations for this rule set)")
+    outcomes: list[ExpectationOutcome]
+    diff: list[str] = Field(description="expected against actual, day by day, for a failure")
+    decision_points: list[str]
+
+
+class RuleCoverage(_Out):
+    rule_id: str
+    fired: int
+    scenarios: list[str]
+
+
+class Coverage(_Out):
+    ruleset: str
+    rules: list[RuleCoverage]
+    never_fired: list[str]
+
+
+class TestReport(_Out):
+    notice: str
+    passed: int
+    failed: int
+    unchecked: int
+    scenarios: list[ScenarioOutcome]
+    coverage: list[Coverage]
+
+
+def _targets(dp: DecisionPoint, exp: Expectation) -> bool:
+    return dp.rule_id == exp.rule if exp.rule is not None else dp.step == exp.step
+
+
+def _inside(dp: DecisionPoint, exp: Expectation) -> bool:
+    if exp.day is None:
+        return True
+    lo = exp.day.earliest if exp.day.earliest is not None else -(10**9)
+    hi = exp.day.latest if exp.day.latest is not None else 10**9
+    return lo <= dp.day and dp.day_latest <= hi
+
+
+def _touches(dp: DecisionPoint, exp: Expectation) -> bool:
+    if exp.day is None:
+        return True
+    lo = exp.day.earliest if exp.day.earliest is not None else -(10**9)
+    hi = exp.day.latest if exp.day.latest is not None else 10**9
+    return dp.day <= hi and lo <= dp.day_latest
+
+
+def _label(dp: DecisionPoint) -> str:
+    return f"{dp.rule_id}@{span_label(dp.day, dp.day_latest)}"
+
+
+def check(exp: Expectation, result: ReplayResult) -> ExpectationOutcome:
+    same = [dp for dp in result.decision_points if _targets(dp, exp)]
+    if exp.present:
+        passed = any(_inside(dp, exp) for dp in same)
+    else:
+        passed = not any(_touches(dp, exp) for dp in same)
+    found = [_label(dp) for dp in same]
+    if passed:
+        message = "as expected"
+    elif exp.present:
+        message = f"expected {exp.label()}; found " + (", ".join(found) if found else "nothing")
+    else:
+        message = f"expected {exp.label()}; found " + ", ".join(found)
+    return ExpectationOutcome(expectation=exp.label(), passed=passed, found=found, message=message)
+
+
+def _diff(outcomes: list[tuple[Expectation, ExpectationOutcome]]) -> list[str]:
+    """Expected against actual, one row per expectation, in day order; '!!' marks a difference."""
+    def order(item: tuple[Expectation, ExpectationOutcome]) -> tuple[int, str]:
+        day = item[0].day
+        if day is None:
+            return (10**9, item[1].expectation)
+        return (day.earliest if day.earliest is not None else day.latest, item[1].expectation)  # type: ignore[return-value]
+
+    lines = [f"   {'day':>12}  {'rule or step':<26}  {'expected':<9} actual"]
+    for exp, out in sorted(outcomes, key=order):
+        day = "any day" if exp.day is None else span_label(*exp.day.resolve(-(10**6), 10**6))
+        target = exp.rule if exp.rule is not None else f"step {exp.step}"
+        actual = ", ".join(f.split("@", 1)[1] for f in out.found) or "-"
+        mark = "  " if out.passed else "!!"
+        lines.append(f"{mark} {day:>12}  {target:<26}  {'present' if exp.present else 'absent':<9} {actual}")
+    return lines
+
+
+def outcome(result: ReplayResult, expected: list[Expectation] | None) -> ScenarioOutcome:
+    points = [_label(dp) for dp in result.decision_points]
+    if not expected:
+        return ScenarioOutcome(scenario=result.scenario.id, file=result.scenario.file,
+                               ruleset=result.ruleset.id, status="unchecked", outcomes=[], diff=[],
+                               decision_points=points)
+    outcomes = [check(e, result) for e in expected]
+    ok = all(o.passed for o in outcomes)
+    return ScenarioOutcome(scenario=result.scenario.id, file=result.scenario.file,
+                           ruleset=result.ruleset.id, status="pass" if ok else "fail",
+                           outcomes=outcomes, diff=[] if ok else _diff(list(zip(expected, outcomes))),
+                           decision_points=points)
+
+
+def coverage(results: list[ReplayResult], rule_ids: dict[str, list[str]]) -> list[Coverage]:
+    """Which rules of each rule set fired, how often and where, and which never did."""
+    out = []
+    for ruleset_id, ids in rule_ids.items():
+        fired: dict[str, int] = defaultdict(int)
+        where: dict[str, set[str]] = defaultdict(set)
+        for r in results:
+            if r.ruleset.id != ruleset_id:
+                continue
+            for dp in r.decision_points:
+                fired[dp.rule_id] += 1
+                where[dp.rule_id].add(r.scenario.id)
+        rules = [RuleCoverage(rule_id=i, fired=fired[i], scenarios=sorted(where[i])) for i in ids]
+        out.append(Coverage(ruleset=ruleset_id, rules=rules,
+                            never_fired=[i for i in ids if fired[i] == 0]))
+    return out
+
+
+def junit_xml(report: TestReport) -> str:
+    """JUnit XML: one test suite per rule set, one test case per scenario."""
+    root = ET.Element("testsuites", name="escalation", tests=str(len(report.scenarios)),
+                      failures=str(report.failed))
+    by_rs: dict[str, list[ScenarioOutcome]] = defaultdict(list)
+    for s in report.scenarios:
+        by_rs[s.ruleset].append(s)
+    for rs, items in sorted(by_rs.items()):
+        suite = ET.SubElement(root, "testsuite", name=rs, tests=str(len(items)),
+                              failures=str(sum(s.status == "fail" for s in items)),
+                              skipped=str(sum(s.status == "unchecked" for s in items)))
+        for s in items:
+            case = ET.SubElement(suite, "testcase", classname=rs, name=s.scenario, file=s.file)
+            if s.status == "fail":
+                failed = [o.message for o in s.outcomes if not o.passed]
+                node = ET.SubElement(case, "failure", message="; ".join(failed))
+                node.text = "\n".join(s.diff)
+            elif s.status == "unchecked":
+                ET.SubElement(case, "skipped", message=f"no expectations for rule set {rs}")
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def to_text(report: TestReport) -> str:
+    lines = [report.notice, ""]
+    for s in report.scenarios:
+        lines.append(f"{s.status.upper():9} {s.ruleset:22} {s.scenario}  ({s.file})")
+        for o in s.outcomes:
+            if not o.passed:
+                lines.append(f"          - {o.message}")
+        lines += [f"          {row}" for row in s.diff]
+    lines.append("")
+    lines.append(f"{report.passed} passed, {report.failed} failed, {report.unchecked} without expectations")
+    lines.append("")
+    for cov in report.coverage:
+        lines.append(f"Rule coverage, {cov.ruleset}:")
+        for rc in cov.rules:
+            where = ", ".join(rc.scenarios) if rc.scenarios else "-"
+            lines.append(f"  {rc.rule_id:28} fired {rc.fired:3}  in {where}")
+        lines.append("  never fired: " + (", ".join(cov.never_fired) or "none"))
+    return "\n".join(lines) + "\n"

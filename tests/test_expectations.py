@@ -1,0 +1,129 @@
+"""`escalation test`: expectations in scenario files, the per-day diff, coverage, JUnit XML;
+and scenario variants."""
+
+from __future__ import annotations
+
+import json
+from xml.etree import ElementTree as ET
+
+import pytest
+from conftest import INDEX_CASE, PATHWAY, ROOT, run
+from typer.testing import CliRunner
+
+from escalation.cli import app
+from escalation.errors import InputError
+from escalation.loading import load_scenario
+
+runner = CliRunner()
+VARIANTS = ROOT / "scenarios" / "variants"
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_shipped_scenarios_pass_with_the_shipped_rule_sets():
+    result = invoke("test", str(ROOT / "scenarios"))
+    assert result.exit_code == 0, result.output
+    assert "0 failed" in result.stdout
+    assert "PASS" in result.stdout and "FAIL" not in result.stdout
+    assert "Rule coverage, report-pathway:" in result.stdout
+
+
+def test_a_moved_threshold_fails_with_a_readable_diff(tmp_path):
+    moved = tmp_path / "moved.yaml"
+    text = PATHWAY.read_text()
+    old = "      map_at_least:\n        value: 18\n"
+    assert text.count(old) == 1
+    moved.write_text(text.replace(old, "      map_at_least:\n        value: 19\n"))
+    junit = tmp_path / "junit.xml"
+    result = invoke("test", str(INDEX_CASE), "--rules", str(moved), "--junit", str(junit))
+    assert result.exit_code == 1
+    out = result.stdout
+    assert "FAIL      report-pathway         index-case" in out
+    assert "expected step3-ecmo-oxygenation day 24; found nothing" in out
+    # the per-day diff shows the expected day with nothing in the actual column
+    row = next(line for line in out.splitlines() if "step3-ecmo-oxygenation  " in line)
+    assert row.split() == ["!!", "24", "step3-ecmo-oxygenation", "present", "-"]
+    fine = next(line for line in out.splitlines() if "barotrauma-watch  " in line)
+    assert fine.split() == ["24", "barotrauma-watch", "present", "24"]
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite.get("failures") == "1"
+    failure = suite.find("testcase/failure")
+    assert "step3-ecmo-oxygenation" in failure.get("message")
+
+
+def test_json_report_carries_coverage_and_never_fired_rules():
+    result = invoke("test", str(INDEX_CASE), "--format", "json")
+    data = json.loads(result.stdout)
+    [cov] = data["coverage"]
+    fired = {r["rule_id"]: r["fired"] for r in cov["rules"]}
+    assert fired["step2-plasma-exchange"] == 1 and fired["rtx-redose"] == 2
+    assert "step3-ecmo-oi" in cov["never_fired"]
+    assert data["passed"] == 1 and data["failed"] == 0
+
+
+def test_absent_expectation_fails_when_the_rule_fires(tmp_path):
+    scenario = tmp_path / "s.yaml"
+    text = INDEX_CASE.read_text().replace(
+        "    - {rule: step3-ecmo-oi, present: false}", "    - {rule: barotrauma-watch, present: false}")
+    scenario.write_text(text)
+    result = invoke("test", str(scenario), "--rules", str(PATHWAY))
+    assert result.exit_code == 1
+    assert "expected no barotrauma-watch; found barotrauma-watch@24" in result.stdout
+
+
+# --- variants ----------------------------------------------------------------------------------
+
+def _days(result) -> dict[str, list[tuple[int, int]]]:
+    out: dict[str, list[tuple[int, int]]] = {}
+    for dp in result.decision_points:
+        out.setdefault(dp.rule_id, []).append((dp.day, dp.day_latest))
+    return out
+
+
+def test_other_units_come_to_the_same_decision_points(pathway, index_result):
+    variant = run(load_scenario(VARIANTS / "other-units.yaml"), pathway)
+    assert _days(variant) == _days(index_result)
+    assert {f.kind for f in variant.findings} == {f.kind for f in index_result.findings}
+
+
+def test_pe_responder_never_reaches_ecmo(pathway):
+    days = _days(run(load_scenario(VARIANTS / "pe-responder.yaml"), pathway))
+    assert "step2-plasma-exchange" in days
+    assert not {"step3-ecmo-oxygenation", "step3-ecmo-oi", "step4-rituximab"} & set(days)
+
+
+def test_early_collapse_takes_the_oi_route(pathway):
+    result = run(load_scenario(VARIANTS / "early-collapse.yaml"), pathway)
+    [dp] = [d for d in result.decision_points if d.rule_id == "step3-ecmo-oi"]
+    assert dp.day == 3 and dp.conditions[-1].values == {"oi__w0": 44.4444}
+    assert (dp.actual_day, dp.lag_days) == (24, 21)
+
+
+def test_spo2_only_uses_osi(pathway):
+    result = run(load_scenario(VARIANTS / "spo2-only.yaml"), pathway)
+    [dp] = [d for d in result.decision_points if d.rule_id == "pards-osi-moderate"]
+    assert dp.conditions[1].values == {"osi__w0": 10.4348}
+
+
+def test_a_variant_is_marked_hypothetical():
+    s = load_scenario(VARIANTS / "spo2-only.yaml")
+    assert s.scenario.hypothetical
+    assert s.event("vent-d11").hypothetical
+    assert not s.event("pe").hypothetical  # inherited from the transcription
+
+
+@pytest.mark.parametrize("body, message", [
+    ("derives_from: ../nowhere.yaml\n", "no file ../nowhere.yaml"),
+    ("derives_from: v.yaml\n", "cycle"),
+    ("derives_from: {base}\nchanges: {{remove: [no-such-event]}}\n", "no event 'no-such-event'"),
+    ("derives_from: {base}\nchanges:\n  add:\n    - {{id: x, kind: finding, code: b_cell_recovery, "
+     "day: 3, source: {{section: Case presentation}}}}\n", "mark it hypothetical"),
+])
+def test_bad_variants(tmp_path, body, message):
+    head = ("scenario: {id: v, title: t, hypothetical: true, source: {section: Case presentation}}\n")
+    path = tmp_path / "v.yaml"
+    path.write_text(head + body.format(base=INDEX_CASE))
+    with pytest.raises(InputError, match=message):
+        load_scenario(path)
