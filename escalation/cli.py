@@ -20,7 +20,7 @@ import typer
 
 from .engine import EngineError
 from .errors import InputError
-from .loading import load_ruleset, load_scenario
+from .loading import load_ruleset, load_scenario, read_yaml
 from .matching import build_result
 from .replay import replay as run_replay
 from .report import to_json, to_table
@@ -222,8 +222,8 @@ def check(
     failed = False
     for path in files:
         try:
-            head = path.read_text(encoding="utf-8") if path.exists() else ""
-            loader = load_ruleset if "\nrules:" in "\n" + head else load_scenario
+            data, _ = read_yaml(path)
+            loader = load_ruleset if isinstance(data, dict) and "ruleset" in data else load_scenario
             loader(path)
             typer.echo(f"ok: {path}")
         except InputError as exc:

@@ -97,6 +97,11 @@ def step_key(step: int) -> str:
     return f"step_flagged__{step}"
 
 
+def step_days_key(step: int) -> str:
+    """Days since the step was first flagged; absent until it has been."""
+    return f"step_days__{step}"
+
+
 def _param(rule: Rule, name: str) -> float:
     return rule.parameters[name].value
 
@@ -165,8 +170,13 @@ def _compile_condition(rule: Rule, cond: Any) -> tuple[CompiledCondition, list[F
         f = DiagnosisFeature(cond.diagnosis)
         return CompiledCondition(f"diagnosis {cond.diagnosis} made", (f.key,), {f.key: 1}), [f]
     if isinstance(cond, StepCondition):
-        key = step_key(cond.step_flagged)
-        return CompiledCondition(f"step {cond.step_flagged} already flagged", (key,), {key: 1}), []
+        if cond.for_days is None:
+            key = step_key(cond.step_flagged)
+            return CompiledCondition(f"step {cond.step_flagged} already flagged", (key,), {key: 1}), []
+        key = step_days_key(cond.step_flagged)
+        t = _param(rule, cond.for_days)
+        return CompiledCondition(f"step {cond.step_flagged} flagged at least {t:g} d ago ({cond.for_days})",
+                                 (key,), _cmp(">=", key, t)), []
     raise TypeError(f"no compilation for {type(cond).__name__}")  # pragma: no cover
 
 

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import InputError
-from .ruleset import Ruleset
+from .ruleset import Ruleset, RulesetVariant
 from .scenario import Scenario, ScenarioVariant
 
 M = TypeVar("M", bound=BaseModel)
@@ -154,14 +154,7 @@ def load_scenario(path: Path | str, _seen: tuple[Path, ...] = ()) -> Scenario:
     if not (isinstance(data, dict) and "derives_from" in data):
         return validate(Scenario, data, lines, str(path))
     variant = validate(ScenarioVariant, data, lines, str(path))
-    base_path = (path.parent / variant.derives_from).resolve()
-    if base_path in _seen or base_path == path.resolve():
-        raise InputError(str(path), f"derives_from forms a cycle through {variant.derives_from}",
-                         line=lines.get(("derives_from",)))
-    if not base_path.exists():
-        raise InputError(str(path), f"derives_from: no file {variant.derives_from}",
-                         line=lines.get(("derives_from",)))
-    base = load_scenario(base_path, (*_seen, path.resolve()))
+    base = load_scenario(_base_path(path, variant.derives_from, _seen, lines), (*_seen, path.resolve()))
     try:
         merged = variant.apply(base)
     except ValueError as exc:
@@ -169,7 +162,25 @@ def load_scenario(path: Path | str, _seen: tuple[Path, ...] = ()) -> Scenario:
     return validate(Scenario, merged, {}, f"{path} (derived from {variant.derives_from})")
 
 
-def load_ruleset(path: Path | str) -> Ruleset:
+def _base_path(path: Path, ref: str, seen: tuple[Path, ...], lines: dict[Path_, int]) -> Path:
+    base = (path.parent / ref).resolve()
+    if base in seen or base == path.resolve():
+        raise InputError(str(path), f"derives_from forms a cycle through {ref}", line=lines.get(("derives_from",)))
+    if not base.exists():
+        raise InputError(str(path), f"derives_from: no file {ref}", line=lines.get(("derives_from",)))
+    return base
+
+
+def load_ruleset(path: Path | str, _seen: tuple[Path, ...] = ()) -> Ruleset:
+    """A rule file, or a variant (`derives_from`) resolved against its base."""
     path = Path(path)
     data, lines = read_yaml(path)
-    return validate(Ruleset, data, lines, str(path))
+    if not (isinstance(data, dict) and "derives_from" in data):
+        return validate(Ruleset, data, lines, str(path))
+    variant = validate(RulesetVariant, data, lines, str(path))
+    base = load_ruleset(_base_path(path, variant.derives_from, _seen, lines), (*_seen, path.resolve()))
+    try:
+        merged = variant.apply(base)
+    except ValueError as exc:
+        raise InputError(str(path), str(exc), line=lines.get(("changes",))) from None
+    return validate(Ruleset, merged, {}, f"{path} (derived from {variant.derives_from})")

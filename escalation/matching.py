@@ -55,30 +55,24 @@ def _match_one(
 
 
 def _actions(replay: Replay, rule: Rule, pf: PairedFlag, used: set[str]) -> list[MatchedAction]:
+    """One matched action per proposed code: found under the early placement (else the late
+    one), then dated under both, so that its day and lag carry the same uncertainty."""
+    flags = [(w, f) for w, f in (("early", pf.early), ("late", pf.late)) if f is not None]
     out: list[MatchedAction] = []
     for code in rule.matching_codes:
-        found: dict[str, tuple[str, int, bool]] = {}
-        for which, flag in (("early", pf.early), ("late", pf.late)):
-            if flag is None:
-                continue
-            hit = _match_one(replay.scenario, replay.passes[which].placement, code, flag.day, used)
-            if hit is not None:
-                found[which] = hit
-        if not found:
+        hits = (_match_one(replay.scenario, replay.passes[w].placement, code, f.day, used) for w, f in flags)
+        hit = next((h for h in hits if h is not None), None)
+        if hit is None:
             continue
-        ids = {h[0] for h in found.values()}
-        if len(ids) > 1:
-            # the two placements disagree on which event it is: keep the early one, note the doubt
-            found = {"early": found["early"]}
-        event_id = next(iter(found.values()))[0]
+        event_id = hit[0]
         used.add(event_id)
-        days = [h[1] for h in found.values()]
-        lags = [found[w][1] - f.day for w, f in (("early", pf.early), ("late", pf.late))
-                if f is not None and w in found]
+        starts = {w: replay.passes[w].placement.spans[event_id].start for w, _ in flags}
+        lags = [starts[w] - f.day for w, f in flags]
         out.append(MatchedAction(
-            code=code, event_id=event_id, day=min(days), day_latest=max(days),
+            code=code, event_id=event_id, day=min(starts.values()), day_latest=max(starts.values()),
             lag_days=min(lags), lag_days_max=max(lags),
-            already_in_place=any(h[2] for h in found.values()),
+            already_in_place=any(
+                replay.passes[w].placement.spans[event_id].start < f.day for w, f in flags),
         ))
     return out
 
@@ -104,7 +98,7 @@ def _shown(key: str, value: float | int) -> str:
     for suffix, op in _BOUND_SUFFIXES:
         if key.endswith(suffix):
             return f"{op}{value:g}"
-    if key.startswith("since_"):
+    if key.startswith(("since_", "step_days__")):
         return f"{value:g} d"
     if key.startswith("trend__"):
         return _TREND_WORDS.get(int(value), str(value))

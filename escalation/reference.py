@@ -128,7 +128,7 @@ def _window(rule: Rule, name: str | None) -> int | None:
     return 0 if name is None else int(math.floor(rule.parameters[name].value))
 
 
-def _holds(rule: Rule, cond, t: _Timeline, day: int, steps: set[int]) -> bool:
+def _holds(rule: Rule, cond, t: _Timeline, day: int, steps: dict[int, int]) -> bool:
     param = lambda n: rule.parameters[n].value  # noqa: E731
     if isinstance(cond, MeasureCondition):
         r = t.latest(cond.measure, day, _window(rule, cond.within_days))
@@ -154,7 +154,9 @@ def _holds(rule: Rule, cond, t: _Timeline, day: int, steps: set[int]) -> bool:
     if isinstance(cond, DiagnosisCondition):
         return t.diagnosed(cond.diagnosis, day)
     if isinstance(cond, StepCondition):
-        return cond.step_flagged in steps
+        if cond.step_flagged not in steps:
+            return False
+        return cond.for_days is None or day - steps[cond.step_flagged] >= param(cond.for_days)
     raise TypeError(type(cond).__name__)  # pragma: no cover
 
 
@@ -173,7 +175,7 @@ def evaluate_pass(scenario: Scenario, ruleset: Ruleset, which: str,
     placement = place(scenario, which, through_day)  # type: ignore[arg-type]
     t = _Timeline(scenario, placement)
     fired: dict[str, list[int]] = {}
-    steps: set[int] = set()
+    steps: dict[int, int] = {}  # step -> day first flagged
     out: list[Decision] = []
     for day in range(placement.first_day, placement.last_day + 1):
         while True:  # a step flagged today may let another rule fire today
@@ -184,7 +186,9 @@ def evaluate_pass(scenario: Scenario, ruleset: Ruleset, which: str,
             for r in now:
                 fired.setdefault(r.id, []).append(day)
                 out.append((r.id, day, len(fired[r.id])))
-            steps |= {r.step for r in now if r.step is not None}
+            for r in now:
+                if r.step is not None:
+                    steps.setdefault(r.step, day)
     return out
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .derive import PASSES, DayFeatures, Pass, Placement, place
-from .engine import CompiledRuleset, Session, compile_ruleset, step_key
+from .engine import CompiledRuleset, Session, compile_ruleset, step_days_key, step_key
 from .ruleset import Ruleset
 from .scenario import Scenario
 
@@ -44,7 +44,7 @@ class _Memory:
 
     fired: dict[str, int] = field(default_factory=dict)
     last_day: dict[str, int] = field(default_factory=dict)
-    steps: set[int] = field(default_factory=set)
+    steps: dict[int, int] = field(default_factory=dict)  # step -> day first flagged
 
     def fields(self, compiled: CompiledRuleset, day: int) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -54,6 +54,8 @@ class _Memory:
                 out[r.since_key] = day - self.last_day[r.rule_id]
         for s in compiled.steps:
             out[step_key(s)] = int(s in self.steps)
+            if s in self.steps:
+                out[step_days_key(s)] = day - self.steps[s]
         return out
 
 
@@ -79,8 +81,9 @@ def run_pass(
                 for rule_id in fired:
                     memory.fired[rule_id] = memory.fired.get(rule_id, 0) + 1
                     memory.last_day[rule_id] = day
-                    if steps_of[rule_id] is not None:
-                        memory.steps.add(steps_of[rule_id])  # type: ignore[arg-type]
+                    step = steps_of[rule_id]
+                    if step is not None:
+                        memory.steps.setdefault(step, day)
                     flags.append(Flag(rule_id, day, memory.fired[rule_id], fact))
     return PassResult(placement, flags)
 

@@ -156,9 +156,11 @@ class DiagnosisCondition(_Strict):
 
 
 class StepCondition(_Strict):
-    """A rule of an earlier step has already put its step up for review in this replay."""
+    """A rule of an earlier step has already put its step up for review in this replay
+    (with `for_days`: at least that many days ago, counted from the step's first flag)."""
 
     step_flagged: int = Field(ge=1)
+    for_days: str | None = None
 
 
 _CONDITION_KEYS = {
@@ -207,7 +209,7 @@ Condition = Annotated[
 def condition_parameters(cond: BaseModel) -> list[str]:
     """The parameter names a condition refers to."""
     names: list[str] = []
-    for field in ("threshold", "within_days", "window_days", "days"):
+    for field in ("threshold", "within_days", "window_days", "days", "for_days"):
         v = getattr(cond, field, None)
         if isinstance(v, str) and v != "any":
             names.append(v)
@@ -262,7 +264,7 @@ class Rule(_Strict):
     @model_validator(mode="after")
     def _parameters_exist(self) -> "Rule":
         for i, cond in enumerate(self.conditions):
-            for field in ("threshold", "within_days", "window_days", "days"):
+            for field in ("threshold", "within_days", "window_days", "days", "for_days"):
                 name = getattr(cond, field, None)
                 if isinstance(name, str) and name != "any" and name not in self.parameters:
                     known = ", ".join(self.parameters) or "none"
@@ -368,3 +370,33 @@ class Ruleset(_Strict):
             }
             rules.append(rule.model_copy(update={"parameters": params}))
         return self.model_copy(update={"rules": rules})
+
+
+class RuleChanges(_Strict):
+    remove: list[str] = Field(default_factory=list, description="ids of rules to leave out")
+    replace: list[Rule] = Field(default_factory=list, description="rules replacing those with the same id")
+    add: list[Rule] = Field(default_factory=list)
+
+
+class RulesetVariant(_Strict):
+    """A rule set written as changes to another, so that a variant shows only what it moves."""
+
+    derives_from: str = Field(description="path of the base rule set, relative to this file")
+    ruleset: RulesetInfo
+    labels: dict[str, Label] = Field(default_factory=dict)
+    changes: RuleChanges = Field(default_factory=RuleChanges)
+
+    def apply(self, base: Ruleset) -> dict[str, Any]:
+        known = {r.id for r in base.rules}
+        for ref in [*self.changes.remove, *(r.id for r in self.changes.replace)]:
+            if ref not in known:
+                raise ValueError(f"{base.ruleset.id} has no rule {ref!r} to remove or replace")
+        replaced = {r.id: r for r in self.changes.replace}
+        rules = [replaced.get(r.id, r) for r in base.rules if r.id not in self.changes.remove]
+        rules += self.changes.add
+        return {
+            "ruleset": self.ruleset.model_dump(mode="json", exclude_none=True),
+            "labels": {**{k: v.model_dump(mode="json") for k, v in base.labels.items()},
+                       **{k: v.model_dump(mode="json") for k, v in self.labels.items()}},
+            "rules": [r.model_dump(mode="json", exclude_none=True) for r in rules],
+        }

@@ -54,7 +54,7 @@ def test_a_moved_threshold_fails_with_a_readable_diff(tmp_path):
 
 
 def test_json_report_carries_coverage_and_never_fired_rules():
-    result = invoke("test", str(INDEX_CASE), "--format", "json")
+    result = invoke("test", str(INDEX_CASE), "--rules", str(PATHWAY), "--format", "json")
     data = json.loads(result.stdout)
     [cov] = data["coverage"]
     fired = {r["rule_id"]: r["fired"] for r in cov["rules"]}
