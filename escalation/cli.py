@@ -215,6 +215,35 @@ class _progress:
 
 
 @app.command()
+def diff(
+    rules_a: Annotated[Path, typer.Argument(help="rule set A")],
+    rules_b: Annotated[Path, typer.Argument(help="rule set B")],
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="scenario files or folders "
+                                                          "(default: scenarios/index_case.yaml)")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    show_same: Annotated[bool, typer.Option("--all", help="also list decision points that do not move")] = False,
+) -> None:
+    """Show which decision points appear, disappear or move between two rule sets."""
+    from .compare import RulesetDiff, diff_results, to_text as diff_text
+
+    try:
+        a, b = load_ruleset(rules_a), load_ruleset(rules_b)
+        files = scenario_files(paths or [Path("scenarios/index_case.yaml")])
+        diffs = []
+        for f in files:
+            sc = load_scenario(f)
+            diffs.append(diff_results(build_result(run_replay(sc, a), f), build_result(run_replay(sc, b), f)))
+    except InputError as exc:
+        _fail(str(exc))
+    except EngineError as exc:
+        _fail(f"rule engine: {exc}", EXIT_ENGINE)
+    label = lambda rs, p: f"{rs.ruleset.id} v{rs.ruleset.version} ({p})"  # noqa: E731
+    result = RulesetDiff(notice=NOTICE, a=label(a, rules_a), b=label(b, rules_b), scenarios=diffs)
+    sys.stdout.write(json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+                     if fmt == Format.json else diff_text(result, show_same))
+
+
+@app.command()
 def check(
     files: Annotated[list[Path], typer.Argument(help="scenario or rule files to validate")],
 ) -> None:
