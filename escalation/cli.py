@@ -244,6 +244,45 @@ def diff(
 
 
 @app.command()
+def sweep(
+    set_: Annotated[str, typer.Option("--set", help="the parameter range: RULE.PARAM=START:STOP:STEP")],
+    paths: Annotated[list[Path], typer.Argument(help="scenario files or folders")],
+    rules: Annotated[Optional[Path], typer.Option("--rules", "-r", help=f"rule set (default: {DEFAULT_RULES})")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes, each with its own engine")] = 1,
+    out: Annotated[Path, typer.Option(help="folder for sweep.csv, sweep.png and sweep.txt")] = Path("out/sweep"),
+) -> None:
+    """Replay scenarios over a range of one parameter and show how each decision point moves."""
+    from .sweep import parse_range, plot, run_sweep, to_csv, to_table
+
+    try:
+        try:
+            rng = parse_range(set_)
+        except ValueError as exc:
+            raise InputError("--set", str(exc)) from None
+        rules_path = rules or default_rules_path()
+        ruleset = load_ruleset(rules_path)
+        apply_overrides(ruleset, {(rng.rule_id, rng.param): rng.start}, str(rules_path))
+        files = scenario_files(paths)
+        for f in files:
+            load_scenario(f)  # every input is checked before any work starts
+        with _progress(len(files) * len(rng.values()), "sweeping") as advance:
+            points, _ = run_sweep(files, rules_path, rng, workers, advance)
+    except InputError as exc:
+        _fail(str(exc))
+    except EngineError as exc:
+        _fail(f"rule engine: {exc}", EXIT_ENGINE)
+    table = to_table(points, rng, NOTICE)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / "sweep.csv", to_csv(points, rng))
+    write_atomically(out / "sweep.txt", table)
+    tmp_png = out / ".sweep.png.tmp.png"
+    plot(points, rng, tmp_png, NOTICE)
+    os.replace(tmp_png, out / "sweep.png")
+    sys.stdout.write(table)
+    typer.echo(f"wrote {out / 'sweep.csv'}, {out / 'sweep.png'}, {out / 'sweep.txt'}", err=True)
+
+
+@app.command()
 def check(
     files: Annotated[list[Path], typer.Argument(help="scenario or rule files to validate")],
 ) -> None:

@@ -1,0 +1,193 @@
+"""Parameter sweeps: replay scenarios over a range of one rule parameter, in worker processes.
+
+durable_rules is not safe to call from several threads, so parallel work uses processes, each
+with its own engine (started with 'spawn', so that no engine state is inherited). Every task
+loads its files once per worker and replays one scenario at one parameter value.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+from pydantic import BaseModel, ConfigDict
+
+from .timing import span_label
+
+
+class SweepRange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rule_id: str
+    param: str
+    start: float
+    stop: float
+    step: float
+
+    def values(self) -> list[float]:
+        """START to STOP inclusive, in STEP increments (rounded to hide float drift)."""
+        n = int(math.floor((self.stop - self.start) / self.step + 1e-9)) + 1
+        return [round(self.start + i * self.step, 10) for i in range(n)]
+
+
+def parse_range(text: str) -> SweepRange:
+    """`RULE.PARAM=START:STOP:STEP`; ValueError with a readable reason otherwise."""
+    target, sep, spec = text.partition("=")
+    rule_id, dot, param = target.partition(".")
+    parts = spec.split(":")
+    if not sep or not dot or len(parts) != 3:
+        raise ValueError(f"{text!r} is not of the form RULE.PARAM=START:STOP:STEP")
+    try:
+        start, stop, step = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"{text!r}: START, STOP and STEP must be numbers") from None
+    if not all(math.isfinite(x) for x in (start, stop, step)) or step <= 0 or stop < start:
+        raise ValueError(f"{text!r}: need finite numbers, STEP > 0 and STOP >= START")
+    if (stop - start) / step > 10000:
+        raise ValueError(f"{text!r}: more than 10,000 values")
+    return SweepRange(rule_id=rule_id, param=param, start=start, stop=stop, step=step)
+
+
+@dataclass(frozen=True)
+class Point:
+    scenario: str
+    value: float
+    rule_id: str
+    occurrence: int
+    day: int
+    day_latest: int
+
+
+_CACHE: dict[str, object] = {}
+
+
+def _replay_one(task: tuple[str, str, str, str, float]) -> list[Point]:
+    """One scenario at one parameter value; runs in a worker process with its own engine."""
+    from .loading import load_ruleset, load_scenario
+    from .replay import replay
+
+    scenario_path, rules_path, rule_id, param, value = task
+    key_s, key_r = f"s:{scenario_path}", f"r:{rules_path}"
+    if key_s not in _CACHE:
+        _CACHE[key_s] = load_scenario(scenario_path)
+    if key_r not in _CACHE:
+        _CACHE[key_r] = load_ruleset(rules_path)
+    scenario, ruleset = _CACHE[key_s], _CACHE[key_r]
+    result = replay(scenario, ruleset.with_overrides({(rule_id, param): value}))  # type: ignore[union-attr]
+    return [Point(scenario.scenario.id, value, pf.rule_id, pf.occurrence, *pf.days)  # type: ignore[union-attr]
+            for pf in result.flags]
+
+
+def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int = 1,
+              advance: Callable[[], None] | None = None) -> tuple[list[Point], float]:
+    """All points of the sweep in a stable order, and the wall time the replays took."""
+    tasks = [(str(s), str(rules), rng.rule_id, rng.param, v) for s in scenarios for v in rng.values()]
+    t0 = time.perf_counter()
+    results: list[list[Point]] = []
+    if workers <= 1:
+        for t in tasks:
+            results.append(_replay_one(t))
+            if advance:
+                advance()
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            for r in pool.map(_replay_one, tasks, chunksize=max(1, len(tasks) // (workers * 8))):
+                results.append(r)
+                if advance:
+                    advance()
+    elapsed = time.perf_counter() - t0
+    points = [p for r in results for p in r]
+    points.sort(key=lambda p: (p.scenario, p.rule_id, p.occurrence, p.value))
+    return points, elapsed
+
+
+def _series(points: list[Point]) -> dict[tuple[str, str, int], dict[float, Point]]:
+    out: dict[tuple[str, str, int], dict[float, Point]] = {}
+    for p in points:
+        out.setdefault((p.scenario, p.rule_id, p.occurrence), {})[p.value] = p
+    return out
+
+
+def to_csv(points: list[Point], rng: SweepRange) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["scenario", "rule_id", "occurrence", f"{rng.rule_id}.{rng.param}", "day", "day_latest"])
+    for p in points:
+        w.writerow([p.scenario, p.rule_id, p.occurrence, f"{p.value:g}", p.day, p.day_latest])
+    return buf.getvalue()
+
+
+def to_table(points: list[Point], rng: SweepRange, notice: str) -> str:
+    values = rng.values()
+    head = f"{'scenario':<24} {'decision point':<28}" + "".join(f"{v:>9g}" for v in values)
+    lines = [notice, "", f"Sweep of {rng.rule_id}.{rng.param}: day of each decision point ('-': none)", "",
+             head]
+    for (scenario, rule_id, occ), by_value in sorted(_series(points).items()):
+        name = rule_id + (f" #{occ}" if occ > 1 else "")
+        cells = "".join(
+            f"{(span_label(by_value[v].day, by_value[v].day_latest) if v in by_value else '-'):>9}"
+            for v in values)
+        lines.append(f"{scenario[:24]:<24} {name[:28]:<28}{cells}")
+    return "\n".join(lines) + "\n"
+
+
+def moving(points: list[Point], rng: SweepRange) -> dict[tuple[str, str, int], dict[float, Point]]:
+    """The decision points whose day changes, or which appear or disappear, across the sweep."""
+    n = len(rng.values())
+    return {k: v for k, v in _series(points).items()
+            if len(v) != n or len({(p.day, p.day_latest) for p in v.values()}) > 1}
+
+
+def plot(points: list[Point], rng: SweepRange, path: Path, notice: str) -> None:
+    """One panel per scenario: the day of each decision point that moves, against the value.
+
+    Decision points that stay put on every value are counted in the panel, not drawn, so that
+    the ones that move stand out.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    series, moves = _series(points), moving(points, rng)
+    scenarios = sorted({k[0] for k in series}) or ["(no decision points)"]
+    cols = min(3, len(scenarios))
+    rows = math.ceil(len(scenarios) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+    values = rng.values()
+    for ax, scenario in zip(axes.flat, scenarios):
+        mine = {k: v for k, v in moves.items() if k[0] == scenario}
+        still = sum(1 for k in series if k[0] == scenario and k not in moves)
+        for (_, rule_id, occ), by_value in sorted(mine.items()):
+            xs = sorted(by_value)
+            lo = [by_value[x].day for x in xs]
+            hi = [by_value[x].day_latest for x in xs]
+            line, = ax.plot(xs, lo, marker="o", ms=4, label=rule_id + (f" #{occ}" if occ > 1 else ""))
+            if lo != hi:
+                ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2)
+        if not mine:
+            ax.text(0.5, 0.5, "no decision point moves", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=9, color="grey")
+        else:
+            ax.legend(fontsize=7, loc="best")
+        ax.set_xlim(values[0] - rng.step / 2, values[-1] + rng.step / 2)
+        ax.set_title(f"{scenario}  ({still} unchanged, not drawn)", fontsize=9)
+        ax.set_xlabel(f"{rng.rule_id}.{rng.param}", fontsize=8)
+        ax.set_ylabel("day of decision point", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in list(axes.flat)[len(scenarios):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Sweep of {rng.rule_id}.{rng.param}: where each moving decision point falls "
+                 f"(a line ends where it no longer fires) - {notice.split(' - ')[0]}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

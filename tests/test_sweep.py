@@ -1,0 +1,58 @@
+"""`escalation sweep`: a parameter range over scenarios, in worker processes."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from conftest import INDEX_CASE, PATHWAY, ROOT
+from typer.testing import CliRunner
+
+from escalation.cli import app
+from escalation.sweep import parse_range, run_sweep
+
+runner = CliRunner()
+VARIANTS = ROOT / "scenarios" / "variants"
+
+
+def test_sweep_of_the_ecmo_threshold_with_two_workers(tmp_path):
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", "--set", "step3-ecmo-oxygenation.map_at_least=16:20:1",
+                                 "--workers", "2", str(INDEX_CASE), str(VARIANTS), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("RESEARCH REVIEW ONLY")
+    row = next(line for line in result.stdout.splitlines()
+               if line.startswith("index-case") and "step3-ecmo-oxygenation" in line)
+    # at MAP thresholds up to 18 (the day-24 MAP) the flag is on day 24; above, it never fires
+    assert row.split()[2:] == ["24", "24", "24", "-", "-"]
+    with open(out / "sweep.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    ecmo = [r for r in rows if r["scenario"] == "index-case" and r["rule_id"] == "step3-ecmo-oxygenation"]
+    assert [r["step3-ecmo-oxygenation.map_at_least"] for r in ecmo] == ["16", "17", "18"]
+    assert {r["scenario"] for r in rows} >= {"index-case", "variant-pe-responder", "variant-ranges-only"}
+    assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "sweep.txt").read_text() == result.stdout
+
+
+def test_one_and_two_workers_give_the_same_points():
+    rng = parse_range("step3-ecmo-oi.oi_above=30:40:5")
+    one, _ = run_sweep([INDEX_CASE, VARIANTS / "early-collapse.yaml"], PATHWAY, rng, workers=1)
+    two, _ = run_sweep([INDEX_CASE, VARIANTS / "early-collapse.yaml"], PATHWAY, rng, workers=2)
+    assert one == two
+    oi = {(p.scenario, p.value) for p in one if p.rule_id == "step3-ecmo-oi"}
+    # the index case's recomputed day-24 OI is 36; the early collapse has OI 44.4 on day 3
+    assert oi == {("index-case", 30.0), ("index-case", 35.0), ("variant-early-collapse", 30.0),
+                  ("variant-early-collapse", 35.0), ("variant-early-collapse", 40.0)}
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("step3-ecmo-oi.oi_above=30:40", "RULE.PARAM=START:STOP:STEP"),
+    ("step3-ecmo-oi.oi_above=40:30:1", "STOP >= START"),
+    ("step3-ecmo-oi.oi_above=30:40:0", "STEP > 0"),
+    ("step3-ecmo-oi.nope=30:40:1", "has no parameter 'nope'"),
+])
+def test_bad_ranges(tmp_path, spec, message):
+    result = runner.invoke(app, ["sweep", "--set", spec, str(INDEX_CASE), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert not (tmp_path / "o").exists()
