@@ -14,7 +14,11 @@ and deleting its own engine sessions. Facts are counted by wrapping `Session.eva
   a one-rule set (median of 3); the ratio says what share of that rate the replay reaches;
 - cold CLI s: wall time of `escalation replay scenarios/index_case.yaml` as a fresh subprocess
   (interpreter, imports, loading, replay, table), each run and the median;
-- identical JSON: every replay's `to_json(build_result(...))` equals the warm-up's, else exit 1.
+- identical JSON: every replay's `to_json(build_result(...))` equals the warm-up's, else exit 1;
+- sweep replays/s, 1 and 2 workers: `escalation.sweep.run_sweep` of step3-ecmo-oi.oi_above over
+  30..50 on the index case and its variants (spawned worker processes, each with its own engine),
+  the 2:1 ratio, and sweep facts/s against the raw assert_fact rate (facts counted in the
+  1-worker run; the 2-worker run asserts the same facts).
 Figures vary by machine and from run to run on a shared one; compare runs on one machine.
 """
 
@@ -65,6 +69,29 @@ def cold_runs(k: int) -> list[float]:
     return times
 
 
+def sweep_figures() -> dict:
+    """The sweep of the issue: one parameter over the index case and its variants."""
+    from escalation.sweep import parse_range, run_sweep
+
+    scenarios = [ROOT / SCENARIO, *sorted((ROOT / "scenarios" / "variants").glob("*.yaml"))]
+    rng = parse_range("step3-ecmo-oi.oi_above=30:50:2")
+    engine.Session.evaluate = _counting_evaluate
+    FACTS[0] = 0
+    one_points, one_s = run_sweep(scenarios, ROOT / RULES, rng, workers=1)
+    facts = FACTS[0]
+    engine.Session.evaluate = _evaluate
+    two_points, two_s = run_sweep(scenarios, ROOT / RULES, rng, workers=2)
+    if one_points != two_points:
+        sys.exit("the sweep gave different points with 1 and 2 workers")
+    n = len(scenarios) * len(rng.values())
+    return {
+        "sweep_replays": n,
+        "sweep_replays_per_s_1_worker": n / one_s, "sweep_replays_per_s_2_workers": n / two_s,
+        "sweep_speedup_2_workers": one_s / two_s,
+        "sweep_facts_per_s_1_worker": facts / one_s, "sweep_facts_per_s_2_workers": facts / two_s,
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=50, help="timed replays (default 50)")
@@ -95,19 +122,22 @@ def main() -> int:
         fact_rates.append((FACTS[0] - facts0) / busy)
     engine.Session.evaluate = _evaluate
 
+    replay_facts = FACTS[0]
     raw = statistics.median(engine.raw_assert_rate() for _ in range(3))
+    sweep = sweep_figures()
     cold = cold_runs(args.cold_runs)
     rps, fps = statistics.median(replay_rates), statistics.median(fact_rates)
     fig = {
         "repeats": n, "batches": batches,
         "replays_per_s": rps, "replays_per_s_spread": [min(replay_rates), max(replay_rates)],
-        "ms_per_replay": 1000 / rps, "facts_per_replay": FACTS[0] / n,
+        "ms_per_replay": 1000 / rps, "facts_per_replay": replay_facts / n,
         "facts_per_s": fps, "facts_per_s_spread": [min(fact_rates), max(fact_rates)],
         "report_ms_per_replay": 1000 * report_s / n,
         "raw_assert_fact_per_s": raw, "ratio_replay_to_raw": fps / raw,
         "cold_cli_s": cold, "cold_cli_s_median": statistics.median(cold),
         "cold_cli_command": " ".join([*cli_command(), "replay", SCENARIO]),
         "identical_json": mismatches == 0, "json_mismatches": mismatches,
+        **sweep, "sweep_facts_per_s_to_raw_1_worker": sweep["sweep_facts_per_s_1_worker"] / raw,
         "platform": platform.platform(), "python": platform.python_version(),
         "cpu_count": os.cpu_count(), "durable_rules": version("durable-rules"),
     }
@@ -123,6 +153,11 @@ def main() -> int:
         ("build_result + to_json ms/replay", f"{fig['report_ms_per_replay']:.1f}"),
         ("raw assert_fact/s (median of 3)", f"{raw:,.0f}"),
         ("replay facts/s : raw assert_fact/s", f"1 : {raw / fps:.1f}  ({fps / raw:.1%})"),
+        ("sweep replays (scenarios x values)", f"{sweep['sweep_replays']}"),
+        ("sweep replays/s, 1 worker", f"{sweep['sweep_replays_per_s_1_worker']:,.1f}"),
+        ("sweep replays/s, 2 workers", f"{sweep['sweep_replays_per_s_2_workers']:,.1f}"),
+        ("sweep 2 workers : 1 worker", f"{sweep['sweep_speedup_2_workers']:.2f}x"),
+        ("sweep facts/s (1 worker) : raw", f"{fig['sweep_facts_per_s_to_raw_1_worker']:.1%}"),
         ("cold CLI replay s (each)", "  ".join(f"{t:.3f}" for t in cold)),
         ("cold CLI replay s (median)", f"{fig['cold_cli_s_median']:.3f}"),
         ("machine", f"{fig['platform']}, {fig['cpu_count']} cpu"),
