@@ -147,40 +147,34 @@ def _strip_tags(loc: tuple[Any, ...], data: Any) -> Path_:
     return tuple(out)
 
 
-def load_scenario(path: Path | str, _seen: tuple[Path, ...] = ()) -> Scenario:
-    """A scenario file, or a variant (`derives_from`) resolved against its base."""
+def _load(path: Path | str, model: type[M], variant_model: type, seen: tuple[Path, ...]) -> M:
+    """A file of `model`, or a variant of one (`derives_from`) resolved against its base.
+
+    A variant is validated as written (so its errors point at its own lines), then merged with
+    its base and the result validated whole, so every rule of the format holds for it too.
+    """
     path = Path(path)
     data, lines = read_yaml(path)
     if not (isinstance(data, dict) and "derives_from" in data):
-        return validate(Scenario, data, lines, str(path))
-    variant = validate(ScenarioVariant, data, lines, str(path))
-    base = load_scenario(_base_path(path, variant.derives_from, _seen, lines), (*_seen, path.resolve()))
-    try:
-        merged = variant.apply(base)
-    except ValueError as exc:
-        raise InputError(str(path), str(exc), line=lines.get(("changes",))) from None
-    return validate(Scenario, merged, {}, f"{path} (derived from {variant.derives_from})")
-
-
-def _base_path(path: Path, ref: str, seen: tuple[Path, ...], lines: dict[Path_, int]) -> Path:
-    base = (path.parent / ref).resolve()
-    if base in seen or base == path.resolve():
+        return validate(model, data, lines, str(path))
+    variant = validate(variant_model, data, lines, str(path))
+    ref = variant.derives_from
+    base_path = (path.parent / ref).resolve()
+    if base_path in seen or base_path == path.resolve():
         raise InputError(str(path), f"derives_from forms a cycle through {ref}", line=lines.get(("derives_from",)))
-    if not base.exists():
+    if not base_path.exists():
         raise InputError(str(path), f"derives_from: no file {ref}", line=lines.get(("derives_from",)))
-    return base
-
-
-def load_ruleset(path: Path | str, _seen: tuple[Path, ...] = ()) -> Ruleset:
-    """A rule file, or a variant (`derives_from`) resolved against its base."""
-    path = Path(path)
-    data, lines = read_yaml(path)
-    if not (isinstance(data, dict) and "derives_from" in data):
-        return validate(Ruleset, data, lines, str(path))
-    variant = validate(RulesetVariant, data, lines, str(path))
-    base = load_ruleset(_base_path(path, variant.derives_from, _seen, lines), (*_seen, path.resolve()))
+    base = _load(base_path, model, variant_model, (*seen, path.resolve()))
     try:
         merged = variant.apply(base)
     except ValueError as exc:
         raise InputError(str(path), str(exc), line=lines.get(("changes",))) from None
-    return validate(Ruleset, merged, {}, f"{path} (derived from {variant.derives_from})")
+    return validate(model, merged, {}, f"{path} (derived from {ref})")
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    return _load(path, Scenario, ScenarioVariant, ())
+
+
+def load_ruleset(path: Path | str) -> Ruleset:
+    return _load(path, Ruleset, RulesetVariant, ())

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 
 from .citations import Citation
 from .errors import located_error
+from .variants import merge_by_id
 from .vocabulary import CODES, DIAGNOSES, MEASURES, PROPOSABLE, CodeKind
 
 Op = Literal["<", "<=", ">", ">="]
@@ -387,13 +388,8 @@ class RulesetVariant(_Strict):
     changes: RuleChanges = Field(default_factory=RuleChanges)
 
     def apply(self, base: Ruleset) -> dict[str, Any]:
-        known = {r.id for r in base.rules}
-        for ref in [*self.changes.remove, *(r.id for r in self.changes.replace)]:
-            if ref not in known:
-                raise ValueError(f"{base.ruleset.id} has no rule {ref!r} to remove or replace")
-        replaced = {r.id: r for r in self.changes.replace}
-        rules = [replaced.get(r.id, r) for r in base.rules if r.id not in self.changes.remove]
-        rules += self.changes.add
+        c = self.changes
+        rules = merge_by_id(base.rules, c.remove, c.replace, c.add, base.ruleset.id, "rule")
         return {
             "ruleset": self.ruleset.model_dump(mode="json", exclude_none=True),
             "labels": {**{k: v.model_dump(mode="json") for k, v in base.labels.items()},

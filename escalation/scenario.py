@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .citations import Citation
 from .errors import located_error
+from .variants import merge_by_id
 from .timing import DayRange
 from .vocabulary import (
     AUTOANTIBODIES,
@@ -165,6 +166,17 @@ def _code_of_kind(code: str, kind: CodeKind) -> str:
     return code
 
 
+def _code(kind: CodeKind) -> AfterValidator:
+    return AfterValidator(lambda v: _code_of_kind(v, kind))
+
+
+TherapyCode = Annotated[str, _code(CodeKind.therapy)]
+SupportCode = Annotated[str, _code(CodeKind.support)]
+ProcedureCode = Annotated[str, _code(CodeKind.procedure)]
+FindingCode = Annotated[str, _code(CodeKind.finding)]
+MilestoneCode = Annotated[str, _code(CodeKind.milestone)]
+
+
 class Observation(_Event):
     """Readings taken together (a lab panel, a blood gas, ventilator settings).
 
@@ -175,7 +187,7 @@ class Observation(_Event):
     kind: Literal["observation"]
     values: dict[str, Value] = Field(default_factory=dict)
     reported: dict[str, Value] = Field(default_factory=dict)
-    oxygen_device: str | None = Field(None, description="support code the readings were taken on")
+    oxygen_device: SupportCode | None = Field(None, description="support code the readings were taken on")
     oxygen_flow: Value | None = None
 
     @model_validator(mode="after")
@@ -192,11 +204,6 @@ class Observation(_Event):
                     where = "reported, not values" if derived is False else "values, not reported"
                     kind = "a derived index" if derived is False else "measured, not derived"
                     raise located_error(f"{name} is {kind}: put it under {where}", (group, name))
-        if self.oxygen_device is not None:
-            try:
-                _code_of_kind(self.oxygen_device, CodeKind.support)
-            except ValueError as exc:
-                raise located_error(str(exc), ("oxygen_device",)) from None
         if self.oxygen_flow is not None:
             try:
                 _check_reading("o2_flow", self.oxygen_flow)
@@ -222,7 +229,7 @@ class TrendReport(_Event):
 
 class Therapy(_Event):
     kind: Literal["therapy"]
-    code: str
+    code: TherapyCode
     until: DayRange | None = None
     dose: Dose | None = None
     course: int | None = Field(None, ge=1)
@@ -232,34 +239,22 @@ class Therapy(_Event):
     route: Literal["iv", "oral", "other"] | None = None
     target_trough: TroughTarget | None = None
 
-    @field_validator("code")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return _code_of_kind(v, CodeKind.therapy)
 
 
 class Support(_Event):
     kind: Literal["support"]
-    code: str
+    code: SupportCode
     until: DayRange | None = None
     flow: Value | None = None
 
-    @field_validator("code")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return _code_of_kind(v, CodeKind.support)
 
 
 class Procedure(_Event):
     kind: Literal["procedure"]
-    code: str
+    code: ProcedureCode
     until: DayRange | None = None
     sessions_total: int | None = Field(None, ge=1)
 
-    @field_validator("code")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return _code_of_kind(v, CodeKind.procedure)
 
 
 class Imaging(_Event):
@@ -274,22 +269,14 @@ class Imaging(_Event):
 
 class Finding(_Event):
     kind: Literal["finding"]
-    code: str
+    code: FindingCode
 
-    @field_validator("code")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return _code_of_kind(v, CodeKind.finding)
 
 
 class Milestone(_Event):
     kind: Literal["milestone"]
-    code: str
+    code: MilestoneCode
 
-    @field_validator("code")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return _code_of_kind(v, CodeKind.milestone)
 
 
 class Outcome(_Event):
@@ -458,13 +445,8 @@ class ScenarioVariant(_Strict):
 
     def apply(self, base: Scenario) -> dict[str, Any]:
         """The derived scenario as plain data, to be validated as a whole Scenario."""
-        known = {e.id for e in base.events}
-        for ref in [*self.changes.remove, *(e.id for e in self.changes.replace)]:
-            if ref not in known:
-                raise ValueError(f"{base.scenario.id} has no event {ref!r} to remove or replace")
-        replaced = {e.id: e for e in self.changes.replace}
-        events = [replaced.get(e.id, e) for e in base.events if e.id not in self.changes.remove]
-        events += self.changes.add
+        c = self.changes
+        events = merge_by_id(base.events, c.remove, c.replace, c.add, base.scenario.id, "event")
         ids = {e.id for e in events}
         intervals = [iv for iv in base.reported_intervals if iv.start in ids and iv.end in ids]
         return {

@@ -1,0 +1,27 @@
+"""Files written as changes to another file: the one merge both variant kinds use."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, TypeVar
+
+
+class _HasId(Protocol):
+    id: str
+
+
+T = TypeVar("T", bound=_HasId)
+
+
+def merge_by_id(base: Sequence[T], remove: Sequence[str], replace: Sequence[T], add: Sequence[T],
+                owner: str, noun: str) -> list[T]:
+    """Base items less `remove`, with `replace` swapped in by id, then `add` appended.
+
+    Naming an id the base does not have is an error rather than a no-op, so that a variant
+    cannot silently drift from the file it claims to change.
+    """
+    known = {x.id for x in base}
+    for ref in [*remove, *(x.id for x in replace)]:
+        if ref not in known:
+            raise ValueError(f"{owner} has no {noun} {ref!r} to remove or replace")
+    swapped = {x.id: x for x in replace}
+    return [swapped.get(x.id, x) for x in base if x.id not in set(remove)] + list(add)
