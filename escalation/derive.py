@@ -438,6 +438,13 @@ class DayFeatures:
     reported_trends: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     starts: dict[str, list[int]] = field(default_factory=dict)
     intervals: dict[str, list[Span]] = field(default_factory=dict)
+    _merged: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
+    _reading_days: dict[str, list[int]] = field(default_factory=dict)
+
+    def _days(self, measure: str) -> list[int]:
+        if measure not in self._reading_days:
+            self._reading_days[measure] = [d for d, _ in self.readings.get(measure, [])]
+        return self._reading_days[measure]
 
     @classmethod
     def build(cls, scenario: Scenario, placement: Placement) -> "DayFeatures":
@@ -469,10 +476,11 @@ class DayFeatures:
             t = self._trend(feature, day)
             return {} if t is None else {feature.key: t}
         if isinstance(feature, SinceFeature):
-            days = sorted(d for c in feature.codes for d in self.starts.get(c, []) if d <= day)
-            if not days:
+            days = self._starts_of(feature.codes)
+            i = bisect_right(days, day)
+            if i == 0:
                 return {}
-            return {feature.key: day - (days[0] if feature.of == "first" else days[-1])}
+            return {feature.key: day - (days[0] if feature.of == "first" else days[i - 1])}
         if isinstance(feature, ActiveFeature):
             active = any(s.start <= day <= s.end for s in self.intervals.get(feature.code, []))
             return {feature.key: int(active)}
@@ -483,9 +491,15 @@ class DayFeatures:
         dx = self.placement.diagnoses.get(feature.code)
         return {feature.key: int(dx is not None and dx <= day)}
 
+    def _starts_of(self, codes: tuple[str, ...]) -> list[int]:
+        """Sorted start days of any of the codes, computed once per set of codes."""
+        if codes not in self._merged:
+            self._merged[codes] = sorted(d for c in codes for d in self.starts.get(c, []))
+        return self._merged[codes]
+
     def _latest(self, measure: str, day: int, window: int | None) -> tuple[int, Reading] | None:
         rows = self.readings.get(measure, [])
-        i = bisect_right(rows, day, key=lambda x: x[0]) - 1
+        i = bisect_right(self._days(measure), day) - 1
         if i < 0:
             return None
         d, r = rows[i]

@@ -326,7 +326,7 @@ class Session:
             raise EngineError(f"fact id {fact_id!r} shares its engine hash with an earlier id")
         self._hashes.add(h)
         fact = {"id": fact_id, "sid": self.sid, "kind": FACT_KIND}
-        fact.update({k: _number(v) if isinstance(v, (int, float)) else v for k, v in fields.items()})
+        fact.update({k: v if type(v) is int else _number(v) for k, v in fields.items()})
         if len(fact) > 255:
             raise EngineError(f"a fact has {len(fact)} fields; the engine takes at most 255")
         self._sink.clear()
