@@ -111,6 +111,7 @@ def replay(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write to this file "
                                                    "instead of standard output")] = None,
     through_day: Annotated[Optional[int], typer.Option(help="run the clock at least to this day")] = None,
+    width: Annotated[int, typer.Option(min=80, help="width of the table in characters")] = 160,
 ) -> None:
     """Replay SCENARIO day by day and list every decision point, for research review only."""
     try:
@@ -124,7 +125,7 @@ def replay(
         _fail(str(exc))
     except EngineError as exc:
         _fail(f"rule engine: {exc}", EXIT_ENGINE)
-    text = to_json(result) if fmt == Format.json else to_table(result)
+    text = to_json(result) if fmt == Format.json else to_table(result, width=width)
     if output is not None:
         write_atomically(output, text)
         typer.echo(f"wrote {output} ({NOTICE.split(' - ')[0]})", err=True)

@@ -54,7 +54,9 @@ def to_table(result: ReplayResult, width: int = 160, color: bool = False) -> str
                      if rs.overrides else ""))
     table = Table(title="Decision points (put up for research review; not orders)", show_lines=True,
                   expand=False)
-    for col, kw in (("day", {"justify": "right"}), ("rule / step", {}), ("for review", {}),
+    rule_width = max((len(dp.rule_id) for dp in result.decision_points), default=10)
+    for col, kw in (("day", {"justify": "right", "no_wrap": True}),
+                    ("rule / step", {"no_wrap": True, "min_width": rule_width}), ("for review", {}),
                     ("conditions met (values)", {"ratio": 3}), ("actual", {"justify": "right"}),
                     ("lag", {"justify": "right"}), ("sources", {"ratio": 1})):
         table.add_column(col, **kw)
