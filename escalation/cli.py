@@ -29,6 +29,7 @@ from .ruleset import Ruleset
 from .scenario import Scenario
 
 DEFAULT_RULES = "rules/report-pathway.yaml"
+LITERATURE = "literature"
 EXIT_BAD_INPUT = 2
 EXIT_ENGINE = 3
 
@@ -134,11 +135,16 @@ def replay(
 
 
 def scenario_files(paths: list[Path]) -> list[Path]:
-    """YAML files named directly, or found under the folders named, in a stable order."""
+    """YAML files named directly, or found under the folders named, in a stable order.
+
+    A folder named `literature` holds the published-case records (`escalation cohort`), not
+    timelines, so walking a folder passes over it.
+    """
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out += sorted(x for x in p.rglob("*.yaml") if x.is_file())
+            out += sorted(x for x in p.rglob("*.yaml")
+                          if x.is_file() and LITERATURE not in x.relative_to(p).parts)
         elif p.exists():
             out.append(p)
         else:
@@ -307,6 +313,16 @@ def schema(kind: Annotated[SchemaKind, typer.Argument(help="scenario or rules")]
     """Print the JSON Schema of a file format."""
     model = Scenario if kind == SchemaKind.scenario else Ruleset
     sys.stdout.write(json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n")
+
+
+def _subcommands() -> None:
+    from .cohort_cli import cohort_app
+
+    app.add_typer(cohort_app, name="cohort", help="The 18 published cases of Table 1: summary, "
+                  "cross-source check and placement on the pathway.")
+
+
+_subcommands()
 
 
 def main() -> None:

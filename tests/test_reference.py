@@ -21,7 +21,7 @@ from escalation.reference import evaluate
 from escalation.replay import run_pass
 
 RULE_FILES = sorted((ROOT / "rules").glob("*.yaml"))
-SCENARIO_FILES = sorted((ROOT / "scenarios").rglob("*.yaml"))
+SCENARIO_FILES = sorted(p for p in (ROOT / "scenarios").rglob("*.yaml") if "literature" not in p.parts)
 RULESETS = {p.stem: load_ruleset(p) for p in RULE_FILES}
 COMPILED = {k: compile_ruleset(v) for k, v in RULESETS.items()}
 
