@@ -317,7 +317,9 @@ def schema(kind: Annotated[SchemaKind, typer.Argument(help="scenario or rules")]
 
 def _subcommands() -> None:
     from .cohort_cli import cohort_app
+    from .html_report import register
 
+    register(app)
     app.add_typer(cohort_app, name="cohort", help="The 18 published cases of Table 1: summary, "
                   "cross-source check and placement on the pathway.")
 
