@@ -635,7 +635,7 @@ def _span_figures(key: str, label: str, records: list[Record], median_stated: fl
     same = abs(lo - range_stated[0]) < 0.05 and abs(hi - range_stated[1]) < 0.05
     out.append(Figure(
         id=f"{label}-range",
-        statement=f"range of that interval",
+        statement="range of that interval",
         stated=f"{_fmt(range_stated[0])}–{_months(range_stated[1])}", computed=f"{_fmt(lo)}–{_months(hi)}",
         verdict="agrees" if same else "disagrees", basis=basis, records=_ids(known)))
     return out

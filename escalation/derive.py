@@ -314,13 +314,12 @@ def _pressure_checks(obs: Observation) -> list[Check]:
 
 def _interval_checks(scenario: Scenario, early: Placement, late: Placement) -> list[Check]:
     out = []
-    for iv in scenario.reported_intervals:
-        def gap(p: Placement) -> int:
-            start = p.spans[iv.start].start
-            end_span = p.spans[iv.end]
-            return (end_span.end if iv.end_point == "until" else end_span.start) - start
+    def gap(iv, p: Placement) -> int:
+        end = p.spans[iv.end]
+        return (end.end if iv.end_point == "until" else end.start) - p.spans[iv.start].start
 
-        lo, hi = sorted((gap(early), gap(late)))
+    for iv in scenario.reported_intervals:
+        lo, hi = sorted((gap(iv, early), gap(iv, late)))
         agrees = lo <= iv.days <= hi
         span = f"{lo}" if lo == hi else f"{lo} to {hi}"
         out.append(Check("reported_interval", (iv.start, iv.end), agrees,

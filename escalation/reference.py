@@ -24,7 +24,6 @@ from .ruleset import (
     FindingCondition,
     GivenCondition,
     MeasureCondition,
-    Repeat,
     Rule,
     Ruleset,
     SinceCondition,

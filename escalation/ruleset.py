@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 from .citations import Citation
 from .errors import located_error
 from .variants import merge_by_id
-from .vocabulary import CODES, DIAGNOSES, MEASURES, PROPOSABLE, CodeKind
+from .vocabulary import CODES, PROPOSABLE, AnyCode, DiagnosisCode, FindingCode, InPlaceCode, MeasureName
 
 Op = Literal["<", "<=", ">", ">="]
 
@@ -52,108 +52,55 @@ class Parameter(_Strict):
 class MeasureCondition(_Strict):
     """A reading compared with a parameter; by default only a reading taken that day counts."""
 
-    measure: str
+    measure: MeasureName
     op: Op
     threshold: str
     within_days: str | None = Field(
         None, description="parameter name of a look-back window, or 'any'; omitted: that day only"
     )
 
-    @field_validator("measure")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in MEASURES:
-            raise ValueError(f"unknown measure {v!r}; known: {', '.join(sorted(MEASURES))}")
-        return v
-
 
 class TrendCondition(_Strict):
     """The direction of a marker over a window ending on the day, measured or as reported."""
 
-    trend: str
+    trend: MeasureName
     direction: Literal["not_decreasing", "rising", "decreasing"]
     window_days: str
-
-    @field_validator("trend")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in MEASURES:
-            raise ValueError(f"unknown measure {v!r}; known: {', '.join(sorted(MEASURES))}")
-        return v
-
-
-def _known_codes(codes: list[str]) -> list[str]:
-    for c in codes:
-        if c not in CODES:
-            raise ValueError(f"unknown code {c!r}; known: {', '.join(sorted(CODES))}")
-    return codes
 
 
 class GivenCondition(_Strict):
     """Any of these therapies, supports or procedures has been started on or before the day."""
 
-    given: list[str] = Field(min_length=1)
-
-    @field_validator("given")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        return _known_codes(v)
+    given: list[AnyCode] = Field(min_length=1)
 
 
 class SinceCondition(_Strict):
     """Days since the first (or last) start of any of these codes, compared with a parameter."""
 
-    since: list[str] = Field(min_length=1)
+    since: list[AnyCode] = Field(min_length=1)
     of: Literal["first", "last"] = "first"
     op: Op
     days: str
-
-    @field_validator("since")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        return _known_codes(v)
 
 
 class ActiveCondition(_Strict):
     """A support, procedure or therapy is (or is not) in place on the day."""
 
-    active: str
+    active: InPlaceCode
     in_place: bool = True
-
-    @field_validator("active")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in CODES or CODES[v].kind not in (CodeKind.support, CodeKind.procedure, CodeKind.therapy):
-            raise ValueError(f"unknown support, procedure or therapy code {v!r}")
-        return v
 
 
 class FindingCondition(_Strict):
     """A finding reported on the day, or within a look-back window."""
 
-    finding: str
+    finding: FindingCode
     within_days: str | None = None
-
-    @field_validator("finding")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in CODES or CODES[v].kind != CodeKind.finding:
-            known = sorted(c for c, x in CODES.items() if x.kind == CodeKind.finding)
-            raise ValueError(f"unknown finding {v!r}; known: {', '.join(known)}")
-        return v
 
 
 class DiagnosisCondition(_Strict):
     """A diagnosis has been made on or before the day."""
 
-    diagnosis: str
-
-    @field_validator("diagnosis")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in DIAGNOSES:
-            raise ValueError(f"unknown diagnosis {v!r}; known: {', '.join(DIAGNOSES)}")
-        return v
+    diagnosis: DiagnosisCode
 
 
 class StepCondition(_Strict):

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .citations import Citation
 from .errors import located_error
 from .variants import merge_by_id
 from .timing import DayRange
 from .vocabulary import (
-    AUTOANTIBODIES,
-    CODES,
-    DIAGNOSES,
     DOSE_UNITS,
     MEASURES,
-    CodeKind,
+    AutoantibodyName,
+    DiagnosisCode,
+    FindingCode,
+    MeasureName,
+    MilestoneCode,
+    ProcedureCode,
+    SupportCode,
+    TherapyCode,
     accepted_units,
     to_canonical,
 )
@@ -159,24 +163,6 @@ class _Event(_Strict):
     note: str | None = None
 
 
-def _code_of_kind(code: str, kind: CodeKind) -> str:
-    if code not in CODES or CODES[code].kind != kind:
-        known = sorted(c for c, v in CODES.items() if v.kind == kind)
-        raise ValueError(f"unknown {kind.value} code {code!r}; known: {', '.join(known)}")
-    return code
-
-
-def _code(kind: CodeKind) -> AfterValidator:
-    return AfterValidator(lambda v: _code_of_kind(v, kind))
-
-
-TherapyCode = Annotated[str, _code(CodeKind.therapy)]
-SupportCode = Annotated[str, _code(CodeKind.support)]
-ProcedureCode = Annotated[str, _code(CodeKind.procedure)]
-FindingCode = Annotated[str, _code(CodeKind.finding)]
-MilestoneCode = Annotated[str, _code(CodeKind.milestone)]
-
-
 class Observation(_Event):
     """Readings taken together (a lab panel, a blood gas, ventilator settings).
 
@@ -216,15 +202,8 @@ class TrendReport(_Event):
     """A trend the source states in words, without the numbers behind it."""
 
     kind: Literal["trend_report"]
-    marker: str
+    marker: MeasureName
     direction: Literal["decreasing", "not_decreasing", "stable", "rising"]
-
-    @field_validator("marker")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in MEASURES:
-            raise ValueError(f"unknown measure {v!r}")
-        return v
 
 
 class Therapy(_Event):
@@ -291,29 +270,15 @@ Event = Annotated[
 
 
 class Diagnosis(_Strict):
-    code: str
+    code: DiagnosisCode
     day: DayRange
     source: Citation
 
-    @field_validator("code")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in DIAGNOSES:
-            raise ValueError(f"unknown diagnosis {v!r}; known: {', '.join(DIAGNOSES)}")
-        return v
-
 
 class Autoantibody(_Strict):
-    name: str
+    name: AutoantibodyName
     result: Literal["positive", "negative", "not_measured"]
     source: Citation
-
-    @field_validator("name")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in AUTOANTIBODIES:
-            raise ValueError(f"unknown autoantibody {v!r}; known: {', '.join(sorted(AUTOANTIBODIES))}")
-        return v
 
 
 class Patient(_Strict):

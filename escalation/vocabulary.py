@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable
+from typing import Annotated, Callable, Collection
+
+from pydantic import AfterValidator
 
 
 @dataclass(frozen=True)
@@ -190,3 +192,32 @@ def to_canonical(measure: str, value: float, unit: str | None) -> float:
 def accepted_units(measure: str) -> list[str]:
     m = MEASURES[measure]
     return [m.unit, *m.conversions]
+
+
+# --- Annotated string types: a name from the vocabulary, checked wherever a model uses it -------
+
+
+def _member(known: Collection[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in known:
+            raise ValueError(f"unknown {what} {value!r}; known: {', '.join(sorted(known))}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _code(*kinds: CodeKind, what: str) -> AfterValidator:
+    return _member(frozenset(c for c, v in CODES.items() if v.kind in kinds), what)
+
+
+MeasureName = Annotated[str, _member(MEASURES, "measure")]
+DiagnosisCode = Annotated[str, _member(DIAGNOSES, "diagnosis")]
+AutoantibodyName = Annotated[str, _member(AUTOANTIBODIES, "autoantibody")]
+AnyCode = Annotated[str, _member(CODES, "code")]
+TherapyCode = Annotated[str, _code(CodeKind.therapy, what="therapy code")]
+SupportCode = Annotated[str, _code(CodeKind.support, what="support code")]
+ProcedureCode = Annotated[str, _code(CodeKind.procedure, what="procedure code")]
+FindingCode = Annotated[str, _code(CodeKind.finding, what="finding")]
+MilestoneCode = Annotated[str, _code(CodeKind.milestone, what="milestone code")]
+InPlaceCode = Annotated[str, _code(CodeKind.support, CodeKind.procedure, CodeKind.therapy,
+                                   what="support, procedure or therapy code")]
