@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 
 from .engine import EngineError
 from .errors import InputError
@@ -86,19 +87,52 @@ def apply_overrides(ruleset: Ruleset, overrides: dict[tuple[str, str], float], f
         return ruleset.with_overrides(overrides)
     except KeyError as exc:
         raise InputError(file, f"--set: {exc.args[0]}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        message = err["ctx"]["message"] if err["type"] == "located" else err["msg"]
+        raise InputError("--set", message) from None
 
 
 def write_atomically(path: Path, text: str) -> None:
     """Write the whole text or nothing: a temporary file renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise InputError(str(path), f"cannot write here: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(str(path), f"cannot write here: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_output(path: Path, folder: bool = False) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise InputError(str(path), "is a file; an output folder is needed")
+        parent = path
+    else:
+        if path.is_dir():
+            raise InputError(str(path), "is a folder; an output file is needed")
+        parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise InputError(str(path), f"cannot write under {parent}")
 
 
 @app.command()
@@ -116,6 +150,8 @@ def replay(
 ) -> None:
     """Replay SCENARIO day by day and list every decision point, for research review only."""
     try:
+        if output is not None:
+            check_output(output)
         rules_path = rules or default_rules_path()
         overrides = parse_overrides(set_)
         sc: Scenario = load_scenario(scenario)
@@ -128,7 +164,10 @@ def replay(
         _fail(f"rule engine: {exc}", EXIT_ENGINE)
     text = to_json(result) if fmt == Format.json else to_table(result, width=width)
     if output is not None:
-        write_atomically(output, text)
+        try:
+            write_atomically(output, text)
+        except InputError as exc:
+            _fail(str(exc))
         typer.echo(f"wrote {output} ({NOTICE.split(' - ')[0]})", err=True)
     else:
         sys.stdout.write(text)
@@ -170,7 +209,11 @@ def test_cmd(
     from .expectations import TestReport, coverage, junit_xml, outcome, to_text
 
     try:
+        if junit is not None:
+            check_output(junit)
         files = scenario_files(paths or [Path("scenarios")])
+        if not files:
+            raise InputError(", ".join(map(str, paths or [Path("scenarios")])), "no scenario files found")
         rule_files = rules or default_rule_files()
         rulesets = [load_ruleset(p) for p in rule_files]
         scenarios = [(f, load_scenario(f)) for f in files]
@@ -195,7 +238,10 @@ def test_cmd(
         coverage=coverage(results, {rs.ruleset.id: [r.id for r in rs.rules] for rs in rulesets}),
     )
     if junit is not None:
-        write_atomically(junit, junit_xml(report))
+        try:
+            write_atomically(junit, junit_xml(report))
+        except InputError as exc:
+            _fail(str(exc))
     text = (json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
             if fmt == Format.json else to_text(report))
     sys.stdout.write(text)
@@ -262,13 +308,15 @@ def sweep(
     from .sweep import parse_range, plot, run_sweep, to_csv, to_table
 
     try:
+        check_output(out, folder=True)
         try:
             rng = parse_range(set_)
         except ValueError as exc:
             raise InputError("--set", str(exc)) from None
         rules_path = rules or default_rules_path()
         ruleset = load_ruleset(rules_path)
-        apply_overrides(ruleset, {(rng.rule_id, rng.param): rng.start}, str(rules_path))
+        for value in rng.values():  # every value must be usable before any work starts
+            apply_overrides(ruleset, {(rng.rule_id, rng.param): value}, str(rules_path))
         files = scenario_files(paths)
         for f in files:
             load_scenario(f)  # every input is checked before any work starts
@@ -279,12 +327,14 @@ def sweep(
     except EngineError as exc:
         _fail(f"rule engine: {exc}", EXIT_ENGINE)
     table = to_table(points, rng, NOTICE)
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomically(out / "sweep.csv", to_csv(points, rng))
-    write_atomically(out / "sweep.txt", table)
-    tmp_png = out / ".sweep.png.tmp.png"
-    plot(points, rng, tmp_png, NOTICE)
-    os.replace(tmp_png, out / "sweep.png")
+    try:
+        write_atomically(out / "sweep.csv", to_csv(points, rng, NOTICE))
+        write_atomically(out / "sweep.txt", table)
+        tmp_png = out / ".sweep.png.tmp.png"
+        plot(points, rng, tmp_png, NOTICE)
+        os.replace(tmp_png, out / "sweep.png")
+    except InputError as exc:
+        _fail(str(exc))
     sys.stdout.write(table)
     typer.echo(f"wrote {out / 'sweep.csv'}, {out / 'sweep.png'}, {out / 'sweep.txt'}", err=True)
 
@@ -315,11 +365,31 @@ def schema(kind: Annotated[SchemaKind, typer.Argument(help="scenario or rules")]
     sys.stdout.write(json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n")
 
 
+@app.command()
+def report(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for report.html, report.md, "
+                                      "course.png, course.svg and replay.json")],
+    rules: Annotated[Optional[list[Path]], typer.Option(
+        "--rules", "-r", help="rule set YAML file; give it twice to compare two rule sets "
+        f"(default: {DEFAULT_RULES})")] = None,
+) -> None:
+    """Write a self-contained research-review report (HTML, Markdown, figure, JSON) for SCENARIO."""
+    from .html_report import write_report
+
+    try:
+        check_output(out, folder=True)
+        written = write_report(scenario, list(rules or [default_rules_path()]), out)
+    except InputError as exc:
+        _fail(str(exc))
+    except EngineError as exc:
+        _fail(f"rule engine: {exc}", EXIT_ENGINE)
+    typer.echo(f"wrote {', '.join(str(p) for p in written)} ({NOTICE.split(' - ')[0]})", err=True)
+
+
 def _subcommands() -> None:
     from .cohort_cli import cohort_app
-    from .html_report import register
 
-    register(app)
     app.add_typer(cohort_app, name="cohort", help="The 18 published cases of Table 1: summary, "
                   "cross-source check and placement on the pathway.")
 

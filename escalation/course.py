@@ -437,7 +437,7 @@ def _draw_track(ax, scale: DayScale, dp_rows, lanes, items, scenario, early, lat
                     solid_capstyle="butt", zorder=3)
             ax.plot([dp.day_latest], [row], marker=marker, ms=7, mfc="white", mec=color, mew=1.4, zorder=4)
         ax.plot([dp.day], [row], marker=marker, ms=8,
-                mfc=color if dp.timing != "one placement only" else "white", mec=color, mew=1.4, zorder=5)
+                mfc=color if not dp.timing.endswith("only") else "white", mec=color, mew=1.4, zorder=5)
         # joined to the action actually taken
         for a in dp.actions:
             if a.code not in lane_y:
@@ -681,7 +681,3 @@ def save_course(fig: Figure, png: Path, svg: Path) -> None:
     with matplotlib.rc_context({"svg.hashsalt": "escalation-course", "svg.fonttype": "path"}):
         fig.savefig(png, format="png", dpi=110, metadata={"Software": None})
         fig.savefig(svg, format="svg", metadata={"Date": None})
-
-
-def write_course(scenario: Scenario, results: list[ReplayResult], png: Path, svg: Path) -> None:
-    save_course(course_figure(scenario, results), png, svg)

@@ -154,7 +154,27 @@ def observation_readings(obs: Observation) -> list[Reading]:
         if map_ is not None:
             out.append(Reading(obs.id, "osi", _num(map_ * fio2 * 100 / spo2), "computed",
                                "MAP x FiO2 x 100 / SpO2"))
+    elif spo2 is None and fio2 is not None and "spo2" in obs.values:
+        out += _bounded_spo2_indices(obs.id, obs.values["spo2"].canonical("spo2"), fio2, map_)
     out += [Reading(obs.id, m, v.canonical(m), "reported") for m, v in obs.reported.items()]
+    return out
+
+
+def _bounded_spo2_indices(event_id: str, spo2: Value, fio2: float, map_: float | None) -> list[Reading]:
+    """S/F and OSI from an SpO2 known only as an upper bound ("could not be kept at 90 %").
+
+    SpO2 < x gives S/F < x / FiO2 and OSI > MAP x FiO2 x 100 / x: bounds the rules can use.
+    A lower bound on SpO2 gives nothing, since the SpO2 could then exceed the 97 % ceiling.
+    """
+    if spo2.value is None or spo2.comparator not in ("<", "<=") or spo2.value > SPO2_INDEX_CEILING:
+        return []
+    x, op = spo2.value, spo2.comparator
+    out = [Reading(event_id, "sf", Value(value=round(x / fio2, 4), comparator=op), "computed",
+                   "SpO2 / FiO2, from an upper bound on SpO2")]
+    if map_ is not None:
+        flipped = ">" if op == "<" else ">="
+        out.append(Reading(event_id, "osi", Value(value=round(map_ * fio2 * 100 / x, 4), comparator=flipped),
+                           "computed", "MAP x FiO2 x 100 / SpO2, from an upper bound on SpO2"))
     return out
 
 
@@ -275,7 +295,8 @@ def _index_checks(obs: Observation) -> list[Check]:
         if reported is None or measure not in computed:
             continue
         mine = computed[measure].value.exact
-        assert mine is not None
+        if mine is None:
+            continue  # a bound, not a value: nothing to compare a reported figure with
         agrees = _close(mine, reported)
         name = MEASURES[measure].name
         text = (

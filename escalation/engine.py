@@ -19,7 +19,6 @@ Why it is built the way it is (see shared/notes/durable-rules.md for each trap):
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from dataclasses import dataclass
@@ -374,8 +373,3 @@ def raw_assert_rate(n: int = 20000) -> float:
     elapsed = time.perf_counter() - t0
     _host().delete_state(name, sid)
     return n / elapsed
-
-
-def definition_json(compiled: CompiledRuleset) -> str:
-    """The engine-side definition as text, for inspection (`escalation rules compile`)."""
-    return json.dumps({compiled.name: compiled.definition}, indent=2, sort_keys=True)

@@ -153,6 +153,7 @@ def junit_xml(report: TestReport) -> str:
     """JUnit XML: one test suite per rule set, one test case per scenario."""
     root = ET.Element("testsuites", name="escalation", tests=str(len(report.scenarios)),
                       failures=str(report.failed))
+    root.append(ET.Comment(f" {report.notice} "))
     by_rs: dict[str, list[ScenarioOutcome]] = defaultdict(list)
     for s in report.scenarios:
         by_rs[s.ruleset].append(s)
@@ -160,6 +161,8 @@ def junit_xml(report: TestReport) -> str:
         suite = ET.SubElement(root, "testsuite", name=rs, tests=str(len(items)),
                               failures=str(sum(s.status == "fail" for s in items)),
                               skipped=str(sum(s.status == "unchecked" for s in items)))
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", name="notice", value=report.notice)
         for s in items:
             case = ET.SubElement(suite, "testcase", classname=rs, name=s.scenario, file=s.file)
             if s.status == "fail":

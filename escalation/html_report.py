@@ -24,9 +24,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
 
-import typer
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
@@ -379,7 +377,7 @@ as early, then as late, as the source allows). Lag = actual day &minus; decision
 {% for p in s.points %}{% set dp = p.dp %}
 <tr class="dp{% if p.changed %} changed{% endif %}" data-rule="{{ dp.rule_id }}" data-day="{{ p.day }}">
 <td class="num">{{ p.n }}</td>
-<td class="num day">{{ p.day }}{% if dp.timing == "one placement only" %}<br><span class="muted">(one placement)</span>{% endif %}</td>
+<td class="num day">{{ p.day }}{% if dp.timing.endswith("only") %}<br><span class="muted">({{ dp.timing }})</span>{% endif %}</td>
 <td><code class="rule">{{ dp.rule_id }}</code>{% if dp.occurrence > 1 %} <span class="muted">#{{ dp.occurrence }}</span>{% endif %}{% if dp.rests_on_assumption %}<br><span class="badge assumption">ASSUMPTION</span>{% endif %}{% for ch in p.changes %}{% if ch.status != "same" %}<br><span class="badge {{ ch.status }}">{{ ch.text }}</span>{% endif %}{% endfor %}</td>
 <td>{{ p.step }}</td>
 <td>{{ p.proposes|join("; ") }}<br><span class="muted">{{ dp.summary }}</span></td>
@@ -628,33 +626,3 @@ def write_report(scenario_path: Path, rule_paths: list[Path], out: Path) -> list
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return [out / n for n in written]
-
-
-# --- The command ----------------------------------------------------------------------------------
-
-
-def register(app: typer.Typer) -> None:
-    """Add `escalation report` to a Typer app."""
-
-    @app.command("report")
-    def report(
-        scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
-        out: Annotated[Path, typer.Option("--out", "-o", help="folder for report.html, report.md, "
-                                          "course.png, course.svg and replay.json")],
-        rules: Annotated[Optional[list[Path]], typer.Option(
-            "--rules", "-r", help="rule set YAML file; give it twice to compare two rule sets "
-            "(default: rules/report-pathway.yaml)")] = None,
-    ) -> None:
-        """Write a self-contained research-review report (HTML, Markdown, figure, JSON) for SCENARIO."""
-        from . import cli
-        from .engine import EngineError
-
-        try:
-            written = write_report(scenario, list(rules or [cli.default_rules_path()]), out)
-        except InputError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(cli.EXIT_BAD_INPUT) from None
-        except EngineError as exc:
-            typer.echo(f"error: rule engine: {exc}", err=True)
-            raise typer.Exit(cli.EXIT_ENGINE) from None
-        typer.echo(f"wrote {', '.join(str(p) for p in written)} ({NOTICE.split(' - ')[0]})", err=True)

@@ -155,6 +155,14 @@ def _load(path: Path | str, model: type[M], variant_model: type, seen: tuple[Pat
     """
     path = Path(path)
     data, lines = read_yaml(path)
+    kinds = {Scenario: ("scenario", "a scenario"), Ruleset: ("ruleset", "a rule set")}
+    key, name = kinds[model]
+    if isinstance(data, dict) and key not in data:
+        other = next((n for k, n in kinds.values() if k in data), None)
+        if other is not None:
+            raise InputError(str(path), f"this is {other}, not {name}", line=1)
+        if "records" in data:
+            raise InputError(str(path), f"these are published-case records (escalation cohort), not {name}", line=1)
     if not (isinstance(data, dict) and "derives_from" in data):
         return validate(model, data, lines, str(path))
     variant = validate(variant_model, data, lines, str(path))

@@ -182,7 +182,9 @@ def build_result(
     return ReplayResult(
         scenario=ScenarioOut(id=replay.scenario.scenario.id, title=replay.scenario.scenario.title,
                              file=Path(scenario_file).as_posix(), first_day=early.first_day,
-                             last_day=early.last_day),
+                             last_day=early.last_day,
+                             hypothetical=replay.scenario.scenario.hypothetical,
+                             hypothetical_events=[e.id for e in replay.scenario.events if e.hypothetical]),
         ruleset=RulesetOut(
             id=rs.ruleset.id, version=rs.ruleset.version, title=rs.ruleset.title,
             content_hash=rs.content_hash(),

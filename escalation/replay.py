@@ -104,8 +104,10 @@ class PairedFlag:
 
     @property
     def timing(self) -> str:
-        if self.early is None or self.late is None:
-            return "one placement only"
+        if self.early is None:
+            return "late placement only"
+        if self.late is None:
+            return "early placement only"
         return "exact" if self.early.day == self.late.day else "range"
 
 

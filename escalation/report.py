@@ -46,8 +46,11 @@ def to_table(result: ReplayResult, width: int = 160, color: bool = False) -> str
     console.print(Text(result.notice, style="bold"))
     console.print(
         f"Scenario {result.scenario.id}: {result.scenario.title} "
-        f"(days {result.scenario.first_day}..{result.scenario.last_day})"
+        f"(days {result.scenario.first_day}..{result.scenario.last_day})", markup=False
     )
+    if result.scenario.hypothetical or result.scenario.hypothetical_events:
+        console.print("HYPOTHETICAL: counterfactual events, in no source: "
+                      + (", ".join(result.scenario.hypothetical_events) or "none"), markup=False)
     rs = result.ruleset
     console.print(f"Rule set {rs.id} v{rs.version} sha256:{rs.content_hash[:16]}"
                   + (f" overrides: {', '.join(f'{k}={v:g}' for k, v in rs.overrides.items())}"
@@ -64,8 +67,9 @@ def to_table(result: ReplayResult, width: int = 160, color: bool = False) -> str
         rule = dp.rule_id + (f"\nstep {dp.step}" if dp.step else f"\n{dp.kind}")
         if dp.rests_on_assumption:
             rule += "\nASSUMPTION"
-        day = span_label(dp.day, dp.day_latest) + ("\n(one placement)" if dp.timing == "one placement only" else "")
-        table.add_row(day, rule, ", ".join(dp.proposes), _met(dp), _actual(dp), _lag(dp), "\n".join(dp.sources))
+        day = span_label(dp.day, dp.day_latest) + (f"\n({dp.timing})" if dp.timing.endswith("only") else "")
+        cells = (day, rule, ", ".join(dp.proposes), _met(dp), _actual(dp), _lag(dp), "\n".join(dp.sources))
+        table.add_row(*(Text(c) for c in cells))  # file text is shown as written, never as markup
     console.print(table)
     console.print("Day ranges (a..b) come from timing the source gives only as a range; "
                   "lag = actual day - flag day.")

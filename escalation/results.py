@@ -53,7 +53,9 @@ class MatchedAction(_Out):
 class DecisionPoint(_Out):
     day: int = Field(description="earliest day the rule fires (over both timing placements)")
     day_latest: int = Field(description="latest day it fires; equal to day when timing is exact")
-    timing: Literal["exact", "range", "one placement only"]
+    timing: Literal["exact", "range", "early placement only", "late placement only"] = Field(
+        description="range: the day differs between the earliest and the latest placement of "
+        "uncertain events; '... only': the rule fires under that placement alone")
     rule_id: str
     step: int | None
     kind: Literal["escalation", "watch", "context"]
@@ -105,6 +107,8 @@ class ScenarioOut(_Out):
     id: str
     title: str
     file: str
+    hypothetical: bool = Field(description="a counterfactual variant, not a transcription")
+    hypothetical_events: list[str] = Field(description="ids of the events no source states")
     first_day: int
     last_day: int
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 from .citations import Citation
 from .errors import located_error
 from .variants import merge_by_id
-from .vocabulary import CODES, PROPOSABLE, AnyCode, DiagnosisCode, FindingCode, InPlaceCode, MeasureName
+from .vocabulary import CODES, MEASURES, PROPOSABLE, AnyCode, DiagnosisCode, FindingCode, InPlaceCode, MeasureName
 
 Op = Literal["<", "<=", ">", ">="]
 
@@ -164,11 +164,23 @@ def condition_parameters(cond: BaseModel) -> list[str]:
     return names
 
 
-# Words that would turn a flag into an instruction; titles may not open with them.
+# Words that would turn a flag into an instruction: titles may not open with the imperatives,
+# nor use the modal verbs anywhere.
+MODALS = frozenset({"must", "should", "shall", "required", "indicated", "mandatory", "needs"})
 IMPERATIVES = frozenset(
     {"start", "give", "administer", "begin", "initiate", "stop", "escalate", "add", "switch",
      "increase", "decrease", "use", "treat", "order", "prescribe", "commence", "intubate", "cannulate"}
 )
+
+
+DAY_FIELDS = ("within_days", "window_days", "days", "for_days")
+
+
+def _check_days(name: str, param: Parameter, where: tuple[str | int, ...], least: int = 0):
+    if param.unit != "days" or param.value != int(param.value) or param.value < least:
+        raise located_error(
+            f"parameter {name!r} is used as a number of days: it must be a whole number "
+            f"of at least {least}, in unit 'days' (it is {param.value:g} {param.unit})", where)
 
 
 class Label(_Strict):
@@ -201,30 +213,53 @@ class Rule(_Strict):
     @field_validator("title")
     @classmethod
     def _not_an_order(cls, v: str) -> str:
-        first = v.split()[0].strip(":,.").lower() if v.split() else ""
-        if first in IMPERATIVES:
+        words = [w.strip(":,.()").lower() for w in v.split()]
+        if not words or words[0] in IMPERATIVES or any(w in MODALS for w in words):
             raise ValueError(
-                f"a title must not read as an order (starts with {first!r}); "
+                f"a title must not read as an order ({v!r}); "
                 "say what is put up for review, e.g. 'Step 2 for review: plasma exchange'"
             )
+        if "for review" not in v.lower() and not v.lower().startswith("context:"):
+            raise ValueError(f"a title says 'for review' (or starts with 'Context:'): {v!r}")
         return v
 
     @model_validator(mode="after")
     def _parameters_exist(self) -> "Rule":
+        """Every parameter a condition names exists, and fits how the condition uses it.
+
+        A threshold must be in the unit the measure is kept in (readings are converted to it);
+        a window must be a whole number of days, not negative. `any` is only a look-back for a
+        measure reading.
+        """
+        known = ", ".join(self.parameters) or "none"
         for i, cond in enumerate(self.conditions):
             for field in ("threshold", "within_days", "window_days", "days", "for_days"):
                 name = getattr(cond, field, None)
-                if isinstance(name, str) and name != "any" and name not in self.parameters:
-                    known = ", ".join(self.parameters) or "none"
+                if name is None:
+                    continue
+                where = ("conditions", i, field)
+                if name == "any":
+                    if isinstance(cond, MeasureCondition) and field == "within_days":
+                        continue
+                    raise located_error(f"'any' is only a look-back for a measure reading, not {field}", where)
+                if name not in self.parameters:
                     raise located_error(
                         f"condition refers to parameter {name!r}, which rule {self.id!r} does not "
-                        f"define (its parameters: {known})",
-                        ("conditions", i, field),
-                    )
-        if isinstance(self.repeat, Repeat) and self.repeat.every_days not in self.parameters:
-            raise located_error(
-                f"repeat refers to undefined parameter {self.repeat.every_days!r}", ("repeat", "every_days")
-            )
+                        f"define (its parameters: {known})", where)
+                param = self.parameters[name]
+                if field == "threshold" and isinstance(cond, MeasureCondition):
+                    unit = MEASURES[cond.measure].unit
+                    if param.unit != unit:
+                        raise located_error(
+                            f"parameter {name!r} is in {param.unit!r}, but {cond.measure} is compared "
+                            f"in {unit!r}", where)
+                elif field in DAY_FIELDS:
+                    _check_days(name, param, where)
+        if isinstance(self.repeat, Repeat):
+            name = self.repeat.every_days
+            if name not in self.parameters:
+                raise located_error(f"repeat refers to undefined parameter {name!r}", ("repeat", "every_days"))
+            _check_days(name, self.parameters[name], ("repeat", "every_days"), least=1)
         for code in self.matched_by or []:
             if code not in CODES:
                 raise located_error(f"unknown code {code!r} in matched_by", ("matched_by",))
@@ -300,8 +335,13 @@ class Ruleset(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def with_overrides(self, overrides: dict[tuple[str, str], float]) -> "Ruleset":
-        """A copy with parameter values replaced; unknown rules or parameters are refused."""
-        rules = []
+        """A copy with parameter values replaced, validated again as a whole.
+
+        An overridden value is a what-if that no source states, so it is marked as an
+        assumption, and its note keeps the value it replaced and where that came from.
+        Unknown rules or parameters raise KeyError; a value the rule cannot use (a fractional
+        window, say) raises the usual validation error.
+        """
         by_id = {r.id: r for r in self.rules}
         for rule_id, name in overrides:
             if rule_id not in by_id:
@@ -309,15 +349,18 @@ class Ruleset(_Strict):
             if name not in by_id[rule_id].parameters:
                 known = ", ".join(by_id[rule_id].parameters) or "none"
                 raise KeyError(f"rule {rule_id!r} has no parameter {name!r}; its parameters: {known}")
-        for rule in self.rules:
-            params = {
-                name: p.model_copy(update={"value": overrides[(rule.id, name)]})
-                if (rule.id, name) in overrides
-                else p
-                for name, p in rule.parameters.items()
-            }
-            rules.append(rule.model_copy(update={"parameters": params}))
-        return self.model_copy(update={"rules": rules})
+        data = self.model_dump(mode="json", exclude_none=True)
+        for rule in data["rules"]:
+            for name, param in rule.get("parameters", {}).items():
+                if (rule["id"], name) not in overrides:
+                    continue
+                value = overrides[(rule["id"], name)]
+                was = "an assumption" if param.get("assumption") else "sourced"
+                param["note"] = (f"overridden with --set from {param['value']:g} ({was}) to {value:g}; "
+                                 f"no source states the new value")
+                param["value"] = value
+                param["assumption"] = True
+        return Ruleset.model_validate(data)
 
 
 class RuleChanges(_Strict):

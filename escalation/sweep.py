@@ -115,8 +115,10 @@ def _series(points: list[Point]) -> dict[tuple[str, str, int], dict[float, Point
     return out
 
 
-def to_csv(points: list[Point], rng: SweepRange) -> str:
+def to_csv(points: list[Point], rng: SweepRange, notice: str) -> str:
+    """Long format, one row per decision point and value, under a '#' line with the notice."""
     buf = io.StringIO()
+    buf.write(f"# {notice}\n")
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["scenario", "rule_id", "occurrence", f"{rng.rule_id}.{rng.param}", "day", "day_latest"])
     for p in points:

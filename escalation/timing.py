@@ -14,6 +14,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 
+# A hundred years either side of admission: anything further is a calendar date typed by mistake.
+MAX_DAYS = 36525
+
+
 class DayRange(BaseModel):
     """An inclusive range of days; `None` at an end means the source gives no bound there.
 
@@ -67,6 +71,10 @@ class DayRange(BaseModel):
     def _ordered(self) -> "DayRange":
         if self.earliest is None and self.latest is None:
             raise ValueError("a day range needs at least one bound")
+        for d in (self.earliest, self.latest):
+            if d is not None and abs(d) > MAX_DAYS:
+                raise ValueError(f"day {d} is more than {MAX_DAYS} days from day 0; days are "
+                                 "offsets from admission, not calendar dates")
         if self.earliest is not None and self.latest is not None and self.earliest > self.latest:
             raise ValueError(f"range starts on day {self.earliest} after it ends on day {self.latest}")
         return self

@@ -18,14 +18,13 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-import typer
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 from typer.testing import CliRunner
 
 from escalation.compare import diff_results
 from escalation.course import FOCUS, LABEL, TAIL_WIDTH, course_figure, day_scale
-from escalation.html_report import register
+from escalation.cli import app
 from escalation.loading import load_ruleset, load_scenario
 from escalation.matching import build_result
 from escalation.replay import replay
@@ -45,19 +44,7 @@ HOSTILE_NOTE = '"><img src=x onerror=alert(1)>'
 runner = CliRunner()
 
 
-def make_app() -> typer.Typer:
-    """A Typer app with only the report command, as the CLI gets it from register(app)."""
-    app = typer.Typer(add_completion=False)
-
-    @app.callback()
-    def _main() -> None:
-        """test app"""
-
-    register(app)
-    return app
-
-
-APP = make_app()
+APP = app  # the real command line
 
 
 def run_report(scenario: Path, out: Path, *rules: Path):

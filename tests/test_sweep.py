@@ -26,6 +26,7 @@ def test_sweep_of_the_ecmo_threshold_with_two_workers(tmp_path):
     # at MAP thresholds up to 18 (the day-24 MAP) the flag is on day 24; above, it never fires
     assert row.split()[2:] == ["24", "24", "24", "-", "-"]
     with open(out / "sweep.csv") as fh:
+        assert fh.readline().startswith("# RESEARCH REVIEW ONLY")
         rows = list(csv.DictReader(fh))
     ecmo = [r for r in rows if r["scenario"] == "index-case" and r["rule_id"] == "step3-ecmo-oxygenation"]
     assert [r["step3-ecmo-oxygenation.map_at_least"] for r in ecmo] == ["16", "17", "18"]
