@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 
 from .citations import Citation
 from .errors import located_error
-from .variants import merge_by_id
+from .variants import Changes, merge_by_id
 from .vocabulary import CODES, MEASURES, PROPOSABLE, AnyCode, DiagnosisCode, FindingCode, InPlaceCode, MeasureName
 
 Op = Literal["<", "<=", ">", ">="]
@@ -363,19 +363,13 @@ class Ruleset(_Strict):
         return Ruleset.model_validate(data)
 
 
-class RuleChanges(_Strict):
-    remove: list[str] = Field(default_factory=list, description="ids of rules to leave out")
-    replace: list[Rule] = Field(default_factory=list, description="rules replacing those with the same id")
-    add: list[Rule] = Field(default_factory=list)
-
-
 class RulesetVariant(_Strict):
     """A rule set written as changes to another, so that a variant shows only what it moves."""
 
     derives_from: str = Field(description="path of the base rule set, relative to this file")
     ruleset: RulesetInfo
     labels: dict[str, Label] = Field(default_factory=dict)
-    changes: RuleChanges = Field(default_factory=RuleChanges)
+    changes: Changes[Rule] = Field(default_factory=Changes[Rule])
 
     def apply(self, base: Ruleset) -> dict[str, Any]:
         c = self.changes

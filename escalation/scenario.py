@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .citations import Citation
 from .errors import located_error
-from .variants import merge_by_id
+from .variants import Changes, merge_by_id
 from .timing import DayRange
 from .vocabulary import (
     DOSE_UNITS,
@@ -377,21 +377,13 @@ class Scenario(_Strict):
         return self.model_copy(update={"events": kept, "reported_intervals": intervals})
 
 
-class Changes(_Strict):
-    """How a variant differs from the scenario it derives from."""
-
-    remove: list[str] = Field(default_factory=list, description="ids of events to leave out")
-    replace: list[Event] = Field(default_factory=list, description="events replacing those with the same id")
-    add: list[Event] = Field(default_factory=list)
-
-
 class ScenarioVariant(_Strict):
     """A scenario written as a few changes to another, so counterfactual timelines stay short."""
 
     derives_from: str = Field(description="path of the base scenario, relative to this file")
     scenario: ScenarioInfo
     patient: Patient | None = None
-    changes: Changes = Field(default_factory=Changes)
+    changes: Changes[Event] = Field(default_factory=Changes[Event])
     expected: dict[str, list[Expectation]] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, TypeVar
+from typing import Generic, Protocol, Sequence, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _HasId(Protocol):
@@ -10,6 +12,17 @@ class _HasId(Protocol):
 
 
 T = TypeVar("T", bound=_HasId)
+Item = TypeVar("Item")
+
+
+class Changes(BaseModel, Generic[Item]):
+    """How a variant differs from the file it derives from: items are matched by their id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    remove: list[str] = Field(default_factory=list, description="ids to leave out")
+    replace: list[Item] = Field(default_factory=list, description="items replacing those with the same id")
+    add: list[Item] = Field(default_factory=list)
 
 
 def merge_by_id(base: Sequence[T], remove: Sequence[str], replace: Sequence[T], add: Sequence[T],
