@@ -4,7 +4,9 @@ it must not."""
 from __future__ import annotations
 
 import pytest
-from conftest import ev, make_scenario, obs, run
+from conftest import ROOT, ev, make_scenario, obs, run
+
+from escalation.loading import load_ruleset
 
 DX = (("JDM", 0), ("RP-ILD", 0))
 
@@ -213,3 +215,60 @@ def test_osi_needs_spo2_at_most_97(pathway):
 def test_severity_needs_invasive_ventilation(pathway):
     s = make_scenario(obs(2, pao2=100, map=10, fio2=1.0))
     assert not any(r.startswith("pards") for r in fired(s, pathway))
+
+
+@pytest.mark.parametrize("spo2, fio2, map_, band", [
+    (96, 0.5, 10, "mild"),       # OSI 5.2
+    (90, 1.0, 12, "severe"),     # OSI 13.3
+    (97, 0.4, 10, None),         # OSI 4.1: below the mild band
+])
+def test_osi_bands(pathway, spo2, fio2, map_, band):
+    vent = ev("support", 0, code="invasive_ventilation")
+    got = {r.split("-")[-1] for r in fired(make_scenario(vent, obs(2, spo2=spo2, fio2=fio2, map=map_)), pathway)
+           if r.startswith("pards-osi")}
+    assert got == ({band} if band else set())
+
+
+# --- the other shipped rule sets -----------------------------------------------------------------
+
+ROMERO = load_ruleset(ROOT / "rules" / "romero-bueno-2020.yaml")
+EARLIER = load_ruleset(ROOT / "rules" / "rtx-earlier.yaml")
+
+
+def test_romero_bueno_first_line_needs_a_raised_titre():
+    assert fired(make_scenario(obs(1, anti_mda5=900), diagnoses=DX), ROMERO)["rb-first-line"] == [1]
+    assert "rb-first-line" not in fired(make_scenario(obs(1, anti_mda5=300), diagnoses=DX), ROMERO)
+
+
+@pytest.mark.parametrize("vent_day, expected", [(3, [7]), (9, [9])])
+def test_romero_bueno_add_on_waits_a_week_of_first_line(vent_day, expected):
+    s = make_scenario(obs(0, anti_mda5=800), obs(2, id="t2", anti_mda5=900),
+                      ev("support", vent_day, code="invasive_ventilation"), obs(20, pip=20), diagnoses=DX)
+    assert fired(s, ROMERO)["rb-refractory-add-on"] == expected
+
+
+def test_romero_bueno_add_on_not_when_the_titre_falls():
+    s = make_scenario(obs(0, anti_mda5=800), obs(2, id="t2", anti_mda5=300),
+                      ev("support", 3, code="invasive_ventilation"), obs(20, pip=20), diagnoses=DX)
+    assert "rb-refractory-add-on" not in fired(s, ROMERO)
+
+
+@pytest.mark.parametrize("finding_day, fires", [(15, True), (2, False)])
+def test_romero_bueno_rescue_two_weeks_after_add_on_without_improvement(finding_day, fires):
+    s = make_scenario(obs(0, anti_mda5=800), obs(2, id="t2", anti_mda5=900),
+                      ev("support", 3, code="invasive_ventilation"),
+                      ev("finding", finding_day, code="respiratory_not_improving"), obs(30, pip=20), diagnoses=DX)
+    result = fired(s, ROMERO)
+    assert result.get("rb-rescue") == ([21] if fires else None)
+
+
+@pytest.mark.parametrize("map_, fires", [(18, True), (17, False)])
+def test_romero_bueno_ecmo(map_, fires):
+    s = make_scenario(obs(5, spo2={"value": 90, "comparator": "<"}, fio2=1.0, map=map_))
+    assert ("rb-ecmo" in fired(s, ROMERO)) is fires
+
+
+def test_rtx_earlier_puts_rituximab_up_with_plasma_exchange():
+    result = fired(make_scenario(*_step2_timeline(900), diagnoses=DX), EARLIER)
+    assert result["step4-rituximab"] == result["step2-plasma-exchange"] == [5]
+    assert "step4-rituximab" not in fired(make_scenario(*_step2_timeline(400), diagnoses=DX), EARLIER)
