@@ -11,7 +11,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 
 from .engine import EngineError
 from .errors import InputError
+from .files import check_output, write_atomically
 from .loading import load_ruleset, load_scenario, read_yaml
 from .matching import build_result
 from .replay import replay as run_replay
@@ -91,48 +91,6 @@ def apply_overrides(ruleset: Ruleset, overrides: dict[tuple[str, str], float], f
         err = exc.errors()[0]
         message = err["ctx"]["message"] if err["type"] == "located" else err["msg"]
         raise InputError("--set", message) from None
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write the whole text or nothing: a temporary file renamed into place."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise InputError(str(path), f"cannot write here: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(str(path), f"cannot write here: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def check_output(path: Path, folder: bool = False) -> None:
-    """Refuse an output path that cannot be written, before any work is done."""
-    if folder:
-        if path.exists() and not path.is_dir():
-            raise InputError(str(path), "is a file; an output folder is needed")
-        parent = path
-    else:
-        if path.is_dir():
-            raise InputError(str(path), "is a folder; an output file is needed")
-        parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise InputError(str(path), f"cannot write under {parent}")
 
 
 @app.command()

@@ -80,12 +80,12 @@ def _when(s: Side | None) -> str:
     return "-" if s is None else f"{span_label(s.day, s.day_latest)} ({s.rule_id})"
 
 
-def _shift(c: Change) -> str:
+def shift_text(c: Change) -> str:
+    """The shift in days as '+14', or '-17..-7' when the two ends of a range move differently."""
     if c.shift_days is None:
         return ""
     lo, hi = sorted((c.shift_days, c.shift_days_latest))  # type: ignore[type-var]
-    sign = lambda x: f"{x:+d}"  # noqa: E731
-    return sign(lo) if lo == hi else f"{sign(lo)}..{sign(hi)}"
+    return f"{lo:+d}" if lo == hi else f"{lo:+d}..{hi:+d}"
 
 
 def to_text(diff: RulesetDiff, show_same: bool = False) -> str:
@@ -99,6 +99,6 @@ def to_text(diff: RulesetDiff, show_same: bool = False) -> str:
             lines.append(f"  {'for review':<18} {'status':<11} {'A':<34} {'B':<34} shift (days)")
             for c in shown:
                 code = c.code + (f" #{c.occurrence}" if c.occurrence > 1 else "")
-                lines.append(f"  {code:<18} {c.status:<11} {_when(c.a):<34} {_when(c.b):<34} {_shift(c)}")
+                lines.append(f"  {code:<18} {c.status:<11} {_when(c.a):<34} {_when(c.b):<34} {shift_text(c)}")
         lines.append("")
     return "\n".join(lines)

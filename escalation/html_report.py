@@ -29,13 +29,14 @@ from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
 from . import __version__
-from .compare import Change, ScenarioDiff, diff_results
+from .compare import Change, ScenarioDiff, diff_results, shift_text
 from .errors import InputError
 from .loading import load_ruleset, load_scenario
 from .matching import build_result
 from .replay import replay as run_replay
 from .report import to_json
-from .results import NOTICE, DecisionPoint, ReplayResult
+from .files import umask
+from .results import NOTICE, ReplayResult, actual_text, day_text, lag_text
 from .ruleset import Ruleset
 from .scenario import Scenario
 from .timing import span_label
@@ -92,25 +93,6 @@ def _names(codes: list[str], ruleset: Ruleset) -> list[str]:
     return out
 
 
-def _day(dp: DecisionPoint) -> str:
-    return span_label(dp.day, dp.day_latest)
-
-
-def _actual(dp: DecisionPoint) -> str:
-    return "-" if dp.actual_day is None else span_label(dp.actual_day, dp.actual_day_latest)  # type: ignore[arg-type]
-
-
-def _lag(dp: DecisionPoint) -> str:
-    return "-" if dp.lag_days is None else span_label(dp.lag_days, dp.lag_days_max)  # type: ignore[arg-type]
-
-
-def _shift(c: Change) -> str:
-    if c.shift_days is None:
-        return ""
-    lo, hi = sorted((c.shift_days, c.shift_days_latest))  # type: ignore[type-var]
-    return f"{lo:+d}" if lo == hi else f"{lo:+d}..{hi:+d}"
-
-
 def _side(s) -> str:
     return "-" if s is None else span_label(s.day, s.day_latest)
 
@@ -130,7 +112,7 @@ def _change_marks(report: Report, index: int) -> dict[tuple[str, int, int], list
 def _mark_text(c: Change) -> str:
     code = c.code + (f" #{c.occurrence}" if c.occurrence > 1 else "")
     if c.status == "moved":
-        return f"{code} moved {_shift(c)} d"
+        return f"{code} moved {shift_text(c)} d"
     return f"{code} {c.status}"
 
 
@@ -181,7 +163,7 @@ def _context(report: Report, figure_png: bytes) -> dict:
         for n, dp in enumerate(s.result.decision_points, 1):
             changes = marks.get((dp.rule_id, dp.day, dp.day_latest), [])
             dps.append({
-                "n": n, "dp": dp, "day": _day(dp), "actual": _actual(dp), "lag": _lag(dp),
+                "n": n, "dp": dp, "day": day_text(dp), "actual": actual_text(dp), "lag": lag_text(dp),
                 "proposes": _names(dp.proposes, s.ruleset),
                 "step": f"step {dp.step}" if dp.step else dp.kind,
                 "changes": [{"status": c.status, "text": _mark_text(c)} for c in changes],
@@ -194,7 +176,7 @@ def _context(report: Report, figure_png: bytes) -> dict:
             changes.append({
                 "c": c, "code": c.code + (f" #{c.occurrence}" if c.occurrence > 1 else ""),
                 "a": _side(c.a), "a_rule": c.a.rule_id if c.a else "",
-                "b": _side(c.b), "b_rule": c.b.rule_id if c.b else "", "shift": _shift(c),
+                "b": _side(c.b), "b_rule": c.b.rule_id if c.b else "", "shift": shift_text(c),
             })
     first = report.sets[0].result
     return {
@@ -578,12 +560,6 @@ def _json_names(report: Report) -> list[tuple[str, ReplayResult]]:
     return out
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_report(scenario_path: Path, rule_paths: list[Path], out: Path) -> list[Path]:
     """Compute the whole report, then write every file into `out` (created if need be).
 
@@ -614,9 +590,9 @@ def write_report(scenario_path: Path, rule_paths: list[Path], out: Path) -> list
             names.append(name)
         written = [*FILES[:4], *names]
         for name in written:
-            os.chmod(tmp / name, 0o666 & ~_umask())
+            os.chmod(tmp / name, 0o666 & ~umask())
         if not out.exists():
-            os.chmod(tmp, 0o777 & ~_umask())
+            os.chmod(tmp, 0o777 & ~umask())
             os.rename(tmp, out)
         else:
             for name in written:

@@ -14,24 +14,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .results import DecisionPoint, ReplayResult
+from .results import DecisionPoint, ReplayResult, actual_text, lag_text
 from .timing import span_label
 
 
 def to_json(result: ReplayResult) -> str:
     return json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def _actual(dp: DecisionPoint) -> str:
-    if dp.actual_day is None:
-        return "-"
-    return span_label(dp.actual_day, dp.actual_day_latest)  # type: ignore[arg-type]
-
-
-def _lag(dp: DecisionPoint) -> str:
-    if dp.lag_days is None:
-        return "-"
-    return span_label(dp.lag_days, dp.lag_days_max)  # type: ignore[arg-type]
 
 
 def _met(dp: DecisionPoint) -> str:
@@ -68,7 +56,7 @@ def to_table(result: ReplayResult, width: int = 160, color: bool = False) -> str
         if dp.rests_on_assumption:
             rule += "\nASSUMPTION"
         day = span_label(dp.day, dp.day_latest) + (f"\n({dp.timing})" if dp.timing.endswith("only") else "")
-        cells = (day, rule, ", ".join(dp.proposes), _met(dp), _actual(dp), _lag(dp), "\n".join(dp.sources))
+        cells = (day, rule, ", ".join(dp.proposes), _met(dp), actual_text(dp), lag_text(dp), "\n".join(dp.sources))
         table.add_row(*(Text(c) for c in cells))  # file text is shown as written, never as markup
     console.print(table)
     console.print("Day ranges (a..b) come from timing the source gives only as a range; "

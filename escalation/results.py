@@ -76,6 +76,23 @@ class DecisionPoint(_Out):
     action_note: str
 
 
+def _span(lo: int | None, hi: int | None) -> str:
+    return "-" if lo is None or hi is None else (f"{lo}" if lo == hi else f"{lo}..{hi}")
+
+
+def day_text(dp: "DecisionPoint") -> str:
+    """How a decision point's day range, actual day and lag read in any report."""
+    return _span(dp.day, dp.day_latest)
+
+
+def actual_text(dp: "DecisionPoint") -> str:
+    return _span(dp.actual_day, dp.actual_day_latest)
+
+
+def lag_text(dp: "DecisionPoint") -> str:
+    return _span(dp.lag_days, dp.lag_days_max)
+
+
 class FindingOut(_Out):
     """A data-consistency check: research material about the source, not an error."""
 
