@@ -10,12 +10,12 @@ and deleting its own engine sessions. Facts are counted by wrapping `Session.eva
 - facts/replay, facts/s: facts asserted to the engine (one per day per timing pass, plus one
   more on each day a rule fired), and the same batches measured in facts;
 - report ms: `to_json(build_result(...))` per replay, kept out of replays/s;
-- raw assert_fact/s: `escalation.engine.raw_assert_rate()`, bare durable_rules `assert_fact` on
+- raw assert_fact/s: `escalation.evaluate.engine.raw_assert_rate()`, bare durable_rules `assert_fact` on
   a one-rule set (median of 3); the ratio says what share of that rate the replay reaches;
 - cold CLI s: wall time of `escalation replay scenarios/index_case.yaml` as a fresh subprocess
   (interpreter, imports, loading, replay, table), each run and the median;
 - identical JSON: every replay's `to_json(build_result(...))` equals the warm-up's, else exit 1;
-- sweep replays/s, 1 and 2 workers: `escalation.sweep.run_sweep` of step3-ecmo-oi.oi_above over
+- sweep replays/s, 1 and 2 workers: `escalation.analysis.sweep.run_sweep` of step3-ecmo-oi.oi_above over
   30..50 on the index case and its variants (spawned worker processes, each with its own engine),
   the 2:1 ratio, and sweep facts/s against the raw assert_fact rate (facts counted in the
   1-worker run; the 2-worker run asserts the same facts).
@@ -35,11 +35,11 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-from escalation import engine
-from escalation.loading import load_ruleset, load_scenario
-from escalation.matching import build_result
-from escalation.replay import replay
-from escalation.report import to_json
+from escalation.evaluate import engine
+from escalation.evaluate.replay import replay
+from escalation.load.loading import load_ruleset, load_scenario
+from escalation.match.matching import build_result
+from escalation.report.text import to_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO, RULES = "scenarios/index_case.yaml", "rules/report-pathway.yaml"
@@ -71,7 +71,7 @@ def cold_runs(k: int) -> list[float]:
 
 def sweep_figures() -> dict:
     """The sweep of the issue: one parameter over the index case and its variants."""
-    from escalation.sweep import parse_range, run_sweep
+    from escalation.analysis.sweep import parse_range, run_sweep
 
     scenarios = [ROOT / SCENARIO, *sorted((ROOT / "scenarios" / "variants").glob("*.yaml"))]
     rng = parse_range("step3-ecmo-oi.oi_above=30:50:2")

@@ -1,3 +1,3 @@
-from .cli import main
+from escalation.cli import main
 
 main()

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from escalation.loading import load_ruleset, load_scenario
-from escalation.matching import build_result
-from escalation.replay import replay
-from escalation.results import ReplayResult
-from escalation.ruleset import Ruleset
-from escalation.scenario import Scenario
+from escalation.evaluate.replay import replay
+from escalation.load.loading import load_ruleset, load_scenario
+from escalation.load.ruleset import Ruleset
+from escalation.load.scenario import Scenario
+from escalation.match.matching import build_result
+from escalation.match.results import ReplayResult
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEX_CASE = ROOT / "scenarios" / "index_case.yaml"

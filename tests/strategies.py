@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import strategies as st
-
 from conftest import SRC, make_scenario
+from hypothesis import strategies as st
 
 DAYS = st.integers(min_value=-3, max_value=40)
 

@@ -16,7 +16,8 @@ import typer
 from conftest import INDEX_CASE, ROOT
 from typer.testing import CliRunner
 
-from escalation.cohort import (
+from escalation.cli.cohort import cohort_app
+from escalation.literature.cohort import (
     ABSENT,
     NO_DATA,
     PRESENT,
@@ -29,11 +30,10 @@ from escalation.cohort import (
     placement,
     summary,
 )
-from escalation.cohort_cli import cohort_app
-from escalation.errors import InputError
-from escalation.loading import load_scenario
-from escalation.results import NOTICE
-from escalation.scenario import Scenario
+from escalation.load.errors import InputError
+from escalation.load.loading import load_scenario
+from escalation.load.scenario import Scenario
+from escalation.match.results import NOTICE
 
 RECORDS = ROOT / "scenarios" / "literature" / "table1.yaml"
 

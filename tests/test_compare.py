@@ -7,7 +7,7 @@ import json
 from conftest import INDEX_CASE, PATHWAY, ROOT
 from typer.testing import CliRunner
 
-from escalation.cli import app
+from escalation.cli.app import app
 
 runner = CliRunner()
 ROMERO = ROOT / "rules" / "romero-bueno-2020.yaml"

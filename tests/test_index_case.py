@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import points
 
-from escalation.results import NOTICE
+from escalation.match.results import NOTICE
 
 
 def test_step1_on_admission(index_result):

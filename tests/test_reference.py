@@ -14,11 +14,11 @@ from conftest import ROOT
 from hypothesis import HealthCheck, find, given, note, settings
 from strategies import timelines
 
-from escalation import reference
-from escalation.engine import compile_ruleset
-from escalation.loading import load_ruleset, load_scenario
-from escalation.reference import evaluate
-from escalation.replay import run_pass
+from escalation.evaluate import reference
+from escalation.evaluate.engine import compile_ruleset
+from escalation.evaluate.reference import evaluate
+from escalation.evaluate.replay import run_pass
+from escalation.load.loading import load_ruleset, load_scenario
 
 RULE_FILES = sorted((ROOT / "rules").glob("*.yaml"))
 SCENARIO_FILES = sorted(p for p in (ROOT / "scenarios").rglob("*.yaml") if "literature" not in p.parts)

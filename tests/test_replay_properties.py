@@ -12,11 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import timelines
 
-from escalation.loading import load_ruleset
-from escalation.engine import EngineError, Session, compile_ruleset
-from escalation.replay import run_pass
-from escalation.report import to_json, to_table
-
+from escalation.evaluate.engine import EngineError, Session, compile_ruleset
+from escalation.evaluate.replay import run_pass
+from escalation.load.loading import load_ruleset
+from escalation.report.text import to_json, to_table
 
 PATHWAY_RULES = load_ruleset(PATHWAY)
 

@@ -22,14 +22,14 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 from typer.testing import CliRunner
 
-from escalation.compare import diff_results
-from escalation.course import FOCUS, LABEL, TAIL_WIDTH, course_figure, day_scale
-from escalation.cli import app
-from escalation.loading import load_ruleset, load_scenario
-from escalation.matching import build_result
-from escalation.replay import replay
-from escalation.results import NOTICE, ReplayResult
-from escalation.timing import span_label
+from escalation.analysis.compare import diff_results
+from escalation.cli.app import app
+from escalation.evaluate.replay import replay
+from escalation.load.loading import load_ruleset, load_scenario
+from escalation.load.timing import span_label
+from escalation.match.matching import build_result
+from escalation.match.results import NOTICE, ReplayResult
+from escalation.report.course import FOCUS, LABEL, TAIL_WIDTH, course_figure, day_scale
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEX_CASE = ROOT / "scenarios" / "index_case.yaml"
@@ -219,7 +219,7 @@ def test_existing_folder_keeps_its_other_files(tmp_path: Path):
 
 
 def test_a_failure_while_writing_leaves_nothing(tmp_path: Path, monkeypatch):
-    import escalation.html_report as hr
+    import escalation.report.html as hr
 
     def boom(*_a, **_k):
         raise RuntimeError("disk full, say")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT, ev, make_scenario, obs, run
 
-from escalation.loading import load_ruleset
+from escalation.load.loading import load_ruleset
 
 DX = (("JDM", 0), ("RP-ILD", 0))
 

@@ -8,8 +8,8 @@ import pytest
 from conftest import INDEX_CASE, PATHWAY, ROOT
 from typer.testing import CliRunner
 
-from escalation.cli import app
-from escalation.sweep import parse_range, run_sweep
+from escalation.analysis.sweep import parse_range, run_sweep
+from escalation.cli.app import app
 
 runner = CliRunner()
 VARIANTS = ROOT / "scenarios" / "variants"

@@ -6,9 +6,9 @@ import pytest
 from conftest import INDEX_CASE, PATHWAY, ROOT
 from typer.testing import CliRunner
 
-from escalation.cli import app
-from escalation.errors import InputError
-from escalation.loading import load_ruleset, load_scenario
+from escalation.cli.app import app
+from escalation.load.errors import InputError
+from escalation.load.loading import load_ruleset, load_scenario
 
 runner = CliRunner()
 

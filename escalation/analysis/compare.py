@@ -12,8 +12,8 @@ from collections import defaultdict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .results import DecisionPoint, ReplayResult
-from .timing import span_label
+from escalation.load.timing import span_label
+from escalation.match.results import DecisionPoint, ReplayResult
 
 
 class _Out(BaseModel):

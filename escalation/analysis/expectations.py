@@ -12,9 +12,9 @@ from xml.etree import ElementTree as ET
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .results import DecisionPoint, ReplayResult
-from .scenario import Expectation
-from .timing import span_label
+from escalation.load.scenario import Expectation
+from escalation.load.timing import span_label
+from escalation.match.results import DecisionPoint, ReplayResult
 
 
 class _Out(BaseModel):

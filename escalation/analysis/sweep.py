@@ -19,7 +19,7 @@ from typing import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from .timing import span_label
+from escalation.load.timing import span_label
 
 
 class SweepRange(BaseModel):
@@ -70,8 +70,8 @@ _CACHE: dict[str, object] = {}
 
 def _replay_one(task: tuple[str, str, str, str, float]) -> list[Point]:
     """One scenario at one parameter value; runs in a worker process with its own engine."""
-    from .loading import load_ruleset, load_scenario
-    from .replay import replay
+    from escalation.evaluate.replay import replay
+    from escalation.load.loading import load_ruleset, load_scenario
 
     scenario_path, rules_path, rule_id, param, value = task
     key_s, key_r = f"s:{scenario_path}", f"r:{rules_path}"

@@ -18,16 +18,16 @@ from typing import Annotated, Optional
 import typer
 from pydantic import ValidationError
 
-from .engine import EngineError
-from .errors import InputError
-from .files import check_output, write_atomically
-from .loading import load_ruleset, load_scenario, read_yaml
-from .matching import build_result
-from .replay import replay as run_replay
-from .report import to_json, to_table
-from .results import NOTICE
-from .ruleset import Ruleset
-from .scenario import Scenario
+from escalation.evaluate.engine import EngineError
+from escalation.evaluate.replay import replay as run_replay
+from escalation.load.errors import InputError
+from escalation.load.loading import load_ruleset, load_scenario, read_yaml
+from escalation.load.ruleset import Ruleset
+from escalation.load.scenario import Scenario
+from escalation.match.matching import build_result
+from escalation.match.results import NOTICE
+from escalation.report.files import check_output, write_atomically
+from escalation.report.text import to_json, to_table
 
 DEFAULT_RULES = "rules/report-pathway.yaml"
 LITERATURE = "literature"
@@ -164,7 +164,13 @@ def test_cmd(
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """Replay every scenario and compare with the decision points it expects; report coverage."""
-    from .expectations import TestReport, coverage, junit_xml, outcome, to_text
+    from escalation.analysis.expectations import (
+        TestReport,
+        coverage,
+        junit_xml,
+        outcome,
+        to_text,
+    )
 
     try:
         if junit is not None:
@@ -235,7 +241,8 @@ def diff(
     show_same: Annotated[bool, typer.Option("--all", help="also list decision points that do not move")] = False,
 ) -> None:
     """Show which decision points appear, disappear or move between two rule sets."""
-    from .compare import RulesetDiff, diff_results, to_text as diff_text
+    from escalation.analysis.compare import RulesetDiff, diff_results
+    from escalation.analysis.compare import to_text as diff_text
 
     try:
         a, b = load_ruleset(rules_a), load_ruleset(rules_b)
@@ -263,7 +270,7 @@ def sweep(
     out: Annotated[Path, typer.Option(help="folder for sweep.csv, sweep.png and sweep.txt")] = Path("out/sweep"),
 ) -> None:
     """Replay scenarios over a range of one parameter and show how each decision point moves."""
-    from .sweep import parse_range, plot, run_sweep, to_csv, to_table
+    from escalation.analysis.sweep import parse_range, plot, run_sweep, to_csv, to_table
 
     try:
         check_output(out, folder=True)
@@ -333,7 +340,7 @@ def report(
         f"(default: {DEFAULT_RULES})")] = None,
 ) -> None:
     """Write a self-contained research-review report (HTML, Markdown, figure, JSON) for SCENARIO."""
-    from .html_report import write_report
+    from escalation.report.html import write_report
 
     try:
         check_output(out, folder=True)
@@ -346,7 +353,7 @@ def report(
 
 
 def _subcommands() -> None:
-    from .cohort_cli import cohort_app
+    from escalation.cli.cohort import cohort_app
 
     app.add_typer(cohort_app, name="cohort", help="The 18 published cases of Table 1: summary, "
                   "cross-source check and placement on the pathway.")

@@ -21,7 +21,8 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from .cohort import (
+from escalation.evaluate.engine import EngineError
+from escalation.literature.cohort import (
     DEFAULT_RECORDS,
     DEFAULT_RULES,
     CohortCheck,
@@ -33,9 +34,8 @@ from .cohort import (
     placement,
     summary,
 )
-from .engine import EngineError
-from .errors import InputError
-from .results import NOTICE
+from escalation.load.errors import InputError
+from escalation.match.results import NOTICE
 
 EXIT_BAD_INPUT = 2
 EXIT_ENGINE = 3

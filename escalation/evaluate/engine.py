@@ -27,7 +27,7 @@ from typing import Any
 
 from durable import engine as _dr
 
-from .derive import (
+from escalation.derive.features import (
     ActiveFeature,
     DiagnosisFeature,
     Feature,
@@ -36,7 +36,7 @@ from .derive import (
     SinceFeature,
     TrendFeature,
 )
-from .ruleset import (
+from escalation.load.ruleset import (
     ActiveCondition,
     DiagnosisCondition,
     FindingCondition,

@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .derive import PASSES, Placement, engine_readings, observation_readings, place
-from .ruleset import (
+from escalation.derive.placement import PASSES, Placement, place
+from escalation.derive.readings import engine_readings, observation_readings
+from escalation.load.ruleset import (
     ActiveCondition,
     DiagnosisCondition,
     FindingCondition,
@@ -30,7 +31,7 @@ from .ruleset import (
     StepCondition,
     TrendCondition,
 )
-from .scenario import Observation, Scenario
+from escalation.load.scenario import Observation, Scenario
 
 Decision = tuple[str, int, int]  # rule id, day, occurrence
 

@@ -16,10 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .derive import PASSES, DayFeatures, Pass, Placement, place
-from .engine import CompiledRuleset, Session, compile_ruleset, step_days_key, step_key
-from .ruleset import Ruleset
-from .scenario import Scenario
+from escalation.derive.features import DayFeatures
+from escalation.derive.placement import PASSES, Pass, Placement, place
+from escalation.evaluate.engine import (
+    CompiledRuleset,
+    Session,
+    compile_ruleset,
+    step_days_key,
+    step_key,
+)
+from escalation.load.ruleset import Ruleset
+from escalation.load.scenario import Scenario
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,20 @@ import statistics
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from .citations import REPORT_REFERENCES, Citation
-from .errors import InputError, located_error
-from .loading import load_ruleset, load_scenario, read_yaml, validate
-from .results import NOTICE
-from .scenario import Scenario
+from escalation.load.citations import REPORT_REFERENCES, Citation
+from escalation.load.errors import InputError, located_error
+from escalation.load.loading import load_ruleset, load_scenario, read_yaml, validate
+from escalation.load.scenario import Scenario
+from escalation.match.results import NOTICE
 
 DEFAULT_RECORDS = "scenarios/literature/table1.yaml"
 DEFAULT_RULES = "rules/report-pathway.yaml"
@@ -1098,8 +1105,8 @@ NO_TIMELINE = ("Table 1 gives no dates: not when any treatment began, nor any da
 def placement(table: Table1, records_file: Path | str = DEFAULT_RECORDS,
               rules_file: Path | str | None = None) -> CohortPlacement:
     """Highest step reached against outcome for every case, and the replay of cases with a timeline."""
-    from .matching import build_result
-    from .replay import replay as run_replay
+    from escalation.evaluate.replay import replay as run_replay
+    from escalation.match.matching import build_result
 
     rules_path = Path(rules_file) if rules_file is not None else default_path(DEFAULT_RULES)
     ruleset = None

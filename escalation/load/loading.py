@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import InputError
-from .ruleset import Ruleset, RulesetVariant
-from .scenario import Scenario, ScenarioVariant
+from escalation.load.errors import InputError
+from escalation.load.ruleset import Ruleset, RulesetVariant
+from escalation.load.scenario import Scenario, ScenarioVariant
 
 M = TypeVar("M", bound=BaseModel)
 Path_ = tuple[str | int, ...]

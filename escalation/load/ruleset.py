@@ -12,12 +12,29 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
-from .citations import Citation
-from .errors import located_error
-from .variants import Changes, merge_by_id
-from .vocabulary import CODES, MEASURES, PROPOSABLE, AnyCode, DiagnosisCode, FindingCode, InPlaceCode, MeasureName
+from escalation.load.changes import Changes, merge_by_id
+from escalation.load.citations import Citation
+from escalation.load.errors import located_error
+from escalation.load.vocabulary import (
+    CODES,
+    MEASURES,
+    PROPOSABLE,
+    AnyCode,
+    DiagnosisCode,
+    FindingCode,
+    InPlaceCode,
+    MeasureName,
+)
 
 Op = Literal["<", "<=", ">", ">="]
 

@@ -13,11 +13,11 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .citations import Citation
-from .errors import located_error
-from .variants import Changes, merge_by_id
-from .timing import DayRange
-from .vocabulary import (
+from escalation.load.changes import Changes, merge_by_id
+from escalation.load.citations import Citation
+from escalation.load.errors import located_error
+from escalation.load.timing import DayRange
+from escalation.load.vocabulary import (
     DOSE_UNITS,
     MEASURES,
     AutoantibodyName,

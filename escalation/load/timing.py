@@ -13,7 +13,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-
 # A hundred years either side of admission: anything further is a calendar date typed by mistake.
 MAX_DAYS = 36525
 

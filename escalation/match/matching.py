@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .derive import (
-    RELATIVE_TOLERANCE,
-    Placement,
-    consistency_checks,
-    implied_doses,
-)
-from .replay import PairedFlag, Replay
-from .results import (
+from escalation.derive.checks import RELATIVE_TOLERANCE, consistency_checks
+from escalation.derive.doses import implied_doses
+from escalation.derive.placement import Placement
+from escalation.evaluate.replay import PairedFlag, Replay
+from escalation.load.ruleset import Repeat, Rule, Ruleset, condition_parameters
+from escalation.load.scenario import Scenario
+from escalation.load.vocabulary import CODES
+from escalation.match.results import (
     ConditionMet,
     DecisionPoint,
     DerivedDose,
@@ -29,9 +29,6 @@ from .results import (
     RulesetOut,
     ScenarioOut,
 )
-from .ruleset import Repeat, Rule, Ruleset, condition_parameters
-from .scenario import Scenario
-from .vocabulary import CODES
 
 ACTION_KINDS = ("therapy", "support", "procedure")
 

@@ -23,15 +23,18 @@ from typing import Iterable
 
 import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # the Agg backend, without pyplot's global state
+from matplotlib.backends.backend_agg import (
+    FigureCanvasAgg,  # the Agg backend, without pyplot's global state
+)
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from .derive import Placement, Reading, engine_readings, observation_readings, place
-from .results import ReplayResult
-from .scenario import Observation, Scenario, Therapy
-from .vocabulary import CODES, DOSE_UNITS, CodeKind
+from escalation.derive.placement import Placement, place
+from escalation.derive.readings import Reading, engine_readings, observation_readings
+from escalation.load.scenario import Observation, Scenario, Therapy
+from escalation.load.vocabulary import CODES, DOSE_UNITS, CodeKind
+from escalation.match.results import ReplayResult
 
 LABEL = "RESEARCH REVIEW ONLY"
 SUBLABEL = ("not medical advice. Markers show where encoded rules put a step up for review; "

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import InputError
+from escalation.load.errors import InputError
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -28,19 +28,25 @@ from pathlib import Path
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
-from . import __version__
-from .compare import Change, ScenarioDiff, diff_results, shift_text
-from .errors import InputError
-from .loading import load_ruleset, load_scenario
-from .matching import build_result
-from .replay import replay as run_replay
-from .report import to_json
-from .files import umask
-from .results import NOTICE, ReplayResult, actual_text, day_text, lag_text
-from .ruleset import Ruleset
-from .scenario import Scenario
-from .timing import span_label
-from .vocabulary import CODES
+from escalation.analysis.compare import Change, ScenarioDiff, diff_results, shift_text
+from escalation.evaluate.replay import replay as run_replay
+from escalation.load.errors import InputError
+from escalation.load.loading import load_ruleset, load_scenario
+from escalation.load.ruleset import Ruleset
+from escalation.load.scenario import Scenario
+from escalation.load.timing import span_label
+from escalation.load.vocabulary import CODES
+from escalation.match.matching import build_result
+from escalation.match.results import (
+    NOTICE,
+    ReplayResult,
+    actual_text,
+    day_text,
+    lag_text,
+)
+from escalation.report.files import umask
+from escalation.report.text import to_json
+from escalation.version import __version__
 
 MAX_RULESETS = 2
 FILES = ("report.html", "report.md", "course.png", "course.svg", "replay.json")
@@ -567,7 +573,7 @@ def write_report(scenario_path: Path, rule_paths: list[Path], out: Path) -> list
     renamed into place; into an existing one each file is moved with an atomic rename, and any
     other files already there are left alone.
     """
-    from .course import course_figure, save_course
+    from escalation.report.course import course_figure, save_course
 
     if out.exists() and not out.is_dir():
         raise InputError(str(out), "--out must be a folder, and this is a file")

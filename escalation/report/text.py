@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .results import DecisionPoint, ReplayResult, actual_text, lag_text
-from .timing import span_label
+from escalation.load.timing import span_label
+from escalation.match.results import DecisionPoint, ReplayResult, actual_text, lag_text
 
 
 def to_json(result: ReplayResult) -> str:

@@ -1,0 +1,2 @@
+"""Analyses built on replay results: expectations (`test`), rule-set comparison (`diff`) and
+parameter sweeps."""

@@ -1,0 +1,71 @@
+"""Placement: one start and end day for every event, under the earliest or the latest reading of
+its uncertain timing. The replay runs once under each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from escalation.load.scenario import Scenario, Therapy
+from escalation.load.vocabulary import CODES, CodeKind
+
+Pass = Literal["early", "late"]
+PASSES: tuple[Pass, Pass] = ("early", "late")
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Every event's start and end day under one reading of its uncertain timing.
+
+    The replay runs twice: once with every uncertain event as early as its source allows and
+    once as late. A flag's day range is the spread between the two.
+    """
+
+    name: Pass
+    first_day: int
+    last_day: int
+    spans: dict[str, Span]
+    diagnoses: dict[str, int]
+
+
+def timeline_bounds(scenario: Scenario, through_day: int | None = None) -> tuple[int, int]:
+    """The first and last day any bound in the scenario names (or the day the clock must reach)."""
+    days: list[int] = [] if through_day is None else [through_day]
+    for ev in scenario.events:
+        for rng in (ev.day, getattr(ev, "until", None)):
+            if rng is not None:
+                days += [d for d in (rng.earliest, rng.latest) if d is not None]
+    for dx in scenario.patient.diagnoses:
+        days += [d for d in (dx.day.earliest, dx.day.latest) if d is not None]
+    return min(days), max(days)
+
+
+def place(scenario: Scenario, which: Pass, through_day: int | None = None) -> Placement:
+    """Give every event one start and end day; the clock runs to `through_day` if it is later."""
+    lo, hi = timeline_bounds(scenario, through_day)
+    pick = 0 if which == "early" else 1
+    spans: dict[str, Span] = {}
+    for ev in scenario.events:
+        start = ev.day.resolve(lo, hi)[pick]
+        until = getattr(ev, "until", None)
+        if until is not None:
+            end = max(start, until.resolve(start, hi)[pick])
+        elif isinstance(ev, Therapy):
+            end = start + (ev.days_per_course or 1) - 1
+        elif CODES.get(getattr(ev, "code", ""), None) and CODES[ev.code].kind in (
+            CodeKind.support,
+            CodeKind.procedure,
+        ):
+            end = hi  # in place until the end of the record unless the source says otherwise
+        else:
+            end = start
+        spans[ev.id] = Span(start, end)
+    diagnoses = {dx.code: dx.day.resolve(lo, hi)[pick] for dx in scenario.patient.diagnoses}
+    return Placement(which, lo, hi, spans, diagnoses)

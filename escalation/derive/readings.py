@@ -1,0 +1,122 @@
+"""Readings in canonical units, and the oxygenation indices recomputed from them.
+
+Where the source also states an index, both are kept: the rules see the recomputed one, and the
+consistency checks compare the two.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from escalation.derive.placement import Placement
+from escalation.load.scenario import Observation, Scenario, Value
+
+# SpO2-based indices are meaningful only at SpO2 <= 97 % (PALICC 2015).
+SPO2_INDEX_CEILING = 97.0
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One value of one measure on one event, in canonical units."""
+
+    event_id: str
+    measure: str
+    value: Value
+    origin: Literal["measured", "computed", "reported", "implied"]
+    formula: str | None = None
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The interval the true value lies in (open ends as infinities)."""
+        v = self.value
+        if v.value is None:
+            return (v.min, v.max)  # type: ignore[return-value]
+        if v.comparator == "=":
+            return (v.value, v.value)
+        if v.comparator in ("<", "<="):
+            return (-math.inf, v.value)
+        return (v.value, math.inf)
+
+
+def measured_value(obs: Observation, measure: str) -> float | None:
+    v = obs.values.get(measure)
+    return v.canonical(measure).exact if v is not None else None
+
+
+def reported_value(obs: Observation, measure: str) -> float | None:
+    v = obs.reported.get(measure)
+    return v.canonical(measure).exact if v is not None else None
+
+
+def _num(x: float) -> Value:
+    return Value(value=round(x, 4))
+
+
+def observation_readings(obs: Observation) -> list[Reading]:
+    """Measured values, then indices recomputed from them, then the indices the source reports."""
+    out = [Reading(obs.id, m, v.canonical(m), "measured") for m, v in obs.values.items()]
+    fio2, map_, spo2 = measured_value(obs, "fio2"), measured_value(obs, "map"), measured_value(obs, "spo2")
+    pao2 = measured_value(obs, "pao2")
+    pao2_formula = "PaO2"
+    if pao2 is None and fio2 is not None and reported_value(obs, "pf") is not None:
+        # The source gives P/F but not PaO2: the PaO2 it implies is what OI must be computed from.
+        pao2 = reported_value(obs, "pf") * fio2  # type: ignore[operator]
+        pao2_formula = "PaO2 implied by reported P/F x FiO2"
+        out.append(Reading(obs.id, "pao2", _num(pao2), "implied", "reported P/F x FiO2"))
+    if pao2 is not None and fio2 is not None and measured_value(obs, "pao2") is not None:
+        out.append(Reading(obs.id, "pf", _num(pao2 / fio2), "computed", "PaO2 / FiO2"))
+    if pao2 is not None and fio2 is not None and map_ is not None:
+        out.append(
+            Reading(obs.id, "oi", _num(map_ * fio2 * 100 / pao2), "computed",
+                    f"MAP x FiO2 x 100 / {pao2_formula}")
+        )
+    if spo2 is not None and fio2 is not None and spo2 <= SPO2_INDEX_CEILING:
+        out.append(Reading(obs.id, "sf", _num(spo2 / fio2), "computed", "SpO2 / FiO2"))
+        if map_ is not None:
+            out.append(Reading(obs.id, "osi", _num(map_ * fio2 * 100 / spo2), "computed",
+                               "MAP x FiO2 x 100 / SpO2"))
+    elif spo2 is None and fio2 is not None and "spo2" in obs.values:
+        out += _bounded_spo2_indices(obs.id, obs.values["spo2"].canonical("spo2"), fio2, map_)
+    out += [Reading(obs.id, m, v.canonical(m), "reported") for m, v in obs.reported.items()]
+    return out
+
+
+def _bounded_spo2_indices(event_id: str, spo2: Value, fio2: float, map_: float | None) -> list[Reading]:
+    """S/F and OSI from an SpO2 known only as an upper bound ("could not be kept at 90 %").
+
+    SpO2 < x gives S/F < x / FiO2 and OSI > MAP x FiO2 x 100 / x: bounds the rules can use.
+    A lower bound on SpO2 gives nothing, since the SpO2 could then exceed the 97 % ceiling.
+    """
+    if spo2.value is None or spo2.comparator not in ("<", "<=") or spo2.value > SPO2_INDEX_CEILING:
+        return []
+    x, op = spo2.value, spo2.comparator
+    out = [Reading(event_id, "sf", Value(value=round(x / fio2, 4), comparator=op), "computed",
+                   "SpO2 / FiO2, from an upper bound on SpO2")]
+    if map_ is not None:
+        flipped = ">" if op == "<" else ">="
+        out.append(Reading(event_id, "osi", Value(value=round(map_ * fio2 * 100 / x, 4), comparator=flipped),
+                           "computed", "MAP x FiO2 x 100 / SpO2, from an upper bound on SpO2"))
+    return out
+
+
+def engine_readings(readings: list[Reading]) -> list[Reading]:
+    """The readings the rules see: a recomputed index wins over the reported one it was checked
+    against, and an implied input is not shown to rules as if it had been measured."""
+    computed = {(r.event_id, r.measure) for r in readings if r.origin == "computed"}
+    return [
+        r
+        for r in readings
+        if r.origin in ("measured", "computed")
+        or (r.origin == "reported" and (r.event_id, r.measure) not in computed)
+    ]
+
+def dated_readings(scenario: Scenario, placement: Placement) -> list[tuple[int, Reading]]:
+    """Every observation's readings with the day it falls on under one placement."""
+    out = []
+    for ev in scenario.events:
+        if isinstance(ev, Observation):
+            day = placement.spans[ev.id].start
+            out += [(day, r) for r in observation_readings(ev)]
+    return out
