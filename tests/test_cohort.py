@@ -17,19 +17,10 @@ from conftest import INDEX_CASE, ROOT
 from typer.testing import CliRunner
 
 from escalation.cli.cohort import cohort_app
-from escalation.literature.cohort import (
-    ABSENT,
-    NO_DATA,
-    PRESENT,
-    STEP_OF,
-    Table1,
-    check,
-    check_pair,
-    load_records,
-    place,
-    placement,
-    summary,
-)
+from escalation.literature.check import check, check_pair
+from escalation.literature.placement import STEP_OF, place, placement
+from escalation.literature.records import ABSENT, NO_DATA, PRESENT, Table1, load_records
+from escalation.literature.summary import summary
 from escalation.load.errors import InputError
 from escalation.load.loading import load_scenario
 from escalation.load.scenario import Scenario
@@ -490,6 +481,18 @@ def test_cli_placement_table():
     assert "Highest step reached against outcome" in out
     assert "index_case.yaml with report-pathway v1.0.0; the replay flags steps 1, 2, 3, 4, 5" in out
     assert "not replayed (14:" in out and "not replayed (3:" in out
+
+
+@pytest.mark.parametrize("command", ["summary", "check", "placement"])
+def test_cli_default_records_from_any_folder(monkeypatch, tmp_path, command):
+    """Without --records the shipped table is read, and named as in the repository, from any folder."""
+    monkeypatch.chdir(ROOT)
+    at_root = runner.invoke(app, ["cohort", command])
+    monkeypatch.chdir(tmp_path)
+    elsewhere = runner.invoke(app, ["cohort", command])
+    assert at_root.exit_code == elsewhere.exit_code == 0, elsewhere.output
+    assert "Records: scenarios/literature/table1.yaml" in at_root.stdout
+    assert elsewhere.stdout == at_root.stdout
 
 
 def test_cli_missing_records_file_exits_2(tmp_path):

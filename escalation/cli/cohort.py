@@ -1,7 +1,7 @@
 """`escalation cohort ...`: the literature cohort of Table 1 on the command line.
 
 A Typer sub-app; the main app mounts it with `app.add_typer(cohort_app, name="cohort")`. Same
-conventions as escalation/cli.py: every input is validated before anything is computed, a bad
+conventions as escalation/cli/app.py: every input is validated before anything is computed, a bad
 file costs one `error: FILE:LINE (PATH): message` line on standard error and exit code 2, JSON is
 written with sorted keys and fixed indentation, and every output opens with the research-only
 notice.
@@ -22,18 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 from escalation.evaluate.engine import EngineError
-from escalation.literature.cohort import (
-    DEFAULT_RECORDS,
-    DEFAULT_RULES,
-    CohortCheck,
-    CohortPlacement,
-    CohortSummary,
-    check,
-    default_path,
-    load_records,
-    placement,
-    summary,
-)
+from escalation.literature.check import CohortCheck, check
+from escalation.literature.placement import DEFAULT_RULES, CohortPlacement, placement
+from escalation.literature.records import DEFAULT_RECORDS, load_records
+from escalation.literature.summary import CohortSummary, summary
 from escalation.load.errors import InputError
 from escalation.match.results import NOTICE
 
@@ -61,10 +53,6 @@ FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table for peo
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
-
-
-def _records_path(records: Path | None) -> Path:
-    return records if records is not None else default_path(DEFAULT_RECORDS)
 
 
 def to_json(model: BaseModel) -> str:
@@ -126,6 +114,13 @@ def placement_table(result: CohortPlacement) -> str:
     console.print("Steps: " + "; ".join(f"{s}: {', '.join(c)}" for s, c in sorted(steps.items()))
                   + " (ECMO from the ECMO column; a step counts when anything of it was given at any time)",
                   markup=False)
+    console.print(_cases_table(result))
+    console.print(_steps_table(result))
+    _print_replays(console, result)
+    return NOTICE + "\n" + buf.getvalue() + NOTICE + "\n"
+
+
+def _cases_table(result: CohortPlacement) -> Table:
     cases = Table(title="Each case: steps reached and outcome", show_lines=False)
     for col in ("row", "case", "treatments", "ECMO", "steps reached", "highest", "outcome", "to death", "replay"):
         cases.add_column(col)
@@ -137,16 +132,22 @@ def placement_table(result: CohortPlacement) -> str:
         replay = ("yes: steps " + ", ".join(map(str, c.replay.steps_flagged))) if c.replay.possible else "no"
         cases.add_row(str(c.row), f"{c.record}\n{c.reference}", treatments, c.ecmo, ", ".join(c.steps_reached) or "-",
                       highest, c.outcome, c.time_to_death, replay)
-    console.print(cases)
+    return cases
+
+
+def _steps_table(result: CohortPlacement) -> Table:
     table = Table(title="Highest step reached against outcome", show_lines=False)
     for col in ("step", "cases (highest)", "deaths", "of which may be higher", "received at all", "deaths"):
         table.add_column(col, justify="left" if col == "step" else "right")
     for r in result.steps_table:
         table.add_row(r.step, str(r.highest), str(r.highest_deaths), str(r.highest_may_be_higher),
                       str(r.received), str(r.received_deaths))
-    console.print(table)
+    return table
+
+
+def _print_replays(console: Console, result: CohortPlacement) -> None:
+    """The replayed cases with their decision points; the others grouped by why they were not replayed."""
     console.print("Replays:", markup=False)
-    unreplayed = [c for c in result.placements if not c.replay.possible]
     for c in result.placements:
         if c.replay.possible:
             console.print(f"  {c.record}: {c.replay.timeline_file} with {c.replay.ruleset}; {c.replay.against_table}",
@@ -154,21 +155,19 @@ def placement_table(result: CohortPlacement) -> str:
             for d in c.replay.decision_points:
                 day = str(d.day) if d.day == d.day_latest else f"{d.day}..{d.day_latest}"
                 console.print(f"    day {day}: {d.rule_id} (step {d.step})", markup=False)
-    if unreplayed:
-        reasons: dict[str, list[str]] = {}
-        for c in unreplayed:
+    reasons: dict[str, list[str]] = {}
+    for c in result.placements:
+        if not c.replay.possible:
             reasons.setdefault(c.replay.why, []).append(c.record)
-        for why, ids in reasons.items():
-            console.print(f"  not replayed ({len(ids)}: {', '.join(ids)}): {why}", markup=False)
-    return NOTICE + "\n" + buf.getvalue() + NOTICE + "\n"
+    for why, ids in reasons.items():
+        console.print(f"  not replayed ({len(ids)}: {', '.join(ids)}): {why}", markup=False)
 
 
 @cohort_app.command("summary")
 def summary_cmd(fmt: FormatOpt = Format.table, records: RecordsOpt = None) -> None:
     """Every figure the report states about the 18 cases, recomputed from Table 1, with a verdict."""
     try:
-        path = _records_path(records)
-        result = summary(load_records(path), path.as_posix())
+        result = summary(load_records(records), records)
     except InputError as exc:
         _fail(str(exc))
     sys.stdout.write(to_json(result) if fmt == Format.json else summary_table(result))
@@ -178,8 +177,7 @@ def summary_cmd(fmt: FormatOpt = Format.table, records: RecordsOpt = None) -> No
 def check_cmd(fmt: FormatOpt = Format.table, records: RecordsOpt = None) -> None:
     """Compare the present case's row of Table 1 with its timeline (scenarios/index_case.yaml)."""
     try:
-        path = _records_path(records)
-        result = check(load_records(path), path)
+        result = check(load_records(records), records)
     except InputError as exc:
         _fail(str(exc))
     sys.stdout.write(to_json(result) if fmt == Format.json else check_table(result))
@@ -193,8 +191,7 @@ def placement_cmd(
 ) -> None:
     """Highest pathway step each case reached, against outcome; replays where a timeline exists."""
     try:
-        path = _records_path(records)
-        result = placement(load_records(path), path, rules)
+        result = placement(load_records(records), records, rules)
     except InputError as exc:
         _fail(str(exc))
     except EngineError as exc:
