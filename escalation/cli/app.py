@@ -325,9 +325,11 @@ def check(
 
 @app.command()
 def schema(kind: Annotated[SchemaKind, typer.Argument(help="scenario or rules")]) -> None:
-    """Print the JSON Schema of a file format."""
-    model = Scenario if kind == SchemaKind.scenario else Ruleset
-    sys.stdout.write(json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n")
+    """Print the JSON Schema of the files people write (shorthand forms and variants included),
+    for editors; the repository keeps a copy of each in schemas/."""
+    from escalation.load.schema import schema_text
+
+    sys.stdout.write(schema_text(kind.value))
 
 
 @app.command()
