@@ -222,7 +222,7 @@ def test_empty_scenario_file(tmp_path, content):
 def test_check_good_files():
     result = runner.invoke(app, ["check", str(SCENARIO), str(RULES)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == [f"ok: {SCENARIO}", f"ok: {RULES}"]
+    assert result.stdout.splitlines() == [f"ok: {SCENARIO} (scenario)", f"ok: {RULES} (rules)"]
     assert result.stderr == ""
 
 
@@ -239,4 +239,4 @@ def test_check_bad_file(tmp_path, source, old, new, marker):
     path, text = write_changed(tmp_path, source, old, new)
     result = runner.invoke(app, ["check", str(SCENARIO), str(path)])
     assert_input_error(result, str(path), line_of(text, marker), ["unknown field"], stdout_empty=False)
-    assert result.stdout.splitlines() == [f"ok: {SCENARIO}"]
+    assert result.stdout.splitlines() == [f"ok: {SCENARIO} (scenario)"]

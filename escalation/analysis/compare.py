@@ -8,11 +8,17 @@ per code. This reads replay results only.
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 
 from pydantic import BaseModel, ConfigDict, Field
+from rich import box
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
 
 from escalation.load.timing import span_label
+from escalation.report.console import FALLBACK_WIDTH, buffer_console, printable
 from escalation.match.results import DecisionPoint, ReplayResult
 
 
@@ -77,7 +83,7 @@ def diff_results(a: ReplayResult, b: ReplayResult) -> ScenarioDiff:
 
 
 def _when(s: Side | None) -> str:
-    return "-" if s is None else f"{span_label(s.day, s.day_latest)} ({s.rule_id})"
+    return "-" if s is None else f"{span_label(s.day, s.day_latest)} {s.rule_id}"
 
 
 def shift_text(c: Change) -> str:
@@ -88,17 +94,28 @@ def shift_text(c: Change) -> str:
     return f"{lo:+d}" if lo == hi else f"{lo:+d}..{hi:+d}"
 
 
-def to_text(diff: RulesetDiff, show_same: bool = False) -> str:
-    lines = [diff.notice, "", f"A = {diff.a}", f"B = {diff.b}", ""]
+def _changes_table(changes: list[Change]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+    for col in ("for review", "status", "A", "B", "shift (days)"):
+        table.add_column(col, overflow="fold")
+    for c in changes:
+        code = c.code + (f" #{c.occurrence}" if c.occurrence > 1 else "")
+        table.add_row(*(Text(printable(x)) for x in (code, c.status, _when(c.a), _when(c.b), shift_text(c))))
+    return table
+
+
+def to_text(diff: RulesetDiff, show_same: bool = False, width: int = FALLBACK_WIDTH) -> str:
+    """For people: per scenario, the decision points that appear, disappear or move (all, with show_same)."""
+    buf = io.StringIO()
+    console = buffer_console(buf, width)
+    for line in (diff.notice, "", f"A = {diff.a}", f"B = {diff.b}", ""):
+        console.print(printable(line), markup=False)
     for sd in diff.scenarios:
-        lines.append(f"{sd.scenario} ({sd.file})")
+        console.print(printable(f"{sd.scenario} ({sd.file})"), markup=False)
         shown = [c for c in sd.changes if show_same or c.status != "same"]
-        if not shown:
-            lines.append("  no decision point appears, disappears or moves")
+        if shown:
+            console.print(Padding(_changes_table(shown), (0, 0, 0, 2)))
         else:
-            lines.append(f"  {'for review':<18} {'status':<11} {'A':<34} {'B':<34} shift (days)")
-            for c in shown:
-                code = c.code + (f" #{c.occurrence}" if c.occurrence > 1 else "")
-                lines.append(f"  {code:<18} {c.status:<11} {_when(c.a):<34} {_when(c.b):<34} {shift_text(c)}")
-        lines.append("")
-    return "\n".join(lines)
+            console.print("  no decision point appears, disappears or moves")
+        console.print()
+    return buf.getvalue()

@@ -1,8 +1,9 @@
-"""The `escalation` command line.
+"""The `escalation` command line: a thin layer over `escalation.api`.
 
-Every command validates all of its input before it computes anything and writes nothing until
-the whole result exists, so a bad file costs one clear message (file, line, what is wrong) and a
-non-zero exit, never a half-written report.
+Each command parses its arguments, calls the API, and prints. Every command validates all of its
+input before it computes anything and writes nothing until the whole result exists, so a bad file
+costs one clear line (`error: FILE:LINE (PATH): what is wrong`) and exit status 2, never a
+traceback or a half-written report.
 """
 
 from __future__ import annotations
@@ -11,32 +12,38 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from pydantic import ValidationError
 
+from escalation import api
+from escalation.cli.help import PlainCommand
 from escalation.evaluate.engine import EngineError
-from escalation.evaluate.replay import replay as run_replay
+from escalation.load import shipped
+from escalation.load.discover import kind_of, require_some, yaml_files
 from escalation.load.errors import InputError
 from escalation.load.loading import load_ruleset, load_scenario, read_yaml
 from escalation.load.ruleset import Ruleset
-from escalation.load.scenario import Scenario
-from escalation.match.matching import build_result
 from escalation.match.results import NOTICE
+from escalation.report.console import MIN_WIDTH, output_width, plain_text
 from escalation.report.files import check_output, write_atomically
 from escalation.report.text import to_json, to_table
+from escalation.version import __version__
 
-DEFAULT_RULES = "rules/report-pathway.yaml"
-LITERATURE = "literature"
+DEFAULT_RULES = "the shipped report-pathway.yaml"
 EXIT_BAD_INPUT = 2
 EXIT_ENGINE = 3
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: placeholders read SCENARIO, FILE, not <path> or <bool>
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Replay a published treatment-escalation pathway against patient timelines. " + NOTICE,
 )
 
@@ -56,17 +63,39 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     raise typer.Exit(code)
 
 
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Bad input and engine refusals as one line and an exit status, never a traceback."""
+    try:
+        yield
+    except InputError as exc:
+        _fail(str(exc))
+    except EngineError as exc:
+        _fail(f"rule engine: {exc}", EXIT_ENGINE)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"escalation {__version__} ({NOTICE.split(' - ')[0]})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Replay a published treatment-escalation pathway against patient timelines (research review only)."""
+
+
 def default_rules_path() -> Path:
-    """The report's pathway: from the working directory, else from the source checkout."""
-    here = Path(DEFAULT_RULES)
-    if here.exists():
-        return here
-    return Path(__file__).resolve().parents[1] / DEFAULT_RULES
+    """The report's own pathway, shipped with the package: the same file from any folder."""
+    return shipped.default_rules()
 
 
-def parse_overrides(items: list[str]) -> dict[tuple[str, str], float]:
+def parse_overrides(items: list[str]) -> dict[str, float]:
     """`RULE.PARAM=VALUE` strings to a mapping; malformed ones are input errors."""
-    out: dict[tuple[str, str], float] = {}
+    out: dict[str, float] = {}
     for item in items:
         target, sep, raw = item.partition("=")
         rule_id, dot, name = target.partition(".")
@@ -78,201 +107,124 @@ def parse_overrides(items: list[str]) -> dict[tuple[str, str], float]:
             raise InputError("--set", f"{item!r}: {raw!r} is not a number") from None
         if not math.isfinite(value):
             raise InputError("--set", f"{item!r}: {raw!r} is not a finite number")
-        out[(rule_id, name)] = value
+        out[target] = value
     return out
 
 
 def apply_overrides(ruleset: Ruleset, overrides: dict[tuple[str, str], float], file: str) -> Ruleset:
-    try:
-        return ruleset.with_overrides(overrides)
-    except KeyError as exc:
-        raise InputError(file, f"--set: {exc.args[0]}") from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        message = err["ctx"]["message"] if err["type"] == "located" else err["msg"]
-        raise InputError("--set", message) from None
+    """`ruleset` with (rule, parameter) values replaced; used by the sweep for each value."""
+    return api.with_overrides(ruleset, {f"{r}.{p}": v for (r, p), v in overrides.items()}, file)
 
 
-@app.command()
+def _write_or_print(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    with _errors():
+        write_atomically(output, text)
+    typer.echo(f"wrote {output} ({NOTICE.split(' - ')[0]})", err=True)
+
+
+Width = Annotated[Optional[int], typer.Option(
+    "--width", min=MIN_WIDTH, metavar="COLUMNS",
+    help="width of tables in columns (default: the terminal's; 100 when not a terminal)")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", metavar="[table|json]", help="table for people, json for programs")]
+
+
+@app.command(cls=PlainCommand)
 def replay(
-    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
-    rules: Annotated[Optional[Path], typer.Option("--rules", "-r", help="rule set YAML file "
-                                                  f"(default: {DEFAULT_RULES})")] = None,
-    set_: Annotated[list[str], typer.Option("--set", help="override a rule parameter: RULE.PARAM=VALUE "
-                                            "(repeatable)")] = [],  # noqa: B006 - typer needs a literal
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="table for people, json for programs")] = Format.table,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write to this file "
-                                                   "instead of standard output")] = None,
-    through_day: Annotated[Optional[int], typer.Option(help="run the clock at least to this day")] = None,
-    width: Annotated[int, typer.Option(min=80, help="width of the table in characters")] = 160,
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file")],
+    rules: Annotated[Optional[Path], typer.Option("--rules", "-r", metavar="FILE",
+                                                  help=f"rule set YAML file (default: {DEFAULT_RULES})")] = None,
+    set_: Annotated[list[str], typer.Option("--set", metavar="RULE.PARAM=VALUE",
+                                            help="override a rule parameter (repeatable)")] = [],  # noqa: B006
+    fmt: FormatOpt = Format.table,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE",
+                                                   help="write to this file instead of standard output")] = None,
+    through_day: Annotated[Optional[int], typer.Option("--through-day", metavar="DAY",
+                                                       help="run the clock at least to this day")] = None,
+    width: Width = None,
 ) -> None:
     """Replay SCENARIO day by day and list every decision point, for research review only."""
-    try:
+    with _errors():
         if output is not None:
             check_output(output)
-        rules_path = rules or default_rules_path()
-        overrides = parse_overrides(set_)
-        sc: Scenario = load_scenario(scenario)
-        rs = apply_overrides(load_ruleset(rules_path), overrides, str(rules_path))
-        result = build_result(run_replay(sc, rs, through_day), scenario,
-                              {f"{r}.{p}": v for (r, p), v in overrides.items()})
-    except InputError as exc:
-        _fail(str(exc))
-    except EngineError as exc:
-        _fail(f"rule engine: {exc}", EXIT_ENGINE)
-    text = to_json(result) if fmt == Format.json else to_table(result, width=width)
-    if output is not None:
-        try:
-            write_atomically(output, text)
-        except InputError as exc:
-            _fail(str(exc))
-        typer.echo(f"wrote {output} ({NOTICE.split(' - ')[0]})", err=True)
-    else:
-        sys.stdout.write(text)
+        result = api.replay(scenario, rules, overrides=parse_overrides(set_), through_day=through_day)
+    text = to_json(result) if fmt == Format.json else to_table(result, width=output_width(width))
+    _write_or_print(text, output)
 
 
-def scenario_files(paths: list[Path]) -> list[Path]:
-    """YAML files named directly, or found under the folders named, in a stable order.
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on standard error when it is a terminal; silent otherwise."""
+    from rich.progress import Progress
 
-    A folder named `literature` holds the published-case records (`escalation cohort`), not
-    timelines, so walking a folder passes over it.
-    """
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out += sorted(x for x in p.rglob("*.yaml")
-                          if x.is_file() and LITERATURE not in x.relative_to(p).parts)
-        elif p.exists():
-            out.append(p)
-        else:
-            raise InputError(str(p), "file not found")
-    return out
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def default_rule_files() -> list[Path]:
-    folder = default_rules_path().parent
-    return sorted(folder.glob("*.yaml"))
-
-
-@app.command("test")
+@app.command("test", cls=PlainCommand)
 def test_cmd(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="scenario files or folders "
-                                                          "(default: scenarios/)")] = None,
-    rules: Annotated[Optional[list[Path]], typer.Option("--rules", "-r", help="rule set file "
-                     "(repeatable; default: every file in rules/)")] = None,
-    junit: Annotated[Optional[Path], typer.Option(help="also write JUnit XML here")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        metavar="PATHS", help="scenario files or folders (default: the shipped scenarios)")] = None,
+    rules: Annotated[Optional[list[Path]], typer.Option(
+        "--rules", "-r", metavar="FILE", help="rule set file or folder (repeatable; default: every shipped rule set)")] = None,
+    junit: Annotated[Optional[Path], typer.Option(metavar="FILE", help="also write JUnit XML here")] = None,
+    fmt: FormatOpt = Format.table,
+    width: Width = None,
 ) -> None:
     """Replay every scenario and compare with the decision points it expects; report coverage."""
-    from escalation.analysis.expectations import (
-        TestReport,
-        coverage,
-        junit_xml,
-        outcome,
-        to_text,
-    )
+    from escalation.analysis.expectations import junit_xml, to_text
 
-    try:
+    with _errors():
         if junit is not None:
             check_output(junit)
-        files = scenario_files(paths or [Path("scenarios")])
-        if not files:
-            raise InputError(", ".join(map(str, paths or [Path("scenarios")])), "no scenario files found")
-        rule_files = rules or default_rule_files()
-        rulesets = [load_ruleset(p) for p in rule_files]
-        scenarios = [(f, load_scenario(f)) for f in files]
-        results, outcomes = [], []
-        with _progress(len(scenarios) * len(rulesets), "replaying") as advance:
-            for rs in rulesets:
-                for f, sc in scenarios:
-                    result = build_result(run_replay(sc, rs), f)
-                    results.append(result)
-                    outcomes.append(outcome(result, sc.expected.get(rs.ruleset.id)))
-                    advance()
-    except InputError as exc:
-        _fail(str(exc))
-    except EngineError as exc:
-        _fail(f"rule engine: {exc}", EXIT_ENGINE)
-    report = TestReport(
-        notice=NOTICE,
-        passed=sum(o.status == "pass" for o in outcomes),
-        failed=sum(o.status == "fail" for o in outcomes),
-        unchecked=sum(o.status == "unchecked" for o in outcomes),
-        scenarios=outcomes,
-        coverage=coverage(results, {rs.ruleset.id: [r.id for r in rs.rules] for rs in rulesets}),
-    )
+        with _progress("replaying") as advance:
+            report = api.check_expectations(paths, rules, advance)
     if junit is not None:
-        try:
+        with _errors():
             write_atomically(junit, junit_xml(report))
-        except InputError as exc:
-            _fail(str(exc))
-    text = (json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-            if fmt == Format.json else to_text(report))
-    sys.stdout.write(text)
+    sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+                     if fmt == Format.json else plain_text(to_text(report), output_width(width)))
     if report.failed:
         raise typer.Exit(1)
 
 
-class _progress:
-    """A progress bar on standard error when it is a terminal; silent otherwise."""
-
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label = total, label
-
-    def __enter__(self):
-        from rich.progress import Progress
-
-        self._bar = Progress(transient=True, disable=not sys.stderr.isatty())
-        self._bar.__enter__()
-        task = self._bar.add_task(self.label, total=self.total)
-        return lambda: self._bar.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.__exit__(*exc)  # type: ignore[arg-type]
-
-
-@app.command()
+@app.command(cls=PlainCommand)
 def diff(
-    rules_a: Annotated[Path, typer.Argument(help="rule set A")],
-    rules_b: Annotated[Path, typer.Argument(help="rule set B")],
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="scenario files or folders "
-                                                          "(default: scenarios/index_case.yaml)")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    rules_a: Annotated[Path, typer.Argument(metavar="RULES_A", help="rule set A")],
+    rules_b: Annotated[Path, typer.Argument(metavar="RULES_B", help="rule set B")],
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        metavar="SCENARIOS", help="scenario files or folders (default: the shipped index case)")] = None,
+    fmt: FormatOpt = Format.table,
     show_same: Annotated[bool, typer.Option("--all", help="also list decision points that do not move")] = False,
+    width: Width = None,
 ) -> None:
     """Show which decision points appear, disappear or move between two rule sets."""
-    from escalation.analysis.compare import RulesetDiff, diff_results
     from escalation.analysis.compare import to_text as diff_text
 
-    try:
-        a, b = load_ruleset(rules_a), load_ruleset(rules_b)
-        files = scenario_files(paths or [Path("scenarios/index_case.yaml")])
-        diffs = []
-        for f in files:
-            sc = load_scenario(f)
-            diffs.append(diff_results(build_result(run_replay(sc, a), f), build_result(run_replay(sc, b), f)))
-    except InputError as exc:
-        _fail(str(exc))
-    except EngineError as exc:
-        _fail(f"rule engine: {exc}", EXIT_ENGINE)
-    label = lambda rs, p: f"{rs.ruleset.id} v{rs.ruleset.version} ({p})"  # noqa: E731
-    result = RulesetDiff(notice=NOTICE, a=label(a, rules_a), b=label(b, rules_b), scenarios=diffs)
+    with _errors():
+        result = api.compare(rules_a, rules_b, api.scenario_files(paths) if paths else None)
     sys.stdout.write(json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-                     if fmt == Format.json else diff_text(result, show_same))
+                     if fmt == Format.json else diff_text(result, show_same, output_width(width)))
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def sweep(
-    set_: Annotated[str, typer.Option("--set", help="the parameter range: RULE.PARAM=START:STOP:STEP")],
-    paths: Annotated[list[Path], typer.Argument(help="scenario files or folders")],
-    rules: Annotated[Optional[Path], typer.Option("--rules", "-r", help=f"rule set (default: {DEFAULT_RULES})")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="worker processes, each with its own engine")] = 1,
-    out: Annotated[Path, typer.Option(help="folder for sweep.csv, sweep.png and sweep.txt")] = Path("out/sweep"),
+    set_: Annotated[str, typer.Option("--set", metavar="RULE.PARAM=START:STOP:STEP",
+                                      help="the parameter range; STOP is included when the steps reach it")],
+    paths: Annotated[list[Path], typer.Argument(metavar="SCENARIOS", help="scenario files or folders")],
+    rules: Annotated[Optional[Path], typer.Option("--rules", "-r", metavar="FILE",
+                                                  help=f"rule set (default: {DEFAULT_RULES})")] = None,
+    workers: Annotated[int, typer.Option(min=1, metavar="N", help="worker processes, each with its own engine")] = 1,
+    out: Annotated[Path, typer.Option(metavar="DIR", help="folder for sweep.csv, sweep.png and sweep.txt")] = Path("out/sweep"),
+    width: Width = None,
 ) -> None:
     """Replay scenarios over a range of one parameter and show how each decision point moves."""
     from escalation.analysis.sweep import parse_range, plot, run_sweep, to_csv, to_table
 
-    try:
+    with _errors():
         check_output(out, folder=True)
         try:
             rng = parse_range(set_)
@@ -282,40 +234,57 @@ def sweep(
         ruleset = load_ruleset(rules_path)
         for value in rng.values():  # every value must be usable before any work starts
             apply_overrides(ruleset, {(rng.rule_id, rng.param): value}, str(rules_path))
-        files = scenario_files(paths)
+        files = api.scenario_files(paths)
         for f in files:
             load_scenario(f)  # every input is checked before any work starts
-        with _progress(len(files) * len(rng.values()), "sweeping") as advance:
-            points, _ = run_sweep(files, rules_path, rng, workers, advance)
-    except InputError as exc:
-        _fail(str(exc))
-    except EngineError as exc:
-        _fail(f"rule engine: {exc}", EXIT_ENGINE)
-    table = to_table(points, rng, NOTICE)
-    try:
+        with _progress("sweeping") as advance:
+            points, _ = run_sweep(files, rules_path, rng, workers, _counter(advance, len(files) * len(rng.values())))
+    table = to_table(points, rng, NOTICE)  # the file keeps the fixed width, whatever the terminal
+    with _errors():
         write_atomically(out / "sweep.csv", to_csv(points, rng, NOTICE))
         write_atomically(out / "sweep.txt", table)
         tmp_png = out / ".sweep.png.tmp.png"
         plot(points, rng, tmp_png, NOTICE)
         os.replace(tmp_png, out / "sweep.png")
-    except InputError as exc:
-        _fail(str(exc))
-    sys.stdout.write(table)
+    sys.stdout.write(to_table(points, rng, NOTICE, output_width(width)))
     typer.echo(f"wrote {out / 'sweep.csv'}, {out / 'sweep.png'}, {out / 'sweep.txt'}", err=True)
 
 
-@app.command()
+def _counter(progress: Callable[[int, int], None], total: int) -> Callable[[], None]:
+    done = 0
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        progress(done, total)
+    return advance
+
+
+def _check_one(path: Path) -> str:
+    """Validate one file as whatever its top-level keys say it is; the kind, for the report."""
+    from escalation.literature.records import load_records
+
+    data, _ = read_yaml(path)
+    kind = kind_of(data)
+    if kind is None:
+        raise InputError(str(path), "not a scenario, rule set or records file: it needs a top-level "
+                         "scenario:, ruleset: or records: key", line=1)
+    {"scenario": load_scenario, "rules": load_ruleset, "records": load_records}[kind](path)
+    return kind
+
+
+@app.command(cls=PlainCommand)
 def check(
-    files: Annotated[list[Path], typer.Argument(help="scenario or rule files to validate")],
+    files: Annotated[list[Path], typer.Argument(metavar="PATHS", help="files or folders (walked recursively) "
+                                                "of scenarios, variants, rule sets and published-case records")],
 ) -> None:
-    """Validate scenario and rule files without replaying them."""
+    """Validate every file named or found under a folder, without replaying anything."""
     failed = False
-    for path in files:
+    with _errors():
+        found = require_some(yaml_files(files), files, "files to check")
+    for path in found:
         try:
-            data, _ = read_yaml(path)
-            loader = load_ruleset if isinstance(data, dict) and "ruleset" in data else load_scenario
-            loader(path)
-            typer.echo(f"ok: {path}")
+            typer.echo(f"ok: {path} ({_check_one(path)})")
         except InputError as exc:
             typer.echo(f"error: {exc}", err=True)
             failed = True
@@ -323,7 +292,7 @@ def check(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def schema(kind: Annotated[SchemaKind, typer.Argument(help="scenario or rules")]) -> None:
     """Print the JSON Schema of the files people write (shorthand forms and variants included),
     for editors; the repository keeps a copy of each in schemas/."""
@@ -332,7 +301,7 @@ def schema(kind: Annotated[SchemaKind, typer.Argument(help="scenario or rules")]
     sys.stdout.write(schema_text(kind.value))
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def report(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     out: Annotated[Path, typer.Option("--out", "-o", help="folder for report.html, report.md, "
@@ -342,11 +311,11 @@ def report(
         f"(default: {DEFAULT_RULES})")] = None,
 ) -> None:
     """Write a self-contained research-review report (HTML, Markdown, figure, JSON) for SCENARIO."""
-    from escalation.report.html import write_report
+    from escalation.api import build_and_write_report
 
     try:
         check_output(out, folder=True)
-        written = write_report(scenario, list(rules or [default_rules_path()]), out)
+        written = build_and_write_report(scenario, list(rules or [default_rules_path()]), out)
     except InputError as exc:
         _fail(str(exc))
     except EngineError as exc:
@@ -365,7 +334,27 @@ _subcommands()
 
 
 def main() -> None:
-    app()
+    """Run the CLI; option errors too print one line, `error: ...`, and exit 2."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # a usage or option error, raised before any work
+        sys.exit(_usage_error(exc))
+    except typer.Abort:
+        typer.echo("error: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """Print a usage error as one line (or the help, when no arguments were given); its status."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+        typer.echo(ctx.get_help())
+        return 0
+    where = f"{ctx.command_path}: " if ctx is not None else ""
+    message = " ".join(exc.format_message().split())
+    typer.echo(f"error: {where}{message} (see --help)", err=True)
+    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 import json
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from escalation.load.timing import span_label
 from escalation.match.results import DecisionPoint, ReplayResult, actual_text, lag_text
+from escalation.report.console import FALLBACK_WIDTH, buffer_console, printable
 
 
 def to_json(result: ReplayResult) -> str:
@@ -26,60 +26,74 @@ def _met(dp: DecisionPoint) -> str:
     return "\n".join(f"{c.condition}: {c.met_by}" for c in dp.conditions)
 
 
-def to_table(result: ReplayResult, width: int = 160, color: bool = False) -> str:
-    """A plain-text report: notice, decision points, findings, derived doses, assumptions."""
-    buf = io.StringIO()
-    console = Console(file=buf, width=width, color_system="standard" if color else None,
-                      force_terminal=color, highlight=False, emoji=False)
-    console.print(Text(result.notice, style="bold"))
-    console.print(
-        f"Scenario {result.scenario.id}: {result.scenario.title} "
-        f"(days {result.scenario.first_day}..{result.scenario.last_day})", markup=False
-    )
-    if result.scenario.hypothetical or result.scenario.hypothetical_events:
-        console.print("HYPOTHETICAL: counterfactual events, in no source: "
-                      + (", ".join(result.scenario.hypothetical_events) or "none"), markup=False)
-    rs = result.ruleset
-    console.print(f"Rule set {rs.id} v{rs.version} sha256:{rs.content_hash[:16]}"
-                  + (f" overrides: {', '.join(f'{k}={v:g}' for k, v in rs.overrides.items())}"
-                     if rs.overrides else ""))
+def _decision_table(result: ReplayResult) -> Table:
+    """One row per decision point; cells fold at any width, and rule ids are never cut.
+
+    What a rule puts up for review heads its conditions, and the sources follow them, so that
+    all the wide text shares one column and the table still reads at 80 columns.
+    """
     table = Table(title="Decision points (put up for research review; not orders)", show_lines=True,
-                  expand=False)
+                  expand=True)
     rule_width = max((len(dp.rule_id) for dp in result.decision_points), default=10)
     for col, kw in (("day", {"justify": "right", "no_wrap": True}),
-                    ("rule / step", {"no_wrap": True, "min_width": rule_width}), ("for review", {}),
-                    ("conditions met (values)", {"ratio": 3}), ("actual", {"justify": "right"}),
-                    ("lag", {"justify": "right"}), ("sources", {"ratio": 1})):
-        table.add_column(col, **kw)
+                    ("rule / step", {"no_wrap": True, "min_width": rule_width}),
+                    ("for review; conditions met (values); sources", {"ratio": 1}),
+                    ("actual", {"justify": "right", "no_wrap": True}),
+                    ("lag", {"justify": "right", "no_wrap": True})):
+        table.add_column(col, overflow="fold", **kw)
     for dp in result.decision_points:
         rule = dp.rule_id + (f"\nstep {dp.step}" if dp.step else f"\n{dp.kind}")
-        if dp.rests_on_assumption:
-            rule += "\nASSUMPTION"
+        rule += "\nASSUMPTION" if dp.rests_on_assumption else ""
         day = span_label(dp.day, dp.day_latest) + (f"\n({dp.timing})" if dp.timing.endswith("only") else "")
-        cells = (day, rule, ", ".join(dp.proposes), _met(dp), actual_text(dp), lag_text(dp), "\n".join(dp.sources))
-        table.add_row(*(Text(c) for c in cells))  # file text is shown as written, never as markup
-    console.print(table)
+        why = Text(printable("for review: " + ", ".join(dp.proposes)), style="bold")
+        why.append("\n" + printable(_met(dp)))
+        why.append("\n" + printable("; ".join(dp.sources)), style="italic")
+        table.add_row(Text(day), Text(printable(rule)), why,
+                      Text(actual_text(dp)), Text(lag_text(dp)))  # file text as written, never as markup
+    return table
+
+
+def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = False) -> str:
+    """A plain-text report: notice, decision points, findings, derived doses, assumptions."""
+    buf = io.StringIO()
+    console = buffer_console(buf, width, color)
+    console.print(Text(result.notice, style="bold"))
+    console.print(printable(
+        f"Scenario {result.scenario.id}: {result.scenario.title} "
+        f"(days {result.scenario.first_day}..{result.scenario.last_day})"), markup=False
+    )
+    if result.scenario.hypothetical or result.scenario.hypothetical_events:
+        console.print(printable("HYPOTHETICAL: counterfactual events, in no source: "
+                                + (", ".join(result.scenario.hypothetical_events) or "none")), markup=False)
+    rs = result.ruleset
+    console.print(printable(f"Rule set {rs.id} v{rs.version} sha256:{rs.content_hash[:16]}"
+                            + (f" overrides: {', '.join(f'{k}={v:g}' for k, v in rs.overrides.items())}"
+                               if rs.overrides else "")), markup=False)
+    if result.decision_points:
+        console.print(_decision_table(result))
+    else:
+        console.print(Text("No decision points: no rule of this rule set fired on any day.", style="bold"))
     console.print("Day ranges (a..b) come from timing the source gives only as a range; "
                   "lag = actual day - flag day.")
     console.print(Text("Data-consistency findings (research material about the source, not errors):",
                        style="bold"))
     if result.findings:
         for f in result.findings:
-            console.print(f"  - [{f.kind}] {f.message}", markup=False)
+            console.print(printable(f"  - [{f.kind}] {f.message}"), markup=False)
     else:
         console.print("  none")
     agreeing = [c for c in result.checks if c.agrees]
     if agreeing:
         console.print(f"Checks that agree ({len(agreeing)}):")
         for c in agreeing:
-            console.print(f"  - [{c.kind}] {c.message}", markup=False)
+            console.print(printable(f"  - [{c.kind}] {c.message}"), markup=False)
     console.print(f"Tolerance: {result.tolerance}.")
     if result.derived_doses:
         console.print(Text("Doses implied by the regimens (derived, for review):", style="bold"))
         for d in result.derived_doses:
-            console.print(f"  - {d.implied}", markup=False)
+            console.print(printable(f"  - {d.implied}"), markup=False)
     if rs.assumptions:
         console.print(Text("Modelling assumptions (thresholds no source states):", style="bold"))
-        console.print("  " + ", ".join(rs.assumptions), markup=False)
+        console.print(printable("  " + ", ".join(rs.assumptions)), markup=False)
     console.print(Text(result.notice, style="bold"))
     return buf.getvalue()

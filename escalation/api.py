@@ -1,0 +1,184 @@
+"""The package's public face: load, replay, compare and report, for notebooks and the CLI alike.
+
+Each function here runs the pipeline stages in order (files -> models -> derived measures ->
+engine -> matched results -> outputs), so that no stage has to reach back up the pipeline for its
+inputs, and a notebook and the command line get the same answer from the same code: the CLI only
+parses arguments, calls these and prints.
+
+Nothing returned is advice for a patient: each result carries the research-only notice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from escalation.analysis.compare import RulesetDiff, ScenarioDiff, diff_results
+from escalation.analysis.expectations import TestReport, coverage, outcome
+from escalation.evaluate.replay import replay as run_replay
+from escalation.load import discover, loading, shipped
+from escalation.load.errors import InputError
+from escalation.load.ruleset import Ruleset
+from escalation.load.scenario import Scenario
+from escalation.match.matching import build_result
+from escalation.match.results import NOTICE, ReplayResult
+
+PathLike = str | Path
+IN_MEMORY = "<in memory>"  # the file name a result shows for a scenario or rule set built in Python
+
+
+def load_scenario(path: PathLike) -> Scenario:
+    """A validated scenario, variants resolved; bad input raises InputError with file and line."""
+    return loading.load_scenario(path)
+
+
+def load_ruleset(path: PathLike | None = None, overrides: Mapping[str, float] | None = None) -> Ruleset:
+    """A validated rule set (default: the shipped report pathway), with `RULE.PARAM` overrides.
+
+    An overridden value is a what-if no source states, so it is marked as an assumption.
+    """
+    path = Path(path) if path is not None else shipped.default_rules()
+    ruleset = loading.load_ruleset(path)
+    return with_overrides(ruleset, overrides or {}, str(path))
+
+
+def with_overrides(ruleset: Ruleset, overrides: Mapping[str, float], file: str = "--set") -> Ruleset:
+    """A copy of `ruleset` with parameters replaced; unknown names and unusable values are input errors."""
+    if not overrides:
+        return ruleset
+    pairs = {_split_target(k): _finite(k, v) for k, v in overrides.items()}
+    try:
+        return ruleset.with_overrides(pairs)
+    except KeyError as exc:
+        raise InputError(file, f"--set: {exc.args[0]}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        message = err["ctx"]["message"] if err["type"] == "located" else err["msg"]
+        raise InputError("--set", message) from None
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    rule_id, dot, name = target.partition(".")
+    if not dot or not rule_id or not name:
+        raise InputError("--set", f"{target!r} is not of the form RULE.PARAM")
+    return rule_id, name
+
+
+def _finite(target: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError("--set", f"{target}={value!r}: not a finite number")
+    return float(value)
+
+
+def replay(
+    scenario: PathLike | Scenario,
+    rules: PathLike | Ruleset | None = None,
+    *,
+    overrides: Mapping[str, float] | None = None,
+    through_day: int | None = None,
+) -> ReplayResult:
+    """Replay one scenario under one rule set: the result `escalation replay --format json` prints.
+
+    Paths are read as given; a Scenario or Ruleset built in Python is used as it is. With no
+    rules, the shipped report pathway is used.
+    """
+    if isinstance(scenario, Scenario):
+        sc, file = scenario, IN_MEMORY
+    else:
+        sc, file = load_scenario(scenario), scenario
+    rs = with_overrides(rules, overrides or {}) if isinstance(rules, Ruleset) else load_ruleset(rules, overrides)
+    used = {k: float(v) for k, v in (overrides or {}).items()}
+    return build_result(run_replay(sc, rs, through_day), file, used)
+
+
+def compare(
+    rules_a: PathLike | Ruleset,
+    rules_b: PathLike | Ruleset,
+    scenarios: Iterable[PathLike] | None = None,
+) -> RulesetDiff:
+    """Which decision points appear, disappear or move between two rule sets, per scenario.
+
+    With no scenarios, the shipped index case is used.
+    """
+    a, b = (r if isinstance(r, Ruleset) else load_ruleset(r) for r in (rules_a, rules_b))
+    files = list(scenarios) if scenarios is not None else [shipped.index_case()]
+    diffs: list[ScenarioDiff] = []
+    for f in files:
+        sc = load_scenario(f)
+        diffs.append(diff_results(build_result(run_replay(sc, a), f), build_result(run_replay(sc, b), f)))
+    return RulesetDiff(notice=NOTICE, a=_label(a, rules_a), b=_label(b, rules_b), scenarios=diffs)
+
+
+def _label(rs: Ruleset, given: PathLike | Ruleset) -> str:
+    where = IN_MEMORY if isinstance(given, Ruleset) else str(given)
+    return f"{rs.ruleset.id} v{rs.ruleset.version} ({where})"
+
+
+def rule_files(paths: Iterable[PathLike] | None = None) -> list[Path]:
+    """Rule set files named or found under folders (default: every shipped rule set); never none."""
+    given = [Path(p) for p in paths] if paths is not None else []
+    if not given:
+        return discover.require_some(shipped.shipped_rule_files(), [shipped.shipped("rules")], "rule set files")
+    return discover.require_some(discover.yaml_files(given), given, "rule set files")
+
+
+def scenario_files(paths: Iterable[PathLike] | None = None) -> list[Path]:
+    """Scenario files named or found under folders (default: every shipped scenario); never none.
+
+    Folders named `literature` hold published-case records, not timelines, and are passed over.
+    """
+    given = [Path(p) for p in paths] if paths is not None else []
+    roots = given or [shipped.shipped("scenarios")]
+    return discover.require_some(discover.yaml_files(roots, skip_literature=True), roots, "scenario files")
+
+
+def check_expectations(
+    scenarios: Iterable[PathLike] | None = None,
+    rules: Iterable[PathLike] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> TestReport:
+    """Replay every scenario under every rule set and compare with what each scenario expects.
+
+    Every file is loaded and validated before the first replay, so a bad file costs nothing.
+    `progress(done, total)` is called after each replay.
+    """
+    rulesets = [load_ruleset(p) for p in rule_files(rules)]
+    loaded = [(f, load_scenario(f)) for f in scenario_files(scenarios)]
+    results, outcomes = [], []
+    total = len(rulesets) * len(loaded)
+    for rs in rulesets:
+        for f, sc in loaded:
+            result = build_result(run_replay(sc, rs), f)
+            results.append(result)
+            outcomes.append(outcome(result, sc.expected.get(rs.ruleset.id)))
+            if progress is not None:
+                progress(len(results), total)
+    return TestReport(
+        notice=NOTICE,
+        passed=sum(o.status == "pass" for o in outcomes),
+        failed=sum(o.status == "fail" for o in outcomes),
+        unchecked=sum(o.status == "unchecked" for o in outcomes),
+        scenarios=outcomes,
+        coverage=coverage(results, {rs.ruleset.id: [r.id for r in rs.rules] for rs in rulesets}),
+    )
+
+
+def build_and_write_report(scenario_path: Path, rule_paths: list[Path], out: Path) -> list[Path]:
+    """Load and replay one scenario under one or two rule sets, then write the report folder.
+
+    Every file is read and every replay run before anything is written, so bad input raises
+    InputError (or EngineError) and leaves `out` untouched.
+    """
+    from escalation.evaluate.replay import replay
+    from escalation.load.loading import load_ruleset, load_scenario
+    from escalation.match.matching import build_result
+    from escalation.report.html import check_ruleset_count, write_report
+
+    check_ruleset_count(len(rule_paths))
+    scenario = load_scenario(scenario_path)
+    rulesets = [load_ruleset(p) for p in rule_paths]
+    results = [build_result(replay(scenario, rs), scenario_path) for rs in rulesets]
+    return write_report(scenario, scenario_path, results, rulesets, out, rule_paths=rule_paths)
