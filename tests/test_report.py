@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from escalation.analysis.compare import diff_results
 from escalation.cli.app import app
 from escalation.evaluate.replay import replay
+from escalation.load.errors import InputError
 from escalation.load.loading import load_ruleset, load_scenario
 from escalation.load.timing import span_label
 from escalation.match.matching import build_result
@@ -218,7 +219,7 @@ def test_existing_folder_keeps_its_other_files(tmp_path: Path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-def test_a_failure_while_writing_leaves_nothing(tmp_path: Path, monkeypatch):
+def test_a_failure_while_writing_leaves_nothing(tmp_path: Path, monkeypatch, index_result: ReplayResult):
     import escalation.report.html as hr
 
     def boom(*_a, **_k):
@@ -227,8 +228,55 @@ def test_a_failure_while_writing_leaves_nothing(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(hr, "render_markdown", boom)
     out = tmp_path / "report"
     with pytest.raises(RuntimeError):
-        hr.write_report(INDEX_CASE, [PATHWAY], out)
+        hr.write_report(load_scenario(INDEX_CASE), INDEX_CASE, [index_result], [load_ruleset(PATHWAY)], out)
     assert list(tmp_path.iterdir()) == [], "no report folder and no temporary folder are left"
+
+
+def test_write_report_renders_what_it_is_given(tmp_path: Path, index_result: ReplayResult):
+    """The report stage takes results made elsewhere (a notebook, say), with or without rule paths."""
+    import escalation.report.html as hr
+
+    out = tmp_path / "report"
+    written = hr.write_report(load_scenario(INDEX_CASE), INDEX_CASE, [index_result], [load_ruleset(PATHWAY)], out)
+    assert [p.name for p in written] == list(hr.FILES)
+    root = parse((out / "report.html").read_text(encoding="utf-8"))
+    assert "file" not in [squash(dt.text()) for dt in root.find_id("rulesets").iter("dt")]
+    footer = squash(next(root.iter("footer")).text())
+    assert f"and {index_result.ruleset.id} (sha256:{index_result.ruleset.content_hash[:16]})" in footer
+    with pytest.raises(InputError, match="at most 2"):
+        hr.write_report(load_scenario(INDEX_CASE), INDEX_CASE, [index_result] * 3,
+                        [load_ruleset(PATHWAY)] * 3, tmp_path / "three")
+    assert not (tmp_path / "three").exists()
+
+
+def test_the_report_stage_never_loads_or_replays():
+    """Outputs read results: no module of escalation.report imports the loaders, engine or matcher."""
+    import ast
+    import importlib.resources
+
+    upstream = ("escalation.load.loading", "escalation.evaluate", "escalation.match.matching", "escalation.api")
+    for module in importlib.resources.files("escalation.report").iterdir():
+        if not module.name.endswith(".py"):
+            continue
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert not name.startswith(upstream), f"{module.name} imports {name}"
+
+
+def test_templates_are_files_in_the_package():
+    import importlib.resources
+    import inspect
+
+    import escalation.report.html as hr
+
+    templates = importlib.resources.files("escalation.report") / "templates"
+    for name in ("report.html.j2", "report.css", "report.md.j2"):
+        assert (templates / name).is_file(), name
+    source = inspect.getsource(hr)
+    for markup in ("<!DOCTYPE", "<style", "<table", "font:", "## Decision points", "| day |"):
+        assert markup not in source, f"{markup!r} is still written in html.py"
 
 
 @pytest.mark.parametrize("case", ["missing-scenario", "bad-yaml", "three-rule-sets", "missing-rules"])
@@ -344,6 +392,31 @@ def test_markdown_content(index_report: Path, index_result: ReplayResult):
     assert f"sha256:{index_result.ruleset.content_hash}" in md
 
 
+def test_markdown_is_plain_text_without_html_entities(index_report: Path):
+    md = (index_report / "report.md").read_text(encoding="utf-8")
+    assert "anti\\_mda5 >= 500" in md, "conditions read as written"
+    for entity in ("&gt;", "&lt;", "&amp;", "&#"):
+        assert entity not in md, entity
+
+
+def test_md_escapes_markdown_and_html_but_writes_no_entity():
+    from escalation.report.html import md
+
+    assert md("a >= b & c") == "a >= b & c"
+    assert md("<script>x</script>") == "\\<script>x\\</script>", "no tag can open"
+    assert md("&gt; &#60;") == "\\&gt; \\&\\#60;", "no entity is decoded"
+    assert md("**b** _i_ [l](u) | # `c` !{}\\") == "\\*\\*b\\*\\* \\_i\\_ \\[l\\](u) \\| \\# \\`c\\` \\!\\{\\}\\\\"
+    assert md("two\nlines") == "two lines"
+
+
+def test_day_ranges_read_a_dot_dot_b(index_report: Path):
+    for name in ("report.html", "report.md"):
+        text = (index_report / name).read_text(encoding="utf-8")
+        for expected in ("days -113..-6", "days -113..0", "days -113..-76", "until days 0..11"):
+            assert expected in text, (name, expected)
+        assert "--6" not in text and "days -113-0" not in text and "days 0-11" not in text, name
+
+
 # --- hostile text -----------------------------------------------------------------------------------
 
 
@@ -366,10 +439,11 @@ def test_hostile_scenario_text_is_escaped_and_inert(hostile_report: Path):
     assert "&lt;img src=x onerror=alert(1)&gt;" in text, "the note is in the page, escaped"
     # the Markdown: no raw HTML, no link
     md = (hostile_report / "report.md").read_text(encoding="utf-8")
-    assert "<script" not in md and "<img" not in md
+    assert not re.search(r"(?<!\\)<", md), "every '<' is escaped, so no tag is raw HTML"
     assert not re.search(r"(?<!\\)\]\(javascript:", md), "a link survived"
     assert "\\[link\\](javascript:" in md, "the brackets are escaped, so the text is no link"
-    assert "&lt;script&gt;" in md
+    assert "\\<script>alert(1)\\</script>" in md, "the title is there, with '<' escaped, not as an entity"
+    assert "&lt;" not in md and "&gt;" not in md
     # the figure was drawn with the title as plain text (a $ does not start mathtext)
     assert (hostile_report / "course.png").stat().st_size > 10000
 
