@@ -8,7 +8,6 @@ traceback or a half-written report.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -21,22 +20,20 @@ from typing import Annotated, Optional
 import typer
 
 from escalation import api
+from escalation.cli.common import EXIT_BAD_INPUT, Format, FormatOpt, Width, errors, json_text
 from escalation.cli.help import PlainCommand
-from escalation.evaluate.engine import EngineError
 from escalation.load import shipped
 from escalation.load.discover import kind_of, require_some, yaml_files
 from escalation.load.errors import InputError
 from escalation.load.loading import load_ruleset, load_scenario, read_yaml
 from escalation.load.ruleset import Ruleset
 from escalation.match.results import NOTICE
-from escalation.report.console import MIN_WIDTH, output_width, plain_text
+from escalation.report.console import output_width, plain_text
 from escalation.report.files import check_output, write_atomically
 from escalation.report.text import to_json, to_table
 from escalation.version import __version__
 
 DEFAULT_RULES = "the shipped report-pathway.yaml"
-EXIT_BAD_INPUT = 2
-EXIT_ENGINE = 3
 
 app = typer.Typer(
     add_completion=False,
@@ -48,30 +45,9 @@ app = typer.Typer(
 )
 
 
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-
-
 class SchemaKind(str, Enum):
     scenario = "scenario"
     rules = "rules"
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Bad input and engine refusals as one line and an exit status, never a traceback."""
-    try:
-        yield
-    except InputError as exc:
-        _fail(str(exc))
-    except EngineError as exc:
-        _fail(f"rule engine: {exc}", EXIT_ENGINE)
 
 
 def _version(value: bool) -> None:
@@ -120,15 +96,9 @@ def _write_or_print(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    with _errors():
+    with errors():
         write_atomically(output, text)
     typer.echo(f"wrote {output} ({NOTICE.split(' - ')[0]})", err=True)
-
-
-Width = Annotated[Optional[int], typer.Option(
-    "--width", min=MIN_WIDTH, metavar="COLUMNS",
-    help="width of tables in columns (default: the terminal's; 100 when not a terminal)")]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", metavar="[table|json]", help="table for people, json for programs")]
 
 
 @app.command(cls=PlainCommand)
@@ -146,7 +116,7 @@ def replay(
     width: Width = None,
 ) -> None:
     """Replay SCENARIO day by day and list every decision point, for research review only."""
-    with _errors():
+    with errors():
         if output is not None:
             check_output(output)
         result = api.replay(scenario, rules, overrides=parse_overrides(set_), through_day=through_day)
@@ -177,15 +147,15 @@ def test_cmd(
     """Replay every scenario and compare with the decision points it expects; report coverage."""
     from escalation.analysis.expectations import junit_xml, to_text
 
-    with _errors():
+    with errors():
         if junit is not None:
             check_output(junit)
         with _progress("replaying") as advance:
             report = api.check_expectations(paths, rules, advance)
     if junit is not None:
-        with _errors():
+        with errors():
             write_atomically(junit, junit_xml(report))
-    sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+    sys.stdout.write(json_text(report)
                      if fmt == Format.json else plain_text(to_text(report), output_width(width)))
     if report.failed:
         raise typer.Exit(1)
@@ -204,9 +174,9 @@ def diff(
     """Show which decision points appear, disappear or move between two rule sets."""
     from escalation.analysis.compare import to_text as diff_text
 
-    with _errors():
+    with errors():
         result = api.compare(rules_a, rules_b, api.scenario_files(paths) if paths else None)
-    sys.stdout.write(json.dumps(result.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+    sys.stdout.write(json_text(result)
                      if fmt == Format.json else diff_text(result, show_same, output_width(width)))
 
 
@@ -224,7 +194,7 @@ def sweep(
     """Replay scenarios over a range of one parameter and show how each decision point moves."""
     from escalation.analysis.sweep import parse_range, plot, run_sweep, to_csv, to_table
 
-    with _errors():
+    with errors():
         check_output(out, folder=True)
         try:
             rng = parse_range(set_)
@@ -240,7 +210,7 @@ def sweep(
         with _progress("sweeping") as advance:
             points, _ = run_sweep(files, rules_path, rng, workers, _counter(advance, len(files) * len(rng.values())))
     table = to_table(points, rng, NOTICE)  # the file keeps the fixed width, whatever the terminal
-    with _errors():
+    with errors():
         write_atomically(out / "sweep.csv", to_csv(points, rng, NOTICE))
         write_atomically(out / "sweep.txt", table)
         tmp_png = out / ".sweep.png.tmp.png"
@@ -280,7 +250,7 @@ def check(
 ) -> None:
     """Validate every file named or found under a folder, without replaying anything."""
     failed = False
-    with _errors():
+    with errors():
         found = require_some(yaml_files(files), files, "files to check")
     for path in found:
         try:
@@ -303,23 +273,19 @@ def schema(kind: Annotated[SchemaKind, typer.Argument(help="scenario or rules")]
 
 @app.command(cls=PlainCommand)
 def report(
-    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="folder for report.html, report.md, "
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder for report.html, report.md, "
                                       "course.png, course.svg and replay.json")],
     rules: Annotated[Optional[list[Path]], typer.Option(
-        "--rules", "-r", help="rule set YAML file; give it twice to compare two rule sets "
+        "--rules", "-r", metavar="FILE", help="rule set YAML file; give it twice to compare two rule sets "
         f"(default: {DEFAULT_RULES})")] = None,
 ) -> None:
     """Write a self-contained research-review report (HTML, Markdown, figure, JSON) for SCENARIO."""
     from escalation.api import build_and_write_report
 
-    try:
+    with errors():
         check_output(out, folder=True)
         written = build_and_write_report(scenario, list(rules or [default_rules_path()]), out)
-    except InputError as exc:
-        _fail(str(exc))
-    except EngineError as exc:
-        _fail(f"rule engine: {exc}", EXIT_ENGINE)
     typer.echo(f"wrote {', '.join(str(p) for p in written)} ({NOTICE.split(' - ')[0]})", err=True)
 
 

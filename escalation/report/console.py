@@ -42,13 +42,14 @@ def printable(text: str) -> str:
 
 
 def fold(text: str, width: int) -> str:
-    """Every line longer than `width` folded at spaces, continued under its own indentation + 2."""
+    """Every line longer than `width` folded at spaces; an indented line continues 2 further in."""
     out: list[str] = []
     for line in text.split("\n"):
         if len(line) <= width:
             out.append(line)
             continue
-        indent = " " * (len(line) - len(line.lstrip(" ")) + 2)
+        lead = len(line) - len(line.lstrip(" "))
+        indent = " " * (lead + 2 if lead else 0)  # list items hang; prose folds flush
         out += textwrap.wrap(line, width=width, subsequent_indent=indent, break_long_words=True,
                              break_on_hyphens=False, drop_whitespace=True)
     return "\n".join(out)
