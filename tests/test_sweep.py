@@ -57,3 +57,28 @@ def test_bad_ranges(tmp_path, spec, message):
     assert result.exit_code == 2
     assert message in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("n_scenarios", [1, 2, 4])
+def test_sweep_figure_titles_lie_inside_the_figure(n_scenarios):
+    """A one-panel figure is narrower than the title; it is wrapped, not cut off at both ends."""
+    from matplotlib import pyplot as plt
+
+    from escalation.analysis.sweep import Point, sweep_figure
+    from escalation.match.results import NOTICE
+
+    rng = parse_range("step3-ecmo-oxygenation.map_at_least=16:20:1")
+    points = [Point(f"scenario-{i}", v, "step3-ecmo-oxygenation", 1, 24, 24)
+              for i in range(n_scenarios) for v in (16.0, 17.0, 18.0)]
+    fig = sweep_figure(points, rng, NOTICE)
+    try:
+        renderer = fig.canvas.get_renderer()
+        suptitle = next(t for t in fig.texts if t.get_text().startswith("Sweep of"))
+        titles = [suptitle] + [ax.title for ax in fig.axes if ax.get_visible()]
+        assert "RESEARCH REVIEW ONLY" in titles[0].get_text()
+        for title in titles:
+            box = title.get_window_extent(renderer)
+            assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, (title.get_text(), box, fig.bbox)
+            assert fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1, (title.get_text(), box, fig.bbox)
+    finally:
+        plt.close(fig)

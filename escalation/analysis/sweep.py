@@ -10,16 +10,21 @@ from __future__ import annotations
 import csv
 import io
 import math
+import textwrap
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from pydantic import BaseModel, ConfigDict
 
 from escalation.load.timing import span_label
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 class SweepRange(BaseModel):
@@ -148,6 +153,15 @@ def moving(points: list[Point], rng: SweepRange) -> dict[tuple[str, str, int], d
 
 
 def plot(points: list[Point], rng: SweepRange, path: Path, notice: str) -> None:
+    """Save the sweep figure; pyplot keeps no figure afterwards, so long sweeps do not pile them up."""
+    import matplotlib.pyplot as plt
+
+    fig = sweep_figure(points, rng, notice)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def sweep_figure(points: list[Point], rng: SweepRange, notice: str) -> "Figure":
     """One panel per scenario: the day of each decision point that moves, against the value.
 
     Decision points that stay put on every value are counted in the panel, not drawn, so that
@@ -157,39 +171,54 @@ def plot(points: list[Point], rng: SweepRange, path: Path, notice: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     series, moves = _series(points), moving(points, rng)
     scenarios = sorted({k[0] for k in series}) or ["(no decision points)"]
     cols = min(3, len(scenarios))
     rows = math.ceil(len(scenarios) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
-    values = rng.values()
     for ax, scenario in zip(axes.flat, scenarios):
-        mine = {k: v for k, v in moves.items() if k[0] == scenario}
-        still = sum(1 for k in series if k[0] == scenario and k not in moves)
-        for (_, rule_id, occ), by_value in sorted(mine.items()):
-            xs = sorted(by_value)
-            lo = [by_value[x].day for x in xs]
-            hi = [by_value[x].day_latest for x in xs]
-            line, = ax.plot(xs, lo, marker="o", ms=4, label=rule_id + (f" #{occ}" if occ > 1 else ""))
-            if lo != hi:
-                ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2)
-        if not mine:
-            ax.text(0.5, 0.5, "no decision point moves", ha="center", va="center",
-                    transform=ax.transAxes, fontsize=9, color="grey")
-        else:
-            ax.legend(fontsize=7, loc="best")
-        ax.set_xlim(values[0] - rng.step / 2, values[-1] + rng.step / 2)
-        ax.set_title(f"{scenario}  ({still} unchanged, not drawn)", fontsize=9)
-        ax.set_xlabel(f"{rng.rule_id}.{rng.param}", fontsize=8)
-        ax.set_ylabel("day of decision point", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _panel(ax, scenario, series, moves, rng)
     for ax in list(axes.flat)[len(scenarios):]:
         ax.set_visible(False)
-    fig.suptitle(f"Sweep of {rng.rule_id}.{rng.param}: where each moving decision point falls "
-                 f"(a line ends where it no longer fires) - {notice.split(' - ')[0]}", fontsize=10)
+    title = (f"Sweep of {rng.rule_id}.{rng.param}: where each moving decision point falls "
+             f"(a line ends where it no longer fires) - {notice.split(' - ')[0]}")
+    _fit_title(fig, title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def _fit_title(fig: "Figure", text: str, fontsize: float) -> None:
+    """The title on one line if it fits, else wrapped: a one-panel figure is narrower than it."""
+    title = fig.suptitle(text, fontsize=fontsize)
+    room = 0.95 * fig.bbox.width
+    width = title.get_window_extent(fig.canvas.get_renderer()).width
+    if width > room:
+        title.set_text(textwrap.fill(text, width=int(len(text) * room / width)))
+
+
+def _panel(ax: "Axes", scenario: str, series: dict[tuple[str, str, int], dict[float, Point]],
+           moves: dict[tuple[str, str, int], dict[float, Point]], rng: SweepRange) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    mine = {k: v for k, v in moves.items() if k[0] == scenario}
+    still = sum(1 for k in series if k[0] == scenario and k not in moves)
+    for (_, rule_id, occ), by_value in sorted(mine.items()):
+        xs = sorted(by_value)
+        lo = [by_value[x].day for x in xs]
+        hi = [by_value[x].day_latest for x in xs]
+        line, = ax.plot(xs, lo, marker="o", ms=4, label=rule_id + (f" #{occ}" if occ > 1 else ""))
+        if lo != hi:
+            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2)
+    if not mine:
+        ax.text(0.5, 0.5, "no decision point moves", ha="center", va="center",
+                transform=ax.transAxes, fontsize=9, color="grey")
+    else:
+        ax.legend(fontsize=7, loc="best")
+    values = rng.values()
+    ax.set_xlim(values[0] - rng.step / 2, values[-1] + rng.step / 2)
+    ax.set_title(f"{scenario}  ({still} unchanged, not drawn)", fontsize=9)
+    ax.set_xlabel(f"{rng.rule_id}.{rng.param}", fontsize=8)
+    ax.set_ylabel("day of decision point", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
