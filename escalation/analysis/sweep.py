@@ -161,7 +161,7 @@ def plot(points: list[Point], rng: SweepRange, path: Path, notice: str) -> None:
     plt.close(fig)
 
 
-def sweep_figure(points: list[Point], rng: SweepRange, notice: str) -> "Figure":
+def sweep_figure(points: list[Point], rng: SweepRange, notice: str) -> Figure:
     """One panel per scenario: the day of each decision point that moves, against the value.
 
     Decision points that stay put on every value are counted in the panel, not drawn, so that
@@ -188,7 +188,7 @@ def sweep_figure(points: list[Point], rng: SweepRange, notice: str) -> "Figure":
     return fig
 
 
-def _fit_title(fig: "Figure", text: str, fontsize: float) -> None:
+def _fit_title(fig: Figure, text: str, fontsize: float) -> None:
     """The title on one line if it fits, else wrapped: a one-panel figure is narrower than it."""
     title = fig.suptitle(text, fontsize=fontsize)
     room = 0.95 * fig.bbox.width
@@ -197,7 +197,7 @@ def _fit_title(fig: "Figure", text: str, fontsize: float) -> None:
         title.set_text(textwrap.fill(text, width=int(len(text) * room / width)))
 
 
-def _panel(ax: "Axes", scenario: str, series: dict[tuple[str, str, int], dict[float, Point]],
+def _panel(ax: Axes, scenario: str, series: dict[tuple[str, str, int], dict[float, Point]],
            moves: dict[tuple[str, str, int], dict[float, Point]], rng: SweepRange) -> None:
     from matplotlib.ticker import MaxNLocator
 
