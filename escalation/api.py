@@ -166,19 +166,25 @@ def check_expectations(
     )
 
 
-def build_and_write_report(scenario_path: Path, rule_paths: list[Path], out: Path) -> list[Path]:
-    """Load and replay one scenario under one or two rule sets, then write the report folder.
+def write_report(
+    scenario: PathLike,
+    out: PathLike,
+    rules: PathLike | Iterable[PathLike] | None = None,
+) -> list[Path]:
+    """Load and replay one scenario under one rule set, or two to compare, then write the report folder.
 
-    Every file is read and every replay run before anything is written, so bad input raises
-    InputError (or EngineError) and leaves `out` untouched.
+    The folder gets report.html (self-contained), report.md, course.png, course.svg and the JSON
+    of each replay. Every file is read and every replay run before anything is written, so bad
+    input raises InputError (or EngineError) and leaves `out` untouched.
     """
-    from escalation.evaluate.replay import replay
-    from escalation.load.loading import load_ruleset, load_scenario
-    from escalation.match.matching import build_result
-    from escalation.report.html import check_ruleset_count, write_report
+    from escalation.report.html import check_ruleset_count
+    from escalation.report.html import write_report as render
 
+    given = [rules] if isinstance(rules, (str, Path)) else list(rules or [])
+    rule_paths = [Path(p) for p in given] or [shipped.default_rules()]
     check_ruleset_count(len(rule_paths))
-    scenario = load_scenario(scenario_path)
+    scenario_path = Path(scenario)
+    sc = load_scenario(scenario_path)
     rulesets = [load_ruleset(p) for p in rule_paths]
-    results = [build_result(replay(scenario, rs), scenario_path) for rs in rulesets]
-    return write_report(scenario, scenario_path, results, rulesets, out, rule_paths=rule_paths)
+    results = [build_result(run_replay(sc, rs), scenario_path) for rs in rulesets]
+    return render(sc, scenario_path, results, rulesets, Path(out), rule_paths=rule_paths)

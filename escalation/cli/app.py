@@ -281,11 +281,9 @@ def report(
         f"(default: {DEFAULT_RULES})")] = None,
 ) -> None:
     """Write a self-contained research-review report (HTML, Markdown, figure, JSON) for SCENARIO."""
-    from escalation.api import build_and_write_report
-
     with errors():
         check_output(out, folder=True)
-        written = build_and_write_report(scenario, list(rules or [default_rules_path()]), out)
+        written = api.write_report(scenario, out, rules)
     typer.echo(f"wrote {', '.join(str(p) for p in written)} ({NOTICE.split(' - ')[0]})", err=True)
 
 

@@ -281,7 +281,8 @@ def _not_tested(table: Table1, status: dict[str, str], groups: dict[str, list[st
         id="not-tested", statement="patients not tested for these antibodies", stated="5", computed=str(n_none),
         verdict="agrees" if n_none == 5 else "disagrees",
         basis=(f"{len(none_cells)} antibody cells read ND (the legend's 'no data', which the text reads as not "
-               f"tested)" + (f", plus {foot_nt} untested patient(s) from footnote {'/'.join(groups)}" if groups else "")
+               f"tested)" + (f", plus {foot_nt} {'patient' if foot_nt == 1 else 'patients'} not tested, according to "
+                  f"footnote {'/'.join(groups)}" if groups else "")
                + ("" if grouped_cells_nd else "; some footnote rows name an antibody in their cell")),
         records=_ids(none_cells) + foot_ids)
 

@@ -1,0 +1,98 @@
+"""The public API as a notebook user calls it: `import escalation`, then load, replay, compare, report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import INDEX_CASE, PATHWAY, ROOT, ev, make_scenario, obs
+from typer.testing import CliRunner
+
+import escalation
+from escalation.cli import app
+
+ROMERO = ROOT / "rules" / "romero-bueno-2020.yaml"
+
+
+def test_replay_returns_what_the_cli_prints_as_json():
+    result = escalation.replay(INDEX_CASE, PATHWAY)
+    assert isinstance(result, escalation.ReplayResult)
+    cli = CliRunner().invoke(app, ["replay", str(INDEX_CASE), "--rules", str(PATHWAY), "--format", "json"])
+    assert cli.exit_code == 0
+    assert json.loads(cli.stdout) == result.model_dump(mode="json")
+
+
+def test_replay_defaults_to_the_shipped_pathway_and_says_research_only():
+    result = escalation.replay(str(INDEX_CASE))
+    assert result.ruleset.id == "report-pathway"
+    assert result.notice == escalation.NOTICE and "RESEARCH REVIEW ONLY" in result.notice
+    pe = next(dp for dp in result.decision_points if dp.rule_id == "step2-plasma-exchange")
+    assert (pe.day, pe.actual_day, pe.lag_days) == (11, 11, 0)
+
+
+def test_replay_takes_models_built_in_python():
+    scenario, ruleset = escalation.load_scenario(INDEX_CASE), escalation.load_ruleset(PATHWAY)
+    in_memory = escalation.replay(scenario, ruleset)
+    assert in_memory.scenario.file == "<in memory>"
+    assert in_memory.decision_points == escalation.replay(INDEX_CASE, PATHWAY).decision_points
+
+
+def test_replay_of_a_timeline_written_in_python():
+    scenario = make_scenario(obs(2, map=20, fio2=1.0, pao2=45), ev("support", 2, code="invasive_ventilation"))
+    result = escalation.replay(scenario)
+    severe = [dp for dp in result.decision_points if dp.rule_id == "pards-oi-severe"]
+    assert [dp.day for dp in severe] == [2]  # OI 44.4 on day 2, ventilated
+
+
+def test_overrides_are_marked_as_assumptions_and_bad_ones_are_input_errors():
+    result = escalation.replay(INDEX_CASE, overrides={"step3-ecmo-oi.oi_above": 30})
+    assert result.ruleset.overrides == {"step3-ecmo-oi.oi_above": 30.0}
+    assert "step3-ecmo-oi.oi_above" in result.ruleset.assumptions
+    with pytest.raises(escalation.InputError, match="no rule 'nope'"):
+        escalation.replay(INDEX_CASE, overrides={"nope.x": 1})
+    with pytest.raises(escalation.InputError, match="not a finite number"):
+        escalation.replay(INDEX_CASE, overrides={"step3-ecmo-oi.oi_above": float("nan")})
+
+
+def test_bad_files_raise_input_errors_with_the_line(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(INDEX_CASE.read_text().replace("fio2: 0.8", "fio2: 1.8", 1))
+    with pytest.raises(escalation.InputError) as info:
+        escalation.load_scenario(bad)
+    assert info.value.file == str(bad) and info.value.line is not None
+
+
+def test_compare_finds_plasma_exchange_moved_by_fourteen_days():
+    diff = escalation.compare(PATHWAY, ROMERO)
+    assert isinstance(diff, escalation.RulesetDiff)
+    pe = next(c for c in diff.scenarios[0].changes if c.code == "PE")
+    assert (pe.status, pe.shift_days) == ("moved", 14)
+
+
+def test_check_expectations_passes_on_the_shipped_files():
+    report = escalation.check_expectations()
+    assert isinstance(report, escalation.TestReport)
+    assert report.failed == 0 and report.passed >= 9
+
+
+def test_write_report_writes_the_folder(tmp_path: Path):
+    written = escalation.write_report(INDEX_CASE, tmp_path / "rep")
+    assert sorted(p.name for p in written) == ["course.png", "course.svg", "replay.json", "report.html", "report.md"]
+    assert "RESEARCH REVIEW ONLY" in (tmp_path / "rep" / "report.html").read_text()
+
+
+def test_every_exported_name_resolves_and_nothing_else_does():
+    for name in escalation.__all__:
+        assert getattr(escalation, name) is not None
+    assert sorted(escalation.__all__) == dir(escalation)
+    with pytest.raises(AttributeError):
+        escalation.no_such_thing  # noqa: B018
+
+
+def test_importing_the_package_does_not_start_the_engine():
+    code = "import sys, escalation; print('durable' in sys.modules, 'escalation.api' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
