@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 from pydantic import BaseModel, ConfigDict
 
 from escalation.load.timing import span_label
+from escalation.report.console import FALLBACK_WIDTH, plain_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -131,18 +132,24 @@ def to_csv(points: list[Point], rng: SweepRange, notice: str) -> str:
     return buf.getvalue()
 
 
-def to_table(points: list[Point], rng: SweepRange, notice: str) -> str:
-    values = rng.values()
-    head = f"{'scenario':<24} {'decision point':<28}" + "".join(f"{v:>9g}" for v in values)
-    lines = [notice, "", f"Sweep of {rng.rule_id}.{rng.param}: day of each decision point ('-': none)", "",
-             head]
-    for (scenario, rule_id, occ), by_value in sorted(_series(points).items()):
-        name = rule_id + (f" #{occ}" if occ > 1 else "")
-        cells = "".join(
-            f"{(span_label(by_value[v].day, by_value[v].day_latest) if v in by_value else '-'):>9}"
-            for v in values)
-        lines.append(f"{scenario[:24]:<24} {name[:28]:<28}{cells}")
-    return "\n".join(lines) + "\n"
+def to_table(points: list[Point], rng: SweepRange, notice: str, width: int = FALLBACK_WIDTH) -> str:
+    """The day of each decision point at each value; values that do not fit the width go to
+    further blocks of the same rows, so nothing is cut at any width."""
+    values, series = rng.values(), sorted(_series(points).items())
+    names = {key: key[1] + (f" #{key[2]}" if key[2] > 1 else "") for key, _ in series}
+    sw = max([len("scenario")] + [len(k[0]) for k in names])
+    nw = max([len("decision point")] + [len(n) for n in names.values()])
+    per_block = max(1, (width - sw - 1 - nw) // 9)
+    lines = [notice, "", f"Sweep of {rng.rule_id}.{rng.param}: day of each decision point ('-': none)"]
+    for start in range(0, len(values), per_block):
+        block = values[start:start + per_block]
+        lines += ["", f"{'scenario':<{sw}} {'decision point':<{nw}}" + "".join(f"{v:>9g}" for v in block)]
+        for key, by_value in series:
+            cells = "".join(
+                f"{(span_label(by_value[v].day, by_value[v].day_latest) if v in by_value else '-'):>9}"
+                for v in block)
+            lines.append(f"{key[0]:<{sw}} {names[key]:<{nw}}{cells}")
+    return plain_text("\n".join(lines), width) + "\n"
 
 
 def moving(points: list[Point], rng: SweepRange) -> dict[tuple[str, str, int], dict[float, Point]]:
