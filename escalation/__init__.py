@@ -41,7 +41,11 @@ _EXPORTS: dict[str, str] = {
     "TestReport": "escalation.analysis.expectations",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [  # a literal list, so that linters and editors see the public names
+    "__version__", "load_scenario", "load_ruleset", "replay", "compare", "check_expectations", "write_report",
+    "Scenario", "Ruleset", "InputError", "EngineError", "ReplayResult", "DecisionPoint", "NOTICE",
+    "RulesetDiff", "TestReport",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from escalation.analysis.compare import RulesetDiff

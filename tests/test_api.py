@@ -88,6 +88,7 @@ def test_every_exported_name_resolves_and_nothing_else_does():
     for name in escalation.__all__:
         assert getattr(escalation, name) is not None
     assert sorted(escalation.__all__) == dir(escalation)
+    assert set(escalation.__all__) == {"__version__", *escalation._EXPORTS}
     with pytest.raises(AttributeError):
         escalation.no_such_thing  # noqa: B018
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from escalation.load.timing import span_label
-from escalation.report.console import FALLBACK_WIDTH, buffer_console, printable
+from escalation.report.console import FALLBACK_WIDTH, buffer_console, printable, rendered
 from escalation.match.results import DecisionPoint, ReplayResult
 
 
@@ -118,4 +118,4 @@ def to_text(diff: RulesetDiff, show_same: bool = False, width: int = FALLBACK_WI
         else:
             console.print("  no decision point appears, disappears or moves")
         console.print()
-    return buf.getvalue()
+    return rendered(buf)

@@ -15,7 +15,7 @@ from escalation.literature.check import CohortCheck
 from escalation.literature.placement import CohortPlacement
 from escalation.literature.summary import CohortSummary
 from escalation.match.results import NOTICE
-from escalation.report.console import FALLBACK_WIDTH, buffer_console, plain_text, printable
+from escalation.report.console import FALLBACK_WIDTH, buffer_console, plain_text, printable, rendered
 
 
 def _framed(body: str, width: int) -> str:
@@ -38,7 +38,7 @@ def summary_table(result: CohortSummary, width: int = FALLBACK_WIDTH) -> str:
     counts = {v: sum(f.verdict == v for f in result.results) for v in ("agrees", "disagrees", "cannot be checked")}
     console.print(", ".join(f"{n} {v}" for v, n in counts.items()), markup=False)
     console.print(f"Units: {result.units}", markup=False)
-    return _framed(buf.getvalue(), width)
+    return _framed(rendered(buf), width)
 
 
 def check_table(result: CohortCheck, width: int = FALLBACK_WIDTH) -> str:
@@ -61,7 +61,7 @@ def check_table(result: CohortCheck, width: int = FALLBACK_WIDTH) -> str:
                           markup=False)
         for item in pair.not_compared:
             console.print(f"Not compared: {item}", markup=False)
-    return _framed(buf.getvalue(), width)
+    return _framed(rendered(buf), width)
 
 
 def placement_table(result: CohortPlacement, width: int = FALLBACK_WIDTH) -> str:
@@ -77,7 +77,7 @@ def placement_table(result: CohortPlacement, width: int = FALLBACK_WIDTH) -> str
     console.print(_cases_table(result))
     console.print(_steps_table(result))
     _print_replays(console, result)
-    return _framed(buf.getvalue(), width)
+    return _framed(rendered(buf), width)
 
 
 def _cases_table(result: CohortPlacement) -> Table:

@@ -60,6 +60,11 @@ def plain_text(text: str, width: int) -> str:
     return fold(printable(text), width)
 
 
+def rendered(buf: io.StringIO) -> str:
+    """What a buffer console printed, without the trailing spaces Rich pads wrapped lines with."""
+    return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))
+
+
 def buffer_console(buf: io.StringIO, width: int, color: bool = False) -> Console:
     """A Rich console that renders into `buf` at exactly `width` columns, with no markup guessing."""
     return Console(file=buf, width=width, color_system="standard" if color else None,

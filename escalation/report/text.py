@@ -15,7 +15,7 @@ from rich.text import Text
 
 from escalation.load.timing import span_label
 from escalation.match.results import DecisionPoint, ReplayResult, actual_text, lag_text
-from escalation.report.console import FALLBACK_WIDTH, buffer_console, printable
+from escalation.report.console import FALLBACK_WIDTH, buffer_console, printable, rendered
 
 
 def to_json(result: ReplayResult) -> str:
@@ -96,4 +96,4 @@ def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = Fa
         console.print(Text("Modelling assumptions (thresholds no source states):", style="bold"))
         console.print(printable("  " + ", ".join(rs.assumptions)), markup=False)
     console.print(Text(result.notice, style="bold"))
-    return buf.getvalue()
+    return rendered(buf)
