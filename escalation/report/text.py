@@ -10,12 +10,13 @@ from __future__ import annotations
 import io
 import json
 
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from escalation.load.timing import span_label
 from escalation.match.results import DecisionPoint, ReplayResult, actual_text, lag_text
-from escalation.report.console import FALLBACK_WIDTH, buffer_console, printable, rendered
+from escalation.report.console import FALLBACK_WIDTH, buffer_console, plain_text, printable, rendered
 
 
 def to_json(result: ReplayResult) -> str:
@@ -53,6 +54,11 @@ def _decision_table(result: ReplayResult) -> Table:
     return table
 
 
+def _item(console: Console, text: str, width: int) -> None:
+    """A list item folded with a hanging indent, so each item reads as one block."""
+    console.print(plain_text(text, width), markup=False, soft_wrap=True)
+
+
 def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = False) -> str:
     """A plain-text report: notice, decision points, findings, derived doses, assumptions."""
     buf = io.StringIO()
@@ -79,21 +85,21 @@ def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = Fa
                        style="bold"))
     if result.findings:
         for f in result.findings:
-            console.print(printable(f"  - [{f.kind}] {f.message}"), markup=False)
+            _item(console, f"  - [{f.kind}] {f.message}", width)
     else:
         console.print("  none")
     agreeing = [c for c in result.checks if c.agrees]
     if agreeing:
         console.print(f"Checks that agree ({len(agreeing)}):")
         for c in agreeing:
-            console.print(printable(f"  - [{c.kind}] {c.message}"), markup=False)
+            _item(console, f"  - [{c.kind}] {c.message}", width)
     console.print(f"Tolerance: {result.tolerance}.")
     if result.derived_doses:
         console.print(Text("Doses implied by the regimens (derived, for review):", style="bold"))
         for d in result.derived_doses:
-            console.print(printable(f"  - {d.implied}"), markup=False)
+            _item(console, f"  - {d.implied}", width)
     if rs.assumptions:
         console.print(Text("Modelling assumptions (thresholds no source states):", style="bold"))
-        console.print(printable("  " + ", ".join(rs.assumptions)), markup=False)
+        _item(console, "  " + ", ".join(rs.assumptions), width)
     console.print(Text(result.notice, style="bold"))
     return rendered(buf)
