@@ -7,6 +7,7 @@ the stage after matching: it reads replay results and never touches the engine.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from xml.etree import ElementTree as ET
 
@@ -172,7 +173,17 @@ def junit_xml(report: TestReport) -> str:
             elif s.status == "unchecked":
                 ET.SubElement(case, "skipped", message=f"no expectations for rule set {rs}")
     ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    return xml_safe(ET.tostring(root, encoding="unicode", xml_declaration=True)) + "\n"
+
+
+# Characters XML 1.0 forbids anywhere in a document, even escaped (XML 1.0, section 2.2, "Char").
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """Characters XML 1.0 cannot carry shown as visible escapes, so the file stays well-formed
+    whatever a rule id or file name contains."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def to_text(report: TestReport) -> str:

@@ -229,3 +229,18 @@ def _panel(ax: Axes, scenario: str, series: dict[tuple[str, str, int], dict[floa
     ax.set_ylabel("day of decision point", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+SWEEP_FILES = ("sweep.csv", "sweep.txt", "sweep.png")
+
+
+def write_sweep(out: Path, points: list[Point], rng: SweepRange, notice: str) -> list[Path]:
+    """sweep.csv, sweep.txt and sweep.png into `out`, all three or none (an interrupted plot
+    never leaves a new CSV beside an old figure)."""
+    from escalation.report.files import publish, staged
+
+    with staged(out) as stage:
+        (stage / "sweep.csv").write_text(to_csv(points, rng, notice), encoding="utf-8")
+        (stage / "sweep.txt").write_text(to_table(points, rng, notice), encoding="utf-8")
+        plot(points, rng, stage / "sweep.png", notice)
+        return publish(stage, out, list(SWEEP_FILES))

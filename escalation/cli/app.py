@@ -9,7 +9,6 @@ traceback or a half-written report.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -118,7 +117,7 @@ def replay(
     """Replay SCENARIO day by day and list every decision point, for research review only."""
     with errors():
         if output is not None:
-            check_output(output)
+            check_output(output, inputs=[scenario, rules or default_rules_path()])
         result = api.replay(scenario, rules, overrides=parse_overrides(set_), through_day=through_day)
     text = to_json(result) if fmt == Format.json else to_table(result, width=output_width(width))
     _write_or_print(text, output)
@@ -149,7 +148,7 @@ def test_cmd(
 
     with errors():
         if junit is not None:
-            check_output(junit)
+            check_output(junit, inputs=[*api.scenario_files(paths), *api.rule_files(rules)])
         with _progress("replaying") as advance:
             report = api.check_expectations(paths, rules, advance)
     if junit is not None:
@@ -192,7 +191,7 @@ def sweep(
     width: Width = None,
 ) -> None:
     """Replay scenarios over a range of one parameter and show how each decision point moves."""
-    from escalation.analysis.sweep import parse_range, plot, run_sweep, to_csv, to_table
+    from escalation.analysis.sweep import parse_range, run_sweep, to_table, write_sweep
 
     with errors():
         check_output(out, folder=True)
@@ -209,15 +208,10 @@ def sweep(
             load_scenario(f)  # every input is checked before any work starts
         with _progress("sweeping") as advance:
             points, _ = run_sweep(files, rules_path, rng, workers, _counter(advance, len(files) * len(rng.values())))
-    table = to_table(points, rng, NOTICE)  # the file keeps the fixed width, whatever the terminal
     with errors():
-        write_atomically(out / "sweep.csv", to_csv(points, rng, NOTICE))
-        write_atomically(out / "sweep.txt", table)
-        tmp_png = out / ".sweep.png.tmp.png"
-        plot(points, rng, tmp_png, NOTICE)
-        os.replace(tmp_png, out / "sweep.png")
+        written = write_sweep(out, points, rng, NOTICE)
     sys.stdout.write(to_table(points, rng, NOTICE, output_width(width)))
-    typer.echo(f"wrote {out / 'sweep.csv'}, {out / 'sweep.png'}, {out / 'sweep.txt'}", err=True)
+    typer.echo(f"wrote {', '.join(map(str, written))}", err=True)
 
 
 def _counter(progress: Callable[[int, int], None], total: int) -> Callable[[], None]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from escalation.load.errors import InputError
 from escalation.load.scenario import Scenario, Therapy
+from escalation.load.timing import MAX_DAYS
 from escalation.load.vocabulary import CODES, CodeKind
 
 Pass = Literal["early", "late"]
@@ -36,7 +38,14 @@ class Placement:
 
 
 def timeline_bounds(scenario: Scenario, through_day: int | None = None) -> tuple[int, int]:
-    """The first and last day any bound in the scenario names (or the day the clock must reach)."""
+    """The first and last day any bound in the scenario names (or the day the clock must reach).
+
+    `through_day` is bounded as file days are, so that a typo cannot set the clock running for
+    a hundred million days.
+    """
+    if through_day is not None and abs(through_day) > MAX_DAYS:
+        raise InputError("--through-day", f"{through_day} is more than {MAX_DAYS} days from day 0 "
+                         "(the bound on every day in a file)")
     days: list[int] = [] if through_day is None else [through_day]
     for ev in scenario.events:
         for rng in (ev.day, getattr(ev, "until", None)):

@@ -20,10 +20,7 @@ that notice, and no decision point in it is worded as an order.
 from __future__ import annotations
 
 import base64
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +39,7 @@ from escalation.match.results import (
     day_text,
     lag_text,
 )
-from escalation.report.files import umask
+from escalation.report.files import publish, staged
 from escalation.report.text import to_json
 from escalation.version import __version__
 
@@ -278,25 +275,13 @@ def write_report(scenario: Scenario, scenario_path: Path, results: list[ReplayRe
     This stage reads results and never loads or replays, so notebooks can report on results they
     made themselves. `rulesets[i]` is the rule set `results[i]` came from (its labels name the
     codes); `rule_paths`, if given, are shown as the rule files. Nothing is written unless all of
-    it renders: the files go into a temporary folder next to `out`, which a new `out` is renamed
-    from; into an existing one each file is moved with an atomic rename, and its other files stay.
+    it renders (escalation.report.files.staged and publish).
     """
     if out.exists() and not out.is_dir():
         raise InputError(str(out), "--out must be a folder, and this is a file")
     report = _report(scenario, scenario_path, results, rulesets, rule_paths)
-    parent = out.absolute().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
-    except OSError as exc:
-        raise InputError(str(out), f"cannot create the report folder: {exc.strerror or exc}") from None
-    try:
-        written = _render_into(tmp, report)
-        _move_into_place(tmp, out, written)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return [out / n for n in written]
+    with staged(out) as stage:
+        return publish(stage, out, _render_into(stage, report))
 
 
 def _render_into(folder: Path, report: Report) -> list[str]:
@@ -313,15 +298,3 @@ def _render_into(folder: Path, report: Report) -> list[str]:
         (folder / name).write_text(to_json(result), encoding="utf-8")
         names.append(name)
     return [*FILES[:4], *names]
-
-
-def _move_into_place(tmp: Path, out: Path, written: list[str]) -> None:
-    for name in written:
-        os.chmod(tmp / name, 0o666 & ~umask())
-    if not out.exists():
-        os.chmod(tmp, 0o777 & ~umask())
-        os.rename(tmp, out)
-    else:
-        for name in written:
-            os.replace(tmp / name, out / name)
-        tmp.rmdir()
