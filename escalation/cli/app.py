@@ -294,7 +294,7 @@ _subcommands()
 def main() -> None:
     """Run the CLI; option errors too print one line, `error: ...`, and exit 2."""
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="escalation")
     except typer.TyperException as exc:  # a usage or option error, raised before any work
         sys.exit(_usage_error(exc))
     except typer.Abort:

@@ -1,0 +1,52 @@
+"""The command line as a person meets it: --version, -h, and option errors as one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import INDEX_CASE, ROOT
+
+from escalation.version import __version__
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "escalation", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+def test_version_names_the_package_and_the_notice():
+    out = cli("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"escalation {__version__} (RESEARCH REVIEW ONLY)"
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_uses_readable_placeholders(flag: str):
+    out = cli("replay", flag)
+    assert out.returncode == 0
+    assert "Usage: escalation replay [OPTIONS] SCENARIO" in out.stdout
+    assert "--rules FILE" in out.stdout and "--through-day DAY" in out.stdout
+    assert "<" not in out.stdout and "{" not in out.stdout  # no <path>, <bool> or {SCENARIO}
+
+
+@pytest.mark.parametrize("args,words", [
+    (["sweep", "--workers", "0", "--set", "a.b=1:2:1", str(INDEX_CASE)], ["--workers"]),
+    (["replay", str(INDEX_CASE), "--width", "10"], ["--width"]),
+    (["replay", str(INDEX_CASE), "--format", "xml"], ["--format"]),
+    (["replay"], ["SCENARIO"]),
+    (["no-such-command"], ["no-such-command"]),
+])
+def test_option_errors_are_one_line_and_exit_2(args: list[str], words: list[str]):
+    out = cli(*args)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+    assert "╭" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_no_arguments_prints_the_help():
+    out = cli()
+    assert out.returncode == 0 and "Commands:" in out.stdout
