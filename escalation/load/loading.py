@@ -1,10 +1,10 @@
 """Files to validated models, with errors that point at a line.
 
-YAML is parsed safely (no tags, no code), every mapping is checked for duplicate keys (which
-PyYAML would otherwise let the last one win silently), and pydantic validates the result. When
-validation fails, the error's location in the data is mapped back to the line of the file, so the
-person editing a scenario is told `scenarios/x.yaml:42 (events[3].values.fio2)` rather than a
-traceback.
+Files are read and parsed by `escalation.load.reading`: regular files of at most 10 MiB, YAML
+with YAML 1.2's plain values, no anchors on lists or mappings, no tags, at most 100 levels of
+nesting, no duplicate keys. pydantic validates the result. When validation fails, the error's
+location in the data is mapped back to the line of the file, so the person editing a scenario is
+told `scenarios/x.yaml:42 (events[3].values.fio2)` rather than a traceback.
 """
 
 from __future__ import annotations
@@ -16,30 +16,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from escalation.load.errors import InputError
+from escalation.load.reading import parse_yaml, read_text, shown_name
 from escalation.load.ruleset import Ruleset, RulesetVariant
 from escalation.load.scenario import Scenario, ScenarioVariant
 
 M = TypeVar("M", bound=BaseModel)
 Path_ = tuple[str | int, ...]
-
-
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate keys."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark
-            )
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def _line_index(node: yaml.Node, path: Path_ = (), index: dict[Path_, int] | None = None) -> dict[Path_, int]:
@@ -73,29 +55,10 @@ def _closest_line(index: dict[Path_, int], path: Path_) -> int | None:
     return None
 
 
-def read_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
-    """Parse a YAML file into plain data and a map from data paths to line numbers."""
-    name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(name, "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(name, f"cannot read file: {exc}") from None
-    try:
-        node = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or str(exc)
-        if exc.context and "flow" in exc.context and exc.context_mark is not None:
-            # an unclosed [ or {: the parser notices only on a later line; point at the opening
-            mark = exc.context_mark
-            problem = f"{exc.context.replace('while parsing a ', '')} opened here is not closed ({problem})"
-        line = mark.line + 1 if mark else None
-        raise InputError(name, f"malformed YAML: {problem}", line=line) from None
-    except yaml.YAMLError as exc:
-        raise InputError(name, f"malformed YAML: {exc}") from None
+def read_yaml(path: Path | str) -> tuple[Any, dict[Path_, int]]:
+    """Parse a YAML file into plain data and a map from data paths to line numbers (one parse)."""
+    name = shown_name(path)
+    node, data = parse_yaml(read_text(Path(path), name), name)
     if node is None or data is None:
         raise InputError(name, "the file is empty")
     return data, _line_index(node)

@@ -1,0 +1,214 @@
+"""Hostile or odd input files cost one `error:` line and exit 2, never a traceback, a hang or gigabytes.
+
+Regressions for the loader items of the "Hardening" issue (2: alias bomb, 3: devices and size,
+10: YAML 1.1 number and boolean forms, 12: deep nesting, unhashable keys, NUL in a path). The
+inputs are in tests/regressions/loader/; large ones are generated here. Anything that could hang or eat memory runs the real CLI in a
+subprocess with a time limit and an address-space limit, so a regression fails instead of taking
+the machine down. Parser-level cases run twice: with libyaml's C parser and with the pure-Python
+one (the C extension hidden), because the loader falls back to the latter where the former is
+missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from escalation.cli.app import app
+from escalation.load.errors import InputError
+from escalation.load.loading import load_ruleset, load_scenario, read_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = Path("tests/regressions/loader")  # relative to ROOT, as a user would type it
+TIMEOUT_S = 60
+MEMORY_LIMIT = 1 << 30  # the CLI needs under 500 MB of address space for the shipped files
+NESTING_LIMIT = 100  # the documented limits (README, bad input)
+SIZE_LIMIT = 10 * 1024 * 1024
+
+RUN = """
+import sys
+if sys.argv[1] == "pure":
+    sys.modules["yaml._yaml"] = None  # as if PyYAML were built without libyaml
+from escalation.cli.app import main
+sys.argv = ["escalation", *sys.argv[2:]]
+main()
+"""
+PARSERS = ["c", "pure"]
+COMMANDS = ["replay", "check"]
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def run_cli(*args: str, parser: str = "c") -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess, bounded in time and memory; a timeout is a test failure."""
+    try:
+        return subprocess.run([sys.executable, "-c", RUN, parser, *args], check=False, capture_output=True,
+                              text=True, timeout=TIMEOUT_S, preexec_fn=_limit_memory, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"escalation {' '.join(args)} ({parser} parser) ran for more than {TIMEOUT_S} s")
+
+
+def assert_refused(proc: subprocess.CompletedProcess, file: str, line: int | None = None,
+                   words: tuple[str, ...] = ()) -> str:
+    """Exit 2, nothing on stdout, one `error: FILE[:LINE]` line on stderr with the key words."""
+    shown = f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-3000:]}"
+    assert "Traceback" not in proc.stderr + proc.stdout, shown
+    assert proc.returncode == 2, shown
+    assert proc.stdout == "", shown
+    errors = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(errors) == 1, shown
+    prefix = f"error: {file}" + (f":{line}" if line is not None else "")
+    assert errors[0].startswith(prefix) and errors[0][len(prefix)] in " :", f"expected {prefix!r}: {shown}"
+    for word in words:
+        assert word.lower() in errors[0].lower(), f"{word!r} not in {errors[0]!r}"
+    return errors[0]
+
+
+def line_of(path: Path, marker: str) -> int:
+    hits = [n for n, text in enumerate((ROOT / path).read_text().splitlines(), 1) if marker in text]
+    assert len(hits) == 1, hits
+    return hits[0]
+
+
+# --- item 2: anchors and aliases ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("parser", PARSERS)
+def test_alias_bomb_is_refused_at_the_first_anchor(parser, command):
+    path = CASES / "alias-bomb.yaml"
+    assert_refused(run_cli(command, str(path), parser=parser), str(path), 1, ("anchor",))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("parser", PARSERS)
+def test_anchor_on_a_mapping_is_refused(parser, command):
+    path = CASES / "anchor-on-mapping.yaml"
+    assert_refused(run_cli(command, str(path), parser=parser), str(path), line_of(path, "&v"), ("anchor",))
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_an_alias_of_a_single_value_still_works_and_points_at_the_alias(parser):
+    """The shipped literature table repeats a sentence by alias; that cannot grow, so it stays."""
+    path = CASES / "scalar-alias.yaml"
+    assert_refused(run_cli("check", str(path), parser=parser), str(path), line_of(path, "*name"), ("day",))
+    table = "scenarios/literature/table1.yaml"
+    proc = run_cli("check", table, parser=parser)
+    assert proc.returncode == 0 and proc.stdout.startswith(f"ok: {table}"), proc.stderr
+
+
+# --- item 3: what may be read ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_device_is_refused(command):
+    assert_refused(run_cli(command, "/dev/zero"), "/dev/zero", None, ("device",))
+
+
+def test_a_folder_is_refused():
+    assert_refused(run_cli("replay", str(CASES)), str(CASES), None, ("folder",))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path, command):
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    assert_refused(run_cli(command, str(fifo)), str(fifo), None, ("pipe",))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path, command):
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as f:
+        f.truncate(SIZE_LIMIT + 1)  # sparse: costs no disk
+    assert_refused(run_cli(command, str(big)), str(big), None, ("limit",))
+
+
+def test_a_file_that_turns_out_longer_than_its_size_is_cut_off(monkeypatch):
+    """/proc files say size 0 and then give text: the cap holds while reading, too."""
+    from escalation.load import reading
+
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        pytest.skip("needs Linux /proc")
+    monkeypatch.setattr(reading, "MAX_FILE_BYTES", 100)
+    result = CliRunner().invoke(app, ["replay", str(status)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {status}: ") and "limit" in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+# --- item 10: YAML 1.2 numbers and booleans -------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("parser", PARSERS)
+def test_a_clock_time_is_not_a_day(parser, command):
+    path = CASES / "sexagesimal-day.yaml"
+    assert_refused(run_cli(command, str(path), parser=parser), str(path), line_of(path, "day: 1:30"), ("day",))
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_a_leading_zero_is_decimal(parser):
+    path = CASES / "leading-zero-day.yaml"
+    proc = run_cli("replay", str(path), "--format", "json", parser=parser)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["scenario"]["first_day"] == 10
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("parser", PARSERS)
+def test_an_exponent_is_a_number(parser, command):
+    path = CASES / "exponent-ck.yaml"
+    error = assert_refused(run_cli(command, str(path), parser=parser), str(path), line_of(path, "ck: 1e308"))
+    assert "dictionary" not in error and "1e+308" in error, error
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_yes_is_text_not_true(parser):
+    path = CASES / "yes-note.yaml"
+    proc = run_cli("check", str(path), parser=parser)
+    assert proc.returncode == 0, proc.stderr
+
+
+# --- item 12: depth, chains, keys, names ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("parser", PARSERS)
+def test_deeply_nested_lists_are_refused(tmp_path, parser, command):
+    path = tmp_path / "deep-list.yaml"
+    path.write_text("[" * 10_000 + "]" * 10_000 + "\n")
+    assert_refused(run_cli(command, str(path), parser=parser), str(path), 1, ("nest",))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("parser", PARSERS)
+def test_deeply_nested_mappings_are_refused_at_the_first_level_too_deep(tmp_path, parser, command):
+    path = tmp_path / "deep-map.yaml"
+    path.write_text("".join(" " * i + "k:\n" for i in range(3_000)))
+    assert_refused(run_cli(command, str(path), parser=parser), str(path), NESTING_LIMIT + 1, ("nest",))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("parser", PARSERS)
+def test_a_list_as_a_key_is_refused(parser, command):
+    path = CASES / "unhashable-key.yaml"
+    assert_refused(run_cli(command, str(path), parser=parser), str(path), 2, ("key",))
+
+
+@pytest.mark.parametrize("load", [load_scenario, load_ruleset, read_yaml])
+def test_a_nul_byte_in_a_path_is_an_input_error(load):
+    """A NUL cannot pass through a real command line; every caller of the loader gets the error."""
+    with pytest.raises(InputError) as caught:
+        load(Path("a\x00b.yaml"))
+    assert str(caught.value).startswith("a\\x00b.yaml: ") and "NUL" in str(caught.value)
