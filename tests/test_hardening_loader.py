@@ -1,8 +1,9 @@
 """Hostile or odd input files cost one `error:` line and exit 2, never a traceback, a hang or gigabytes.
 
-Regressions for the loader items of the "Hardening" issue (2: alias bomb, 3: devices and size,
-10: YAML 1.1 number and boolean forms, 12: deep nesting, unhashable keys, NUL in a path). The
-inputs are in tests/regressions/loader/; large ones are generated here. Anything that could hang or eat memory runs the real CLI in a
+Regressions for the loader items of the "Hardening" issue (2: alias bomb, 3: devices, size and
+derives_from outside its folder, 10: YAML 1.1 number and boolean forms, 12: deep nesting, long
+derives_from chains, unhashable keys, NUL in a path). The inputs are in tests/regressions/loader/;
+large ones are generated here. Anything that could hang or eat memory runs the real CLI in a
 subprocess with a time limit and an address-space limit, so a regression fails instead of taking
 the machine down. Parser-level cases run twice: with libyaml's C parser and with the pure-Python
 one (the C extension hidden), because the loader falls back to the latter where the former is
@@ -30,6 +31,7 @@ CASES = Path("tests/regressions/loader")  # relative to ROOT, as a user would ty
 TIMEOUT_S = 60
 MEMORY_LIMIT = 1 << 30  # the CLI needs under 500 MB of address space for the shipped files
 NESTING_LIMIT = 100  # the documented limits (README, bad input)
+CHAIN_LIMIT = 16
 SIZE_LIMIT = 10 * 1024 * 1024
 
 RUN = """
@@ -147,6 +149,31 @@ def test_a_file_that_turns_out_longer_than_its_size_is_cut_off(monkeypatch):
     assert len(result.stderr.splitlines()) == 1, result.stderr
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("name", ["derives-dev-zero.yaml", "derives-absolute.yaml", "derives-parent.yaml"])
+def test_derives_from_outside_its_folder_is_refused(name, command):
+    path = CASES / name
+    assert_refused(run_cli(command, str(path)), str(path), line_of(path, "derives_from"), ("outside",))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_derives_from_through_a_symlink_out_of_its_folder_is_refused(tmp_path, command):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (tmp_path / "base.yaml").write_text((ROOT / "scenarios/index_case.yaml").read_text())
+    (folder / "base.yaml").symlink_to(tmp_path / "base.yaml")
+    variant = folder / "variant.yaml"
+    variant.write_text((ROOT / CASES / "derives-parent.yaml").read_text()
+                       .replace("../../../scenarios/index_case.yaml", "base.yaml"))
+    assert_refused(run_cli(command, str(variant)), str(variant), 2, ("outside",))
+
+
+def test_shipped_variants_naming_their_parent_folder_still_load():
+    files = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "scenarios/variants").glob("*.yaml"))]
+    proc = run_cli("check", *files, "rules/rtx-earlier.yaml")
+    assert proc.returncode == 0, proc.stderr
+
+
 # --- item 10: YAML 1.2 numbers and booleans -------------------------------------------------------
 
 
@@ -199,11 +226,40 @@ def test_deeply_nested_mappings_are_refused_at_the_first_level_too_deep(tmp_path
     assert_refused(run_cli(command, str(path), parser=parser), str(path), NESTING_LIMIT + 1, ("nest",))
 
 
+def _chain(folder: Path, links: int) -> Path:
+    """v0000.yaml derives from v0001.yaml ... derives from base.yaml: `links` derives_from in all."""
+    folder.mkdir()
+    (folder / "base.yaml").write_text((ROOT / "scenarios/index_case.yaml").read_text())
+    variant = (ROOT / CASES / "derives-parent.yaml").read_text()
+    for i in range(links):
+        ref = f"v{i + 1:04d}.yaml" if i + 1 < links else "base.yaml"
+        (folder / f"v{i:04d}.yaml").write_text(variant.replace("../../../scenarios/index_case.yaml", ref))
+    return folder / "v0000.yaml"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_long_derives_from_chain_is_refused(tmp_path, command):
+    top = _chain(tmp_path / "chain", 2_000)
+    too_far = top.parent / f"v{CHAIN_LIMIT:04d}.yaml"
+    assert_refused(run_cli(command, str(top)), str(too_far), 2, ("derives_from", str(CHAIN_LIMIT)))
+
+
+def test_a_derives_from_chain_at_the_limit_loads(tmp_path):
+    proc = run_cli("check", str(_chain(tmp_path / "chain", CHAIN_LIMIT)))
+    assert proc.returncode == 0, proc.stderr
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("parser", PARSERS)
 def test_a_list_as_a_key_is_refused(parser, command):
     path = CASES / "unhashable-key.yaml"
     assert_refused(run_cli(command, str(path), parser=parser), str(path), 2, ("key",))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_nul_byte_in_derives_from_is_refused(command):
+    path = CASES / "derives-nul.yaml"
+    assert_refused(run_cli(command, str(path)), str(path), line_of(path, "derives_from"), ("NUL",))
 
 
 @pytest.mark.parametrize("load", [load_scenario, load_ruleset, read_yaml])

@@ -5,6 +5,14 @@ with YAML 1.2's plain values, no anchors on lists or mappings, no tags, at most 
 nesting, no duplicate keys. pydantic validates the result. When validation fails, the error's
 location in the data is mapped back to the line of the file, so the person editing a scenario is
 told `scenarios/x.yaml:42 (events[3].values.fio2)` rather than a traceback.
+
+A variant names the file it derives from (`derives_from`) relative to its own folder, and that
+file must lie inside the variant's root: the nearest enclosing folder named `scenarios` or
+`rules`, or the variant's own folder when it is in neither. Shipped variants need the first:
+scenarios/variants/*.yaml derive from ../index_case.yaml. The path is resolved, symlinks
+included, before it is compared, so neither `..`, an absolute path nor a link reaches
+/etc/shadow or /dev/zero; the error points at the derives_from line. Cycles are refused, and a
+chain may be at most MAX_DERIVES_CHAIN (16) derives_from long.
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ from escalation.load.scenario import Scenario, ScenarioVariant
 
 M = TypeVar("M", bound=BaseModel)
 Path_ = tuple[str | int, ...]
+
+MAX_DERIVES_CHAIN = 16  # derives_from links followed from the file named, at most
+DERIVES_TREES = ("scenarios", "rules")
 
 
 def _line_index(node: yaml.Node, path: Path_ = (), index: dict[Path_, int] | None = None) -> dict[Path_, int]:
@@ -117,30 +128,64 @@ def _load(path: Path | str, model: type[M], variant_model: type, seen: tuple[Pat
     its base and the result validated whole, so every rule of the format holds for it too.
     """
     path = Path(path)
+    name = shown_name(path)
     data, lines = read_yaml(path)
-    kinds = {Scenario: ("scenario", "a scenario"), Ruleset: ("ruleset", "a rule set")}
-    key, name = kinds[model]
-    if isinstance(data, dict) and key not in data:
-        other = next((n for k, n in kinds.values() if k in data), None)
-        if other is not None:
-            raise InputError(str(path), f"this is {other}, not {name}", line=1)
-        if "records" in data:
-            raise InputError(str(path), f"these are published-case records (escalation cohort), not {name}", line=1)
+    _refuse_other_kind(data, model, name)
     if not (isinstance(data, dict) and "derives_from" in data):
-        return validate(model, data, lines, str(path))
-    variant = validate(variant_model, data, lines, str(path))
+        return validate(model, data, lines, name)
+    variant = validate(variant_model, data, lines, name)
     ref = variant.derives_from
-    base_path = (path.parent / ref).resolve()
-    if base_path in seen or base_path == path.resolve():
-        raise InputError(str(path), f"derives_from forms a cycle through {ref}", line=lines.get(("derives_from",)))
-    if not base_path.exists():
-        raise InputError(str(path), f"derives_from: no file {ref}", line=lines.get(("derives_from",)))
+    base_path = _base_path(path, ref, lines.get(("derives_from",)), seen)
     base = _load(base_path, model, variant_model, (*seen, path.resolve()))
     try:
         merged = variant.apply(base)
     except ValueError as exc:
-        raise InputError(str(path), str(exc), line=lines.get(("changes",))) from None
-    return validate(model, merged, {}, f"{path} (derived from {ref})")
+        raise InputError(name, str(exc), line=lines.get(("changes",))) from None
+    return validate(model, merged, {}, f"{name} (derived from {shown_name(ref)})")
+
+
+def _refuse_other_kind(data: Any, model: type[M], name: str) -> None:
+    """A rule set given as a scenario (or the reverse) is named as such, not as 30 missing fields."""
+    kinds = {Scenario: ("scenario", "a scenario"), Ruleset: ("ruleset", "a rule set")}
+    key, wanted = kinds[model]
+    if isinstance(data, dict) and key not in data:
+        other = next((n for k, n in kinds.values() if k in data), None)
+        if other is not None:
+            raise InputError(name, f"this is {other}, not {wanted}", line=1)
+        if "records" in data:
+            raise InputError(name, f"these are published-case records (escalation cohort), not {wanted}", line=1)
+
+
+def derives_root(path: Path) -> Path:
+    """The folder a variant may derive from: its `scenarios` or `rules` tree, else its own folder.
+
+    The nearest enclosing folder of that name, so that shipped variants in scenarios/variants/
+    can name ../index_case.yaml; found from the file's real location, symlinks resolved.
+    """
+    real = path.resolve()
+    return next((p for p in real.parents if p.name in DERIVES_TREES), real.parent)
+
+
+def _base_path(path: Path, ref: str, line: int | None, seen: tuple[Path, ...]) -> Path:
+    """The resolved file `derives_from: ref` names in `path`, if it may be read at all."""
+    name, shown = shown_name(path), shown_name(ref)
+    if "\x00" in ref:
+        raise InputError(name, "derives_from: the file name contains a NUL character", line=line)
+    try:
+        base, root = (path.parent / ref).resolve(), derives_root(path)
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise InputError(name, f"derives_from: cannot resolve {shown}: {exc}", line=line) from None
+    if not base.is_relative_to(root):
+        raise InputError(name, f"derives_from: {shown} lies outside {root}, the folder this file may derive "
+                         f"from (its own, or the {' or '.join(DERIVES_TREES)} folder it is in)", line=line)
+    if base in seen or base == path.resolve():
+        raise InputError(name, f"derives_from forms a cycle through {shown}", line=line)
+    if len(seen) >= MAX_DERIVES_CHAIN:
+        raise InputError(name, f"derives_from: a chain of variants may be at most {MAX_DERIVES_CHAIN} "
+                         "files long", line=line)
+    if not base.exists():
+        raise InputError(name, f"derives_from: no file {shown}", line=line)
+    return base
 
 
 def load_scenario(path: Path | str) -> Scenario:
