@@ -1,0 +1,253 @@
+"""One FHIR resource to what it adds to a scenario: events, diagnoses, antibody results.
+
+Each function reads one resource type and returns a `Yield`: the scenario entries it makes, in
+the file format's own shape, and every code it could not map (with the reason, where the table
+gives one). Nothing is guessed: a value the resource does not carry is left out, a record with no
+date is skipped and counted, and a unit that cannot be converted is an error naming the resource.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from escalation.fhir import codes as C
+from escalation.fhir.dates import Clock, day_form
+from escalation.fhir.reader import Located
+from escalation.load.errors import InputError
+from escalation.load.vocabulary import CODES, MEASURES, CodeKind, accepted_units
+
+EVENT_ID = re.compile(r"[^A-Za-z0-9_.:-]")
+# Project fields that FHIR has no element for, carried by the export in one extension.
+EXTRA_FIELDS: dict[str, frozenset[str]] = {
+    "therapy": frozenset({"course", "courses_total", "days_per_course", "interval", "target_trough"}),
+    "support": frozenset({"flow"}),
+    "procedure": frozenset({"sessions_total"}),
+    "imaging": frozenset({"modality", "region", "findings", "study"}),
+    "observation": frozenset({"oxygen_device", "oxygen_flow"}),
+}
+
+
+@dataclass(frozen=True)
+class Unmapped:
+    resource_type: str
+    system: str | None
+    code: str | None
+    display: str | None
+    why: str | None
+    resource: Located
+
+
+@dataclass
+class Yield:
+    """What one resource adds: scenario entries, unmapped codes, or the reason it was skipped."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    diagnoses: list[dict[str, Any]] = field(default_factory=list)
+    autoantibodies: list[dict[str, Any]] = field(default_factory=list)
+    unmapped: list[Unmapped] = field(default_factory=list)
+    skipped: str | None = None
+
+
+def skipped(reason: str) -> Yield:
+    return Yield(skipped=reason)
+
+
+def fail(res: Located, message: str) -> InputError:
+    return InputError(res.file, message, line=res.line, where=res.name)
+
+
+# --- shared pieces ---------------------------------------------------------------------------
+
+
+def codings(concept: Any) -> list[Any]:
+    return list(getattr(concept, "coding", None) or []) if concept is not None else []
+
+
+def unmapped_codes(res: Located, concept: Any) -> list[Unmapped]:
+    """Each coding of a concept that mapped to nothing; a concept with only text counts once."""
+    found = [Unmapped(res.type, c.system, c.code, c.display, C.left_out_reason(c.system, c.code), res)
+             for c in codings(concept)]
+    if not found:
+        text = getattr(concept, "text", None) if concept is not None else None
+        found = [Unmapped(res.type, None, None, text, "no coding, only text" if text else "no code", res)]
+    return found
+
+
+def first(concept: Any, look: Callable[[str | None, str | None], Any]) -> Any:
+    """The first coding of a concept that `look` maps, mapped."""
+    for c in codings(concept):
+        hit = look(c.system, c.code)
+        if hit is not None:
+            return hit
+    return None
+
+
+def extensions(model: Any, name: str) -> list[Any]:
+    url = C.extension(name)
+    return [e for e in (getattr(model, "extension", None) or []) if e.url == url]
+
+
+def tagged(model: Any, code: str) -> bool:
+    meta = getattr(model, "meta", None)
+    return any(t.system == C.TAG_SYSTEM and t.code == code for t in (getattr(meta, "tag", None) or []))
+
+
+def event_id(res: Located) -> str:
+    """The id an event had when it was exported, else one made from the resource's type and id."""
+    for ident in getattr(res.model, "identifier", None) or []:
+        if ident.system == C.EVENT_ID and ident.value:
+            return ident.value
+    return EVENT_ID.sub("-", f"{res.type.lower()}-{res.id or 'no-id'}")
+
+
+def citations(res: Located) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The resource as the source, and the citations it carried from an export as `also`."""
+    also = []
+    for ext in extensions(res.model, "citation"):
+        also.append({sub.url: sub.valueInteger if sub.valueInteger is not None else sub.valueString
+                     for sub in ext.extension or []})
+    return {"fhir": f"{res.type}/{res.id}"}, also
+
+
+def base_event(res: Located, kind: str, day: Any) -> dict[str, Any]:
+    if not res.id:
+        raise fail(res, "a resource the import uses needs an id, so that the event can cite it")
+    source, also = citations(res)
+    out: dict[str, Any] = {"id": event_id(res), "kind": kind, "day": day, "source": source}
+    if also:
+        out["also"] = also
+    if tagged(res.model, "hypothetical"):
+        out["hypothetical"] = True
+    notes = [n.text for n in getattr(res.model, "note", None) or [] if n.text]
+    if notes:
+        out["note"] = "; ".join(notes)
+    return out
+
+
+def extra_fields(res: Located, kind: str) -> dict[str, Any]:
+    """Project fields the export carried in its `scenario-fields` extension."""
+    found = extensions(res.model, "scenario-fields")
+    if not found:
+        return {}
+    try:
+        data = json.loads(found[0].valueString or "")
+    except ValueError:
+        raise fail(res, "extension scenario-fields is not JSON") from None
+    allowed = EXTRA_FIELDS.get(kind, frozenset())
+    if not isinstance(data, dict) or not set(data) <= allowed:
+        raise fail(res, f"extension scenario-fields may hold only {', '.join(sorted(allowed)) or 'nothing'} "
+                        f"for a {kind}")
+    return data
+
+
+# --- timing ----------------------------------------------------------------------------------
+
+
+def point_day(res: Located, clock: Clock, when: Any, period: Any) -> Any:
+    """The day of something that happened once: a dateTime, or a Period it lies within."""
+    exported = _exported_timing(res, clock)
+    if exported is not None:
+        return exported[0]
+    if when is not None:
+        lo, hi = clock.days(when)  # type: ignore[misc]
+        return day_form(lo, hi)
+    if period is not None:
+        start, end = clock.days(period.start), clock.days(period.end)
+        if start is None and end is None:
+            return None
+        return day_form(start[0] if start else None, end[1] if end else None)
+    return None
+
+
+def span_days(res: Located, clock: Clock, when: Any, period: Any) -> tuple[Any, Any]:
+    """(day, until) of something that lasted: a Period's start and end, or a dateTime start."""
+    exported = _exported_timing(res, clock)
+    if exported is not None:
+        return exported
+    if when is not None:
+        lo, hi = clock.days(when)  # type: ignore[misc]
+        return day_form(lo, hi), None
+    if period is None:
+        return None, None
+    start, end = clock.days(period.start), clock.days(period.end)
+    if start is None:
+        return (day_form(None, end[1]) if end else None), (day_form(*end) if end else None)
+    return day_form(*start), (day_form(*end) if end else None)
+
+
+def _exported_timing(res: Located, clock: Clock) -> tuple[Any, Any] | None:
+    """The export's `uncertain-timing` extension: the day (and until) as Periods they lie within."""
+    found = extensions(res.model, "uncertain-timing")
+    if not found:
+        return None
+    parts = {sub.url: sub.valuePeriod for sub in found[0].extension or []}
+    if "day" not in parts:
+        raise fail(res, "extension uncertain-timing needs a day")
+    day, until = (_period_form(clock, parts[k]) if k in parts else None for k in ("day", "until"))
+    return day, until
+
+
+def _period_form(clock: Clock, period: Any) -> Any:
+    start, end = clock.days(period.start), clock.days(period.end)
+    return day_form(start[0] if start else None, end[1] if end else None)
+
+
+# --- quantities ------------------------------------------------------------------------------
+
+
+def unit_for(res: Located, quantity: Any, measure: str) -> str:
+    """The vocabulary unit of a Quantity for a measure; an unknown unit is an error."""
+    sys, code = quantity.system, quantity.code or quantity.unit
+    if sys == C.UNIT_SYSTEM:
+        unit = code
+    elif sys in (None, C.UCUM) and code:
+        unit = C.unit_of(code)
+    else:
+        unit = None
+    if unit is None or unit not in accepted_units(measure):
+        shown = code if code else "no unit"
+        raise fail(res, f"unit {shown!r} ({sys or 'no system'}) cannot be converted for {measure}: "
+                        f"the code table maps UCUM units onto {', '.join(accepted_units(measure))}")
+    return unit
+
+
+def reading(res: Located, measure: str, quantity: Any = None, rng: Any = None) -> dict[str, Any]:
+    """A Quantity (with its comparator) or a Range as the scenario's reading, in its own unit."""
+    if quantity is not None:
+        if quantity.value is None:
+            raise fail(res, f"a {measure} quantity without a value")
+        out: dict[str, Any] = {"value": float(quantity.value), "unit": unit_for(res, quantity, measure)}
+        if quantity.comparator == "ad":
+            raise fail(res, "comparator 'ad' (sufficient to achieve) is not a reading")
+        if quantity.comparator:
+            out["comparator"] = quantity.comparator
+        return out
+    if rng.low is None or rng.high is None or rng.low.value is None or rng.high.value is None:
+        raise fail(res, f"a {measure} range needs both low and high")
+    unit = unit_for(res, rng.low, measure)
+    if unit_for(res, rng.high, measure) != unit:
+        raise fail(res, f"a {measure} range with two units")
+    return {"min": float(rng.low.value), "max": float(rng.high.value), "unit": unit}
+
+
+def reference_range(ranges: Any) -> dict[str, float] | None:
+    """low/high as printed; the export writes a strict upper bound as text `below`."""
+    if not ranges:
+        return None
+    r = ranges[0]
+    high = float(r.high.value) if r.high is not None and r.high.value is not None else None
+    if r.text == "below" and high is not None:
+        return {"below": high}
+    out = {k: float(q.value) for k, q in (("low", r.low), ("high", r.high)) if q is not None and q.value is not None}
+    return out or None
+
+
+def kind_of_code(code: str) -> CodeKind:
+    return CODES[code].kind
+
+
+def measure_is_derived(measure: str) -> bool:
+    return MEASURES[measure].derived

@@ -1,0 +1,253 @@
+"""Each clinical resource type read into scenario entries (see mapping.py for the shared rules).
+
+Statuses that say a record did not happen (entered-in-error, not-done, cancelled, not-taken, a
+proposal or plan) are skipped and counted. A MedicationRequest is an order: it is imported as a
+therapy started on its planned start (or the day it was written), with a note saying that the
+administration itself is not in the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable
+
+from escalation.fhir import codes as C
+from escalation.fhir.dates import Clock, day_form
+from escalation.fhir.mapping import (
+    Yield,
+    base_event,
+    codings,
+    extra_fields,
+    fail,
+    first,
+    kind_of_code,
+    measure_is_derived,
+    point_day,
+    reading,
+    reference_range,
+    skipped,
+    span_days,
+    unmapped_codes,
+)
+from escalation.fhir.reader import Located
+from escalation.load.vocabulary import CodeKind
+
+NOT_DONE = {
+    "Observation": {"cancelled", "entered-in-error"},
+    "Condition": set(),
+    "MedicationAdministration": {"not-done", "entered-in-error"},
+    "MedicationRequest": {"cancelled", "entered-in-error", "draft"},
+    "MedicationStatement": {"not-taken", "entered-in-error", "intended"},
+    "Procedure": {"not-done", "entered-in-error", "preparation"},
+    "DeviceUseStatement": {"entered-in-error", "intended"},
+}
+Lookup = Callable[[Located, Any], Located | None]  # a Reference to the resource it names
+
+
+def read(res: Located, clock: Clock, lookup: Lookup) -> Yield:
+    """What one resource adds to its patient's scenario."""
+    status = getattr(res.model, "status", None)
+    if status in NOT_DONE.get(res.type, set()):
+        return skipped(f"status {status}")
+    handler = {
+        "Observation": observation, "Condition": condition, "Procedure": procedure,
+        "DeviceUseStatement": device_use, "MedicationAdministration": medication,
+        "MedicationRequest": medication, "MedicationStatement": medication,
+    }[res.type]
+    return handler(res, clock, lookup)
+
+
+# --- Observation -----------------------------------------------------------------------------
+
+
+def observation(res: Located, clock: Clock, lookup: Lookup) -> Yield:
+    m = res.model
+    antibody = first(m.code, C.autoantibody_of)
+    if antibody is not None:
+        return _antibody(res, antibody)  # a result of the patient's, with no day in the format
+    day = point_day(res, clock, m.effectiveDateTime or m.effectiveInstant, m.effectivePeriod)
+    if day is None:
+        return skipped("no effective date")
+    kind = first(m.code, lambda s, c: c if s == C.EVENT_SYSTEM else None)
+    if kind in ("imaging", "outcome"):
+        return _imaging(res, day) if kind == "imaging" else _outcome(res, day)
+    code = first(m.code, lambda s, c: C.code_of(s, c, None))
+    if code is not None and kind_of_code(code) in (CodeKind.finding, CodeKind.milestone):
+        return Yield(events=[{**base_event(res, kind_of_code(code).value, day), "code": code}])
+    return _readings(res, day, kind == "readings")
+
+
+def _readings(res: Located, day: Any, panel: bool) -> Yield:
+    m, out = res.model, Yield()
+    values: dict[str, Any] = {}
+    reported: dict[str, Any] = {}
+    measure = None if panel else first(m.code, C.measure_of)
+    trend = first(m.valueCodeableConcept, lambda s, c: c if s == C.TREND_SYSTEM else None)
+    if measure is not None and trend is not None:
+        return Yield(events=[{**base_event(res, "trend_report", day), "marker": measure, "direction": trend}])
+    if measure is not None:
+        _put(res, measure, m, values, reported, out)
+    elif not panel and (m.valueQuantity is not None or m.valueRange is not None or not m.component):
+        out.unmapped += unmapped_codes(res, m.code)
+    for comp in m.component or []:
+        cm = first(comp.code, C.measure_of)
+        if cm is None:
+            out.unmapped += unmapped_codes(res, comp.code)
+        else:
+            _put(res, cm, comp, values, reported, out)
+    if values or reported:
+        event = {**base_event(res, "observation", day), **extra_fields(res, "observation")}
+        out.events.append({**event, **({"values": values} if values else {}),
+                           **({"reported": reported} if reported else {})})
+    elif not out.unmapped:
+        out.skipped = "no value"
+    return out
+
+
+def _put(res: Located, measure: str, holder: Any, values: dict, reported: dict, out: Yield) -> None:
+    """One reading into `values`, or `reported` for an index the source computed (P/F, OI)."""
+    if holder.valueQuantity is None and holder.valueRange is None:
+        out.unmapped += [replace(u, why=f"{measure}: the value is not a quantity or range")
+                         for u in unmapped_codes(res, holder.code)]
+        return
+    r = reading(res, measure, holder.valueQuantity, holder.valueRange)
+    ref = reference_range(getattr(holder, "referenceRange", None))
+    if ref:
+        r["reference"] = ref
+    (reported if measure_is_derived(measure) else values)[measure] = r
+
+
+def _imaging(res: Located, day: Any) -> Yield:
+    return Yield(events=[{**base_event(res, "imaging", day), **extra_fields(res, "imaging")}])
+
+
+def _outcome(res: Located, day: Any) -> Yield:
+    status = first(res.model.valueCodeableConcept, lambda s, c: c if s == C.EVENT_SYSTEM else None)
+    if status not in ("alive", "dead"):
+        raise fail(res, "an outcome needs valueCodeableConcept alive or dead")
+    return Yield(events=[{**base_event(res, "outcome", day), "status": status}])
+
+
+def _antibody(res: Located, name: str) -> Yield:
+    result = first(res.model.valueCodeableConcept, lambda s, c: c if s == C.RESULT_SYSTEM else None)
+    if result is None:
+        return skipped(f"{name}: no result the code table reads")
+    return Yield(autoantibodies=[{"name": name, "result": result, "source": {"fhir": f"{res.type}/{res.id}"}}])
+
+
+# --- Condition -------------------------------------------------------------------------------
+
+
+def condition(res: Located, clock: Clock, lookup: Lookup) -> Yield:
+    """A diagnosis was made no earlier than its onset and no later than it was recorded."""
+    m = res.model
+    verification = {c.code for c in codings(m.verificationStatus)}
+    if verification & {"refuted", "entered-in-error"}:
+        return skipped(f"verification {', '.join(sorted(verification))}")
+    code = first(m.code, C.diagnosis_of)
+    if code is None:
+        return Yield(unmapped=unmapped_codes(res, m.code))
+    onset = clock.days(m.onsetDateTime or (m.onsetPeriod.start if m.onsetPeriod else None))
+    recorded = clock.days(m.recordedDate)
+    if onset is None and recorded is None:
+        return skipped("no onset or recorded date")
+    day = day_form(onset[0] if onset else None, recorded[1] if recorded else None)
+    return Yield(diagnoses=[{"code": code, "day": day, "source": {"fhir": f"{res.type}/{res.id}"}}])
+
+
+# --- Procedure and DeviceUseStatement --------------------------------------------------------
+
+
+def procedure(res: Located, clock: Clock, lookup: Lookup) -> Yield:
+    m = res.model
+    return _support_or_procedure(res, m.code, *span_days(res, clock, m.performedDateTime, m.performedPeriod))
+
+
+def device_use(res: Located, clock: Clock, lookup: Lookup) -> Yield:
+    """Support where the device's type is coded: the code is on the Device it names."""
+    m = res.model
+    device = lookup(res, m.device)
+    if device is None:
+        return skipped("device not in the input")
+    return _support_or_procedure(res, device.model.type, *span_days(res, clock, m.timingDateTime, m.timingPeriod))
+
+
+def _support_or_procedure(res: Located, concept: Any, day: Any, until: Any) -> Yield:
+    code = first(concept, lambda s, c: C.code_of(s, c, None))
+    if code is None or kind_of_code(code) not in (CodeKind.support, CodeKind.procedure):
+        return Yield(unmapped=unmapped_codes(res, concept))
+    if day is None:
+        return skipped("no performed date")
+    kind = kind_of_code(code).value
+    event = {**base_event(res, kind, day), "code": code, **extra_fields(res, kind)}
+    return Yield(events=[{**event, **({"until": until} if until is not None else {})}])
+
+
+# --- the three medication resources ----------------------------------------------------------
+
+
+def medication(res: Located, clock: Clock, lookup: Lookup) -> Yield:
+    m = res.model
+    if res.type == "MedicationRequest" and m.intent in ("proposal", "plan"):
+        return skipped(f"intent {m.intent}")
+    concept = m.medicationCodeableConcept
+    if concept is None and m.medicationReference is not None:
+        med = lookup(res, m.medicationReference)
+        concept = med.model.code if med is not None else None
+    dosage = _dosage(res)
+    route = first(dosage.route, C.route_of) if dosage is not None else None
+    code = first(concept, lambda s, c: C.code_of(s, c, route))
+    if code is None or kind_of_code(code) != CodeKind.therapy:
+        return Yield(unmapped=unmapped_codes(res, concept))
+    day, until = _medication_days(res, clock)
+    if day is None:
+        return skipped("no date")
+    event = {**base_event(res, "therapy", day), "code": code, **extra_fields(res, "therapy")}
+    if until is not None:
+        event["until"] = until
+    if route is not None:
+        event["route"] = route
+    dose = _dose(res, dosage)
+    if dose is not None:
+        event["dose"] = dose
+    if res.type == "MedicationRequest":
+        event["note"] = "; ".join(x for x in (event.get("note"), "an order (MedicationRequest): "
+                                              "the administration is not in the record") if x)
+    return Yield(events=[event])
+
+
+def _dosage(res: Located) -> Any:
+    m = res.model
+    if res.type == "MedicationAdministration":
+        return m.dosage
+    listed = m.dosageInstruction if res.type == "MedicationRequest" else m.dosage
+    return listed[0] if listed else None
+
+
+def _medication_days(res: Located, clock: Clock) -> tuple[Any, Any]:
+    m = res.model
+    if res.type != "MedicationRequest":
+        return span_days(res, clock, m.effectiveDateTime, m.effectivePeriod)
+    dosage = _dosage(res)
+    repeat = dosage.timing.repeat if dosage is not None and dosage.timing is not None else None
+    bounds = repeat.boundsPeriod if repeat is not None else None
+    if bounds is not None and bounds.start is not None:
+        return span_days(res, clock, None, bounds)
+    return span_days(res, clock, m.authoredOn, None)
+
+
+def _dose(res: Located, dosage: Any) -> dict[str, Any] | None:
+    """The dose as written, in a dose unit of the vocabulary; an unknown unit is an error."""
+    if dosage is None:
+        return None
+    quantity = getattr(dosage, "dose", None) if res.type == "MedicationAdministration" else None
+    if res.type != "MedicationAdministration" and dosage.doseAndRate:
+        quantity = dosage.doseAndRate[0].doseQuantity
+    if quantity is None or quantity.value is None:
+        return None
+    ucum = quantity.code or quantity.unit
+    unit = C.dose_unit_of(ucum) if quantity.system in (None, C.UCUM) and ucum else None
+    if unit is None:
+        raise fail(res, f"dose unit {ucum!r} ({quantity.system or 'no system'}) is not in the code table's "
+                        "dose units")
+    return {"value": float(quantity.value), "unit": unit}

@@ -1,0 +1,353 @@
+"""FHIR R4 input to one validated scenario per patient, with a summary of what was not used.
+
+Day 0 is chosen by a rule written into each scenario (`scenario.day_zero`) and the summary, in
+this order:
+1. `--day-zero DATE`, or `--day-zero-encounter ID` for the patient whose encounter it is;
+2. an Encounter the export tagged `day-zero`;
+3. the start of the first inpatient encounter (Encounter.class IMP) whose reason or diagnosis
+   is one of the rule set's diagnosis codes;
+4. otherwise the start of the first inpatient encounter, then of the first encounter of any class.
+A patient with none of these is skipped and counted; so is one the scenario format cannot hold
+(no sex or birth date, or older than 18 at day 0). Days are whole calendar days from day 0, timestamps
+read in the UTC offset of day 0 (see dates.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from escalation.fhir import codes as C
+from escalation.fhir import records
+from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zero, span
+from escalation.fhir.mapping import Unmapped, Yield, codings, fail, first
+from escalation.fhir.reader import Located, read_paths
+from escalation.load.errors import InputError
+from escalation.load.scenario import Event, Scenario
+
+NOTICE = ("RESEARCH REVIEW ONLY - not medical advice. An imported timeline is material for a "
+          "research replay, not a clinical record.")
+CLINICAL = frozenset(records.NOT_DONE)
+DEFAULT_DIAGNOSES = ("JDM", "RP-ILD")
+_EVENT = TypeAdapter(Event)
+_SLUG = re.compile(r"[^a-z0-9_-]+")
+
+
+class Options(BaseModel):
+    """How an import chooses day 0 and treats unmapped codes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    day_zero: str | None = Field(None, description="a date or timestamp for every patient")
+    day_zero_encounters: tuple[str, ...] = Field((), description="Encounter ids, one per patient")
+    diagnoses: tuple[str, ...] = Field(DEFAULT_DIAGNOSES, description="the rule set's diagnosis codes")
+    strict: bool = False
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UnmappedCode(_Out):
+    resource_type: str
+    system: str | None
+    code: str | None
+    display: str | None
+    count: int
+    why: str | None = Field(description="the code table's reason, where it gives one")
+
+
+class SkippedRecords(_Out):
+    resource_type: str
+    reason: str
+    count: int
+
+
+class PatientImport(_Out):
+    patient: str
+    scenario_id: str | None
+    day_zero: str | None = Field(description="the calendar date of day 0")
+    day_zero_rule: str | None
+    events: int
+    diagnoses: int
+    skipped: str | None = Field(None, description="why no scenario was written for this patient")
+
+
+class ImportSummary(_Out):
+    notice: str = NOTICE
+    inputs: list[str]
+    resources: dict[str, int] = Field(description="resources read, by type")
+    not_read: dict[str, int] = Field(description="resources of types the import does not use, by type")
+    patients: list[PatientImport]
+    unmapped: list[UnmappedCode] = Field(description="codes that map to nothing, by type, system and code")
+    skipped: list[SkippedRecords]
+
+
+@dataclass(frozen=True)
+class Imported:
+    """Scenarios as file data (to write) and as models (to replay), with the summary."""
+
+    scenarios: list[tuple[dict[str, Any], Scenario]]
+    summary: ImportSummary
+
+
+def import_paths(paths: Sequence[Path], options: Options = Options()) -> Imported:
+    """Read Bundle files and Bulk Data folders; one scenario per patient that can have one."""
+    return import_resources(read_paths(paths), [str(p) for p in paths], options)
+
+
+def import_resources(resources: list[Located], inputs: list[str], options: Options) -> Imported:
+    index = _Index(resources)
+    patients = [r for r in resources if r.type == "Patient"]
+    by_patient = index.group(r for r in resources if r.type in CLINICAL or r.type == "Encounter")
+    reports, scenarios, unmapped, skipped = [], [], [], Counter()
+    ids: set[str] = set()
+    for patient in patients:
+        report, built, missed = _one(patient, by_patient.get(patient.id or "", []), index, options, ids, skipped)
+        reports.append(report)
+        unmapped += missed
+        if built is not None:
+            scenarios.append(built)
+    if options.strict and unmapped:
+        u = unmapped[0]
+        raise fail(u.resource, f"unmapped code {u.system or '(no system)'}|{u.code or u.display} "
+                               f"(--strict){f': {u.why}' if u.why else ''}")
+    summary = ImportSummary(
+        inputs=inputs, resources=dict(sorted(Counter(r.type for r in resources if r.model is not None).items())),
+        not_read=dict(sorted(Counter(r.type for r in resources if r.model is None).items())),
+        patients=reports, unmapped=_count_unmapped(unmapped),
+        skipped=[SkippedRecords(resource_type=t, reason=why, count=n) for (t, why), n in sorted(skipped.items())])
+    return Imported(scenarios, summary)
+
+
+def _count_unmapped(found: list[Unmapped]) -> list[UnmappedCode]:
+    counts = Counter((u.resource_type, u.system, u.code, u.display, u.why) for u in found)
+    return [UnmappedCode(resource_type=t, system=s, code=c, display=d, count=n, why=w)
+            for (t, s, c, d, w), n in sorted(counts.items(), key=lambda kv: tuple(str(x) for x in kv[0]))]
+
+
+# --- references ------------------------------------------------------------------------------
+
+
+class _Index:
+    """Resources by every name a reference may use: Type/id, an absolute URL, a urn:uuid fullUrl."""
+
+    def __init__(self, resources: list[Located]) -> None:
+        self.by_name: dict[str, Located] = {}
+        for r in resources:
+            if r.id:
+                self.by_name.setdefault(f"{r.type}/{r.id}", r)
+            if r.full_url:
+                self.by_name.setdefault(r.full_url, r)
+
+    def resolve(self, holder: Located, ref: Any) -> Located | None:
+        """The resource a Reference names: contained in `holder`, or anywhere in the input."""
+        text = getattr(ref, "reference", None)
+        if not text:
+            return None
+        if text.startswith("#"):
+            return _contained(holder, text[1:])
+        if text in self.by_name:
+            return self.by_name[text]
+        parts = [p for p in text.split("/_history/")[0].split("/") if p]
+        return self.by_name.get("/".join(parts[-2:])) if len(parts) >= 2 else None
+
+    def group(self, resources: Iterable[Located]) -> dict[str, list[Located]]:
+        """Resources by the id of the Patient they are about; any other subject is an error."""
+        out: dict[str, list[Located]] = {}
+        for r in resources:
+            subject = getattr(r.model, "subject", None)
+            target = self.resolve(r, subject)
+            if target is None or target.type != "Patient":
+                named = getattr(subject, "reference", None)
+                raise fail(r, f"refers to patient {named!r}, which is not in the input" if named
+                           else "names no patient (subject)")
+            out.setdefault(target.id or "", []).append(r)
+        return out
+
+
+def _contained(holder: Located, local: str) -> Located | None:
+    for c in getattr(holder.model, "contained", None) or []:
+        if getattr(c, "id", None) == local:
+            return Located(c.get_resource_type(), local, c, holder.file, holder.line)
+    return None
+
+
+# --- one patient -----------------------------------------------------------------------------
+
+
+def _one(patient: Located, resources: list[Located], index: _Index, options: Options, ids: set[str],
+         skipped: Counter) -> tuple[PatientImport, tuple[dict[str, Any], Scenario] | None, list[Unmapped]]:
+    name = patient.name
+    encounters = [r for r in resources if r.type == "Encounter"]
+    chosen = _day_zero(patient, encounters, index, options)
+    if chosen is None:
+        return _not_written(name, "no encounter or --day-zero to set day 0"), None, []
+    clock, rule = chosen
+    demographics = _demographics(patient, clock)
+    if isinstance(demographics, str):
+        return _not_written(name, demographics, clock, rule), None, []
+    read = [(records.read(r, clock, index.resolve), r) for r in resources if r.type != "Encounter"]
+    for y, r in read:
+        if y.skipped and not (y.events or y.diagnoses or y.autoantibodies):
+            skipped[(r.type, y.skipped)] += 1
+    yields = [y for y, _ in read]
+    missed = [u for y in yields for u in y.unmapped]
+    placed = _events(read)
+    events = [e for e, _ in placed]
+    if not events:
+        return _not_written(name, "no record maps to an event of the vocabulary", clock, rule), None, missed
+    sid = _scenario_id(patient, ids)
+    data = _scenario_data(sid, patient, clock, rule, demographics, yields, events)
+    scenario = _validate(data, placed, patient)
+    report = PatientImport(patient=name, scenario_id=sid, day_zero=clock.day_zero.isoformat(), day_zero_rule=rule,
+                           events=len(events), diagnoses=len(data["patient"]["diagnoses"]))
+    return report, (data, scenario), missed
+
+
+def _not_written(name: str, why: str, clock: Clock | None = None, rule: str | None = None) -> PatientImport:
+    return PatientImport(patient=name, scenario_id=None, day_zero=clock.day_zero.isoformat() if clock else None,
+                         day_zero_rule=rule, events=0, diagnoses=0, skipped=why)
+
+
+def _events(read: Iterable[tuple[Yield, Located]]) -> list[tuple[dict[str, Any], Located]]:
+    """Every event with the resource it came from, its id unique within the scenario."""
+    out, seen = [], Counter()
+    for y, r in read:
+        for e in y.events:
+            seen[e["id"]] += 1
+            if seen[e["id"]] > 1:
+                e = {**e, "id": f"{e['id']}-{seen[e['id']]}"}
+            out.append((e, r))
+    return out
+
+
+def _day_zero(patient: Located, encounters: list[Located], index: _Index, options: Options) -> tuple[Clock, str] | None:
+    if options.day_zero:
+        try:
+            return parse_day_zero(options.day_zero), f"--day-zero {options.day_zero}"
+        except ValueError as exc:
+            raise InputError("--day-zero", str(exc)) from None
+    usable = sorted((e for e in encounters if _start(e) is not None and e.model.status not in
+                     ("cancelled", "entered-in-error")), key=lambda e: _start(e))
+    named = [e for e in usable if e.id in options.day_zero_encounters]
+    if named:
+        return _at(named[0], "--day-zero-encounter")
+    tagged = [e for e in usable if any(t.system == C.TAG_SYSTEM and t.code == "day-zero"
+                                       for t in (e.model.meta.tag if e.model.meta else None) or [])]
+    if tagged:
+        return _at(tagged[0], "the encounter the export tagged day-zero")
+    inpatient = [e for e in usable if C.inpatient(e.model.class_fhir.system, e.model.class_fhir.code)]
+    wanted = set(options.diagnoses)
+    with_dx = [e for e in inpatient if _diagnoses(e, index) & wanted]
+    if with_dx:
+        return _at(with_dx[0], f"the first inpatient encounter with a diagnosis of the rule set "
+                               f"({', '.join(sorted(wanted))})")
+    if inpatient:
+        return _at(inpatient[0], f"the first inpatient encounter (none has a diagnosis of the rule set: "
+                                 f"{', '.join(sorted(wanted))})")
+    if usable:
+        return _at(usable[0], "the first encounter (no inpatient encounter)")
+    return None
+
+
+def _start(e: Located) -> Any:
+    """A full date or timestamp where the encounter started; a partial date cannot be day 0."""
+    period = e.model.period
+    start = period.start if period is not None else None
+    return start if clock_from(start) is not None else None
+
+
+def _at(e: Located, why: str) -> tuple[Clock, str]:
+    clock = clock_from(_start(e))
+    assert clock is not None
+    return clock, f"start of {e.name} ({clock.day_zero.isoformat()}, days counted in {offset_label(clock.zone)}): {why}"
+
+
+def _diagnoses(e: Located, index: _Index) -> set[str]:
+    """The project diagnosis codes an encounter gives as its reason or its diagnoses."""
+    concepts = list(e.model.reasonCode or [])
+    refs = list(e.model.reasonReference or []) + [d.condition for d in e.model.diagnosis or []]
+    for ref in refs:
+        target = index.resolve(e, ref)
+        if target is not None and target.type == "Condition":
+            concepts.append(target.model.code)
+    return {dx for c in concepts if (dx := first(c, C.diagnosis_of)) is not None}
+
+
+# --- demographics and assembly ---------------------------------------------------------------
+
+
+def _demographics(patient: Located, clock: Clock) -> dict[str, Any] | str:
+    """Sex and age at day 0, or why the scenario format cannot hold this patient."""
+    m = patient.model
+    if m.gender not in ("female", "male"):
+        return f"gender {m.gender or 'not given'}: the scenario format records female or male"
+    birth = span(m.birthDate, clock.zone)
+    if birth is None:
+        return "no birth date, so no age at day 0"
+    age = _age(birth.last, clock.day_zero)
+    if not 0 <= age <= 18:
+        return f"aged {age:g} at day 0: the scenario format covers ages 0-18"
+    note = None if birth.first == birth.last else (f"birth date given as {m.birthDate}: "
+                                                   "age is the youngest it can be")
+    return {"age_years": age, "sex": m.gender, **({"note": note} if note else {})}
+
+
+def _age(born: date, day_zero: date) -> float:
+    return round((day_zero - born).days / 365.25, 2)
+
+
+def _scenario_id(patient: Located, ids: set[str]) -> str:
+    given = next((i.value for i in patient.model.identifier or [] if i.system == C.SCENARIO_ID and i.value), None)
+    base = given or "fhir-" + (_SLUG.sub("-", (patient.id or "patient").lower()).strip("-") or "patient")
+    sid, n = base, 1
+    while sid in ids:
+        n += 1
+        sid = f"{base}-{n}"
+    ids.add(sid)
+    return sid
+
+
+def _scenario_data(sid: str, patient: Located, clock: Clock, rule: str, demographics: dict[str, Any],
+                   yields: list[Yield], events: list[dict[str, Any]]) -> dict[str, Any]:
+    source = {"fhir": f"Patient/{patient.id}"}
+    hypothetical = any(t.system == C.TAG_SYSTEM and t.code == "hypothetical"
+                       for t in (patient.model.meta.tag if patient.model.meta else None) or [])
+    info: dict[str, Any] = {"id": sid, "title": f"Imported from FHIR R4: Patient/{patient.id} ({patient.file})",
+                            "day_zero": rule, "source": source}
+    if hypothetical:
+        info["hypothetical"] = True
+    return {
+        "scenario": info,
+        "patient": {**demographics, "source": source,
+                    "diagnoses": [d for y in yields for d in y.diagnoses],
+                    "autoantibodies": [a for y in yields for a in y.autoantibodies]},
+        "events": events,
+    }
+
+
+def _validate(data: dict[str, Any], placed: list[tuple[dict[str, Any], Located]], patient: Located) -> Scenario:
+    """Each event checked alone first, so that an error names the resource it came from."""
+    for event, res in placed:
+        try:
+            _EVENT.validate_python(event)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            path = list(err["loc"][1:]) + (list(err["ctx"]["path"]) if err["type"] == "located" else [])
+            msg = err["ctx"]["message"] if err["type"] == "located" else err["msg"].removeprefix("Value error, ")
+            where = ".".join(str(p) for p in path)
+            raise fail(res, f"cannot be a scenario event: {where + ': ' if where else ''}{msg}") from None
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["ctx"]["message"] if err["type"] == "located" else err["msg"]
+        raise fail(patient, f"the imported scenario is not valid: {'.'.join(map(str, err['loc']))}: {msg}") from None
