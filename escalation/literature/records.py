@@ -29,6 +29,7 @@ from pydantic import (
 from escalation.load.citations import REPORT_REFERENCES, Citation
 from escalation.load.errors import InputError, located_error
 from escalation.load.loading import read_yaml, validate
+from escalation.load.numbers import Finite, check_order
 from escalation.load.shipped import LITERATURE_FILE, literature_table
 
 # The records file's name in the repository: what outputs print when the shipped table is used,
@@ -112,7 +113,7 @@ class Span(_Strict):
     """A span of time as printed: '5 weeks', '2 day', '< 4 months', or 'ND'."""
 
     printed: str
-    value: float | None = None
+    value: Finite | None = None
     unit: str | None = None
     comparator: Literal["=", "<"] = "="
 
@@ -159,7 +160,7 @@ class TimeToDeath(_Strict):
 
 
 LAB_NAMES = ("ast", "alt", "ldh", "ck", "aldolase", "kl6")
-LabValue = Union[float, Literal["ND", "NA"]]
+LabValue = Union[Finite, Literal["ND", "NA"]]
 
 
 class Labs(_Strict):
@@ -195,7 +196,7 @@ class Labs(_Strict):
 
 
 class Titre(_Strict):
-    value: float | None = None
+    value: Finite | None = None
     comparator: Literal["=", ">"] = "="
     status: Literal["given", "ND", "NA", "not printed"]
 
@@ -311,7 +312,7 @@ class Record(_Strict):
     group: Group | None = Field(None, description="position in a group of rows under one reference label")
     source: Citation
     timeline: str | None = Field(None, description="a scenario file of the same patient, relative to this file")
-    age: float
+    age: Finite
     sex: Literal["M", "F"]
     race: str = Field(min_length=1, description="ethnicity, race or country as printed")
     symptoms_printed: list[PrintedPresence] = Field(
@@ -372,9 +373,14 @@ class Record(_Strict):
 
 
 class Range(_Strict):
-    low: float
-    high: float
+    low: Finite
+    high: Finite
     unit: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Range":
+        check_order(self.low, self.high, ("low", "high"), "low")
+        return self
 
 
 class Footnote(_Strict):

@@ -25,6 +25,7 @@ from pydantic import (
 from escalation.load.changes import Changes, merge_by_id
 from escalation.load.citations import Citation
 from escalation.load.errors import located_error
+from escalation.load.numbers import Finite
 from escalation.load.vocabulary import (
     CODES,
     MEASURES,
@@ -46,7 +47,7 @@ class _Strict(BaseModel):
 class Parameter(_Strict):
     """A named threshold or window with its default value and where that value comes from."""
 
-    value: float
+    value: Finite
     unit: str
     sources: list[Citation] = Field(default_factory=list)
     assumption: bool = False

@@ -9,6 +9,7 @@ impossible ever reaches the rule engine.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from escalation.load.changes import Changes, merge_by_id
 from escalation.load.citations import Citation
 from escalation.load.errors import located_error
+from escalation.load.numbers import Finite, check_order
 from escalation.load.timing import DayRange
 from escalation.load.vocabulary import (
     DOSE_UNITS,
@@ -42,9 +44,14 @@ class _Strict(BaseModel):
 class ReferenceRange(_Strict):
     """A laboratory's normal range as printed: `low`/`high` inclusive, or `below` (strictly)."""
 
-    low: float | None = None
-    high: float | None = None
-    below: float | None = None
+    low: Finite | None = None
+    high: Finite | None = None
+    below: Finite | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ReferenceRange":
+        check_order(self.low, self.high, ("low", "high"), "low")
+        return self
 
 
 class Value(_Strict):
@@ -53,10 +60,10 @@ class Value(_Strict):
     In a file a bare number means an exact value in the measure's canonical unit.
     """
 
-    value: float | None = None
+    value: Finite | None = None
     comparator: Comparator = "="
-    min: float | None = None
-    max: float | None = None
+    min: Finite | None = None
+    max: Finite | None = None
     unit: str | None = None
     reference: ReferenceRange | None = None
 
@@ -127,13 +134,15 @@ def _check_reading(measure: str, reading: Value) -> None:
 class Dose(_Strict):
     """A regimen as written (e.g. 30 mg/kg/day): the implied absolute dose is derived later."""
 
-    value: float = Field(gt=0)
+    value: Finite = Field(gt=0)
     unit: str
 
     @field_validator("value", mode="before")
     @classmethod
     def _positive(cls, v: Any) -> Any:
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            return v  # not a number, or not a finite one: the type says so
+        if v <= 0:
             raise ValueError(f"a dose must be positive, not {v}")
         return v
 
@@ -146,10 +155,15 @@ class Dose(_Strict):
 
 
 class TroughTarget(_Strict):
-    low: float = Field(gt=0)
-    high: float = Field(gt=0)
+    low: Finite = Field(gt=0)
+    high: Finite = Field(gt=0)
     unit: str = "ng/mL"
     approximate: bool = Field(False, description="the source gives the target only as 'about'")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TroughTarget":
+        check_order(self.low, self.high, ("low", "high"), "low")
+        return self
 
 
 class _Event(_Strict):
@@ -206,6 +220,19 @@ class TrendReport(_Event):
     direction: Literal["decreasing", "not_decreasing", "stable", "rising"]
 
 
+def _until_not_before_start(event: Any) -> Any:
+    """An `until` that ends before the event can start is refused, not silently clamped.
+
+    Only a certain contradiction: when the ranges overlap, some placement still fits, and the
+    replay's earliest and latest readings keep that doubt.
+    """
+    start, until = event.day.earliest, event.until.latest if event.until is not None else None
+    if start is not None and until is not None and until < start:
+        raise located_error(f"until (day {until} at the latest) is before the start (day {start} at the "
+                            "earliest): an event cannot end before it starts", ("until",))
+    return event
+
+
 class Therapy(_Event):
     kind: Literal["therapy"]
     code: TherapyCode
@@ -218,6 +245,7 @@ class Therapy(_Event):
     route: Literal["iv", "oral", "other"] | None = None
     target_trough: TroughTarget | None = None
 
+    _ends_after_start = model_validator(mode="after")(_until_not_before_start)
 
 
 class Support(_Event):
@@ -226,6 +254,17 @@ class Support(_Event):
     until: DayRange | None = None
     flow: Value | None = None
 
+    _ends_after_start = model_validator(mode="after")(_until_not_before_start)
+
+    @model_validator(mode="after")
+    def _flow(self) -> "Support":
+        """Checked as the oxygen flow of an observation is: a flow is a reading like any other."""
+        if self.flow is not None:
+            try:
+                _check_reading("o2_flow", self.flow)
+            except ValueError as exc:
+                raise located_error(str(exc), ("flow",)) from None
+        return self
 
 
 class Procedure(_Event):
@@ -234,6 +273,7 @@ class Procedure(_Event):
     until: DayRange | None = None
     sessions_total: int | None = Field(None, ge=1)
 
+    _ends_after_start = model_validator(mode="after")(_until_not_before_start)
 
 
 class Imaging(_Event):
@@ -282,7 +322,7 @@ class Autoantibody(_Strict):
 
 
 class Patient(_Strict):
-    age_years: float = Field(ge=0, le=18)
+    age_years: Finite = Field(ge=0, le=18)
     sex: Literal["female", "male"]
     source: Citation
     diagnoses: list[Diagnosis] = Field(default_factory=list)
