@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from escalation.load.errors import InputError
@@ -154,6 +153,8 @@ def located(raw: Any, name: str, line: int | None, full_url: str | None = None) 
     where = f"{kind}/{rid}" if rid else kind
     if kind not in READ_TYPES:
         return Located(kind, rid, None, name, line, full_url)
+    from fhir.resources.R4B import get_fhir_model_class  # 0.2 s to import: only when a file is read
+
     try:
         model = get_fhir_model_class(kind).model_validate(raw)
     except ValidationError as exc:
@@ -206,3 +207,9 @@ def _skip(text: str, i: int) -> int:
     while i < len(text) and text[i] in " \t\r\n":
         i += 1
     return i
+
+
+def bundle_files(roots: Iterable[Path]) -> list[Path]:
+    """FHIR Bundle JSON files under the folders named, sorted: scenarios for `escalation test`."""
+    return [p for root in roots if root.is_dir() for p in sorted(root.rglob("*.json"))
+            if p.is_file() and is_bundle_file(p)]

@@ -30,6 +30,7 @@ from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zer
 from escalation.fhir.mapping import Unmapped, Yield, codings, fail, first
 from escalation.fhir.reader import Located, read_paths
 from escalation.load.errors import InputError
+from escalation.load.ruleset import DiagnosisCondition
 from escalation.load.scenario import Event, Scenario
 
 NOTICE = ("RESEARCH REVIEW ONLY - not medical advice. An imported timeline is material for a "
@@ -351,3 +352,24 @@ def _validate(data: dict[str, Any], placed: list[tuple[dict[str, Any], Located]]
         err = exc.errors()[0]
         msg = err["ctx"]["message"] if err["type"] == "located" else err["msg"]
         raise fail(patient, f"the imported scenario is not valid: {'.'.join(map(str, err['loc']))}: {msg}") from None
+
+
+# --- entry points for loading a Bundle as a scenario --------------------------------------------
+
+
+def rule_diagnoses(rulesets: Iterable[Any]) -> tuple[str, ...]:
+    """The diagnosis codes rule sets test (`diagnosis: CODE`): what the day-0 rule looks for."""
+    found = {c.diagnosis for rs in rulesets for rule in rs.rules for c in rule.conditions
+             if isinstance(c, DiagnosisCondition)}
+    return tuple(sorted(found)) or DEFAULT_DIAGNOSES
+
+
+def one_scenario(path: Path, options: Options = Options()) -> Scenario:
+    """The scenario of a Bundle that holds one patient, imported in memory (`replay`, `test`)."""
+    imported = import_paths([path], options)
+    if len(imported.scenarios) != 1:
+        why = "; ".join(f"{p.patient}: {p.skipped}" for p in imported.summary.patients if p.skipped)
+        raise InputError(str(path), f"holds {len(imported.summary.patients)} patient(s) and gives "
+                         f"{len(imported.scenarios)} scenario(s); replay takes one "
+                         f"(use `escalation import fhir` for several){f' ({why})' if why else ''}")
+    return imported.scenarios[0][1]

@@ -1,0 +1,45 @@
+"""An imported scenario written in the project's own YAML format, headed by where it came from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from escalation.fhir.to_scenario import NOTICE
+
+_HEADER = """\
+# {notice}
+# Imported by `escalation import fhir` from {source}.
+# Day 0: {day_zero}
+# Every event cites the FHIR resource it was read from (source: {{fhir: Type/id}}); values the
+# resources did not carry are left out. Check the summary for what was not imported.
+"""
+# Event keys in the order the shipped scenarios write them: what and when first, then where from.
+_ORDER = ("id", "kind", "code", "marker", "direction", "status", "modality", "region", "study", "findings",
+          "course", "courses_total", "days_per_course", "interval", "dose", "route", "target_trough", "day",
+          "until", "values", "reported", "oxygen_device", "oxygen_flow", "flow", "sessions_total",
+          "hypothetical", "source", "also", "note")
+
+
+class _Dumper(yaml.SafeDumper):
+    """No anchors or aliases: the loader refuses them, and a reader should see each value."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def scenario_yaml(data: dict[str, Any]) -> str:
+    """The file text: a comment header, then the scenario in the order people read it."""
+    info = data["scenario"]
+    head = _HEADER.format(notice=NOTICE, source=info["title"].removeprefix("Imported from FHIR R4: "),
+                          day_zero=info["day_zero"])
+    ordered = {**data, "events": [_ordered(e) for e in data["events"]]}
+    body = yaml.dump(ordered, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
+                     default_flow_style=None)
+    return head + "\n" + body
+
+
+def _ordered(event: dict[str, Any]) -> dict[str, Any]:
+    known = {k: event[k] for k in _ORDER if k in event}
+    return {**known, **{k: v for k, v in event.items() if k not in known}}

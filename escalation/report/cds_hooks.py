@@ -1,0 +1,126 @@
+"""Decision points as a CDS Hooks 2.0 response, `{"cards": [...]}`, for decision-support tools.
+
+A card is the shape CDS tools already show, but every card here is material for research review:
+indicator `info`, a summary worded for review (never as an order), the research-only notice and
+the rule set with its content hash in `source.label`, and the conditions, values and sources in
+the Markdown detail. Each card's uuid is derived (uuid5) from the scenario, the rule set and the
+decision point, so that a rerun gives the same cards.
+
+Cards are built from a list of `CardItem`s: one kind per thing a replay reports (today the
+decision points). Another kind is one more function returning CardItems.
+
+Specification: CDS Hooks 2.0, https://cds-hooks.hl7.org/2.0/ ("CDS Service Response", "Card
+Attributes"): summary required, under 140 characters; indicator info, warning or critical;
+source required with a label; detail GitHub-flavoured Markdown; uuid optional.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from escalation.match.results import NOTICE, DecisionPoint, ReplayResult, actual_text, day_text, lag_text
+
+SUMMARY_LIMIT = 139  # "<140 characters"
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://escalation.invalid/fhir/cds-hooks")
+SHORT_NOTICE = NOTICE.split(". ")[0]  # "RESEARCH REVIEW ONLY - not medical advice"
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CardSource(_Out):
+    label: str
+
+
+class Card(_Out):
+    uuid: str
+    summary: str = Field(max_length=SUMMARY_LIMIT)
+    indicator: str = "info"
+    detail: str
+    source: CardSource
+
+
+class CdsResponse(_Out):
+    cards: list[Card]
+
+
+class CardItem(_Out):
+    """What one card says, before it is a card: the kind of item, a key unique within the replay."""
+
+    kind: str
+    key: str
+    summary: str
+    detail: str
+
+
+def response(result: ReplayResult, kinds: list[Callable[[ReplayResult], list[CardItem]]] | None = None) -> CdsResponse:
+    """One card per item of every kind, in the order of the kinds."""
+    makers = kinds if kinds is not None else ITEM_KINDS
+    items = [item for make in makers for item in make(result)]
+    return CdsResponse(cards=[card(result, item) for item in items])
+
+
+def to_json(result: ReplayResult) -> str:
+    return json.dumps(response(result).model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+
+
+def card(result: ReplayResult, item: CardItem) -> Card:
+    rs = result.ruleset
+    label = f"{SHORT_NOTICE}. Rule set {rs.id} v{rs.version} sha256:{rs.content_hash[:16]}"
+    key = "|".join((result.scenario.id, rs.id, rs.version, rs.content_hash, item.kind, item.key))
+    return Card(uuid=str(uuid.uuid5(NAMESPACE, key)), summary=short(item.summary), detail=item.detail,
+                source=CardSource(label=label))
+
+
+def short(text: str) -> str:
+    """The summary within the limit, cut at a word with an ellipsis when it is longer."""
+    text = " ".join(text.split())
+    if len(text) <= SUMMARY_LIMIT:
+        return text
+    return text[: SUMMARY_LIMIT - 1].rsplit(" ", 1)[0] + "…"
+
+
+# --- decision points ---------------------------------------------------------------------------
+
+
+def decision_point_items(result: ReplayResult) -> list[CardItem]:
+    return [CardItem(kind="decision-point", key=f"{dp.rule_id}|{dp.occurrence}|{dp.day}|{dp.day_latest}",
+                     summary=dp.summary, detail=decision_point_detail(result, dp))
+            for dp in result.decision_points]
+
+
+def decision_point_detail(result: ReplayResult, dp: DecisionPoint) -> str:
+    """Markdown: the notice, what the rule puts up for review, the conditions met with their values."""
+    rows = "\n".join(f"| {cell(c.condition)} | {cell(c.met_by)} | {cell(_values(c.values))} |" for c in dp.conditions)
+    assumptions = [p.name for p in dp.parameters if p.assumption]
+    parts = [
+        f"**{NOTICE}**",
+        cell(dp.detail, table=False),
+        f"Day {day_text(dp)} ({dp.timing}); scenario `{result.scenario.id}`"
+        + (" (hypothetical)" if result.scenario.hypothetical else ""),
+        "| condition | met by | values |\n|---|---|---|\n" + rows,
+        f"What the timeline shows: {cell(dp.action_note, table=False)} (actual day {actual_text(dp)}, "
+        f"lag {lag_text(dp)} days).",
+        "Sources:\n" + "\n".join(f"- {cell(s, table=False)}" for s in dp.sources),
+    ]
+    if assumptions:
+        parts.append("Rests on thresholds no source states (assumptions): " + ", ".join(f"`{a}`" for a in assumptions))
+    return "\n\n".join(parts)
+
+
+def _values(values: dict[str, float | int]) -> str:
+    return ", ".join(f"{k} = {v:g}" for k, v in sorted(values.items()))
+
+
+def cell(text: str, table: bool = True) -> str:
+    """File text made inert in Markdown: no HTML, no table breaks, no accidental emphasis."""
+    out = text.replace("\\", "\\\\").replace("<", "\\<").replace("*", "\\*").replace("_", "\\_")
+    return out.replace("|", "\\|").replace("\n", " ") if table else out
+
+
+ITEM_KINDS: list[Callable[[ReplayResult], list[CardItem]]] = [decision_point_items]

@@ -1,0 +1,37 @@
+"""The summary `escalation import fhir` prints: what became scenarios, and what did not.
+
+Nothing an import leaves out is silent: each patient without a scenario says why, every code
+that maps to nothing is counted by resource type, system and code (with the code table's reason
+where it gives one), records skipped for their status or a missing date are counted by reason,
+and resource types the import does not read are counted by type.
+"""
+
+from __future__ import annotations
+
+from escalation.fhir.to_scenario import ImportSummary
+from escalation.report.console import plain_text
+
+
+def summary_table(summary: ImportSummary, width: int) -> str:
+    lines = [summary.notice, f"Read: {', '.join(summary.inputs)}",
+             "Resources read: " + _counts(summary.resources)]
+    if summary.not_read:
+        lines.append("Not read (types the import does not use): " + _counts(summary.not_read))
+    lines += ["", "Patients:"]
+    for p in summary.patients:
+        if p.scenario_id is None:
+            lines.append(f"  - {p.patient}: no scenario: {p.skipped}")
+        else:
+            lines.append(f"  - {p.patient} -> {p.scenario_id}.yaml: {p.events} events, {p.diagnoses} "
+                         f"diagnoses; day 0 = {p.day_zero_rule}")
+    lines += ["", f"Unmapped codes ({sum(u.count for u in summary.unmapped)}; counted, not imported):"]
+    lines += [f"  - {u.count} x {u.resource_type} {u.system or '(no system)'}|{u.code or '-'}"
+              + (f" {u.display!r}" if u.display else "") + (f": {u.why}" if u.why else "")
+              for u in summary.unmapped] or ["  none"]
+    lines += ["", "Records skipped:"]
+    lines += [f"  - {s.count} x {s.resource_type}: {s.reason}" for s in summary.skipped] or ["  none"]
+    return plain_text("\n".join(lines), width) + "\n"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
