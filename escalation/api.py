@@ -31,7 +31,16 @@ IN_MEMORY = "<in memory>"  # the file name a result shows for a scenario or rule
 
 
 def load_scenario(path: PathLike) -> Scenario:
-    """A validated scenario, variants resolved; bad input raises InputError with file and line."""
+    """A validated scenario, variants resolved; bad input raises InputError with file and line.
+
+    A FHIR R4 Bundle of one patient (a .json file) is imported in memory (escalation.fhir).
+    """
+    from escalation.fhir.reader import is_bundle_file
+
+    if is_bundle_file(Path(path)):
+        from escalation.fhir.to_scenario import one_scenario
+
+        return one_scenario(Path(path))
     return loading.load_scenario(path)
 
 
@@ -130,9 +139,12 @@ def scenario_files(paths: Iterable[PathLike] | None = None) -> list[Path]:
 
     Folders named `literature` hold published-case records, not timelines, and are passed over.
     """
+    from escalation.fhir.reader import bundle_files
+
     given = [Path(p) for p in paths] if paths is not None else []
     roots = given or [shipped.shipped("scenarios")]
-    return discover.require_some(discover.yaml_files(roots, skip_literature=True), roots, "scenario files")
+    found = discover.yaml_files(roots, skip_literature=True) + bundle_files(given)  # FHIR Bundles too
+    return discover.require_some(found, roots, "scenario files")
 
 
 def check_expectations(

@@ -20,6 +20,7 @@ import typer
 
 from escalation import api
 from escalation.cli.common import EXIT_BAD_INPUT, Format, FormatOpt, Width, errors, json_text
+from escalation.cli.fhir import ReplayFormat, ReplayFormatOpt, render_replay
 from escalation.cli.help import PlainCommand
 from escalation.load import shipped
 from escalation.load.discover import kind_of, require_some, yaml_files
@@ -29,7 +30,6 @@ from escalation.load.ruleset import Ruleset
 from escalation.match.results import NOTICE
 from escalation.report.console import output_width, plain_text
 from escalation.report.files import check_output, write_atomically
-from escalation.report.text import to_json, to_table
 from escalation.version import __version__
 
 DEFAULT_RULES = "the shipped report-pathway.yaml"
@@ -102,12 +102,13 @@ def _write_or_print(text: str, output: Path | None) -> None:
 
 @app.command(cls=PlainCommand)
 def replay(
-    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file")],
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file, or a FHIR R4 "
+                                             "Bundle JSON file of one patient")],
     rules: Annotated[Optional[Path], typer.Option("--rules", "-r", metavar="FILE",
                                                   help=f"rule set YAML file (default: {DEFAULT_RULES})")] = None,
     set_: Annotated[list[str], typer.Option("--set", metavar="RULE.PARAM=VALUE",
                                             help="override a rule parameter (repeatable)")] = [],  # noqa: B006
-    fmt: FormatOpt = Format.table,
+    fmt: ReplayFormatOpt = ReplayFormat.table,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE",
                                                    help="write to this file instead of standard output")] = None,
     through_day: Annotated[Optional[int], typer.Option("--through-day", metavar="DAY",
@@ -119,7 +120,7 @@ def replay(
         if output is not None:
             check_output(output, inputs=[scenario, rules or default_rules_path()])
         result = api.replay(scenario, rules, overrides=parse_overrides(set_), through_day=through_day)
-    text = to_json(result) if fmt == Format.json else to_table(result, width=output_width(width))
+    text = render_replay(result, fmt, width)
     _write_or_print(text, output)
 
 
@@ -283,9 +284,12 @@ def report(
 
 def _subcommands() -> None:
     from escalation.cli.cohort import cohort_app
+    from escalation.cli.fhir import export_app, import_app
 
     app.add_typer(cohort_app, name="cohort", help="The 18 published cases of Table 1: summary, "
                   "cross-source check and placement on the pathway.")
+    app.add_typer(import_app, name="import", help="Read FHIR R4 records into scenario files.")
+    app.add_typer(export_app, name="export", help="Write a scenario as a FHIR R4 Bundle.")
 
 
 _subcommands()
