@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from escalation.cli.app import app
 from escalation.load.errors import InputError
 from escalation.load.loading import load_ruleset, load_scenario, read_yaml
+from escalation.load.shipped import index_case
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = Path("tests/regressions/loader")  # relative to ROOT, as a user would type it
@@ -33,6 +34,7 @@ MEMORY_LIMIT = 1 << 30  # the CLI needs under 500 MB of address space for the sh
 NESTING_LIMIT = 100  # the documented limits (README, bad input)
 CHAIN_LIMIT = 16
 SIZE_LIMIT = 10 * 1024 * 1024
+PARENT_REF = "../../../pyproject.toml"  # what derives-parent.yaml names
 
 RUN = """
 import sys
@@ -164,8 +166,16 @@ def test_derives_from_through_a_symlink_out_of_its_folder_is_refused(tmp_path, c
     (folder / "base.yaml").symlink_to(tmp_path / "base.yaml")
     variant = folder / "variant.yaml"
     variant.write_text((ROOT / CASES / "derives-parent.yaml").read_text()
-                       .replace("../../../scenarios/index_case.yaml", "base.yaml"))
+                       .replace(PARENT_REF, "base.yaml"))
     assert_refused(run_cli(command, str(variant)), str(variant), 2, ("outside",))
+
+
+def test_a_variant_anywhere_may_derive_from_the_shipped_index_case(tmp_path):
+    variant = tmp_path / "variant.yaml"
+    variant.write_text((ROOT / CASES / "derives-parent.yaml").read_text()
+                       .replace(PARENT_REF, json.dumps(str(index_case()))))
+    proc = run_cli("check", str(variant))
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_shipped_variants_naming_their_parent_folder_still_load():
@@ -233,7 +243,7 @@ def _chain(folder: Path, links: int) -> Path:
     variant = (ROOT / CASES / "derives-parent.yaml").read_text()
     for i in range(links):
         ref = f"v{i + 1:04d}.yaml" if i + 1 < links else "base.yaml"
-        (folder / f"v{i:04d}.yaml").write_text(variant.replace("../../../scenarios/index_case.yaml", ref))
+        (folder / f"v{i:04d}.yaml").write_text(variant.replace(PARENT_REF, ref))
     return folder / "v0000.yaml"
 
 

@@ -7,12 +7,14 @@ location in the data is mapped back to the line of the file, so the person editi
 told `scenarios/x.yaml:42 (events[3].values.fio2)` rather than a traceback.
 
 A variant names the file it derives from (`derives_from`) relative to its own folder, and that
-file must lie inside the variant's root: the nearest enclosing folder named `scenarios` or
-`rules`, or the variant's own folder when it is in neither. Shipped variants need the first:
-scenarios/variants/*.yaml derive from ../index_case.yaml. The path is resolved, symlinks
-included, before it is compared, so neither `..`, an absolute path nor a link reaches
-/etc/shadow or /dev/zero; the error points at the derives_from line. Cycles are refused, and a
-chain may be at most MAX_DERIVES_CHAIN (16) derives_from long.
+file must lie inside one of the variant's roots: its own tree, which is the nearest enclosing
+folder named `scenarios` or `rules` or else the variant's own folder, and the shipped scenarios/
+and rules/ folders (the tool's own files, so that a variant kept anywhere can derive from the
+index case). Shipped variants need the tree: scenarios/variants/*.yaml derive from
+../index_case.yaml. The path is resolved, symlinks included, before it is compared, so neither
+`..`, an absolute path nor a link reaches /etc/shadow or /dev/zero; the error points at the
+derives_from line. Cycles are refused, and a chain may be at most MAX_DERIVES_CHAIN (16)
+derives_from long.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from escalation.load.errors import InputError
+from escalation.load.origins import noted
 from escalation.load.reading import parse_yaml, read_text, shown_name
 from escalation.load.ruleset import Ruleset, RulesetVariant
 from escalation.load.scenario import Scenario, ScenarioVariant
+from escalation.load.shipped import shipped
 
 M = TypeVar("M", bound=BaseModel)
 Path_ = tuple[str | int, ...]
@@ -132,7 +136,7 @@ def _load(path: Path | str, model: type[M], variant_model: type, seen: tuple[Pat
     data, lines = read_yaml(path)
     _refuse_other_kind(data, model, name)
     if not (isinstance(data, dict) and "derives_from" in data):
-        return validate(model, data, lines, name)
+        return noted(validate(model, data, lines, name), name, data, lines)
     variant = validate(variant_model, data, lines, name)
     ref = variant.derives_from
     base_path = _base_path(path, ref, lines.get(("derives_from",)), seen)
@@ -141,7 +145,7 @@ def _load(path: Path | str, model: type[M], variant_model: type, seen: tuple[Pat
         merged = variant.apply(base)
     except ValueError as exc:
         raise InputError(name, str(exc), line=lines.get(("changes",))) from None
-    return validate(model, merged, {}, f"{name} (derived from {shown_name(ref)})")
+    return noted(validate(model, merged, {}, f"{name} (derived from {shown_name(ref)})"), name, data, lines, base)
 
 
 def _refuse_other_kind(data: Any, model: type[M], name: str) -> None:
@@ -156,14 +160,17 @@ def _refuse_other_kind(data: Any, model: type[M], name: str) -> None:
             raise InputError(name, f"these are published-case records (escalation cohort), not {wanted}", line=1)
 
 
-def derives_root(path: Path) -> Path:
-    """The folder a variant may derive from: its `scenarios` or `rules` tree, else its own folder.
+def derives_roots(path: Path) -> tuple[Path, ...]:
+    """The folders a variant may derive from: its own tree, and the shipped scenarios and rules.
 
-    The nearest enclosing folder of that name, so that shipped variants in scenarios/variants/
-    can name ../index_case.yaml; found from the file's real location, symlinks resolved.
+    Its own tree is the nearest enclosing folder named `scenarios` or `rules` (so that shipped
+    variants in scenarios/variants/ can name ../index_case.yaml), else its own folder; found from
+    the file's real location, symlinks resolved. The shipped folders are the tool's own files, so
+    that a variant kept anywhere may derive from the index case.
     """
     real = path.resolve()
-    return next((p for p in real.parents if p.name in DERIVES_TREES), real.parent)
+    own = next((p for p in real.parents if p.name in DERIVES_TREES), real.parent)
+    return (own, *(shipped(kind).resolve() for kind in DERIVES_TREES))
 
 
 def _base_path(path: Path, ref: str, line: int | None, seen: tuple[Path, ...]) -> Path:
@@ -172,19 +179,20 @@ def _base_path(path: Path, ref: str, line: int | None, seen: tuple[Path, ...]) -
     if "\x00" in ref:
         raise InputError(name, "derives_from: the file name contains a NUL character", line=line)
     try:
-        base, root = (path.parent / ref).resolve(), derives_root(path)
+        base, roots = (path.parent / ref).resolve(), derives_roots(path)
     except (OSError, RuntimeError) as exc:  # a symlink loop
         raise InputError(name, f"derives_from: cannot resolve {shown}: {exc}", line=line) from None
-    if not base.is_relative_to(root):
-        raise InputError(name, f"derives_from: {shown} lies outside {root}, the folder this file may derive "
-                         f"from (its own, or the {' or '.join(DERIVES_TREES)} folder it is in)", line=line)
+    if not base.exists():
+        raise InputError(name, f"derives_from: no file {shown}", line=line)
+    if not any(base.is_relative_to(root) for root in roots):
+        raise InputError(name, f"derives_from: {shown} lies outside {roots[0]}, the folder this file may "
+                         "derive from (its own, or the scenarios or rules folder it is in, or the shipped "
+                         "scenarios and rules)", line=line)
     if base in seen or base == path.resolve():
         raise InputError(name, f"derives_from forms a cycle through {shown}", line=line)
     if len(seen) >= MAX_DERIVES_CHAIN:
         raise InputError(name, f"derives_from: a chain of variants may be at most {MAX_DERIVES_CHAIN} "
                          "files long", line=line)
-    if not base.exists():
-        raise InputError(name, f"derives_from: no file {shown}", line=line)
     return base
 
 
