@@ -1,17 +1,23 @@
-"""Numbers the models refuse ("Hardening", item 11, and the parts of item 12 it covers).
+"""Numbers the models refuse, and divisions the derive stage can always do ("Hardening", items 11, 12).
 
 Item 11: NaN and infinity (YAML's `.nan`, `.inf`, `-.inf`) were accepted wherever a number is,
-and ranges could be written the wrong way round; item 12: an infinite `every_days`, or `report`
-with `kl6: .nan`, gave a traceback. Each case is a small file in
+and ranges could be written the wrong way round; item 12: a zero where the derive stage divides,
+or an infinite `every_days`, gave a traceback. Each case is a small file in
 tests/regressions/models/, named for the case, with the offending line marked `# refused`.
 `escalation check FILE` must refuse it at that line, with one `error:` line and exit 2, and the
 command that would use the file later (replay, report, cohort) must refuse it with the same line:
 check catches everything a replay would reject. The real CLI runs in a subprocess with a time
 limit, since a regression could hang the rule engine.
+
+The property tests feed observations with edge values (zeros, the ends of each physical range,
+tiny and huge numbers) through the derive stage: whatever the models accept, every index and
+implied dose is a finite number.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import subprocess
 import sys
 import typing
@@ -20,12 +26,19 @@ from typing import Any
 
 import pytest
 from conftest import SRC, make_scenario
-from pydantic import BaseModel
+from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
 
+from escalation.derive.checks import consistency_checks
+from escalation.derive.doses import implied_doses
+from escalation.derive.placement import place
+from escalation.derive.readings import observation_readings
 from escalation.literature.records import Table1
 from escalation.load import numbers
 from escalation.load.ruleset import Ruleset, RulesetVariant
-from escalation.load.scenario import Scenario, ScenarioVariant
+from escalation.load.scenario import MAX_DOSE, Observation, Scenario, ScenarioVariant
+from escalation.load.vocabulary import DOSE_UNITS, MEASURES
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = Path("tests/regressions/models")  # relative to ROOT, as a user would type it
@@ -46,6 +59,10 @@ SCENARIO_CASES = {
     "support-flow-nan.yaml": ("finite", "nan"),
     "until-before-start.yaml": ("until", "before the start"),
     "age-nan.yaml": ("finite", "nan"),
+    "spo2-zero.yaml": ("spo2", "divides", "modelling bound"),
+    "spo2-bound-zero.yaml": ("spo2", "divides", "modelling bound"),
+    "reported-pf-zero.yaml": ("pf", "divides", "modelling bound"),
+    "reported-oi-zero.yaml": ("oi", "MAP x 100 / OI", "modelling bound"),
     "report-kl6-nan.yaml": ("finite", "nan"),
 }
 RULES_CASES = {
@@ -156,3 +173,85 @@ def test_an_until_that_may_still_follow_the_start_is_kept():
     support = {"id": "vent", "kind": "support", "code": "invasive_ventilation", "day": {"between": [5, 12]},
                "until": 8, "source": SRC}
     assert make_scenario(support).events[0].until.latest == 8
+
+
+# --- the derive stage: no division by zero, no infinite result ------------------------------------
+
+TINY = (5e-324, 1e-300, 1e-9, 4.9e-7, 5e-7, 1e-6, 1.5e-6)
+
+
+def _number(low: float, high: float) -> st.SearchStrategy[float]:
+    """Within [low, high], often on an edge, just inside one, or tiny."""
+    edges = [low, high, *(low + t for t in TINY), *(high - t for t in TINY), 0.0, *TINY]
+    return st.one_of(st.sampled_from(edges), st.floats(low, high, allow_nan=False, allow_infinity=False))
+
+
+def _reading(measure: str) -> st.SearchStrategy[Any]:
+    m = MEASURES[measure]
+    num = _number(m.low, m.high)
+    bounded = st.tuples(num, st.sampled_from(["<", "<=", ">", ">="])).map(
+        lambda t: {"value": t[0], "comparator": t[1]})
+    span = st.tuples(num, num).map(lambda t: {"min": min(t), "max": max(t)})
+    return st.one_of(num, num, bounded, span)
+
+
+def _group(measures: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({}, optional={m: _reading(m) for m in measures})
+
+
+MEASURED = ["spo2", "fio2", "pao2", "map", "pip", "peep"]
+REPORTED = ["pf", "oi", "sf", "osi"]
+
+
+def _observation(values: dict[str, Any], reported: dict[str, Any]) -> Observation:
+    data = {"id": "obs", "kind": "observation", "day": 1, "source": SRC,
+            "values": values, "reported": reported}
+    try:
+        return Observation.model_validate(data)
+    except ValidationError:
+        reject()  # not a file the models accept: nothing to derive
+
+
+def _finite_numbers(readings: list[Any]) -> list[float]:
+    return [x for r in readings for x in r.value.numbers()]
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(_group(MEASURED), _group(REPORTED))
+def test_readings_of_any_accepted_observation_are_finite(values, reported):
+    obs = _observation(values, reported)
+    numbers_ = _finite_numbers(observation_readings(obs))
+    assert all(math.isfinite(x) for x in numbers_), numbers_
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(_group(MEASURED), _group(REPORTED))
+def test_consistency_checks_of_any_accepted_observation_are_finite(values, reported):
+    _observation(values, reported)
+    scenario = make_scenario({"id": "obs", "kind": "observation", "day": 1, "source": SRC,
+                              "values": values, "reported": reported})
+    early, late = place(scenario, "early"), place(scenario, "late")
+    for check in consistency_checks(scenario, early, late):
+        assert not re.search(r"\b-?(nan|inf)\b", check.message), check.message
+        assert all(math.isfinite(x) for x in (check.reported, check.derived) if x is not None), check
+
+
+_ANY_DOSE = st.one_of(_number(0, MAX_DOSE), st.sampled_from([MAX_DOSE * 1.0001, 1e300, sys.float_info.max]),
+                     st.floats(min_value=0, allow_nan=False, allow_infinity=False))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(_number(0, MEASURES["weight"].high), _number(0, MEASURES["height"].high),
+       _ANY_DOSE, st.sampled_from(sorted(DOSE_UNITS)))
+def test_implied_doses_of_any_accepted_scenario_are_finite(weight, height, dose, unit):
+    """Dose times weight or body-surface area: the modelling bound on doses keeps it finite."""
+    events = [{"id": "measured", "kind": "observation", "day": 0, "source": SRC,
+               "values": {"weight": weight, "height": height}},
+              {"id": "given", "kind": "therapy", "code": "MPT", "day": 1, "source": SRC,
+               "dose": {"value": dose, "unit": unit}}]
+    try:
+        scenario = make_scenario(*events)
+    except ValidationError:
+        reject()
+    for implied in implied_doses(scenario, place(scenario, "early")):
+        assert math.isfinite(implied.amount) and math.isfinite(implied.basis_value), implied

@@ -2,6 +2,11 @@
 
 Where the source also states an index, both are kept: the rules see the recomputed one, and the
 consistency checks compare the two.
+
+No divisor here can be zero, and no quotient infinite, for any observation the scenario model
+accepts: FiO2 is at least 0.21; PaO2, SpO2 and a reported P/F (which implies PaO2 = P/F x FiO2)
+are refused at 0 by the vocabulary; and canonical values are kept to six decimal places, so an
+accepted divisor is at least 1e-6 and every index stays a finite number.
 """
 
 from __future__ import annotations

@@ -126,24 +126,36 @@ def _check_reading(measure: str, reading: Value) -> None:
         below = x < m.low if m.low_inclusive else x <= m.low
         if below or x > m.high:
             lo = "[" if m.low_inclusive else "("
+            why = ""
+            if below and m.divisor:
+                why = f"; {m.low:g} is refused because {m.divisor} (a modelling bound)"
             raise ValueError(
-                f"{measure} = {x:g} {m.unit} is outside its physical range {lo}{m.low:g}, {m.high:g}]"
+                f"{measure} = {x:g} {m.unit} is outside its physical range {lo}{m.low:g}, {m.high:g}]{why}"
             )
+
+
+# A modelling bound, not a clinical one: no regimen in any DOSE_UNITS unit comes near a million
+# (that is a kilogram of drug in mg), so a larger number is a typo. Bounded, a dose times the
+# largest weight or body-surface area the vocabulary allows stays a finite number.
+MAX_DOSE = 1e6
 
 
 class Dose(_Strict):
     """A regimen as written (e.g. 30 mg/kg/day): the implied absolute dose is derived later."""
 
-    value: Finite = Field(gt=0)
+    value: Finite = Field(gt=0, le=MAX_DOSE)
     unit: str
 
     @field_validator("value", mode="before")
     @classmethod
-    def _positive(cls, v: Any) -> Any:
+    def _in_range(cls, v: Any) -> Any:
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
             return v  # not a number, or not a finite one: the type says so
         if v <= 0:
             raise ValueError(f"a dose must be positive, not {v}")
+        if v > MAX_DOSE:
+            raise ValueError(f"a dose of {v:g} is above {MAX_DOSE:g}, the largest this tool takes in any "
+                             "unit (a modelling bound that keeps implied doses finite, not a clinical one)")
         return v
 
     @field_validator("unit")

@@ -28,6 +28,9 @@ class Measure:
     conversions: dict[str, Callable[[float], float]] = field(default_factory=dict)
     derived: bool = False
     low_inclusive: bool = True
+    # Why the low end is excluded, where the reason is that the value divides in a derived index.
+    # Shown in the error, since refusing zero there is a modelling bound, not a clinical one.
+    divisor: str | None = None
 
 
 def _same(x: float) -> float:
@@ -42,7 +45,8 @@ MEASURES: dict[str, Measure] = {
     m.code: m
     for m in [
         # Oxygenation and ventilation
-        Measure("spo2", "oxygen saturation by pulse oximetry (SpO2)", "%", 0, 100),
+        Measure("spo2", "oxygen saturation by pulse oximetry (SpO2)", "%", 0, 100, low_inclusive=False,
+                divisor="SpO2 divides in OSI = MAP x FiO2 x 100 / SpO2"),
         Measure("fio2", "fraction of inspired oxygen (FiO2)", "fraction", 0.21, 1.0,
                 {"%": lambda x: x / 100}),
         Measure("pao2", "arterial oxygen tension (PaO2)", "mmHg", 0, 800,
@@ -82,8 +86,10 @@ MEASURES: dict[str, Measure] = {
         Measure("cya_trough", "cyclosporine A trough level", "ng/mL", 0, 5000, {"ng/ml": _same}),
         Measure("tac_trough", "tacrolimus trough level", "ng/mL", 0, 200, {"ng/ml": _same}),
         # Derived indices: computed by escalation.derive, or transcribed where the source reports them
-        Measure("oi", "oxygenation index (OI)", "index", 0, 300, derived=True),
-        Measure("pf", "PaO2/FiO2 ratio", "mmHg", 0, 800, derived=True),
+        Measure("oi", "oxygenation index (OI)", "index", 0, 300, derived=True, low_inclusive=False,
+                divisor="the P/F a reported OI implies is MAP x 100 / OI"),
+        Measure("pf", "PaO2/FiO2 ratio", "mmHg", 0, 800, derived=True, low_inclusive=False,
+                divisor="the PaO2 a reported P/F implies (P/F x FiO2) divides in OI = MAP x FiO2 x 100 / PaO2"),
         Measure("sf", "SpO2/FiO2 ratio", "ratio", 0, 500, derived=True),
         Measure("osi", "oxygen saturation index (OSI)", "index", 0, 300, derived=True),
     ]
