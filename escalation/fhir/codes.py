@@ -163,6 +163,12 @@ def code_of(sys: str | None, code: str | None, route: str | None) -> str | None:
     return None
 
 
+def route_needed(sys: str | None, code: str | None) -> str | None:
+    """Why a code that maps only with a route did not map, for the summary."""
+    row = next((m for m in table().codes if (m.system, m.code) == (sys, code) and m.route), None)
+    return None if row is None else f"maps to {row.target} only with route {row.route}"
+
+
 def diagnosis_of(sys: str | None, code: str | None) -> str | None:
     return code if sys == DIAGNOSIS_SYSTEM and code in DIAGNOSES else None
 

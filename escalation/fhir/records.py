@@ -198,7 +198,9 @@ def medication(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     route = first(dosage.route, C.route_of) if dosage is not None else None
     code = first(concept, lambda s, c: C.code_of(s, c, route))
     if code is None or kind_of_code(code) != CodeKind.therapy:
-        return Yield(unmapped=unmapped_codes(res, concept))
+        needs = first(concept, C.route_needed)
+        missed = unmapped_codes(res, concept)
+        return Yield(unmapped=[replace(u, why=u.why or needs) for u in missed])
     day, until = _medication_days(res, clock)
     if day is None:
         return skipped("no date")

@@ -190,11 +190,11 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
     encounters = [r for r in resources if r.type == "Encounter"]
     chosen = _day_zero(patient, encounters, index, options)
     if chosen is None:
-        return _not_written(name, "no encounter or --day-zero to set day 0"), None, []
+        return _left(name, "no encounter with a start date, and no --day-zero, to set day 0", resources, skipped), None, []
     clock, rule = chosen
     demographics = _demographics(patient, clock)
     if isinstance(demographics, str):
-        return _not_written(name, demographics, clock, rule), None, []
+        return _left(name, demographics, resources, skipped, clock, rule), None, []
     read = [(records.read(r, clock, index.resolve), r) for r in resources if r.type != "Encounter"]
     for y, r in read:
         if y.skipped and not (y.events or y.diagnoses or y.autoantibodies):
@@ -211,6 +211,14 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
     report = PatientImport(patient=name, scenario_id=sid, day_zero=clock.day_zero.isoformat(), day_zero_rule=rule,
                            events=len(events), diagnoses=len(data["patient"]["diagnoses"]))
     return report, (data, scenario), missed
+
+
+def _left(name: str, why: str, resources: list[Located], skipped: Counter, clock: Clock | None = None,
+          rule: str | None = None) -> PatientImport:
+    """A patient without a scenario: each of its records is counted as skipped, with the reason."""
+    for r in resources:
+        skipped[(r.type, f"its patient has no scenario ({why})")] += 1
+    return _not_written(name, why, clock, rule)
 
 
 def _not_written(name: str, why: str, clock: Clock | None = None, rule: str | None = None) -> PatientImport:

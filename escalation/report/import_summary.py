@@ -22,8 +22,8 @@ def summary_table(summary: ImportSummary, width: int) -> str:
         if p.scenario_id is None:
             lines.append(f"  - {p.patient}: no scenario: {p.skipped}")
         else:
-            lines.append(f"  - {p.patient} -> {p.scenario_id}.yaml: {p.events} events, {p.diagnoses} "
-                         f"diagnoses; day 0 = {p.day_zero_rule}")
+            lines.append(f"  - {p.patient} -> {p.scenario_id}.yaml: {_n(p.events, 'event')}, {_n(p.diagnoses, 'diagnosis', 'diagnoses')}"
+                         f"; day 0 = {p.day_zero_rule}")
     lines += ["", f"Unmapped codes ({sum(u.count for u in summary.unmapped)}; counted, not imported):"]
     lines += [f"  - {u.count} x {u.resource_type} {u.system or '(no system)'}|{u.code or '-'}"
               + (f" {u.display!r}" if u.display else "") + (f": {u.why}" if u.why else "")
@@ -35,3 +35,7 @@ def summary_table(summary: ImportSummary, width: int) -> str:
 
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"
