@@ -17,10 +17,12 @@ def _day_spec(exact_only: bool):
 
 
 def _value(lo: float, hi: float, places: int = 1, edges: tuple[float, ...] = ()):
-    """Readings in range, often exactly on a rule's threshold, sometimes only bounded."""
+    """Readings in range, often exactly on a rule's threshold or a millionth either side (readings
+    are kept to 6 decimals), sometimes only bounded."""
     num = st.floats(min_value=lo, max_value=hi, allow_nan=False).map(lambda x: round(x, places))
     if edges:
-        num = st.one_of(num, st.sampled_from(edges))
+        near = tuple(round(e + d, 6) for e in edges for d in (-1e-6, 1e-6) if lo <= e + d <= hi)
+        num = st.one_of(num, st.sampled_from(edges), st.sampled_from(near))
     bounded = st.tuples(num, st.sampled_from(["<", ">", "<=", ">="])).map(
         lambda t: {"value": t[0], "comparator": t[1]})
     return st.one_of(num, num, num, bounded)
@@ -69,3 +71,16 @@ def timelines(draw, exact_only: bool = False, max_events: int = 14):
         events.append(base)
     dx = draw(st.sampled_from([(), (("JDM", 0),), (("JDM", -2), ("RP-ILD", 1))]))
     return make_scenario(*events, diagnoses=dx, sid="generated")
+
+
+# Moves of a threshold too small for 6 decimals, or for the engine's JSON parser to read as
+# written (5e-05 is printed in exponent form): the engine must compare the value as given.
+THRESHOLD_OFFSETS = st.one_of(
+    st.sampled_from([4e-7, -4e-7, 1e-9, -1e-9, 1e-13, -1e-13, 5e-5, -5e-5]),
+    st.floats(min_value=-1e-3, max_value=1e-3, allow_nan=False).filter(lambda x: x != 0),
+)
+
+
+def threshold_shifts(parameters: list[tuple[str, str]]):
+    """Up to three (rule, parameter) thresholds each moved by a small offset with many decimals."""
+    return st.dictionaries(st.sampled_from(parameters), THRESHOLD_OFFSETS, max_size=3)

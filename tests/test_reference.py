@@ -12,23 +12,34 @@ import pytest
 import yaml
 from conftest import ROOT
 from hypothesis import HealthCheck, find, given, note, settings
-from strategies import timelines
+from strategies import threshold_shifts, timelines
 
 from escalation.evaluate import reference
 from escalation.evaluate.engine import compile_ruleset
 from escalation.evaluate.reference import evaluate
 from escalation.evaluate.replay import run_pass
 from escalation.load.loading import load_ruleset, load_scenario
+from escalation.load.ruleset import MeasureCondition, Ruleset
 
 RULE_FILES = sorted((ROOT / "rules").glob("*.yaml"))
 SCENARIO_FILES = sorted(p for p in (ROOT / "scenarios").rglob("*.yaml") if "literature" not in p.parts)
 RULESETS = {p.stem: load_ruleset(p) for p in RULE_FILES}
 COMPILED = {k: compile_ruleset(v) for k, v in RULESETS.items()}
+THRESHOLDS = sorted({(r.id, c.threshold) for rs in RULESETS.values() for r in rs.rules
+                     for c in r.conditions if isinstance(c, MeasureCondition)})
 
 
-def engine_decisions(scenario, name: str) -> dict[str, list[tuple[str, int, int]]]:
-    return {w: [(f.rule_id, f.day, f.occurrence) for f in run_pass(scenario, COMPILED[name], w).flags]
+def engine_decisions(scenario, name: str, compiled=None) -> dict[str, list[tuple[str, int, int]]]:
+    compiled = compiled or COMPILED[name]
+    return {w: [(f.rule_id, f.day, f.occurrence) for f in run_pass(scenario, compiled, w).flags]
             for w in ("early", "late")}
+
+
+def shifted(ruleset: Ruleset, shifts: dict[tuple[str, str], float]) -> Ruleset:
+    """The rule set with those of the thresholds it has moved by their offsets."""
+    mine = {(r, p): ruleset.rule(r).parameters[p].value + d for (r, p), d in shifts.items()
+            if any(x.id == r for x in ruleset.rules) and p in ruleset.rule(r).parameters}
+    return ruleset.with_overrides(mine) if mine else ruleset
 
 
 def _as_yaml(scenario) -> str:
@@ -43,11 +54,15 @@ def test_shipped_scenarios_agree(path, rules):
 
 
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenario=timelines())
-def test_generated_timelines_agree(scenario):
+@given(scenario=timelines(), shifts=threshold_shifts(THRESHOLDS))
+def test_generated_timelines_agree(scenario, shifts):
+    """Also with thresholds moved by amounts with many decimals (hardening item 9)."""
     note(_as_yaml(scenario))
+    note(f"thresholds moved: {shifts}")
     for name, ruleset in RULESETS.items():
-        assert engine_decisions(scenario, name) == evaluate(scenario, ruleset), name
+        moved = shifted(ruleset, shifts)
+        compiled = COMPILED[name] if moved is ruleset else compile_ruleset(moved)
+        assert engine_decisions(scenario, name, compiled) == evaluate(scenario, moved), name
 
 
 def test_a_deliberate_change_of_semantics_is_caught(monkeypatch):

@@ -1,27 +1,45 @@
 """Rule evaluation in durable_rules: the only module that knows the engine exists.
 
-A rule set compiles into (a) the features each day's fact must carry and (b) a durable_rules
-ruleset in its JSON form, one rule per rule of the file, each a conjunction of comparisons on a
-single fact. The engine makes every decision: Python builds the day's numbers and reads back
-which rules fired.
+A rule set compiles in two parts. The *program* is a durable_rules ruleset in its JSON form, one
+rule per rule of the file, each a conjunction of comparisons on a single fact; it is built from
+the rule set's shape (ids, order, conditions, operators, parameter names) and never from a
+parameter's value, so it is compiled and registered once per shape and serves every value a
+sweep or a `--set` gives. The values travel as data: every parameter a condition compares with
+is a field of each day's fact, and the program compares one field of the fact with another
+(`{"$gte": {"f3": {"$m": "f9"}}}`). The *binding* (per rule set, cheap) says which Python
+feature fills which engine field, and holds the parameter values. Python builds the day's
+numbers; the engine makes every decision and Python reads back which rules fired.
 
 Why it is built the way it is (see shared/notes/durable-rules.md for each trap):
 - one fact per evaluation, asserted (not posted) so that every matching rule fires (#15);
 - every rule tests a `kind` field first, so nothing fires on presence alone (#17);
 - actions only append to a list, with one parameter (#4, #18), and the returned state is
   checked for a swallowed exception after every call;
-- a ruleset is registered once per process under a name carrying its content hash (#7);
+- a program is registered once per process under a name carrying its shape's hash (#7), so a
+  sweep of 10,000 values registers one ruleset, not 10,000 that are never freed;
 - the host's background threads are never started: the replay has its own virtual clock (#9, #20);
 - one session lives at a time, and it is deleted before the next begins (#11-#14);
-- fact ids are checked for unique 32-bit hashes within a session (#13), and numbers are
-  normalised before they reach the engine's JSON parser (#8, #16).
+- engine field names are short, generated names (f0, f1, ...) checked to share no 32-bit FNV-1a
+  hash with each other or with id, sid, kind and $s (the engine's own hash, see limits.py): two
+  rule ids whose names would collide can no longer merge into one field;
+- fact ids are checked for unique FNV-1a hashes within a session, the session's `sid-` state id
+  included (#13);
+- every number is written into the fact's JSON by this module, in positional form that the
+  engine's parser reads back as exactly the same double (its parser refuses `1e-05`, #16), so
+  the engine compares the very value the user gave; only a non-finite number is refused;
+- a rule set past the engine's fixed limits (limits.py) is refused when it is validated, so
+  `escalation check` refuses it too, instead of hanging in create_ruleset or failing mid-replay;
+- every error names the rule set file, the rule and the value where they are known.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import count
 from typing import Any
 
@@ -36,6 +54,7 @@ from escalation.derive.features import (
     SinceFeature,
     TrendFeature,
 )
+from escalation.evaluate.limits import MAX_FACT_FIELDS, Problem, check_definition, fnv1a
 from escalation.load.ruleset import (
     ActiveCondition,
     DiagnosisCondition,
@@ -48,14 +67,33 @@ from escalation.load.ruleset import (
     SinceCondition,
     StepCondition,
     TrendCondition,
+    shown_value,
 )
 
 FACT_KIND = "day"
 _OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
+_SUFFIXES = ("", "__lt", "__le", "__gt", "__ge")  # an exact reading, or one known only by a bound
+_RESERVED = ("id", "sid", "kind", "$s")  # fields of every fact, and of the engine's state fact
+_EXACT_INT = 2**53  # beyond this an int compared with a double is no longer exact
 
 
 class EngineError(RuntimeError):
-    """The engine did something the replay cannot trust; never silently ignored."""
+    """The engine refused something, or did something the replay cannot trust; never ignored.
+
+    It says where the cause lives, as far as it is known: the rule set file and line, the rule,
+    and the offending value, so `str(exc)` reads `FILE:LINE (rule 'x'): message`.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 rule: str | None = None, value: Any = None) -> None:
+        super().__init__(message)
+        self.message, self.file, self.line, self.rule, self.value = message, file, line, rule, value
+
+    def __str__(self) -> str:
+        place = (self.file or "") + (f":{self.line}" if self.file and self.line else "")
+        if self.rule:
+            place += f" (rule {self.rule!r})" if place else f"rule {self.rule!r}"
+        return f"{place}: {self.message}" if place else self.message
 
 
 @dataclass(frozen=True)
@@ -63,8 +101,8 @@ class CompiledCondition:
     """One condition as the engine tests it, and how to show the values that met it."""
 
     text: str
-    fields: tuple[str, ...]
-    test: dict[str, Any]
+    fields: tuple[str, ...]  # the Python fact's keys, as shown in results
+    test: dict[str, Any]  # the engine's test, on engine field names
 
 
 @dataclass(frozen=True)
@@ -83,13 +121,45 @@ class CompiledRule:
         return f"since_fired__{self.rule_id}"
 
 
+Slot = tuple[Any, ...]  # what an engine field holds, in terms of the rule set's shape
+
+
+@dataclass(frozen=True)
+class Program:
+    """One durable_rules ruleset: the shape of a rule set, with every parameter value left out."""
+
+    name: str
+    definition: dict[str, Any]  # rule id -> JSON rule (no action)
+    tests: dict[tuple[str, int], dict[str, Any]]  # (rule id, condition index) -> engine test
+    slots: dict[Slot, tuple[str, ...]]  # feature slot -> engine field names
+    params: dict[tuple[str, str], str]  # (rule id, parameter) -> engine field name
+    rule_of: dict[str, str]  # engine field -> the first rule that reads it, for messages
+    problem: Problem | None  # a limit of the engine this shape goes past
+
+
 @dataclass(frozen=True)
 class CompiledRuleset:
+    """A rule set with its values: the program, and how a day's features fill its fields."""
+
     name: str
     rules: tuple[CompiledRule, ...]
     features: tuple[Feature, ...]
     steps: tuple[int, ...]
     definition: dict[str, Any]
+    program: Program
+    binding: dict[str, tuple[str, ...]]  # Python fact key -> engine fields it fills
+    constants: str  # the kind and parameter fields, as JSON members, the same on every fact
+    origin: Any = None  # the Ruleset's origin method: where it (or a rule) was read from
+    order: dict[str, int] = field(default_factory=dict)
+
+    def where(self, rule_id: str | None) -> dict[str, Any]:
+        """file, line and rule for an EngineError about this rule set (or one of its rules)."""
+        return _where(self.origin, rule_id)
+
+
+def _where(origin: Any, rule_id: str | None) -> dict[str, Any]:
+    file, line = origin(rule_id) if origin is not None else (None, None)
+    return {"file": file, "line": line, "rule": rule_id}
 
 
 def step_key(step: int) -> str:
@@ -99,6 +169,186 @@ def step_key(step: int) -> str:
 def step_days_key(step: int) -> str:
     """Days since the step was first flagged; absent until it has been."""
     return f"step_days__{step}"
+
+
+# --- the program: built from the shape alone ---------------------------------------------------
+
+
+class _Names:
+    """Short engine field names, none sharing an FNV-1a hash with another or with a reserved one."""
+
+    def __init__(self) -> None:
+        self.taken = {fnv1a(n) for n in _RESERVED}
+        self.slots: dict[Slot, tuple[str, ...]] = {}
+        self.rule_of: dict[str, str] = {}
+        self._n = count()
+
+    def of(self, slot: Slot, rule_id: str, width: int = 1) -> tuple[str, ...]:
+        if slot not in self.slots:
+            self.slots[slot] = tuple(self._next() for _ in range(width))
+            for name in self.slots[slot]:
+                self.rule_of[name] = rule_id
+        return self.slots[slot]
+
+    def _next(self) -> str:
+        while True:
+            name = f"f{next(self._n)}"
+            if fnv1a(name) not in self.taken:
+                self.taken.add(fnv1a(name))
+                return name
+
+
+def _window_ref(rule: Rule, name: str | None) -> Any:
+    """A look-back window as the shape knows it: 'that day', 'any', or which parameter."""
+    return name if name in (None, "any") else (rule.id, name)
+
+
+def _slot(rule: Rule, cond: Any) -> tuple[Slot, int]:
+    """The feature a condition reads, independent of parameter values, and how many fields it takes."""
+    if isinstance(cond, MeasureCondition):
+        return ("measure", cond.measure, _window_ref(rule, cond.within_days)), len(_SUFFIXES)
+    if isinstance(cond, TrendCondition):
+        return ("trend", cond.trend, _window_ref(rule, cond.window_days)), 1
+    if isinstance(cond, GivenCondition):
+        return ("since", "first", tuple(cond.given)), 1
+    if isinstance(cond, SinceCondition):
+        return ("since", cond.of, tuple(cond.since)), 1
+    if isinstance(cond, ActiveCondition):
+        return ("active", cond.active), 1
+    if isinstance(cond, FindingCondition):
+        return ("finding", cond.finding, _window_ref(rule, cond.within_days)), 1
+    if isinstance(cond, DiagnosisCondition):
+        return ("dx", cond.diagnosis), 1
+    if isinstance(cond, StepCondition):
+        return ("step" if cond.for_days is None else "step_days", cond.step_flagged), 1
+    raise TypeError(f"no compilation for {type(cond).__name__}")  # pragma: no cover
+
+
+def _cmp(op: str, key: str, right: Any) -> dict[str, Any]:
+    return {_OPS[op]: {key: right}}
+
+
+def _bounded(op: str, keys: tuple[str, ...], t: Any) -> dict[str, Any]:
+    """A comparison that also holds for censored readings known to satisfy it.
+
+    A reading may be exact (keys[0]), or only bounded: __lt (< x), __le (<= x), __gt (> x),
+    __ge (>= x). The condition holds when the reading is certainly on the right side. Only one
+    of the alternatives can hold on a fact: a reading is exact, or bounded (limits.py counts on it).
+    """
+    exact, lt, le, gt, ge = keys
+    if op in ("<", "<="):
+        alts = [_cmp(op, exact, t), _cmp("<=", lt, t), _cmp(op, le, t)]
+    else:
+        alts = [_cmp(op, exact, t), _cmp(">=", gt, t), _cmp(op, ge, t)]
+    return {"$or": alts}
+
+
+def _engine_test(rule: Rule, cond: Any, names: _Names, params: dict[tuple[str, str], str]) -> dict[str, Any]:
+    """One condition as the engine tests it; every parameter is a reference to a fact field."""
+
+    def param(name: str) -> dict[str, str]:
+        if (rule.id, name) not in params:
+            params[(rule.id, name)] = names.of(("param", rule.id, name), rule.id)[0]
+        return {"$m": params[(rule.id, name)]}
+
+    slot, width = _slot(rule, cond)
+    keys = names.of(slot, rule.id, width)
+    if isinstance(cond, MeasureCondition):
+        return _bounded(cond.op, keys, param(cond.threshold))
+    if isinstance(cond, TrendCondition):
+        return {"not_decreasing": _cmp(">=", keys[0], 0), "rising": _cmp(">=", keys[0], 1),
+                "decreasing": _cmp("<=", keys[0], -1)}[cond.direction]
+    if isinstance(cond, GivenCondition):
+        return _cmp(">=", keys[0], 0)
+    if isinstance(cond, SinceCondition):
+        return _cmp(cond.op, keys[0], param(cond.days))
+    if isinstance(cond, ActiveCondition):
+        return {keys[0]: int(cond.in_place)}
+    if isinstance(cond, StepCondition) and cond.for_days is not None:
+        return _cmp(">=", keys[0], param(cond.for_days))
+    return {keys[0]: 1}  # finding, diagnosis, step flagged
+
+
+def _gate(rule: Rule, names: _Names, params: dict[tuple[str, str], str]) -> dict[str, Any]:
+    """The rule may fire if it never has, or (when it repeats) enough days have passed.
+
+    The days-since field exists only once the rule has fired, so the two never hold together.
+    """
+    gate: dict[str, Any] = {names.of(("fired", rule.id), rule.id)[0]: 0}
+    if rule.repeat == "once":
+        return gate
+    since = names.of(("since_fired", rule.id), rule.id)[0]
+    if isinstance(rule.repeat, Repeat):
+        name = rule.repeat.every_days
+        params[(rule.id, name)] = names.of(("param", rule.id, name), rule.id)[0]
+        return {"$or": [gate, _cmp(">=", since, {"$m": params[(rule.id, name)]})]}
+    return {"$or": [gate, _cmp(">=", since, 1)]}
+
+
+def _shape(ruleset: Ruleset) -> str:
+    """The rule set as the engine sees it: ids, order, conditions and repeats, no values."""
+    rules = [[r.id, r.repeat if isinstance(r.repeat, str) else r.repeat.model_dump(),
+              [c.model_dump(mode="json") for c in r.conditions]] for r in ruleset.rules]
+    return json.dumps([ruleset.ruleset.id, rules], sort_keys=True, separators=(",", ":"))
+
+
+def _fields_problem(ruleset: Ruleset, per_rule: list[int]) -> Problem | None:
+    """The first rule from which a day's fact could carry more fields than the engine takes."""
+    total = 3  # id, sid, kind
+    for rule, n in zip(ruleset.rules, per_rule):
+        total += n
+        if total > MAX_FACT_FIELDS:
+            return Problem(rule.id, (
+                f"with rule {rule.id!r} a day's fact could carry {total} fields; the engine takes "
+                f"at most {MAX_FACT_FIELDS} (MAX_OBJECT_PROPERTIES 255, state.h:20, error 302 "
+                "on reaching it, state.c:1393-1396): use fewer distinct features or parameters"),
+                where=("conditions",))
+    return None
+
+
+def _build(ruleset: Ruleset, shape: str) -> Program:
+    names, params = _Names(), {}
+    definition: dict[str, Any] = {}
+    tests: dict[tuple[str, int], dict[str, Any]] = {}
+    per_rule: list[int] = []
+    for pri, rule in enumerate(ruleset.rules):
+        before = len(names.slots)
+        gate = _gate(rule, names, params)
+        for j, cond in enumerate(rule.conditions):
+            tests[(rule.id, j)] = _engine_test(rule, cond, names, params)
+        # the most fields of its new slots a fact can carry: a measure reading is exact, or one
+        # bound, or a range (__ge and __le); every other slot is one field
+        per_rule.append(sum(min(2, len(w)) for w in list(names.slots.values())[before:]))
+        conds = [tests[(rule.id, j)] for j in range(len(rule.conditions))]
+        definition[rule.id] = {"all": [{"m": {"$and": [{"kind": FACT_KIND}, gate, *conds]}}], "pri": pri + 1}
+    name = f"{ruleset.ruleset.id}-{hashlib.sha256(shape.encode()).hexdigest()[:16]}"
+    problem = check_definition(_primed(definition)) or _fields_problem(ruleset, per_rule)
+    return Program(name, definition, tests, names.slots, params, names.rule_of, problem)
+
+
+_PROGRAMS: dict[str, Program] = {}
+
+
+def program_for(ruleset: Ruleset) -> Program:
+    """The engine program for a rule set's shape, built once per shape in a process."""
+    shape = _shape(ruleset)
+    if shape not in _PROGRAMS:
+        _PROGRAMS[shape] = _build(ruleset, shape)
+    return _PROGRAMS[shape]
+
+
+def engine_problem(ruleset: Ruleset) -> Problem | None:
+    """What the engine cannot take in this rule set, if anything (for the rule set's validation):
+    a value it cannot compare exactly, or a limit its shape goes past."""
+    for rule in ruleset.rules:
+        for name, p in rule.parameters.items():
+            if not math.isfinite(p.value):
+                return Problem(rule.id, f"parameter {name!r} must be a finite number for the engine to "
+                               f"compare it, not {p.value!r}", where=("parameters", name, "value"))
+    return program_for(ruleset).problem
+
+
+# --- the binding: the values of one rule set ---------------------------------------------------
 
 
 def _param(rule: Rule, name: str) -> float:
@@ -114,121 +364,123 @@ def _window(rule: Rule, name: str | None) -> int | None:
     return int(math.floor(_param(rule, name)))
 
 
-def _cmp(op: str, key: str, value: float) -> dict[str, Any]:
-    return {_OPS[op]: {key: _number(value)}}
-
-
-def _bounded(op: str, key: str, t: float) -> dict[str, Any]:
-    """A comparison that also holds for censored readings known to satisfy it.
-
-    A reading may be exact (key), or only bounded: key__lt (< x), key__le (<= x), key__gt (> x),
-    key__ge (>= x). The condition holds when the reading is certainly on the right side.
-    """
-    if op in ("<", "<="):
-        alts = [_cmp(op, key, t), _cmp("<=", key + "__lt", t), _cmp(op, key + "__le", t)]
-    else:
-        alts = [_cmp(op, key, t), _cmp(">=", key + "__gt", t), _cmp(op, key + "__ge", t)]
-    return {"$or": alts}
-
-
-def _compile_condition(rule: Rule, cond: Any) -> tuple[CompiledCondition, list[Feature]]:
+def _feature(rule: Rule, cond: Any) -> tuple[Feature | None, tuple[str, ...], str]:
+    """The Python feature a condition reads, its fact keys, and the condition as text."""
     if isinstance(cond, MeasureCondition):
         f = MeasureFeature(cond.measure, _window(rule, cond.within_days))
         t = _param(rule, cond.threshold)
         when = "that day" if f.window == 0 else ("ever" if f.window is None else f"within {f.window} d")
-        text = f"{cond.measure} {cond.op} {t:g} ({cond.threshold}; reading {when})"
-        keys = tuple(f.key + s for s in ("", "__lt", "__le", "__gt", "__ge"))
-        return CompiledCondition(text, keys, _bounded(cond.op, f.key, t)), [f]
+        text = f"{cond.measure} {cond.op} {shown_value(t)} ({cond.threshold}; reading {when})"
+        return f, tuple(f.key + s for s in _SUFFIXES), text
     if isinstance(cond, TrendCondition):
         w = _window(rule, cond.window_days)
         f = TrendFeature(cond.trend, w or 0)
-        test = {"not_decreasing": _cmp(">=", f.key, 0), "rising": _cmp(">=", f.key, 1),
-                "decreasing": _cmp("<=", f.key, -1)}[cond.direction]
-        return CompiledCondition(f"{cond.trend} {cond.direction.replace('_', ' ')} over {w} d",
-                                 (f.key,), test), [f]
+        return f, (f.key,), f"{cond.trend} {cond.direction.replace('_', ' ')} over {w} d"
     if isinstance(cond, GivenCondition):
         f = SinceFeature(tuple(cond.given), "first")
-        return CompiledCondition(f"any of {', '.join(cond.given)} started (days since)", (f.key,),
-                                 _cmp(">=", f.key, 0)), [f]
+        return f, (f.key,), f"any of {', '.join(cond.given)} started (days since)"
     if isinstance(cond, SinceCondition):
         f = SinceFeature(tuple(cond.since), cond.of)
         t = _param(rule, cond.days)
-        return CompiledCondition(
-            f"days since {cond.of} {'/'.join(cond.since)} {cond.op} {t:g} ({cond.days})",
-            (f.key,), _cmp(cond.op, f.key, t)), [f]
+        return f, (f.key,), f"days since {cond.of} {'/'.join(cond.since)} {cond.op} {shown_value(t)} ({cond.days})"
     if isinstance(cond, ActiveCondition):
         f = ActiveFeature(cond.active)
-        return CompiledCondition(
-            f"{cond.active} {'in place' if cond.in_place else 'not in place'}", (f.key,),
-            {f.key: int(cond.in_place)}), [f]
+        return f, (f.key,), f"{cond.active} {'in place' if cond.in_place else 'not in place'}"
     if isinstance(cond, FindingCondition):
         w = _window(rule, cond.within_days) or 0
         f = FindingFeature(cond.finding, w)
-        return CompiledCondition(f"{cond.finding} reported within {w} d", (f.key,), {f.key: 1}), [f]
+        return f, (f.key,), f"{cond.finding} reported within {w} d"
     if isinstance(cond, DiagnosisCondition):
         f = DiagnosisFeature(cond.diagnosis)
-        return CompiledCondition(f"diagnosis {cond.diagnosis} made", (f.key,), {f.key: 1}), [f]
-    if isinstance(cond, StepCondition):
-        if cond.for_days is None:
-            key = step_key(cond.step_flagged)
-            return CompiledCondition(f"step {cond.step_flagged} already flagged", (key,), {key: 1}), []
-        key = step_days_key(cond.step_flagged)
-        t = _param(rule, cond.for_days)
-        return CompiledCondition(f"step {cond.step_flagged} flagged at least {t:g} d ago ({cond.for_days})",
-                                 (key,), _cmp(">=", key, t)), []
-    raise TypeError(f"no compilation for {type(cond).__name__}")  # pragma: no cover
+        return f, (f.key,), f"diagnosis {cond.diagnosis} made"
+    if cond.for_days is None:
+        return None, (step_key(cond.step_flagged),), f"step {cond.step_flagged} already flagged"
+    t = _param(rule, cond.for_days)
+    return None, (step_days_key(cond.step_flagged),), (
+        f"step {cond.step_flagged} flagged at least {shown_value(t)} d ago ({cond.for_days})")
+
+
+def _every(rule: Rule) -> int | None:
+    if rule.repeat == "each_day":
+        return 1
+    if isinstance(rule.repeat, Repeat):
+        return int(_param(rule, rule.repeat.every_days))
+    return None
+
+
+def _bind(binding: dict[str, tuple[str, ...]], keys: tuple[str, ...], fields: tuple[str, ...]) -> None:
+    for k, f in zip(keys, fields):
+        if f not in binding.get(k, ()):
+            binding[k] = (*binding.get(k, ()), f)
+
+
+def _constants(ruleset: Ruleset, program: Program, origin: Any) -> str:
+    """The members every fact of this rule set carries: its kind and each parameter's value."""
+    members = [f'"kind":"{FACT_KIND}"']
+    for (rule_id, name), f in program.params.items():
+        value = ruleset.rule(rule_id).parameters[name].value
+        try:
+            members.append(f'"{f}":{json_number(value)}')
+        except ValueError as exc:
+            raise EngineError(f"parameter {name} = {value!r}: {exc}", value=value, **_where(origin, rule_id)) from None
+    return ",".join(members)
 
 
 def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
-    """Translate a validated rule set into features and a durable_rules definition."""
+    """A validated rule set as its (shared, cached) engine program plus its own values."""
+    program = program_for(ruleset)
+    origin = getattr(ruleset, "origin", None)
+    if program.problem is not None:
+        raise EngineError(program.problem.message, **_where(origin, program.problem.rule_id))
     rules: list[CompiledRule] = []
     features: dict[str, Feature] = {}
-    definition: dict[str, Any] = {}
-    for pri, rule in enumerate(ruleset.rules):
-        compiled: list[CompiledCondition] = []
-        for cond in rule.conditions:
-            cc, fs = _compile_condition(rule, cond)
-            compiled.append(cc)
-            for f in fs:
+    binding: dict[str, tuple[str, ...]] = {}
+    for rule in ruleset.rules:
+        compiled = []
+        for j, cond in enumerate(rule.conditions):
+            f, keys, text = _feature(rule, cond)
+            _bind(binding, keys, program.slots[_slot(rule, cond)[0]])
+            compiled.append(CompiledCondition(text, keys, program.tests[(rule.id, j)]))
+            if f is not None:
                 features.setdefault(f.key, f)
-        every = 1 if rule.repeat == "each_day" else None
-        if isinstance(rule.repeat, Repeat):
-            every = int(_param(rule, rule.repeat.every_days))
-            if every < 1:
-                raise ValueError(f"rule {rule.id!r}: repeat every_days must be at least 1 day")
-        cr = CompiledRule(rule.id, rule.step, tuple(compiled), every)
-        # the rule may fire if it never has, or (when it repeats) enough days have passed
-        gate: dict[str, Any] = {cr.fired_key: 0}
-        if every is not None:
-            gate = {"$or": [gate, _cmp(">=", cr.since_key, every)]}
-        tests = [{"kind": FACT_KIND}, gate, *(c.test for c in compiled)]
-        definition[rule.id] = {"all": [{"m": {"$and": tests}}], "pri": pri + 1}
+        cr = CompiledRule(rule.id, rule.step, tuple(compiled), _every(rule))
+        _bind(binding, (cr.fired_key,), program.slots[("fired", rule.id)])
+        if ("since_fired", rule.id) in program.slots:
+            _bind(binding, (cr.since_key,), program.slots[("since_fired", rule.id)])
         rules.append(cr)
     steps = tuple(sorted({r.step for r in ruleset.rules if r.step is not None}))
-    name = f"{ruleset.ruleset.id}-{ruleset.content_hash()[:16]}"
-    return CompiledRuleset(name, tuple(rules), tuple(features.values()), steps, definition)
+    return CompiledRuleset(program.name, tuple(rules), tuple(features.values()), steps, program.definition,
+                           program, binding, _constants(ruleset, program, origin), origin,
+                           {r.rule_id: i for i, r in enumerate(rules)})
 
 
-def _number(x: float | int) -> float | int:
-    """A number the engine's JSON parser reads as written (no NaN, infinity or exponent)."""
+# --- numbers -----------------------------------------------------------------------------------
+
+
+def json_number(x: float) -> str:
+    """x as JSON text the engine's parser reads back as exactly the same number.
+
+    Python's shortest round-trip digits (repr), in positional form: the engine's parser takes
+    `0.00001` but not `1e-05` (json.c:316-363 reads an exponent only after a fraction), and
+    its atof/atoll then give back the very double or integer. A double always keeps a '.', so
+    that the engine does not read a large whole double into a 64-bit integer.
+    """
+    if type(x) is int:
+        if -_EXACT_INT <= x <= _EXACT_INT:
+            return str(x)
+        raise ValueError(f"whole number {x} is too large to compare exactly with a decimal")
     if isinstance(x, bool):
-        return int(x)
-    if isinstance(x, int):
-        return x
-    if not math.isfinite(x):
-        raise EngineError(f"non-finite number {x!r} cannot go to the engine")
-    r = round(x, 6)
-    if "e" in repr(r).lower():
-        raise EngineError(f"number {x!r} would be written in exponent form, which the engine refuses")
-    return r
+        return str(int(x))
+    text = repr(float(x))
+    if "e" in text or "n" in text:  # an exponent, inf or nan
+        if not math.isfinite(x):
+            raise ValueError(f"{x!r} is not a finite number")
+        text = format(Decimal(text), "f")
+        text += "" if "." in text else ".0"
+    return text
 
 
-def djb2(text: str) -> int:
-    """The 32-bit string hash durable_rules identifies facts and sessions by."""
-    h = 5381
-    for b in text.encode():
-        h = (h * 33 + b) & 0xFFFFFFFF
-    return h
+# --- the host and the sessions -----------------------------------------------------------------
 
 
 class _QuietHost(_dr.Host):
@@ -242,6 +494,15 @@ _HOST: _QuietHost | None = None
 _REGISTERED: dict[str, list[str]] = {}
 _LIVE = threading.Lock()
 _SIDS = count(1)
+_C = _dr.durable_rules_engine
+_ERRORS = {  # rules.h:1-41, the codes this module can meet
+    1: "the fact matched no rule", 2: "a fact with this id was already asserted",
+    101: "out of memory", 106: "too many rules or tests on one field (rete.c:833)",
+    113: "too many $and/$or groups in one rule (MAX_SEQUENCE_EXPRESSIONS)",
+    201: "unreadable value", 203: "unreadable number", 204: "unreadable object",
+    302: "too many fields in one fact (MAX_OBJECT_PROPERTIES)",
+    303: "too many rules tested at once (MAX_STACK_SIZE)", 309: "no such session",
+}
 
 
 def _host() -> _QuietHost:
@@ -251,11 +512,24 @@ def _host() -> _QuietHost:
     return _HOST
 
 
+def _explain(exc: Exception) -> str:
+    """The engine's error text with what its code means."""
+    text = str(exc)
+    code = text.rsplit(":", 1)[-1].strip()
+    meaning = _ERRORS.get(int(code)) if code.isdigit() else None
+    return f"{text} ({meaning})" if meaning else text
+
+
 _PRIME_KIND = "__prime__"
 
 
 def _noop(c) -> None:  # one parameter, see #18
     return None
+
+
+def _primed(definition: dict[str, Any]) -> dict[str, Any]:
+    """The definition as registered: with the private rule that primes it (see _register_primed)."""
+    return {**definition, _PRIME_KIND: {"all": [{"m": {"kind": _PRIME_KIND}}]}}
 
 
 def _register_primed(name: str, definition: dict[str, Any]) -> None:
@@ -265,8 +539,8 @@ def _register_primed(name: str, definition: dict[str, Any]) -> None:
     "free(): invalid pointer", which Python cannot catch) when no action has ever run in that
     ruleset. A private rule fired once on a throwaway session, then deleted, avoids it.
     """
-    primed = dict(definition)
-    primed[_PRIME_KIND] = {"all": [{"m": {"kind": _PRIME_KIND}}], "run": _noop}
+    primed = _primed(definition)
+    primed[_PRIME_KIND] = dict(primed[_PRIME_KIND], run=_noop)
     _host().register_rulesets({name: primed})
     state = _host().assert_fact(name, {"id": "prime", "sid": _PRIME_KIND, "kind": _PRIME_KIND})
     if isinstance(state, dict) and "exception" in state:
@@ -275,7 +549,7 @@ def _register_primed(name: str, definition: dict[str, Any]) -> None:
 
 
 def _register(compiled: CompiledRuleset) -> list[str]:
-    """Register a compiled rule set once per process; return the list its actions write to."""
+    """Register a program once per process; return the list its actions write to."""
     if compiled.name in _REGISTERED:
         return _REGISTERED[compiled.name]
     sink: list[str] = []
@@ -289,7 +563,10 @@ def _register(compiled: CompiledRuleset) -> list[str]:
     definition = {
         rule_id: dict(body, run=action_for(rule_id)) for rule_id, body in compiled.definition.items()
     }
-    _register_primed(compiled.name, definition)
+    try:
+        _register_primed(compiled.name, definition)
+    except _C.error as exc:
+        raise EngineError(f"the engine refused the rule set: {_explain(exc)}", **compiled.where(None)) from None
     _REGISTERED[compiled.name] = sink
     return sink
 
@@ -303,10 +580,11 @@ class Session:
     def __init__(self, compiled: CompiledRuleset) -> None:
         self._compiled = compiled
         self._sink = _register(compiled)
+        self._rules = _host().get_ruleset(compiled.name)
         if not _LIVE.acquire(blocking=False):
             raise EngineError("another engine session is live in this process; close it first")
         self.sid = f"s{next(_SIDS)}"
-        self._hashes: set[int] = {djb2(self.sid)}
+        self._hashes: set[int] = {fnv1a(self.sid), fnv1a(f"sid-{self.sid}")}
         self._facts = 0
         self._closed = False
 
@@ -316,29 +594,54 @@ class Session:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def evaluate(self, fields: dict[str, Any]) -> list[str]:
-        """Assert one day's fact; return the ids of the rules that fired on it, in rule order."""
+    def _fact_id(self) -> str:
         fact_id = f"{self.sid}.{self._facts}"
         self._facts += 1
-        h = djb2(fact_id)
+        h = fnv1a(fact_id)
         if h in self._hashes:
             raise EngineError(f"fact id {fact_id!r} shares its engine hash with an earlier id")
         self._hashes.add(h)
-        fact = {"id": fact_id, "sid": self.sid, "kind": FACT_KIND}
-        fact.update({k: v if type(v) is int else _number(v) for k, v in fields.items()})
-        if len(fact) > 255:
-            raise EngineError(f"a fact has {len(fact)} fields; the engine takes at most 255")
+        return fact_id
+
+    def _json(self, fact_id: str, fields: dict[str, Any]) -> str:
+        """The fact as the engine reads it: engine field names, every number exact."""
+        c = self._compiled
+        members = [f'{{"id":"{fact_id}","sid":"{self.sid}",{c.constants}']
+        for key, value in fields.items():
+            names = c.binding.get(key)
+            if names:
+                try:
+                    text = json_number(value)
+                except (ValueError, TypeError) as exc:
+                    rule = c.program.rule_of.get(names[0])
+                    raise EngineError(f"{key} = {value!r} on day {fields.get('day')}: {exc}",
+                                      value=value, **c.where(rule)) from None
+                members.extend(f'"{n}":{text}' for n in names)
+        n = len(members) + c.constants.count(",") + 2
+        if n > MAX_FACT_FIELDS:
+            raise EngineError(f"a fact has {n} fields; the engine takes at most {MAX_FACT_FIELDS}",
+                              **c.where(None))
+        return ",".join(members) + "}"
+
+    def evaluate(self, fields: dict[str, Any]) -> list[str]:
+        """Assert one day's fact; return the ids of the rules that fired on it, in rule order."""
+        fact_id = self._fact_id()
+        text = self._json(fact_id, fields)
         self._sink.clear()
         try:
-            state = _host().assert_fact(self._compiled.name, fact)
-        except _dr.MessageNotHandledException:
+            code, handle = _C.assert_fact(self._rules._handle, text)
+        except _C.error as exc:
+            raise EngineError(f"the engine refused the fact of day {fields.get('day')}: {_explain(exc)}",
+                              **self._compiled.where(None)) from None
+        if code == 1:  # matched no rule
             return []
-        except _dr.MessageObservedException as exc:
-            raise EngineError(f"the engine took fact {fact_id!r} for one it had seen: {exc}") from None
+        if code == 2:
+            raise EngineError(f"the engine took fact {fact_id!r} for one it had seen")
+        # what Host.assert_fact does after its own json.dumps: run the actions the fact started
+        state = _host()._handle_function(self._rules, int, handle if code == 0 else 0, None)
         if isinstance(state, dict) and "exception" in state:
             raise EngineError(f"a rule action failed inside the engine: {state['exception']}")
-        order = {r.rule_id: i for i, r in enumerate(self._compiled.rules)}
-        return sorted(set(self._sink), key=order.__getitem__)
+        return sorted(set(self._sink), key=self._compiled.order.__getitem__)
 
     def close(self) -> None:
         if self._closed:

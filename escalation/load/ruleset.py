@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     field_validator,
     model_validator,
@@ -307,6 +308,18 @@ class Ruleset(_Strict):
     ruleset: RulesetInfo
     labels: dict[str, Label] = Field(default_factory=dict)
     rules: list[Rule] = Field(min_length=1)
+    # where the rule set and each rule were read from: None -> (file, line), rule id -> (file, line)
+    _origin: dict[str | None, tuple[str, int | None]] = PrivateAttr(default_factory=dict)
+
+    def origin(self, rule_id: str | None = None) -> tuple[str | None, int | None]:
+        """The file (and line) a rule, or the whole rule set, came from, for engine errors."""
+        file, line = self._origin.get(rule_id) or self._origin.get(None) or (None, None)
+        return file, line
+
+    def with_origin(self, origin: dict[str | None, tuple[str, int | None]]) -> "Ruleset":
+        """Record where this rule set was read from (a private note: not part of its content)."""
+        self._origin = dict(origin)
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> "Ruleset":
@@ -336,6 +349,22 @@ class Ruleset(_Strict):
                         f"rule {rule.id!r} waits for step {cond.step_flagged}, which no rule has",
                         ("rules", i, "conditions", j, "step_flagged"),
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _fits_the_engine(self) -> "Ruleset":
+        """Past one of durable_rules' fixed limits the engine hangs or fails mid-replay; refuse here.
+
+        Checked on the compiled form, counting what the engine counts (evaluate/limits.py), so
+        that loading, `escalation check` and every override see the same verdict.
+        """
+        # imported here, not at the top, because the engine imports this module
+        from escalation.evaluate.engine import engine_problem
+
+        problem = engine_problem(self)
+        if problem is not None:
+            i = next((i for i, r in enumerate(self.rules) if r.id == problem.rule_id), len(self.rules) - 1)
+            raise located_error(problem.message, ("rules", i, *problem.where))
         return self
 
     def rule(self, rule_id: str) -> Rule:
@@ -374,11 +403,17 @@ class Ruleset(_Strict):
                     continue
                 value = overrides[(rule["id"], name)]
                 was = "an assumption" if param.get("assumption") else "sourced"
-                param["note"] = (f"overridden with --set from {param['value']:g} ({was}) to {value:g}; "
-                                 f"no source states the new value")
+                param["note"] = (f"overridden with --set from {shown_value(param['value'])} ({was}) to "
+                                 f"{shown_value(value)}; no source states the new value")
                 param["value"] = value
                 param["assumption"] = True
-        return Ruleset.model_validate(data)
+        return Ruleset.model_validate(data).with_origin(self._origin)
+
+
+def shown_value(x: float) -> str:
+    """A value as people read it (`18`), unless that would hide digits the engine compares."""
+    text = f"{x:g}"
+    return text if float(text) == x else repr(x)
 
 
 class RulesetVariant(_Strict):
