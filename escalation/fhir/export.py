@@ -10,6 +10,7 @@ https://escalation.invalid/fhir/StructureDefinition/NAME (a namespace, not a liv
   the day lies somewhere within; present whenever a day or an end is not exact. The standard
   element then holds the widest Period (open where the scenario has no bound).
 - `citation`: one per citation of the fact, its sub-extensions named as the citation's fields.
+- `day-note`, `until-note`: the scenario's note on why a day or an end is what it is.
 - `scenario-fields`: a JSON object of fields with no FHIR element (course numbers, trough
   targets, oxygen device and flow, PE sessions, imaging study and findings).
 Hypothetical events and scenarios carry meta.tag `hypothetical`. Research review only.
@@ -133,7 +134,7 @@ class _Exporter:
     def condition(self, d: Any) -> dict[str, Any]:
         lo, hi = d.day.earliest, d.day.latest
         return {"resourceType": "Condition", "id": self.unique(f"diagnosis-{_fhir_id(d.code)}"),
-                "extension": self.citations(d.source, []),
+                "extension": [*self.citations(d.source, []), *self.notes(d.day, None)],
                 "code": self.concept(C.DIAGNOSIS_SYSTEM, d.code, DIAGNOSES[d.code]),
                 "subject": self.subject(),
                 "onsetDateTime": self.date(lo), "recordedDate": self.date(hi)}
@@ -158,6 +159,7 @@ class _Exporter:
         head = {"resourceType": body.pop("resourceType"), "id": self.unique(_fhir_id(e.id)),
                 "meta": {"tag": self.tags(e.hypothetical)},
                 "extension": [*self.citations(e.source, e.also), *self.timing_extension(e),
+                              *self.notes(e.day, getattr(e, "until", None)),
                               *([{"url": C.extension("scenario-fields"),
                                   "valueString": json.dumps(extra, sort_keys=True)}] if extra else [])],
                 "identifier": [{"system": C.EVENT_ID, "value": e.id}]}
@@ -273,6 +275,11 @@ class _Exporter:
             return {f"{prefix}DateTime": self.date(e.day.earliest)}
         end = e.until.latest if e.until is not None else None
         return {f"{prefix}Period": self.period(e.day.earliest, end)}
+
+    def notes(self, day: DayRange, until: DayRange | None) -> list[dict[str, Any]]:
+        """Why a day is what it is (`day-note`, `until-note`): the scenario's own words, kept."""
+        pairs = (("day-note", day.note), ("until-note", until.note if until is not None else None))
+        return [{"url": C.extension(name), "valueString": text} for name, text in pairs if text]
 
     def timing_extension(self, e: Any) -> list[dict[str, Any]]:
         until = getattr(e, "until", None)

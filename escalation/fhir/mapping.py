@@ -112,10 +112,21 @@ def citations(res: Located) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return {"fhir": f"{res.type}/{res.id}"}, also
 
 
+def with_note(res: Located, form: Any, name: str) -> Any:
+    """A day form with the note the export carried (`day-note`, `until-note`), if any."""
+    found = extensions(res.model, name)
+    if form is None or not found or not found[0].valueString:
+        return form
+    if isinstance(form, int):
+        form = {"between": [form, form]}
+    return {**form, "note": found[0].valueString}
+
+
 def base_event(res: Located, kind: str, day: Any) -> dict[str, Any]:
     if not res.id:
         raise fail(res, "a resource the import uses needs an id, so that the event can cite it")
     source, also = citations(res)
+    day = with_note(res, day, "day-note")
     out: dict[str, Any] = {"id": event_id(res), "kind": kind, "day": day, "source": source}
     if also:
         out["also"] = also

@@ -28,6 +28,7 @@ from escalation.fhir.mapping import (
     skipped,
     span_days,
     unmapped_codes,
+    with_note,
 )
 from escalation.fhir.reader import Located
 from escalation.load.vocabulary import CodeKind
@@ -151,7 +152,7 @@ def condition(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     recorded = clock.days(m.recordedDate)
     if onset is None and recorded is None:
         return skipped("no onset or recorded date")
-    day = day_form(onset[0] if onset else None, recorded[1] if recorded else None)
+    day = with_note(res, day_form(onset[0] if onset else None, recorded[1] if recorded else None), "day-note")
     return Yield(diagnoses=[{"code": code, "day": day, "source": {"fhir": f"{res.type}/{res.id}"}}])
 
 
@@ -180,6 +181,7 @@ def _support_or_procedure(res: Located, concept: Any, day: Any, until: Any) -> Y
         return skipped("no performed date")
     kind = kind_of_code(code).value
     event = {**base_event(res, kind, day), "code": code, **extra_fields(res, kind)}
+    until = with_note(res, until, "until-note")
     return Yield(events=[{**event, **({"until": until} if until is not None else {})}])
 
 
@@ -206,7 +208,7 @@ def medication(res: Located, clock: Clock, lookup: Lookup) -> Yield:
         return skipped("no date")
     event = {**base_event(res, "therapy", day), "code": code, **extra_fields(res, "therapy")}
     if until is not None:
-        event["until"] = until
+        event["until"] = with_note(res, until, "until-note")
     if route is not None:
         event["route"] = route
     dose = _dose(res, dosage)

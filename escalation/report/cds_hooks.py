@@ -6,8 +6,9 @@ the rule set with its content hash in `source.label`, and the conditions, values
 the Markdown detail. Each card's uuid is derived (uuid5) from the scenario, the rule set and the
 decision point, so that a rerun gives the same cards.
 
-Cards are built from a list of `CardItem`s: one kind per thing a replay reports (today the
-decision points). Another kind is one more function returning CardItems.
+Cards are built from a list of `CardItem`s: one kind per thing a replay reports (the decision
+points, then the actions no decision point put up for review). Another kind is one more function
+returning CardItems, added to ITEM_KINDS.
 
 Specification: CDS Hooks 2.0, https://cds-hooks.hl7.org/2.0/ ("CDS Service Response", "Card
 Attributes"): summary required, under 140 characters; indicator info, warning or critical;
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -123,4 +125,34 @@ def cell(text: str, table: bool = True) -> str:
     return out.replace("|", "\\|").replace("\n", " ") if table else out
 
 
-ITEM_KINDS: list[Callable[[ReplayResult], list[CardItem]]] = [decision_point_items]
+# --- actions no decision point put up for review ---------------------------------------------------
+
+
+def unflagged_items(result: ReplayResult) -> list[CardItem]:
+    """One card per action the timeline shows without a flag (ReplayResult.unflagged_actions).
+
+    Read with getattr: the field arrives in a separate change, and a result without it has none.
+    """
+    return [CardItem(kind="unflagged-action", key=f"{a.event_id}|{a.code}|{a.day}|{a.day_latest}",
+                     summary=f"For review: {a.code} on day {_span(a.day, a.day_latest)} has no decision point "
+                             "of this rule set", detail=unflagged_detail(result, a))
+            for a in getattr(result, "unflagged_actions", [])]
+
+
+def unflagged_detail(result: ReplayResult, action: Any) -> str:
+    parts = [f"**{NOTICE}**",
+             f"Event `{action.event_id}` ({cell(action.code, table=False)}, day {_span(action.day, action.day_latest)}; "
+             f"placements: {', '.join(action.placements)}) is in the timeline of scenario `{result.scenario.id}`, "
+             "and no rule of this rule set put it up for review. This says something about the rules, not "
+             "about the care given."]
+    for cand in action.candidates:
+        rows = "\n".join(f"| {cell(c.condition)} | {cell(c.read_as)} |" for c in cand.not_met)
+        parts.append(f"Rule `{cand.rule_id}` proposes it; not met that day:\n\n| condition | read as |\n|---|---|\n{rows}")
+    return "\n\n".join(parts)
+
+
+def _span(lo: int, hi: int) -> str:
+    return f"{lo}" if lo == hi else f"{lo}..{hi}"
+
+
+ITEM_KINDS: list[Callable[[ReplayResult], list[CardItem]]] = [decision_point_items, unflagged_items]

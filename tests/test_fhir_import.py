@@ -1,0 +1,264 @@
+"""FHIR R4 import: Bulk Data folders, Synthea-shaped Bundles, HL7 examples, and bad input.
+
+The fixtures under tests/fixtures/fhir/ are small and written for these tests: a Bulk Data
+folder of four unrelated synthetic patients (none with JDM, one an adult), a transaction Bundle
+in the shapes Synthea writes, and HL7's R4B examples rebuilt from the values the fhir.resources
+7.1.0 wheel asserts for them (fields it does not assert are left out; the Patient is ours, a
+child, so that a scenario can be written).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import PATHWAY, ROOT
+from typer.testing import CliRunner
+
+from escalation.api import replay
+from escalation.cli.app import app
+from escalation.fhir.codes import table
+from escalation.fhir.to_scenario import Options, import_paths
+from escalation.load.errors import InputError
+from escalation.load.loading import load_scenario
+from escalation.load.vocabulary import CODES, DOSE_UNITS, MEASURES
+
+FIXTURES = ROOT / "tests" / "fixtures" / "fhir"
+BULK, SYNTHEA, HL7 = FIXTURES / "bulk", FIXTURES / "synthea_like.json", FIXTURES / "hl7_examples.json"
+
+
+def events_by_source(scenario) -> dict[str, object]:
+    return {e.source.fhir: e for e in scenario.events}
+
+
+# --- Bulk Data: unrelated patients ---------------------------------------------------------------
+
+
+def test_bulk_folder_of_unrelated_patients_imports_without_error_and_gives_no_decision_points(tmp_path):
+    result = CliRunner().invoke(app, ["import", "fhir", str(BULK), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["fhir-p-appendicitis.yaml", "fhir-p-asthma.yaml", "fhir-p-bronchiolitis.yaml",
+                       "import-summary.json"]
+    for name in written[:-1]:
+        assert replay(tmp_path / "out" / name, PATHWAY).decision_points == []
+    assert "Unmapped codes (11; counted, not imported):" in result.stdout
+    assert "2 x Observation http://loinc.org|8867-4 'Heart rate'" in result.stdout
+    assert "Patient/p-adult: no scenario: aged 57.17 at day 0" in result.stdout
+    assert "Not read (types the import does not use): Immunization 1" in result.stdout
+
+
+def test_the_summary_counts_every_record_not_imported():
+    summary = import_paths([BULK]).summary
+    unmapped = {(u.resource_type, u.system, u.code): u.count for u in summary.unmapped}
+    assert unmapped[("Observation", "http://loinc.org", "8867-4")] == 2
+    assert unmapped[("Procedure", "http://snomed.info/sct", "80146002")] == 1
+    skipped = {(s.resource_type, s.reason): s.count for s in summary.skipped}
+    assert skipped[("Observation", "status entered-in-error")] == 1
+    assert any(t == "Encounter" and "patient has no scenario" in r for t, r in skipped)
+    assert summary.not_read == {"Immunization": 1}
+
+
+def test_strict_makes_an_unmapped_code_an_error(tmp_path):
+    result = CliRunner().invoke(app, ["import", "fhir", str(BULK), "--strict", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {BULK}/Condition.000.ndjson:1 (Condition/c-asthma): unmapped code "
+                             "http://snomed.info/sct|195967001 (--strict)\n")
+    assert not (tmp_path / "o").exists()
+
+
+def test_timestamps_are_days_in_the_offset_of_day_zero_and_partial_dates_are_ranges():
+    bronch = next(sc for data, sc in import_paths([BULK]).scenarios if sc.scenario.id == "fhir-p-bronchiolitis")
+    ev = events_by_source(bronch)
+    assert ev["Observation/o-b-spo2"].day.exact and ev["Observation/o-b-spo2"].day.earliest == 1
+    weight = ev["Observation/o-b-weight"].day  # "2022-01": any day of January, not the 1st
+    assert (weight.earliest, weight.latest) == (-9, 21)
+    appendicitis = next(sc for _, sc in import_paths([BULK]).scenarios if sc.scenario.id == "fhir-p-appendicitis")
+    assert "birth date given as 2009-08" in appendicitis.patient.note
+
+
+# --- Synthea shapes --------------------------------------------------------------------------------
+
+
+def test_synthea_shapes_urn_uuid_and_patient_references_contained_medication_and_zones():
+    (data, sc), = import_paths([SYNTHEA]).scenarios
+    ev = events_by_source(sc)
+    assert ev["Observation/obs-spo2"].day.earliest == 5  # 23:30 UTC on day 4 is day 5 at UTC+09:00
+    assert ev["Observation/obs-fio2"].values["fio2"].canonical("fio2").value == 0.6
+    assert ev["Observation/obs-pao2"].values["pao2"].unit == "kPa"
+    assert ev["Observation/obs-ck"].values["ck"].reference.low == 43
+    cya = ev["MedicationAdministration/ma-cya"]
+    assert (cya.code, cya.route, cya.dose.unit, cya.day.earliest, cya.until.latest) == ("CyA", "iv", "mg/kg/day", 1, 19)
+    rtx = ev["MedicationStatement/ms-rtx"]  # effectiveDateTime "2021-03": a range, not March 1st
+    assert (rtx.code, rtx.day.earliest, rtx.day.latest) == ("RTX", 0, 30)
+    ivcy = ev["MedicationRequest/mr-ivcy"]
+    assert (ivcy.code, ivcy.day.earliest, ivcy.dose.unit) == ("IVCY", 2, "mg/m2") and "an order" in ivcy.note
+    assert ev["Procedure/proc-vv"].code == "VV-ECMO" and ev["Procedure/proc-vv"].until is None
+    assert "Medication" not in {k.split("/")[0] for k in ev}
+
+
+def test_synthea_unmapped_codes_carry_the_tables_reason():
+    reasons = {(u.code or u.display): u.why for u in import_paths([SYNTHEA]).summary.unmapped}
+    assert reasons["233573008"].startswith("ECMO without its mode")
+    assert reasons["3002"] == "maps to IVCY only with route iv"
+    assert reasons["ventilator"] == "no coding, only text"
+
+
+def test_imported_files_load_back_as_the_same_scenario(tmp_path):
+    result = CliRunner().invoke(app, ["import", "fhir", str(SYNTHEA), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (path,) = tmp_path.glob("*.yaml")
+    (_, sc), = import_paths([SYNTHEA]).scenarios
+    assert load_scenario(path) == sc
+    assert path.read_text().startswith("# RESEARCH REVIEW ONLY")
+    summary = json.loads((tmp_path / "import-summary.json").read_text())
+    assert summary["not_read"] == {"Claim": 1}
+
+
+# --- HL7 examples ----------------------------------------------------------------------------------
+
+
+def test_hl7_examples_need_a_day_zero_when_no_encounter_has_a_start():
+    summary = import_paths([HL7]).summary
+    assert summary.patients[0].skipped.startswith("no encounter with a start date")
+    imported = import_paths([HL7], Options(day_zero="1999-07-01"))
+    (_, sc), = imported.scenarios
+    (rr,) = sc.events
+    assert (rr.values["resp_rate"].value, rr.values["resp_rate"].unit, rr.day.earliest) == (26, "/min", 1)
+    unmapped = {u.code: u.why for u in imported.summary.unmapped}
+    assert "not the mean airway pressure" in unmapped["8478-0"]  # mean blood pressure is not MAP
+    assert unmapped[None] == "no code"  # the contained Medication of medadmin0301 has none
+
+
+def test_day_zero_encounter_option_and_the_rule_set_diagnoses(tmp_path):
+    options = Options(day_zero_encounters=("e-asthma-2",))
+    asthma = next(sc for _, sc in import_paths([BULK], options).scenarios if sc.scenario.id == "fhir-p-asthma")
+    assert asthma.scenario.day_zero.startswith("start of Encounter/e-asthma-2 (2019-11-20")
+    assert events_by_source(asthma)["Observation/o-a-spo2"].day.earliest == 0
+
+
+def test_an_exported_scenario_marks_its_day_zero_encounter(tmp_path):
+    from escalation.fhir.export import to_json
+
+    sc = load_scenario(ROOT / "scenarios" / "index_case.yaml")
+    bundle = json.loads(to_json(sc))
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Encounter":
+            entry["resource"]["meta"] = {}
+            entry["resource"]["reasonCode"] = [{"coding": [{"system": "https://escalation.invalid/fhir/CodeSystem/diagnosis",
+                                                            "code": "JDM"}]}]
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(bundle))
+    (_, again), = import_paths([path]).scenarios
+    assert "with a diagnosis of the rule set (JDM, RP-ILD)" in again.scenario.day_zero
+
+
+# --- the code table --------------------------------------------------------------------------------
+
+
+def test_every_mapping_names_where_it_was_checked_and_a_known_target():
+    t = table()
+    for row in [*t.measures, *t.codes, *t.routes, *t.inpatient_classes, *t.left_out]:
+        assert row.checked and row.seen_as, row
+    assert {m.measure for m in t.measures} <= set(MEASURES)
+    assert {c.target for c in t.codes} <= set(CODES)
+    assert {d.unit for d in t.dose_units} == set(DOSE_UNITS)
+    unconfirmed = {"anti_mda5", "kl6", "map"}  # no LOINC code confirmed from a source readable here
+    assert not unconfirmed & {m.measure for m in t.measures}
+
+
+# --- bad input: one line, the file, the line, the resource; nothing written -----------------------
+
+
+def _run(tmp_path: Path, *args: str):
+    return CliRunner().invoke(app, ["import", "fhir", *args, "--out", str(tmp_path / "out")])
+
+
+def _bundle(tmp_path: Path, *resources: dict) -> Path:
+    path = tmp_path / "in.json"
+    entries = ",\n".join("  " + json.dumps({"resource": r}) for r in resources)
+    path.write_text('{"resourceType": "Bundle", "type": "collection", "entry": [\n' + entries + "\n]}\n")
+    return path
+
+
+PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "2019-01-01"}
+ENCOUNTER = {"resourceType": "Encounter", "id": "e1", "status": "finished", "subject": {"reference": "Patient/p1"},
+             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+             "period": {"start": "2021-01-01"}}
+
+
+def _obs(**kw) -> dict:
+    return {"resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "59408-5"}]},
+            "effectiveDateTime": "2021-01-02", **kw}
+
+
+@pytest.mark.parametrize("resource,message", [
+    (_obs(valueQuantity={"value": 90, "system": "http://unitsofmeasure.org", "code": "[lb_av]"}),
+     "(Observation/o1): unit '[lb_av]'"),
+    (_obs(valueQuantity={"value": 190, "system": "http://unitsofmeasure.org", "code": "%"}),
+     "(Observation/o1): cannot be a scenario event: values.spo2: spo2 = 190 % is outside its physical range"),
+    (_obs(subject={"reference": "Patient/nobody"}, valueQuantity={"value": 90, "code": "%"}),
+     "(Observation/o1): refers to patient 'Patient/nobody', which is not in the input"),
+    ({**_obs(), "status": None, "valueQuantity": {"value": 90, "code": "%"}},
+     "(Observation/o1): not valid FHIR R4 Observation: status:"),
+    ({**_obs(), "valueFoo": 1}, "(Observation/o1): not valid FHIR R4 Observation: valueFoo: Extra inputs"),
+])
+def test_a_bad_resource_is_one_line_naming_file_line_and_resource(tmp_path, resource, message):
+    resource = {k: v for k, v in resource.items() if v is not None}
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, resource)
+    result = _run(tmp_path, str(path))
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {path}:4 "), line
+    assert message in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_malformed_json_gives_the_line(tmp_path):
+    path = tmp_path / "in.json"
+    path.write_text('{"resourceType": "Bundle",\n "type": "collection",\n "entry": [\n  {"resource": }\n]}\n')
+    result = _run(tmp_path, str(path))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {path}:4: malformed JSON: Expecting value (column 16)"
+
+
+def test_ndjson_errors_give_the_ndjson_line_number(tmp_path):
+    folder = tmp_path / "bulk"
+    folder.mkdir()
+    (folder / "Patient.000.ndjson").write_text(json.dumps(PATIENT) + "\n")
+    (folder / "Observation.000.ndjson").write_text(
+        json.dumps(_obs(valueQuantity={"value": 90, "code": "%"})) + "\n\n" + json.dumps({**_obs(id="o2"), "status": 5}) + "\n")
+    result = _run(tmp_path, str(folder))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {folder}/Observation.000.ndjson:3 (Observation/o2): not valid FHIR R4")
+    (folder / "Observation.000.ndjson").write_text("{not json\n")
+    assert _run(tmp_path, str(folder)).stderr.startswith(f"error: {folder}/Observation.000.ndjson:1: malformed JSON")
+
+
+def test_a_file_that_is_not_a_bundle_is_refused(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(PATIENT))
+    result = _run(tmp_path, str(path))
+    assert result.stderr.strip() == f"error: {path}:1: not a FHIR Bundle (a Patient): give a Bundle JSON file or a Bulk Data folder of NDJSON files"
+
+
+def test_replay_and_test_accept_a_one_patient_bundle(tmp_path):
+    result = CliRunner().invoke(app, ["replay", str(SYNTHEA), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["scenario"]["file"] == str(SYNTHEA)
+    folder = tmp_path / "suite"
+    folder.mkdir()
+    (folder / "s.json").write_text(SYNTHEA.read_text())
+    tested = CliRunner().invoke(app, ["test", str(folder), "--format", "json"])
+    assert tested.exit_code == 0, tested.output
+    assert json.loads(tested.stdout)["unchecked"] == 3  # one scenario, three shipped rule sets, no expectations
+
+
+def test_replay_refuses_a_bundle_of_several_patients(tmp_path):
+    other = {**PATIENT, "id": "p2"}
+    path = _bundle(tmp_path, PATIENT, other, ENCOUNTER, {**ENCOUNTER, "id": "e2", "subject": {"reference": "Patient/p2"}},
+                   _obs(valueQuantity={"value": 90, "code": "%"}))
+    with pytest.raises(InputError, match=r"holds 2 patient\(s\) and gives 1 scenario\(s\).*Patient/p2: no record"):
+        replay(path)
