@@ -82,7 +82,7 @@ def test_timestamps_are_days_in_the_offset_of_day_zero_and_partial_dates_are_ran
 
 
 def test_synthea_shapes_urn_uuid_and_patient_references_contained_medication_and_zones():
-    (data, sc), = import_paths([SYNTHEA]).scenarios
+    (_, sc), = import_paths([SYNTHEA]).scenarios
     ev = events_by_source(sc)
     assert ev["Observation/obs-spo2"].day.earliest == 5  # 23:30 UTC on day 4 is day 5 at UTC+09:00
     assert ev["Observation/obs-fio2"].values["fio2"].canonical("fio2").value == 0.6
@@ -262,3 +262,14 @@ def test_replay_refuses_a_bundle_of_several_patients(tmp_path):
                    _obs(valueQuantity={"value": 90, "code": "%"}))
     with pytest.raises(InputError, match=r"holds 2 patient\(s\) and gives 1 scenario\(s\).*Patient/p2: no record"):
         replay(path)
+
+
+def test_the_import_is_a_stage_one_package():
+    """escalation.fhir reads files into models; it never reaches the engine, matching or reports."""
+    import subprocess
+    import sys
+
+    code = ("import sys, escalation.fhir.to_scenario, escalation.fhir.export, escalation.fhir.scenario_file; "
+            "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('escalation.')}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert not {"evaluate", "match", "report", "analysis", "cli"} & set(eval(out)), out

@@ -25,7 +25,7 @@ from escalation.report.cds_hooks import CardItem, decision_point_items, response
 
 SCHEMA = json.loads((Path(__file__).parent / "cds_hooks_response.schema.json").read_text())
 SCENARIOS = [INDEX_CASE, *sorted((ROOT / "scenarios" / "variants").glob("*.yaml"))]
-ORDER_WORDS = re.compile(r"\b(give|start|administer|must|should|order)\b", re.I)
+ORDER_WORDS = re.compile(r"\b(give|start|administer|must|should|order)\b", re.IGNORECASE)
 
 
 def _cli(*args: str) -> str:

@@ -88,7 +88,7 @@ class UnitMapping(_Row):
     unit: str
 
     @model_validator(mode="after")
-    def _known(self) -> "UnitMapping":
+    def _known(self) -> UnitMapping:
         if not any(self.unit in accepted_units(m) for m in MEASURES):
             raise ValueError(f"unit {self.unit!r} is accepted by no measure of the vocabulary")
         return self
@@ -99,7 +99,7 @@ class DoseUnitMapping(_Row):
     unit: str
 
     @model_validator(mode="after")
-    def _known(self) -> "DoseUnitMapping":
+    def _known(self) -> DoseUnitMapping:
         if self.unit not in DOSE_UNITS:
             raise ValueError(f"dose unit {self.unit!r} is not in the vocabulary")
         return self
@@ -123,7 +123,7 @@ class CodeTable(BaseModel):
     left_out: list[LeftOut]
 
     @model_validator(mode="after")
-    def _unique(self) -> "CodeTable":
+    def _unique(self) -> CodeTable:
         coded = [(r.system, r.code) for g in (self.measures, self.codes, self.routes, self.left_out) for r in g]
         for group, keys in (("codes", coded), ("units", [u.ucum for u in self.units]),
                             ("dose_units", [u.ucum for u in self.dose_units])):

@@ -153,7 +153,9 @@ def located(raw: Any, name: str, line: int | None, full_url: str | None = None) 
     where = f"{kind}/{rid}" if rid else kind
     if kind not in READ_TYPES:
         return Located(kind, rid, None, name, line, full_url)
-    from fhir.resources.R4B import get_fhir_model_class  # 0.2 s to import: only when a file is read
+    from fhir.resources.R4B import (
+        get_fhir_model_class,  # 0.2 s to import: only when a file is read
+    )
 
     try:
         model = get_fhir_model_class(kind).model_validate(raw)

@@ -8,8 +8,9 @@ administration itself is not in the record.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from escalation.fhir import codes as C
 from escalation.fhir.dates import Clock, day_form
@@ -215,8 +216,8 @@ def medication(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     if dose is not None:
         event["dose"] = dose
     if res.type == "MedicationRequest":
-        event["note"] = "; ".join(x for x in (event.get("note"), "an order (MedicationRequest): "
-                                              "the administration is not in the record") if x)
+        order = "an order (MedicationRequest): the administration is not in the record"
+        event["note"] = "; ".join(x for x in (event.get("note"), order) if x)
     return Yield(events=[event])
 
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from escalation.fhir import codes as C
 from escalation.fhir import records
 from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zero, span
-from escalation.fhir.mapping import Unmapped, Yield, codings, fail, first
+from escalation.fhir.mapping import Unmapped, Yield, fail, first
 from escalation.fhir.reader import Located, read_paths
 from escalation.load.errors import InputError
 from escalation.load.ruleset import DiagnosisCondition
@@ -99,9 +99,9 @@ class Imported:
     summary: ImportSummary
 
 
-def import_paths(paths: Sequence[Path], options: Options = Options()) -> Imported:
+def import_paths(paths: Sequence[Path], options: Options | None = None) -> Imported:
     """Read Bundle files and Bulk Data folders; one scenario per patient that can have one."""
-    return import_resources(read_paths(paths), [str(p) for p in paths], options)
+    return import_resources(read_paths(paths), [str(p) for p in paths], options or Options())
 
 
 def import_resources(resources: list[Located], inputs: list[str], options: Options) -> Imported:
@@ -372,10 +372,10 @@ def rule_diagnoses(rulesets: Iterable[Any]) -> tuple[str, ...]:
     return tuple(sorted(found)) or DEFAULT_DIAGNOSES
 
 
-def one_scenario(path: Path, options: Options = Options()) -> Scenario:
+def one_scenario(path: Path, options: Options | None = None) -> Scenario:
     """The scenario of a Bundle that holds one patient, imported in memory (`replay`, `test`)."""
     imported = import_paths([path], options)
-    if len(imported.scenarios) != 1:
+    if len(imported.summary.patients) != 1 or len(imported.scenarios) != 1:
         why = "; ".join(f"{p.patient}: {p.skipped}" for p in imported.summary.patients if p.skipped)
         raise InputError(str(path), f"holds {len(imported.summary.patients)} patient(s) and gives "
                          f"{len(imported.scenarios)} scenario(s); replay takes one "

@@ -24,7 +24,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from escalation.match.results import NOTICE, DecisionPoint, ReplayResult, actual_text, day_text, lag_text
+from escalation.match.results import (
+    NOTICE,
+    DecisionPoint,
+    ReplayResult,
+    actual_text,
+    day_text,
+    lag_text,
+)
 
 SUMMARY_LIMIT = 139  # "<140 characters"
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://escalation.invalid/fhir/cds-hooks")
@@ -106,8 +113,8 @@ def decision_point_detail(result: ReplayResult, dp: DecisionPoint) -> str:
         f"Day {day_text(dp)} ({dp.timing}); scenario `{result.scenario.id}`"
         + (" (hypothetical)" if result.scenario.hypothetical else ""),
         "| condition | met by | values |\n|---|---|---|\n" + rows,
-        f"What the timeline shows: {cell(dp.action_note, table=False)} (actual day {actual_text(dp)}, "
-        f"lag {lag_text(dp)} days).",
+        (f"What the timeline shows: {cell(dp.action_note, table=False)} (actual day {actual_text(dp)}, "
+         f"lag {lag_text(dp)} days)."),
         "Sources:\n" + "\n".join(f"- {cell(s, table=False)}" for s in dp.sources),
     ]
     if assumptions:
@@ -141,10 +148,10 @@ def unflagged_items(result: ReplayResult) -> list[CardItem]:
 
 def unflagged_detail(result: ReplayResult, action: Any) -> str:
     parts = [f"**{NOTICE}**",
-             f"Event `{action.event_id}` ({cell(action.code, table=False)}, day {_span(action.day, action.day_latest)}; "
-             f"placements: {', '.join(action.placements)}) is in the timeline of scenario `{result.scenario.id}`, "
-             "and no rule of this rule set put it up for review. This says something about the rules, not "
-             "about the care given."]
+             (f"Event `{action.event_id}` ({cell(action.code, table=False)}, day "
+              f"{_span(action.day, action.day_latest)}; placements: {', '.join(action.placements)}) is in the "
+              f"timeline of scenario `{result.scenario.id}`, and no rule of this rule set put it up for review. "
+              "This says something about the rules, not about the care given.")]
     for cand in action.candidates:
         rows = "\n".join(f"| {cell(c.condition)} | {cell(c.read_as)} |" for c in cand.not_met)
         parts.append(f"Rule `{cand.rule_id}` proposes it; not met that day:\n\n| condition | read as |\n|---|---|\n{rows}")
