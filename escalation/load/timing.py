@@ -50,6 +50,8 @@ class DayRange(BaseModel):
             return data
         if len(forms) > 1:
             raise ValueError(f"give one of on_or_before, on_or_after, between, not {forms}")
+        if "earliest" in data or "latest" in data:
+            raise ValueError(f"give {forms[0]} or earliest/latest, not both")
         form = forms[0]
         value = data.pop(form)
         if form == "between":
@@ -95,7 +97,7 @@ class DayRange(BaseModel):
             return f"on or before day {self.latest}"
         if self.latest is None:
             return f"on or after day {self.earliest}"
-        return f"days {self.earliest}-{self.latest}"
+        return f"days {span_label(self.earliest, self.latest)}"
 
 
 def span_label(lo: int, hi: int) -> str:

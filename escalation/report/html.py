@@ -30,7 +30,7 @@ from escalation.analysis.compare import Change, ScenarioDiff, diff_results, shif
 from escalation.load.errors import InputError
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
-from escalation.load.timing import DayRange, span_label
+from escalation.load.timing import span_label
 from escalation.load.vocabulary import CODES
 from escalation.match.results import (
     NOTICE,
@@ -84,13 +84,6 @@ def _report(scenario: Scenario, scenario_path: Path, results: list[ReplayResult]
             for i, (path, rs, result) in enumerate(zip(paths, rulesets, results))]
     diff = diff_results(results[0], results[1]) if len(results) == 2 else None
     return Report(scenario, Path(scenario_path).as_posix(), sets, diff)
-
-
-def _when(day: DayRange) -> str:
-    """The label of a day, with a bounded range written a..b like every other range in the report."""
-    if day.earliest is not None and day.latest is not None and not day.exact:
-        return f"days {span_label(day.earliest, day.latest)}"
-    return day.label()
 
 
 def _names(codes: list[str], ruleset: Ruleset) -> list[str]:
@@ -148,14 +141,14 @@ def _event_what(ev) -> str:
         if ev.days_per_course:
             bits.append(f"{ev.days_per_course} days per course")
         if ev.until:
-            bits.append(f"until {_when(ev.until)}")
+            bits.append(f"until {ev.until.label()}")
         return ", ".join(bits)
     if k in ("support", "procedure"):
         bits = [ev.code]
         if getattr(ev, "sessions_total", None):
             bits.append(f"{ev.sessions_total} sessions")
         if ev.until:
-            bits.append(f"until {_when(ev.until)}")
+            bits.append(f"until {ev.until.label()}")
         return ", ".join(bits)
     if k == "imaging":
         return f"{ev.modality} {ev.region}: {'; '.join(ev.findings)}"
@@ -198,7 +191,7 @@ def _context(report: Report, figure_png: bytes) -> dict:
         "scenario_path": report.scenario_path,
         "first_day": first.scenario.first_day,
         "last_day": first.scenario.last_day,
-        "diagnoses": [{"code": d.code, "day": _when(d.day), "note": d.day.note, "source": d.source.label()}
+        "diagnoses": [{"code": d.code, "day": d.day.label(), "note": d.day.note, "source": d.source.label()}
                       for d in sc.patient.diagnoses],
         "autoantibodies": [{"name": a.name, "result": a.result.replace("_", " ")} for a in sc.patient.autoantibodies],
         "sets": rows,
@@ -209,7 +202,7 @@ def _context(report: Report, figure_png: bytes) -> dict:
         "tolerance": first.tolerance,
         "doses": first.derived_doses,
         "figure_b64": base64.b64encode(figure_png).decode("ascii"),
-        "events": [{"id": ev.id, "kind": ev.kind, "day": _when(ev.day), "day_note": ev.day.note,
+        "events": [{"id": ev.id, "kind": ev.kind, "day": ev.day.label(), "day_note": ev.day.note,
                     "what": _event_what(ev), "source": ev.source.label(), "note": ev.note,
                     "hypothetical": ev.hypothetical} for ev in sc.events],
     }
