@@ -1,0 +1,206 @@
+"""The plan of a batch: which files (by content hash), which rule sets, which grid, which chunks.
+
+The plan is written to DIR/manifest.json before any chunk runs, and a resumed run must plan
+exactly the same batch: same file contents, rule sets, grid, chunking and tool version. That is
+what makes a chunk written by one run interchangeable with the same chunk written by another.
+
+Jobs are numbered rule set first, then scenario, then grid point, so that one chunk replays few
+scenarios under many points: each worker loads a scenario once per chunk at most.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from escalation.batch.grid import GridPoint, SweepRange, grid_points
+from escalation.match.results import NOTICE, ReplayResult
+from escalation.version import __version__
+
+PURPOSE = ("Batch replay of patient timelines under published pathways, for research review only; "
+           "no row is a recommendation or an order for any patient.")
+MAX_CHUNK = 200  # replays in one chunk, at most
+ORDER = "rule set, then scenario, then grid point (the last varies fastest)"
+_DERIVES = re.compile(r"^derives_from:[ \t]*['\"]?([^'\"#\r\n]+?)['\"]?[ \t]*(?:#.*)?$", re.M)
+MAX_LINKS = 16
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileHash(_Model):
+    file: str
+    sha256: str
+
+
+class InputFile(_Model):
+    """A scenario or rule set file as named, with the files it derives from (`derives_from`)."""
+
+    index: int
+    file: str = Field(description="the path as given on the command line")
+    path: str = Field(description="the absolute path the workers read")
+    sha256: str
+    linked: list[FileHash] = Field(default_factory=list, description="derives_from chain, hashed too")
+
+    def key(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        return self.file, self.sha256, tuple((f.file, f.sha256) for f in self.linked)
+
+
+class RulesetInput(InputFile):
+    id: str
+    version: str
+    title: str
+    content_hash: str = Field(description="the rule set as evaluated, without grid overrides")
+
+
+class Chunking(_Model):
+    jobs: int
+    chunk_size: int
+    chunks: int
+    order: str = ORDER
+
+    def bounds(self, index: int) -> tuple[int, int]:
+        """The jobs of chunk `index`: [start, stop)."""
+        start = index * self.chunk_size
+        return start, min(start + self.chunk_size, self.jobs)
+
+
+class Manifest(_Model):
+    """DIR/manifest.json: what the batch is, written before any result."""
+
+    notice: str = NOTICE
+    purpose: str = PURPOSE
+    tool: str = "escalation"
+    version: str = __version__
+    created_utc: str
+    scenarios: list[InputFile]
+    rulesets: list[RulesetInput]
+    grid: list[SweepRange]
+    grid_points: list[GridPoint]
+    chunking: Chunking
+    unflagged_actions_recorded: bool = Field(
+        description="whether this version's replay reports actions no rule flagged")
+    layout: dict[str, str] = Field(default_factory=lambda: {
+        "results": "results/part-NNNNNN.parquet: one row per decision point (and unflagged action)",
+        "replays": "replays/part-NNNNNN.parquet: one row per replay, ok or error",
+        "errors": "errors/part-NNNNNN.parquet: one row per failed replay, with file and line",
+        "done": "a chunk is done when its results file exists; it is written last, by rename",
+    })
+
+    def replays(self) -> int:
+        return self.chunking.jobs
+
+    def differences(self, other: "Manifest") -> list[str]:
+        """What differs between two plans of a batch, in words; empty when they are the same."""
+        out: list[str] = []
+        if self.version != other.version:
+            out.append(f"written by escalation {self.version}, this is {other.version}")
+        out += _file_differences("scenario", self.scenarios, other.scenarios)
+        out += _file_differences("rule set", self.rulesets, other.rulesets)
+        if self.grid != other.grid:
+            out.append("the grid differs")
+        if self.chunking != other.chunking:
+            out.append(f"the chunking differs ({self.chunking.chunk_size} against {other.chunking.chunk_size} "
+                       "replays a chunk)")
+        return out
+
+
+def _file_differences(what: str, old: list[InputFile], new: list[InputFile]) -> list[str]:
+    if [f.file for f in old] != [f.file for f in new]:
+        return [f"the {what} files differ ({len(old)} then, {len(new)} now, or in another order)"]
+    return [f"{what} {a.file} has changed since the batch was planned" for a, b in zip(old, new)
+            if a.key() != b.key()]
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def linked_files(path: Path) -> list[FileHash]:
+    """The files a variant derives from, followed as far as they exist (the loader checks them)."""
+    out: list[FileHash] = []
+    seen = {path.resolve()}
+    current = path
+    for _ in range(MAX_LINKS):
+        try:
+            match = _DERIVES.search(current.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            break
+        if match is None:
+            break
+        base = (current.parent / match.group(1).strip()).resolve()
+        if base in seen or not base.is_file():
+            break
+        seen.add(base)
+        out.append(FileHash(file=str(base), sha256=sha256_of(base)))
+        current = base
+    return out
+
+
+def input_file(index: int, path: Path) -> InputFile:
+    return InputFile(index=index, file=str(path), path=str(path.absolute()), sha256=sha256_of(path),
+                     linked=linked_files(path))
+
+
+def chunk_size_for(jobs: int, requested: int | None = None) -> int:
+    """Big enough that scheduling costs little, small enough that workers share the work evenly
+    and an interruption loses little: about 32 chunks, each of 10 to 200 replays."""
+    if requested is not None:
+        return requested
+    return max(1, min(MAX_CHUNK, max(10, math.ceil(jobs / 32))))
+
+
+def make_manifest(scenarios: list[InputFile], rulesets: list[RulesetInput], grid: list[SweepRange],
+                  chunk_size: int | None = None) -> Manifest:
+    """The whole plan; nothing here replays or loads a scenario."""
+    points = grid_points(grid)
+    jobs = len(rulesets) * len(scenarios) * len(points)
+    size = chunk_size_for(jobs, chunk_size)
+    return Manifest(
+        created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        scenarios=scenarios, rulesets=rulesets, grid=grid, grid_points=points,
+        chunking=Chunking(jobs=jobs, chunk_size=size, chunks=math.ceil(jobs / size) if jobs else 0),
+        unflagged_actions_recorded="unflagged_actions" in ReplayResult.model_fields,
+    )
+
+
+class Job(_Model):
+    """One replay: a scenario under a rule set at a grid point."""
+
+    job: int
+    scenario: InputFile
+    ruleset: RulesetInput
+    point: GridPoint
+
+
+class ChunkTask(_Model):
+    """What a worker gets: the jobs of one chunk, and the folder to write them to (None: return)."""
+
+    index: int
+    jobs: list[Job]
+    out: str | None = None
+
+
+def job(manifest: Manifest, number: int) -> Job:
+    g = len(manifest.grid_points)
+    s = len(manifest.scenarios)
+    r_index, rest = divmod(number, s * g)
+    s_index, g_index = divmod(rest, g)
+    return Job(job=number, scenario=manifest.scenarios[s_index], ruleset=manifest.rulesets[r_index],
+               point=manifest.grid_points[g_index])
+
+
+def chunk_task(manifest: Manifest, index: int, out: Path | None) -> ChunkTask:
+    start, stop = manifest.chunking.bounds(index)
+    return ChunkTask(index=index, jobs=[job(manifest, n) for n in range(start, stop)],
+                     out=str(out.absolute()) if out is not None else None)

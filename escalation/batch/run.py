@@ -1,0 +1,247 @@
+"""Running a batch: plan it, then run its missing chunks on Dask (or, for a small sweep, here).
+
+With no scheduler address a LocalCluster is started: worker processes with one thread each,
+since durable_rules allows one live engine session per process. With `--scheduler` the same
+chunks go to an existing cluster, whose workers must be able to import escalation and read the
+input files and the batch folder under the same paths (one machine, or a shared file system).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict
+
+from escalation import api
+from escalation.batch.grid import SweepRange, parse_grid
+from escalation.batch.plan import ChunkTask, Manifest, RulesetInput, chunk_task, input_file, make_manifest
+from escalation.batch.store import (ERRORS, done_chunks, locked, part, read_manifest, remove_partial,
+                                    write_manifest)
+from escalation.batch.work import ChunkStats, run_chunk
+from escalation.load import shipped
+from escalation.load.errors import InputError
+
+OnResult = Callable[[Any], None]
+
+
+class ChunkFailure(BaseModel):
+    """A chunk that did not finish: it is not written, and `--resume` runs it again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    message: str
+
+
+class BatchOutcome(BaseModel):
+    """What a run of a batch did, and what the folder holds now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    out: str
+    chunks: int
+    chunks_done: int
+    replays: int
+    replays_done: int
+    replays_failed: int
+    failed_files: list[str]
+    ran_chunks: int
+    ran_replays: int
+    seconds: float
+    failures: list[ChunkFailure]
+
+    @property
+    def complete(self) -> bool:
+        return self.chunks_done == self.chunks
+
+
+# --- planning ------------------------------------------------------------------------------------
+
+def _unique(paths: Iterable[Path]) -> list[Path]:
+    seen: set[Path] = set()
+    out = []
+    for p in paths:
+        if p.resolve() not in seen:
+            seen.add(p.resolve())
+            out.append(p)
+    return out
+
+
+def _ruleset_input(index: int, path: Path, grid: list[SweepRange]) -> RulesetInput:
+    """A rule set loaded and hashed, with every grid value tried on it before any work starts."""
+    ruleset = api.load_ruleset(path)
+    for r in grid:
+        for value in r.values():
+            api.with_overrides(ruleset, {r.target: value}, str(path))
+    base = input_file(index, path)
+    info = ruleset.ruleset
+    return RulesetInput(**base.model_dump(), id=info.id, version=info.version, title=info.title,
+                        content_hash=ruleset.content_hash())
+
+
+def plan_batch(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Sequence[str],
+               chunk_size: int | None = None) -> Manifest:
+    """The batch's manifest from command-line text; a bad range is an input error (`--grid`)."""
+    try:
+        ranges = parse_grid(list(grid))
+    except ValueError as exc:
+        raise InputError("--grid", str(exc)) from None
+    return plan(inputs, rules, ranges, chunk_size)
+
+
+def plan(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: list[SweepRange],
+         chunk_size: int | None = None) -> Manifest:
+    """The manifest. Rule sets and grid values are checked here (bad ones are input errors,
+    before any work); scenarios are only found and hashed: the workers load them."""
+    scenario_paths = _unique(api.scenario_files(inputs))
+    rule_paths = _unique(api.rule_files(rules) if rules else [shipped.default_rules()])
+    rulesets = [_ruleset_input(i, p, grid) for i, p in enumerate(rule_paths)]
+    scenarios = [input_file(i, p) for i, p in enumerate(scenario_paths)]
+    return make_manifest(scenarios, rulesets, grid, chunk_size)
+
+
+# --- executing chunks ----------------------------------------------------------------------------
+
+def run_here(fn: Callable[[ChunkTask], Any], tasks: list[ChunkTask], on_result: OnResult) -> list[ChunkFailure]:
+    """Chunks one after another in this process (a sweep with one worker); same task function."""
+    for task in tasks:
+        on_result(fn(task))
+    return []
+
+
+@contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
+    """A client of the cluster at `scheduler`, or of a new LocalCluster of single-thread workers."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s", set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError("--scheduler", f"cannot reach a Dask scheduler at {scheduler}: {exc}") from None
+        with client:
+            yield client
+        return
+    n = workers or os.cpu_count() or 1
+    # loopback only; the scheduler's HTTP server (there is always one) on a free port, not 8787
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+def run_on(client: Any, fn: Callable[[ChunkTask], Any], tasks: list[ChunkTask],
+           on_result: OnResult) -> list[ChunkFailure]:
+    """Submit every chunk and hand each result to `on_result` as it arrives.
+
+    A chunk whose task fails (its worker died too often, the scheduler went away, the folder
+    could not be written) is reported, not retried for ever; the others go on.
+    """
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex[:12]
+    futures = client.map(fn, tasks, key=[f"escalation-chunk-{token}-{t.index}" for t in tasks],
+                         pure=False, retries=1)
+    index = {f.key: t.index for f, t in zip(futures, tasks)}
+    failures: list[ChunkFailure] = []
+    for future in as_completed(futures, loop=client.loop):
+        if future.status == "finished":
+            on_result(future.result())
+        else:
+            failures.append(ChunkFailure(index=index[future.key], message=_why(future)))
+        future.release()
+    return sorted(failures, key=lambda f: f.index)
+
+
+def _why(future: Any) -> str:
+    try:
+        exc = future.exception(timeout=5)
+    except Exception as other:  # noqa: BLE001 - cancelled, or the cluster is gone
+        exc = other
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+# --- the batch -----------------------------------------------------------------------------------
+
+def _check_folder(out: Path, old: Manifest | None, new: Manifest, resume: bool) -> None:
+    if resume:
+        if old is None:
+            raise InputError(str(out), "holds no batch to resume (no manifest.json)")
+        differences = old.differences(new)
+        if differences:
+            raise InputError(str(out / "manifest.json"), "cannot resume: " + "; ".join(differences[:3]))
+        return
+    if old is not None:
+        raise InputError(str(out), "already holds a batch; --resume completes it, or choose another folder")
+    if any(p.name != ".lock" for p in out.iterdir()):
+        raise InputError(str(out), "is not empty; a batch needs a new or empty folder")
+
+
+def _failed_counts(out: Path, done: set[int]) -> tuple[int, list[str]]:
+    import duckdb
+
+    files = [str(part(out, ERRORS, i)) for i in sorted(done)]
+    if not files:
+        return 0, []
+    con = duckdb.connect()
+    n = con.execute("SELECT count(*) FROM read_parquet(?)", [files]).fetchone()[0]
+    names = con.execute("SELECT DISTINCT file FROM read_parquet(?) ORDER BY file", [files]).fetchall()
+    return int(n), [r[0] for r in names]
+
+
+def run_batch(manifest: Manifest, out: Path, *, resume: bool = False, workers: int | None = None,
+              scheduler: str | None = None, started: Callable[[int, int], None] | None = None,
+              advance: Callable[[int], None] | None = None) -> BatchOutcome:
+    """Write the manifest (or check it, to resume), then run and write every chunk not yet done.
+
+    `started(done, total)` is called once with the replays already done; `advance(n)` after each
+    chunk written, with its replays. Ctrl-C propagates as KeyboardInterrupt, after the cluster
+    is shut down; every chunk written so far stays, and `resume` completes the rest.
+    """
+    with locked(out):
+        _check_folder(out, read_manifest(out), manifest, resume)
+        if resume:
+            remove_partial(out)
+        else:
+            write_manifest(out, manifest)
+        chunking = manifest.chunking
+        done = done_chunks(out) & set(range(chunking.chunks))
+        todo = [chunk_task(manifest, i, out) for i in range(chunking.chunks) if i not in done]
+        before = sum(len(range(*chunking.bounds(i))) for i in done)
+        if started:
+            started(before, chunking.jobs)
+        stats: list[ChunkStats] = []
+
+        def on_result(s: ChunkStats) -> None:
+            stats.append(s)
+            if advance:
+                advance(s.replays)
+
+        t0 = time.perf_counter()
+        failures: list[ChunkFailure] = []
+        if todo:
+            with dask_client(workers, scheduler) as client:
+                t0 = time.perf_counter()
+                failures = run_on(client, run_chunk, todo, on_result)
+        seconds = time.perf_counter() - t0
+        done = done_chunks(out) & set(range(chunking.chunks))
+    failed, files = _failed_counts(out, done)
+    return BatchOutcome(
+        out=str(out), chunks=chunking.chunks, chunks_done=len(done), replays=chunking.jobs,
+        replays_done=sum(len(range(*chunking.bounds(i))) for i in done), replays_failed=failed,
+        failed_files=files, ran_chunks=len(stats), ran_replays=sum(s.replays for s in stats),
+        seconds=seconds, failures=failures)
+
+
+def rows_in(out: Path, table: str) -> int:
+    """How many rows a table holds over the done chunks (read from the Parquet footers)."""
+    return sum(pq.read_metadata(part(out, table, i)).num_rows for i in done_chunks(out))

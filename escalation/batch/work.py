@@ -1,0 +1,174 @@
+"""What runs on a worker: replay the jobs of one chunk, and write them or hand them back.
+
+Each worker process keeps its own engine, so replays in one process run one at a time (a lock
+guards against a worker started with several threads). Files are loaded once per process and
+kept by content hash: a scenario replayed at twenty grid points is read and validated once, and
+a rule set with a grid point's overrides is built once per process (the engine then compiles
+and registers each rule set shape once per process, see escalation/evaluate/engine.py).
+
+A file that fails to load, or a replay the engine refuses, becomes an error row: the other
+replays of the chunk go on.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from escalation import api
+from escalation.batch import rows as R
+from escalation.batch.plan import ChunkTask, InputFile, Job, sha256_of
+from escalation.batch.store import ERRORS, REPLAYS, RESULTS, write_chunk
+from escalation.load.errors import InputError
+from escalation.load.ruleset import Ruleset
+from escalation.load.scenario import Scenario
+
+T = TypeVar("T")
+_ENGINE = threading.Lock()  # one live engine session per process (durable_rules)
+_CACHE_SIZE = 256
+
+
+class _Cache:
+    """A small least-recently-used cache; what it keeps is rebuilt on demand when evicted."""
+
+    def __init__(self, size: int = _CACHE_SIZE) -> None:
+        self.size, self.items = size, OrderedDict[Any, Any]()
+
+    def get(self, key: Any, make: Callable[[], T]) -> T:
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        value = make()
+        self.items[key] = value
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return value
+
+
+_SCENARIOS, _RULESETS, _POINTS = _Cache(), _Cache(), _Cache()
+
+
+class ChunkOutput(BaseModel):
+    """The rows of one chunk, and how long its replays took."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    results: list[R.ResultRow]
+    replays: list[R.ReplayRow]
+    errors: list[R.ErrorRow]
+    seconds: float
+    pid: int
+
+
+class ChunkStats(BaseModel):
+    """What a worker hands back after writing a chunk: counts only, the rows are on disk."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    replays: int
+    failed: int
+    rows: int
+    seconds: float
+    pid: int
+
+
+def _checked(ref: InputFile, load: Callable[[str], T]) -> T | InputError:
+    """The loaded file, or the error it raises; a file changed since planning is refused too."""
+    try:
+        if sha256_of(Path(ref.path)) != ref.sha256:
+            raise InputError(ref.file, "has changed since the batch was planned (sha256 differs); "
+                             "plan the batch again")
+        return load(ref.path)
+    except InputError as exc:
+        return InputError(ref.file, exc.message, exc.line, exc.where)
+    except OSError as exc:
+        return InputError(ref.file, f"cannot read: {exc.strerror or exc}")
+
+
+def _scenario(ref: InputFile) -> Scenario:
+    found = _SCENARIOS.get((ref.path, ref.sha256), lambda: _checked(ref, api.load_scenario))
+    if isinstance(found, InputError):
+        raise found
+    return found
+
+
+def _ruleset(job: Job) -> Ruleset:
+    base = _RULESETS.get((job.ruleset.path, job.ruleset.sha256), lambda: _checked(job.ruleset, api.load_ruleset))
+    if isinstance(base, InputError):
+        raise base
+    if not job.point.values:
+        return base
+    key = (job.ruleset.path, job.ruleset.sha256, job.point.label)
+    return _POINTS.get(key, lambda: api.with_overrides(base, job.point.values, job.ruleset.file))
+
+
+def _error(base: dict[str, Any], stage: str, exc: Exception, fallback_file: str) -> R.ErrorRow:
+    if isinstance(exc, InputError):
+        return R.ErrorRow(**base, stage=stage, file=exc.file, line=exc.line, where=exc.where, message=exc.message)
+    message = str(exc) or type(exc).__name__
+    return R.ErrorRow(**base, stage=stage, file=getattr(exc, "file", None) or fallback_file,
+                      line=getattr(exc, "line", None), where=None, message=f"{type(exc).__name__}: {message}")
+
+
+Replayed = tuple[list[R.ResultRow], R.ReplayRow, "R.ErrorRow | None"]
+
+
+def _failed(base: dict[str, Any], scenario_id: str | None, stage: str, exc: Exception, file: str) -> Replayed:
+    row = R.ReplayRow(**base, status="error", scenario_id=scenario_id, decision_points=0, unflagged_actions=0)
+    return [], row, _error(base, stage, exc, file)
+
+
+def replay_job(chunk: int, job: Job) -> Replayed:
+    """One replay as rows; a load or replay failure as an error row instead of results."""
+    base = R.common(chunk, job)
+    try:
+        scenario, ruleset = _scenario(job.scenario), _ruleset(job)
+    except InputError as exc:
+        return _failed(base, None, "load", exc, job.scenario.file)
+    try:
+        result = api.replay(scenario, ruleset)
+    except Exception as exc:  # noqa: BLE001 - one bad replay must not stop the others
+        return _failed(base, scenario.scenario.id, "replay", exc, job.scenario.file)
+    found = R.decision_rows(base, result) + R.unflagged_rows(base, result)
+    n_dp = sum(r.kind == "decision_point" for r in found)
+    return found, R.ReplayRow(**base, status="ok", scenario_id=result.scenario.id, decision_points=n_dp,
+                              unflagged_actions=len(found) - n_dp), None
+
+
+def replay_chunk(task: ChunkTask) -> ChunkOutput:
+    """Every job of the chunk, in order, one engine session at a time."""
+    results: list[R.ResultRow] = []
+    replays: list[R.ReplayRow] = []
+    errors: list[R.ErrorRow] = []
+    t0 = time.perf_counter()
+    with _ENGINE:
+        for job in task.jobs:
+            found, replayed, error = replay_job(task.index, job)
+            results += found
+            replays.append(replayed)
+            if error is not None:
+                errors.append(error)
+    return ChunkOutput(index=task.index, results=results, replays=replays, errors=errors,
+                       seconds=time.perf_counter() - t0, pid=os.getpid())
+
+
+def run_chunk(task: ChunkTask) -> ChunkStats:
+    """Replay a chunk and write its files into the batch folder (the batch's task)."""
+    if task.out is None:
+        raise ValueError("run_chunk needs the batch folder; replay_chunk returns the rows instead")
+    output = replay_chunk(task)
+    write_chunk(Path(task.out), task.index, {
+        RESULTS: R.to_table(output.results, R.ResultRow),
+        REPLAYS: R.to_table(output.replays, R.ReplayRow),
+        ERRORS: R.to_table(output.errors, R.ErrorRow),
+    })
+    return ChunkStats(index=task.index, replays=len(output.replays), failed=len(output.errors),
+                      rows=len(output.results), seconds=output.seconds, pid=output.pid)
