@@ -1,8 +1,10 @@
-"""Parameter sweeps: replay scenarios over a range of one rule parameter, in worker processes.
+"""Parameter sweeps: replay scenarios over a range of one rule parameter, and show how each
+decision point moves.
 
-durable_rules is not safe to call from several threads, so parallel work uses processes, each
-with its own engine (started with 'spawn', so that no engine state is inherited). Every task
-loads its files once per worker and replays one scenario at one parameter value.
+A sweep is a batch (escalation/batch/) with one rule set and a one-parameter grid, whose rows
+come back to this process instead of being written as Parquet: the same plan, chunks and worker
+task, so there is one mechanism. With one worker the chunks run here; with more, on a Dask
+LocalCluster of single-thread worker processes, each with its own engine.
 """
 
 from __future__ import annotations
@@ -12,53 +14,17 @@ import io
 import math
 import textwrap
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from pydantic import BaseModel, ConfigDict
-
+from escalation.batch.grid import SweepRange, parse_range  # noqa: F401 - parse_range: the sweep's grammar
 from escalation.load.timing import span_label
 from escalation.report.console import FALLBACK_WIDTH, plain_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-
-class SweepRange(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    rule_id: str
-    param: str
-    start: float
-    stop: float
-    step: float
-
-    def values(self) -> list[float]:
-        """START to STOP inclusive, in STEP increments (rounded to hide float drift)."""
-        n = int(math.floor((self.stop - self.start) / self.step + 1e-9)) + 1
-        return [round(self.start + i * self.step, 10) for i in range(n)]
-
-
-def parse_range(text: str) -> SweepRange:
-    """`RULE.PARAM=START:STOP:STEP`; ValueError with a readable reason otherwise."""
-    target, sep, spec = text.partition("=")
-    rule_id, dot, param = target.partition(".")
-    parts = spec.split(":")
-    if not sep or not dot or len(parts) != 3:
-        raise ValueError(f"{text!r} is not of the form RULE.PARAM=START:STOP:STEP")
-    try:
-        start, stop, step = (float(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"{text!r}: START, STOP and STEP must be numbers") from None
-    if not all(math.isfinite(x) for x in (start, stop, step)) or step <= 0 or stop < start:
-        raise ValueError(f"{text!r}: need finite numbers, STEP > 0 and STOP >= START")
-    if (stop - start) / step > 10000:
-        raise ValueError(f"{text!r}: more than 10,000 values")
-    return SweepRange(rule_id=rule_id, param=param, start=start, stop=stop, step=step)
 
 
 @dataclass(frozen=True)
@@ -71,47 +37,51 @@ class Point:
     day_latest: int
 
 
-_CACHE: dict[str, object] = {}
-
-
-def _replay_one(task: tuple[str, str, str, str, float]) -> list[Point]:
-    """One scenario at one parameter value; runs in a worker process with its own engine."""
-    from escalation.evaluate.replay import replay
-    from escalation.load.loading import load_ruleset, load_scenario
-
-    scenario_path, rules_path, rule_id, param, value = task
-    key_s, key_r = f"s:{scenario_path}", f"r:{rules_path}"
-    if key_s not in _CACHE:
-        _CACHE[key_s] = load_scenario(scenario_path)
-    if key_r not in _CACHE:
-        _CACHE[key_r] = load_ruleset(rules_path)
-    scenario, ruleset = _CACHE[key_s], _CACHE[key_r]
-    result = replay(scenario, ruleset.with_overrides({(rule_id, param): value}))  # type: ignore[union-attr]
-    return [Point(scenario.scenario.id, value, pf.rule_id, pf.occurrence, *pf.days)  # type: ignore[union-attr]
-            for pf in result.flags]
-
-
 def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int = 1,
               advance: Callable[[], None] | None = None) -> tuple[list[Point], float]:
-    """All points of the sweep in a stable order, and the wall time the replays took."""
-    tasks = [(str(s), str(rules), rng.rule_id, rng.param, v) for s in scenarios for v in rng.values()]
-    t0 = time.perf_counter()
-    results: list[list[Point]] = []
-    if workers <= 1:
-        for t in tasks:
-            results.append(_replay_one(t))
-            if advance:
+    """All points of the sweep in a stable order, and the wall time the replays took (a cluster's
+    start-up excluded). A replay that fails is an input error: the sweep's inputs are checked
+    before it starts, so this is a file changed in the meantime."""
+    from escalation.batch.plan import chunk_task
+    from escalation.batch.run import dask_client, plan, run_here, run_on
+    from escalation.batch.work import ChunkOutput, replay_chunk
+
+    jobs = len(scenarios) * len(rng.values())
+    manifest = plan(scenarios, [rules], [rng], chunk_size=max(1, math.ceil(jobs / (max(1, workers) * 8))))
+    tasks = [chunk_task(manifest, i, None) for i in range(manifest.chunking.chunks)]
+    outputs: list[ChunkOutput] = []
+
+    def collect(output: ChunkOutput) -> None:
+        outputs.append(output)
+        if advance is not None:
+            for _ in output.replays:
                 advance()
+
+    if workers <= 1:
+        t0 = time.perf_counter()
+        run_here(replay_chunk, tasks, collect)
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            for r in pool.map(_replay_one, tasks, chunksize=max(1, len(tasks) // (workers * 8))):
-                results.append(r)
-                if advance:
-                    advance()
+        with dask_client(workers) as client:
+            t0 = time.perf_counter()
+            failures = run_on(client, replay_chunk, tasks, collect)
+        if failures:
+            raise RuntimeError(f"sweep chunk {failures[0].index} failed: {failures[0].message}")
     elapsed = time.perf_counter() - t0
-    points = [p for r in results for p in r]
+    return _points(outputs, manifest.grid_points, rng), elapsed
+
+
+def _points(outputs: list, grid_points: list, rng: SweepRange) -> list[Point]:
+    from escalation.load.errors import InputError
+
+    errors = [e for o in outputs for e in o.errors]
+    if errors:
+        e = errors[0]
+        raise InputError(e.file, e.message, e.line, e.where)
+    value = {g.id: g.values[rng.target] for g in grid_points}
+    points = [Point(r.scenario_id, value[r.grid_point], r.rule_id, r.occurrence, r.day, r.day_latest)
+              for o in outputs for r in o.results if r.kind == "decision_point"]
     points.sort(key=lambda p: (p.scenario, p.rule_id, p.occurrence, p.value))
-    return points, elapsed
+    return points
 
 
 def _series(points: list[Point]) -> dict[tuple[str, str, int], dict[float, Point]]:
