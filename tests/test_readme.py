@@ -38,7 +38,8 @@ def _synopsis() -> dict[str, str]:
     for line in block.splitlines():
         if line.startswith("escalation "):
             words = line.split()
-            key = " ".join(words[1:3]) if words[1] == "cohort" else words[1]
+            sub = len(words) > 2 and words[2].isalpha() and words[2].islower()  # `cohort summary`
+            key = " ".join(words[1:3]) if sub else words[1]
             out[key] = line
         elif key:
             out[key] += " " + line.strip()
@@ -53,8 +54,8 @@ def _commands() -> dict[str, object]:
     root = typer.main.get_command(app)
     found = {}
     for name, cmd in root.commands.items():
-        for sub, subcmd in getattr(cmd, "commands", {}).items():
-            found[f"{name} {sub}"] = subcmd
+        for sub, subcmd in getattr(cmd, "commands", {}).items():  # a hidden one is the group's default
+            found[name if getattr(subcmd, "hidden", False) else f"{name} {sub}"] = subcmd
         if not hasattr(cmd, "commands"):
             found[name] = cmd
     return found

@@ -290,6 +290,8 @@ def _subcommands() -> None:
                   "cross-source check and placement on the pathway.")
     app.add_typer(import_app, name="import", help="Read FHIR R4 records into scenario files.")
     app.add_typer(export_app, name="export", help="Write a scenario as a FHIR R4 Bundle.")
+    from escalation.cli.batch import mount  # batch, batch summary and synth
+    mount(app)
 
 
 _subcommands()

@@ -1,0 +1,186 @@
+"""`escalation batch`, `escalation batch summary` and `escalation synth`: replays at cohort scale.
+
+`batch` replays every scenario under every rule set at every grid point on Dask workers and
+writes a Parquet dataset chunk by chunk (see escalation/batch/). Its exit status: 0 when every
+replay ran, 1 when some replays failed or some chunks were not written (the rest is kept, and
+`--resume` completes the chunks), 2 for bad command-line input, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from escalation.cli.common import Format, FormatOpt, Width, errors, fail, json_text
+from escalation.cli.help import PlainCommand
+from escalation.match.results import NOTICE
+from escalation.report.console import output_width
+from escalation.report.files import check_output
+
+DEFAULT = "run"  # the command `escalation batch INPUTS ...` runs
+EXIT_SOME_FAILED = 1
+EXIT_INTERRUPTED = 130
+SHORT_NOTICE = NOTICE.split(" - ")[0]
+SYNTH_NOTE = ("For load and robustness testing only: the timelines are hypothetical, not patients and "
+              "not evidence.")
+
+
+class _BatchGroup(TyperGroup):
+    """`batch INPUTS ...` runs the hidden default command; `batch summary DIR` reads a batch."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args:
+            args = [DEFAULT, "--help"]
+        elif args[0] not in self.commands:
+            args = [DEFAULT, *args]
+        return super().parse_args(ctx, args)
+
+
+class _DefaultCommand(PlainCommand):
+    """The default command's usage reads `escalation batch [OPTIONS] INPUTS...`, as it is typed."""
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        path = ctx.parent.command_path if ctx.parent is not None else ctx.command_path
+        formatter.write_usage(path, " ".join(self.collect_usage_pieces(ctx)))
+
+
+batch_app = typer.Typer(cls=_BatchGroup, rich_markup_mode=None, add_completion=False,
+                        context_settings={"help_option_names": ["-h", "--help"]})
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+@contextmanager
+def _progress() -> Iterator[tuple[Callable[[int, int], None], Callable[[int], None]]]:
+    """A bar on standard error when it is a terminal: replays done, replays/s and time left."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class Speed(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text("-- replays/s" if task.speed is None else f"{task.speed:,.1f} replays/s")
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("replays"), BarColumn(), MofNCompleteColumn(), Speed(), TextColumn("left"),
+                  TimeRemainingColumn(), console=console, transient=True,
+                  disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("replays", total=None)
+
+        def started(done: int, total: int) -> None:
+            bar.reset(task, total=total, completed=done)
+
+        yield started, lambda n: bar.advance(task, n)
+
+
+# --- batch ---------------------------------------------------------------------------------------
+
+def _finish(outcome: Any, out: Path) -> None:
+    """One line on how it went; the exit status says whether anything is missing."""
+    from escalation.batch.run import BatchOutcome
+
+    assert isinstance(outcome, BatchOutcome)
+    rate = outcome.ran_replays / outcome.seconds if outcome.seconds > 0 else 0.0
+    typer.echo(f"wrote {out}: {outcome.replays_done} of {outcome.replays} replays in "
+               f"{outcome.chunks_done} of {outcome.chunks} chunks ({outcome.ran_replays} this run, "
+               f"{rate:,.1f} replays/s) ({SHORT_NOTICE})", err=True)
+    if outcome.failures:
+        first = outcome.failures[0]
+        fail(f"{len(outcome.failures)} of {outcome.chunks} chunks were not written (chunk {first.index}: "
+             f"{first.message}); the same command with --resume completes them", EXIT_SOME_FAILED)
+    if outcome.replays_failed:
+        fail(f"{outcome.replays_failed} of {outcome.replays} replays failed ({len(outcome.failed_files)} "
+             f"files, first {outcome.failed_files[0]}); the others are written; see {out / 'errors'} or "
+             f"`escalation batch summary {out}`", EXIT_SOME_FAILED)
+
+
+@batch_app.command(DEFAULT, cls=_DefaultCommand, hidden=True)
+def run(
+    inputs: Annotated[list[Path], typer.Argument(metavar="INPUTS", help="scenario files or folders")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder for the manifest and the "
+                                      "Parquet results (new or empty, or a batch to --resume)")],
+    rules: Annotated[Optional[list[Path]], typer.Option(
+        "--rules", "-r", metavar="FILE", help="rule set file or folder (repeatable; default: the shipped "
+        "report-pathway.yaml)")] = None,
+    grid: Annotated[list[str], typer.Option(
+        "--grid", metavar="RULE.PARAM=START:STOP:STEP", help="a parameter range (repeatable: the grid is "
+        "every combination)")] = [],  # noqa: B006
+    workers: Annotated[Optional[int], typer.Option(
+        min=1, metavar="N", help="local worker processes, one engine each (default: one per core)")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(
+        metavar="ADDRESS", help="run on this Dask scheduler (tcp://HOST:PORT) instead of local workers")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="complete the chunks an interrupted run did not write")] = False,
+    chunk_size: Annotated[Optional[int], typer.Option(
+        min=1, max=10_000, metavar="N", help="replays per chunk (default: about 32 chunks of 10 to 200)")] = None,
+) -> None:
+    """Replay every scenario under every rule set at every grid point, on Dask workers, into a
+    Parquet dataset in DIR; `escalation batch summary DIR` reads it. For research review only."""
+    from escalation.batch.run import plan_batch, run_batch
+
+    if workers is not None and scheduler is not None:
+        fail("--workers and --scheduler: give one or the other (a scheduler has its own workers)")
+    with errors():
+        check_output(out, folder=True)
+        manifest = plan_batch(inputs, rules, grid, chunk_size)
+        try:
+            with _progress() as (started, advance):
+                outcome = run_batch(manifest, out, resume=resume, workers=workers, scheduler=scheduler,
+                                    started=started, advance=advance)
+        except KeyboardInterrupt:
+            _interrupted(out)
+    _finish(outcome, out)
+
+
+def _interrupted(out: Path) -> None:
+    from escalation.batch.store import done_chunks, read_manifest
+
+    manifest = read_manifest(out)
+    total = manifest.chunking.chunks if manifest is not None else 0
+    fail(f"interrupted: {len(done_chunks(out))} of {total} chunks are written in {out}; the same command "
+         "with --resume completes the rest", EXIT_INTERRUPTED)
+
+
+@batch_app.command("summary", cls=PlainCommand)
+def summary(
+    out: Annotated[Path, typer.Argument(metavar="DIR", help="a batch folder")],
+    fmt: FormatOpt = Format.table,
+    width: Width = None,
+) -> None:
+    """For each rule set, grid point and rule: how many replays flagged it, the lag median and
+    interquartile range, the actions no rule flagged, and the replays that failed."""
+    from escalation.batch.summary import summarize, to_text
+
+    with errors():
+        result = summarize(out)
+    sys.stdout.write(json_text(result) if fmt == Format.json else to_text(result, output_width(width)) + "\n")
+
+
+# --- synth ---------------------------------------------------------------------------------------
+
+def synth(
+    n: Annotated[int, typer.Argument(metavar="N", min=1, max=1_000_000, help="how many timelines")],
+    seed: Annotated[int, typer.Option(metavar="S", help="the same seed writes the same files")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder for synth-NNNNNN.yaml")],
+) -> None:
+    """Write N hypothetical timelines (scenario files) for load and robustness testing only: not
+    patients, not evidence. Every scenario and event is marked hypothetical: true."""
+    from escalation.analysis.synth import write_synth
+
+    with errors():
+        check_output(out, folder=True)
+        written = write_synth(n, seed, out)
+    typer.echo(f"wrote {len(written)} hypothetical timelines to {out} (load and robustness testing only; "
+               f"{SHORT_NOTICE})", err=True)
+
+
+def mount(app: typer.Typer) -> None:
+    """Add `batch` (with `batch summary`) and `synth` to the main command line."""
+    app.add_typer(batch_app, name="batch", help="Replay scenarios x rule sets x a parameter grid on Dask "
+                  "workers into Parquet (`batch INPUTS ... --out DIR`), and summarise it (`batch summary DIR`).")
+    app.command("synth", cls=PlainCommand, help=synth.__doc__)(synth)

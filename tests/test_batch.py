@@ -1,0 +1,250 @@
+"""`escalation batch`: Dask workers, Parquet chunks, resume, load errors and the DuckDB summary.
+
+Small inputs only (the shipped scenarios at a few grid points, a few dozen replays), so that each
+test runs in seconds on two cores. The Dask scheduler and workers a test needs are started by the
+test on 127.0.0.1, on free ports, and stopped by it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import ROOT
+from typer.testing import CliRunner
+
+from escalation import api
+from escalation.batch import store
+from escalation.cli.app import app
+
+runner = CliRunner()
+SCENARIOS = ROOT / "scenarios"
+GRID = "step3-ecmo-oi.oi_above=30:40:5"
+CHUNK = "2"
+BIN = Path(sys.executable).parent
+
+
+def batch(out: Path, *extra: str, inputs: tuple[str, ...] = (str(SCENARIOS),)):
+    return runner.invoke(app, ["batch", *inputs, "--grid", GRID, "--chunk-size", CHUNK, "--out", str(out), *extra])
+
+
+def rows(out: Path, table: str = store.RESULTS) -> list[dict]:
+    """Every row of a table over the done chunks, in a stable order."""
+    parts = [store.part(out, table, i) for i in sorted(store.done_chunks(out))]
+    found = [r for p in parts for r in pq.read_table(p).to_pylist()]
+    return sorted(found, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """An uninterrupted batch on the default local cluster: what every other run must equal."""
+    out = tmp_path_factory.mktemp("batch") / "reference"
+    result = batch(out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_a_batch_writes_a_manifest_and_one_file_per_chunk_and_table(reference: Path):
+    manifest = store.read_manifest(reference)
+    assert manifest is not None and manifest.notice.startswith("RESEARCH REVIEW ONLY")
+    assert manifest.chunking.jobs == 7 * 3 and manifest.chunking.chunk_size == 2
+    assert store.done_chunks(reference) == set(range(manifest.chunking.chunks))
+    assert {s.sha256 for s in manifest.scenarios} and all(len(s.sha256) == 64 for s in manifest.scenarios)
+    variants = [s for s in manifest.scenarios if "variants" in s.file]
+    assert variants and all(s.linked and s.linked[0].file.endswith("index_case.yaml") for s in variants)
+    replays = rows(reference, store.REPLAYS)
+    assert sorted(r["job"] for r in replays) == list(range(21))  # each replay once, none missing
+    assert {r["status"] for r in replays} == {"ok"}
+    found = rows(reference)
+    assert {r["kind"] for r in found} == {"decision_point"}
+    assert {json.loads(r["grid"])["step3-ecmo-oi.oi_above"] for r in found} == {30.0, 35.0, 40.0}
+    keys = [(r["job"], r["rule_id"], r["occurrence"]) for r in found]
+    assert len(keys) == len(set(keys))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.terminate()
+    for p in reversed(procs):
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)
+
+
+def test_a_dask_scheduler_and_two_workers_give_the_same_rows_as_the_local_cluster(reference, tmp_path):
+    from distributed import Client
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    log = open(tmp_path / "dask.log", "w")
+    common = dict(cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], **common)]
+    try:
+        for i in range(2):
+            procs.append(subprocess.Popen(
+                [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+                 "--no-dashboard", "--name", f"w{i}", "--death-timeout", "60",
+                 "--local-directory", str(tmp_path / f"w{i}")], **common))
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+            assert sorted(w["nthreads"] for w in client.scheduler_info()["workers"].values()) == [1, 1]
+        out = tmp_path / "on-scheduler"
+        result = batch(out, "--scheduler", address)
+        assert result.exit_code == 0, result.output
+        assert rows(out) == rows(reference)
+        assert rows(out, store.REPLAYS) == rows(reference, store.REPLAYS)
+    finally:
+        _stop(procs)
+        log.close()
+
+
+def _interrupted_run(out: Path) -> int:
+    """A batch in a subprocess, sent SIGINT once two chunks are written; its exit status."""
+    cmd = [str(BIN / "escalation"), "batch", str(SCENARIOS), "--grid", GRID, "--chunk-size", CHUNK,
+           "--workers", "1", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(store.done_chunks(out)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert "error: interrupted" in err or proc.returncode == 0, err
+        return proc.returncode
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # any worker left behind
+        except ProcessLookupError:
+            pass
+
+
+def test_an_interrupted_batch_resumes_to_the_same_rows_with_no_chunk_twice(reference, tmp_path):
+    out = tmp_path / "interrupted"
+    code = _interrupted_run(out)
+    total = store.read_manifest(out).chunking.chunks
+    done_before = store.done_chunks(out)
+    print(f"interrupted with exit {code} after {len(done_before)} of {total} chunks")
+    assert done_before and (code == 130) == (len(done_before) < total), (code, done_before)
+    (out / store.RESULTS / ".part-000099.parquet.half.tmp").write_bytes(b"PAR1 half")  # a torn write
+    result = batch(out, "--resume")
+    assert result.exit_code == 0, result.output
+    assert not list((out / store.RESULTS).glob(".*.tmp"))
+    assert store.done_chunks(out) == set(range(total))
+    assert rows(out) == rows(reference)
+    assert sorted(r["job"] for r in rows(out, store.REPLAYS)) == list(range(21))  # none twice, none missing
+
+
+def test_resume_refuses_changed_inputs_and_a_batch_folder_is_never_reused(tmp_path):
+    from escalation.batch.run import plan_batch
+
+    files = tmp_path / "in"
+    shutil.copytree(SCENARIOS, files, ignore=shutil.ignore_patterns("literature"))
+    out = tmp_path / "out"
+    out.mkdir()
+    store.write_manifest(out, plan_batch([files], None, [GRID], 2))
+    again = batch(out, inputs=(str(files),))
+    assert again.exit_code == 2 and "already holds a batch" in again.stderr
+    (files / "index_case.yaml").write_text((files / "index_case.yaml").read_text() + "\n# edited\n")
+    changed = batch(out, "--resume", inputs=(str(files),))
+    assert changed.exit_code == 2
+    assert "cannot resume" in changed.stderr and "index_case.yaml has changed" in changed.stderr
+    assert len(changed.stderr.strip().splitlines()) == 1
+    assert store.done_chunks(out) == set()
+
+
+def test_a_scenario_that_fails_to_load_is_an_error_row_and_the_others_go_on(tmp_path):
+    good = tmp_path / "in"
+    good.mkdir()
+    shutil.copy(SCENARIOS / "index_case.yaml", good / "a.yaml")
+    text = (SCENARIOS / "index_case.yaml").read_text()
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("age_years:"))
+    lines[at] = lines[at].split(":")[0] + ": -4"
+    (good / "b-bad.yaml").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["batch", str(good), "--workers", "1", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "1 of 2 replays failed" in result.stderr and "b-bad.yaml" in result.stderr
+    errors = rows(out, store.ERRORS)
+    assert len(errors) == 1
+    assert errors[0]["file"].endswith("b-bad.yaml") and errors[0]["line"] == at + 1
+    assert errors[0]["stage"] == "load" and errors[0]["scenario_file"].endswith("b-bad.yaml")
+    assert {r["status"] for r in rows(out, store.REPLAYS)} == {"ok", "error"}
+    assert {r["scenario_file"] for r in rows(out)} == {str(good / "a.yaml")}
+    text = runner.invoke(app, ["batch", "summary", str(out)])
+    assert text.exit_code == 0 and "b-bad.yaml:" in text.stdout and "[load; 1 replays]" in text.stdout
+
+
+def _quartiles(lags: list[int]) -> tuple[float, float, float] | tuple[None, None, None]:
+    if not lags:
+        return None, None, None
+    if len(lags) == 1:
+        return float(lags[0]), float(lags[0]), float(lags[0])
+    q1, q2, q3 = statistics.quantiles(lags, n=4, method="inclusive")
+    return q2, q1, q3
+
+
+def test_summary_numbers_equal_the_api_replays(reference):
+    result = runner.invoke(app, ["batch", "summary", str(reference), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["notice"].startswith("RESEARCH REVIEW ONLY") and summary["complete"]
+    assert (summary["replays_ok"], summary["replays_failed"]) == (21, 0)
+    expected: dict[tuple[int, str], dict] = {}
+    files = api.scenario_files([SCENARIOS])
+    for point, value in enumerate([30.0, 35.0, 40.0]):
+        for f in files:
+            r = api.replay(f, overrides={"step3-ecmo-oi.oi_above": value})
+            for rule_id in {dp.rule_id for dp in r.decision_points}:
+                e = expected.setdefault((point, rule_id), {"flagged": 0, "lags": [], "dps": 0, "none": 0})
+                e["flagged"] += 1
+            for dp in r.decision_points:
+                e = expected[(point, dp.rule_id)]
+                e["dps"] += 1
+                e["none"] += dp.actual_day is None
+                if dp.lag_days is not None:
+                    e["lags"].append(dp.lag_days)
+    got = {(s["grid_point"], s["rule_id"]): s for s in summary["rules"]}
+    assert set(got) == set(expected)
+    for key, e in expected.items():
+        s = got[key]
+        assert (s["replays"], s["flagged"], s["decision_points"], s["no_action"]) == (7, e["flagged"], e["dps"], e["none"]), key
+        assert (s["lag_median"], s["lag_q1"], s["lag_q3"]) == pytest.approx(_quartiles(e["lags"])), key
+    table = runner.invoke(app, ["batch", "summary", str(reference), "--width", "80"])
+    assert table.exit_code == 0 and max(len(line) for line in table.stdout.splitlines()) <= 80
+    assert "step3-ecmo-oi (3)" in table.stdout and "RESEARCH REVIEW ONLY" in table.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--grid", "step3-ecmo-oi.nope=1:2:1"], "has no parameter 'nope'"),
+    (["--grid", "step3-ecmo-oi.oi_above=30:40:5", "--grid", "step3-ecmo-oi.oi_above=1:2:1"], "more than once"),
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "one or the other"),
+])
+def test_bad_command_lines_are_one_line_and_exit_2(tmp_path, args, message):
+    result = runner.invoke(app, ["batch", str(SCENARIOS / "index_case.yaml"), "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
