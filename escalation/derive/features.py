@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Iterable, Literal, Union
 
 from escalation.derive.placement import Placement, Span
 from escalation.derive.readings import Reading, engine_readings, observation_readings
 from escalation.load.scenario import Observation, Scenario
+from escalation.load.vocabulary import kinds_of, narrower
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,24 @@ Feature = Union[MeasureFeature, TrendFeature, SinceFeature, ActiveFeature, Findi
 _DIRECTION = {"decreasing": -1, "not_decreasing": 0, "stable": 0, "rising": 1}
 
 
+@dataclass(frozen=True)
+class CodeMatch:
+    """A code in the timeline related, through the vocabulary's kinds, to one a rule asks for.
+
+    Kept so that an explanation can say how a condition was read: `counts` when the recorded
+    code is a narrower kind that meets the rule (RP-ILD for a rule asking for ILD), not when the
+    timeline holds only a broader code, which never meets it (ILD for a rule asking for RP-ILD).
+    """
+
+    asked: str
+    recorded: str
+    counts: bool
+
+    def text(self) -> str:
+        if self.counts:
+            return f"{self.recorded} recorded; counts for {self.asked}, as a kind of it"
+        return f"{self.recorded} recorded; rule asks for {self.asked}, a narrower kind"
+
 
 @dataclass
 class DayFeatures:
@@ -137,20 +156,32 @@ class DayFeatures:
                 return {}
             return {feature.key: day - (days[0] if feature.of == "first" else days[i - 1])}
         if isinstance(feature, ActiveFeature):
-            active = any(s.start <= day <= s.end for s in self.intervals.get(feature.code, []))
+            active = any(s.start <= day <= s.end
+                         for c in kinds_of(feature.code) for s in self.intervals.get(c, []))
             return {feature.key: int(active)}
         if isinstance(feature, FindingFeature):
-            days = self.starts.get(feature.code, [])
+            days = self._starts_of((feature.code,))
             hit = bisect_right(days, day) > bisect_left(days, day - feature.window)
             return {feature.key: int(hit)}
-        dx = self.placement.diagnoses.get(feature.code)
-        return {feature.key: int(dx is not None and dx <= day)}
+        made = [d for c, d in self.placement.diagnoses.items() if c in kinds_of(feature.code)]
+        return {feature.key: int(any(d <= day for d in made))}
 
     def _starts_of(self, codes: tuple[str, ...]) -> list[int]:
-        """Sorted start days of any of the codes, computed once per set of codes."""
+        """Sorted start days of any of the codes or their narrower kinds, once per set of codes."""
         if codes not in self._merged:
-            self._merged[codes] = sorted(d for c in codes for d in self.starts.get(c, []))
+            counted = {k for c in codes for k in kinds_of(c)}
+            self._merged[codes] = sorted(d for c in counted for d in self.starts.get(c, []))
         return self._merged[codes]
+
+    def code_matches(self, asked: Iterable[str], day: int) -> list[CodeMatch]:
+        """Codes begun or diagnosed by `day` that relate to an asked code only through the kinds.
+
+        Equal codes are left out: these are the matches a reader would not guess from the rule.
+        """
+        recorded = {c for c, days in self.starts.items() if days and days[0] <= day}
+        recorded |= {c for c, d in self.placement.diagnoses.items() if d <= day}
+        return [CodeMatch(a, r, narrower(r, a)) for a in asked for r in sorted(recorded)
+                if narrower(r, a) or narrower(a, r)]
 
     def _latest(self, measure: str, day: int, window: int | None) -> tuple[int, Reading] | None:
         rows = self.readings.get(measure, [])

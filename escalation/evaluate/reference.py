@@ -32,6 +32,7 @@ from escalation.load.ruleset import (
     TrendCondition,
 )
 from escalation.load.scenario import Observation, Scenario
+from escalation.load.vocabulary import narrower
 
 Decision = tuple[str, int, int]  # rule id, day, occurrence
 
@@ -112,14 +113,19 @@ class _Timeline:
 
     def starts(self, codes: list[str], day: int) -> list[int]:
         return sorted(self.p.spans[e.id].start for e in self.s.events
-                      if getattr(e, "code", None) in codes and self.p.spans[e.id].start <= day)
+                      if _counts(getattr(e, "code", None), codes) and self.p.spans[e.id].start <= day)
 
     def active(self, code: str, day: int) -> bool:
         return any(self.p.spans[e.id].start <= day <= self.p.spans[e.id].end
-                   for e in self.s.events if getattr(e, "code", None) == code)
+                   for e in self.s.events if _counts(getattr(e, "code", None), [code]))
 
     def diagnosed(self, code: str, day: int) -> bool:
-        return code in self.p.diagnoses and self.p.diagnoses[code] <= day
+        return any(d <= day for c, d in self.p.diagnoses.items() if _counts(c, [code]))
+
+
+def _counts(recorded: str | None, asked: list[str]) -> bool:
+    """A recorded code meets a rule asking for any of `asked` if it is one, or a narrower kind of one."""
+    return recorded is not None and any(recorded == a or narrower(recorded, a) for a in asked)
 
 
 def _window(rule: Rule, name: str | None) -> int | None:

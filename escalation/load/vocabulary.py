@@ -14,6 +14,8 @@ from typing import Annotated, Callable, Collection
 
 from pydantic import AfterValidator
 
+from escalation.load.citations import Citation
+
 
 @dataclass(frozen=True)
 class Measure:
@@ -119,6 +121,7 @@ CODES: dict[str, Code] = {
         Code("PSL", "prednisolone", CodeKind.therapy, True),
         Code("CyA", "cyclosporine A", CodeKind.therapy, True),
         Code("Tac", "tacrolimus", CodeKind.therapy, True),
+        Code("CNI", "calcineurin inhibitor (the agent not named)", CodeKind.therapy, True),
         Code("IVCY", "intravenous cyclophosphamide", CodeKind.therapy, True),
         Code("IVIG", "intravenous immunoglobulin", CodeKind.therapy),
         Code("RTX", "rituximab", CodeKind.therapy, True),
@@ -129,6 +132,7 @@ CODES: dict[str, Code] = {
         Code("oxygen_mask", "oxygen by mask", CodeKind.support),
         Code("invasive_ventilation", "invasive mechanical ventilation", CodeKind.support),
         Code("VV-ECMO", "veno-venous extracorporeal membrane oxygenation", CodeKind.support),
+        Code("ECMO", "extracorporeal membrane oxygenation (the mode not stated)", CodeKind.support),
         Code("prone_positioning", "prone positioning", CodeKind.support),
         Code("PE", "plasma exchange", CodeKind.procedure),
         Code("transfer", "transfer to the treating hospital", CodeKind.milestone),
@@ -169,6 +173,85 @@ DIAGNOSES: dict[str, str] = {
 AUTOANTIBODIES: frozenset[str] = frozenset(
     {"anti-MDA5", "anti-Jo-1", "anti-Ro52", "anti-TIF1g", "anti-NXP2", "anti-Mi-2", "anti-SAE"}
 )
+
+
+# --- Kinds: codes that contain other codes ---------------------------------------------------
+# A rule that asks for a code also counts every code declared here as a kind of it (a rule asking
+# for ILD is met by RP-ILD), never the other way round: a timeline that records only ILD does not
+# meet a rule asking for RP-ILD. The hierarchy is declared once, here, each link with its source;
+# derive/features.py and evaluate/reference.py both read it, so the engine and the reference
+# evaluator see the same numbers.
+
+
+@dataclass(frozen=True)
+class KindOf:
+    """One link of the hierarchy: the code is a narrower kind of `parent`."""
+
+    parent: str
+    sources: tuple[Citation, ...]
+
+
+KIND_OF: dict[str, KindOf] = {
+    "RP-ILD": KindOf("ILD", (
+        Citation(section="Background", detail="rapidly progressive ILD named as one form of the ILD "
+                 "that complicates JDM"),
+        Citation(section="Table 1", detail="its RP-ILD cases are dated by their 'diagnosis of ILD'"),
+    )),
+    "VV-ECMO": KindOf("ECMO", (
+        Citation(section="Case presentation", detail="veno-venous ECMO named as the mode used"),
+        Citation(section="Table 1", detail="ECMO recorded without a mode for the published cases"),
+    )),
+    "CyA": KindOf("CNI", (
+        Citation(section="Background", detail="combination therapy with a calcineurin inhibitor"),
+        Citation(reference=4, detail="cyclosporine A or tacrolimus as the calcineurin inhibitor"),
+    )),
+    "Tac": KindOf("CNI", (
+        Citation(section="Background", detail="combination therapy with a calcineurin inhibitor"),
+        Citation(reference=4, detail="cyclosporine A or tacrolimus as the calcineurin inhibitor"),
+    )),
+}
+
+
+def _namespace(code: str) -> str:
+    """Diagnoses and each kind of action are separate trees: a link never crosses them."""
+    if code in DIAGNOSES:
+        return "diagnosis"
+    if code in CODES:
+        return CODES[code].kind.value
+    raise ValueError(f"KIND_OF names {code!r}, which is neither a diagnosis nor a code")
+
+
+def _check_kinds() -> None:
+    """Every link joins two known codes of one namespace, and no code is a kind of itself."""
+    for child, link in KIND_OF.items():
+        if _namespace(child) != _namespace(link.parent):
+            raise ValueError(f"{child!r} and {link.parent!r} are of different kinds")
+        if child in broader_kinds(link.parent) or child == link.parent:
+            raise ValueError(f"KIND_OF has a cycle through {child!r}")
+
+
+def broader_kinds(code: str) -> tuple[str, ...]:
+    """The codes `code` is a kind of, nearest first (RP-ILD -> ILD)."""
+    out: list[str] = []
+    while code in KIND_OF and len(out) <= len(KIND_OF):
+        code = KIND_OF[code].parent
+        out.append(code)
+    return tuple(out)
+
+
+def narrower(a: str, b: str) -> bool:
+    """True when `a` is a strictly narrower kind of `b`: a rule asking for b counts a, not the reverse."""
+    return b in broader_kinds(a)
+
+
+def kinds_of(code: str) -> frozenset[str]:
+    """`code` with every code declared, at any depth, to be a kind of it: what a rule asking for
+    `code` counts."""
+    return frozenset({code, *(c for c in KIND_OF if narrower(c, code))})
+
+
+_check_kinds()
+
 
 # Units a regimen may be written in: amount unit, then the body basis, then the period.
 DOSE_UNITS: dict[str, tuple[str, str | None, str | None]] = {

@@ -17,7 +17,7 @@ from escalation.derive.placement import Placement
 from escalation.evaluate.replay import PairedFlag, Replay
 from escalation.load.ruleset import Repeat, Rule, Ruleset, condition_parameters
 from escalation.load.scenario import Scenario
-from escalation.load.vocabulary import CODES
+from escalation.load.vocabulary import CODES, kinds_of
 from escalation.match.results import (
     ConditionMet,
     DecisionPoint,
@@ -36,9 +36,11 @@ ACTION_KINDS = ("therapy", "support", "procedure")
 def _match_one(
     scenario: Scenario, placement: Placement, code: str, flag_day: int, used: set[str]
 ) -> tuple[str, int, bool] | None:
-    """(event id, start day, already in place) of the action matching one code, if any."""
+    """(event id, start day, already in place) of the action matching one code (or a narrower
+    kind of it), if any."""
+    counted = kinds_of(code)
     events = sorted(
-        (e for e in scenario.events if e.kind in ACTION_KINDS and e.code == code and e.id not in used),
+        (e for e in scenario.events if e.kind in ACTION_KINDS and e.code in counted and e.id not in used),
         key=lambda e: (placement.spans[e.id].start, e.id),
     )
     for e in events:
