@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from pydantic import SerializerFunctionWrapHandler, model_serializer
+
 from escalation.load.changes import Changes, merge_by_id
 from escalation.load.citations import Citation
 from escalation.load.errors import located_error
@@ -68,7 +70,29 @@ class Parameter(_Strict):
 # plain statements: "measure spo2 < spo2_below", "trend anti_mda5 not_decreasing", ...
 
 
-class MeasureCondition(_Strict):
+class _Condition(_Strict):
+    """What any condition may carry besides its test: a mark that it copies the index case.
+
+    Some conditions encode a criterion a source states; others only reproduce what the report's
+    patient had on the decision day. `case_specific` marks the second kind, in the rule author's
+    words, so that every output can show which decision points rest on such a copy, as it shows
+    assumptions. It changes nothing the engine decides.
+    """
+
+    case_specific: str | None = Field(
+        None, min_length=1,
+        description="why this condition copies the index case rather than a criterion a source states")
+
+    @model_serializer(mode="wrap")
+    def _without_absent_mark(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """An absent mark is not written, so an unmarked rule set keeps its content hash."""
+        data = handler(self)
+        if self.case_specific is None and isinstance(data, dict):
+            data.pop("case_specific", None)
+        return data
+
+
+class MeasureCondition(_Condition):
     """A reading compared with a parameter; by default only a reading taken that day counts."""
 
     measure: MeasureName
@@ -79,7 +103,7 @@ class MeasureCondition(_Strict):
     )
 
 
-class TrendCondition(_Strict):
+class TrendCondition(_Condition):
     """The direction of a marker over a window ending on the day, measured or as reported."""
 
     trend: MeasureName
@@ -87,13 +111,13 @@ class TrendCondition(_Strict):
     window_days: str
 
 
-class GivenCondition(_Strict):
+class GivenCondition(_Condition):
     """Any of these therapies, supports or procedures has been started on or before the day."""
 
     given: list[AnyCode] = Field(min_length=1)
 
 
-class SinceCondition(_Strict):
+class SinceCondition(_Condition):
     """Days since the first (or last) start of any of these codes, compared with a parameter."""
 
     since: list[AnyCode] = Field(min_length=1)
@@ -102,27 +126,27 @@ class SinceCondition(_Strict):
     days: str
 
 
-class ActiveCondition(_Strict):
+class ActiveCondition(_Condition):
     """A support, procedure or therapy is (or is not) in place on the day."""
 
     active: InPlaceCode
     in_place: bool = True
 
 
-class FindingCondition(_Strict):
+class FindingCondition(_Condition):
     """A finding reported on the day, or within a look-back window."""
 
     finding: FindingCode
     within_days: str | None = None
 
 
-class DiagnosisCondition(_Strict):
+class DiagnosisCondition(_Condition):
     """A diagnosis has been made on or before the day."""
 
     diagnosis: DiagnosisCode
 
 
-class StepCondition(_Strict):
+class StepCondition(_Condition):
     """A rule of an earlier step has already put its step up for review in this replay
     (with `for_days`: at least that many days ago, counted from the step's first flag)."""
 
@@ -181,6 +205,25 @@ def condition_parameters(cond: BaseModel) -> list[str]:
         if isinstance(v, str) and v != "any":
             names.append(v)
     return names
+
+
+def condition_label(cond: BaseModel) -> str:
+    """A condition as written in its rule, in one line (`ino > ino_above`), to name it in lists."""
+    if isinstance(cond, MeasureCondition):
+        return f"{cond.measure} {cond.op} {cond.threshold}"
+    if isinstance(cond, TrendCondition):
+        return f"{cond.trend} {cond.direction.replace('_', ' ')} over {cond.window_days}"
+    if isinstance(cond, GivenCondition):
+        return f"given {', '.join(cond.given)}"
+    if isinstance(cond, SinceCondition):
+        return f"days since {cond.of} {'/'.join(cond.since)} {cond.op} {cond.days}"
+    if isinstance(cond, ActiveCondition):
+        return f"{cond.active} {'in place' if cond.in_place else 'not in place'}"
+    if isinstance(cond, FindingCondition):
+        return f"finding {cond.finding}"
+    if isinstance(cond, DiagnosisCondition):
+        return f"diagnosis {cond.diagnosis}"
+    return f"step {cond.step_flagged} flagged"  # type: ignore[attr-defined]
 
 
 # Words that would turn a flag into an instruction: titles may not open with the imperatives,
@@ -293,6 +336,11 @@ class Rule(_Strict):
     @property
     def assumptions(self) -> list[str]:
         return [name for name, p in self.parameters.items() if p.assumption]
+
+    @property
+    def case_specific(self) -> list[tuple[int, str]]:
+        """(index, note) of each condition marked as copying the index case."""
+        return [(i, c.case_specific) for i, c in enumerate(self.conditions) if c.case_specific]
 
 
 class RulesetInfo(_Strict):

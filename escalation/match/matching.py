@@ -13,9 +13,21 @@ from pathlib import Path
 
 from escalation.derive.checks import RELATIVE_TOLERANCE, consistency_checks
 from escalation.derive.doses import implied_doses
+from escalation.derive.features import DayFeatures
 from escalation.derive.placement import Placement
 from escalation.evaluate.replay import PairedFlag, Replay
-from escalation.load.ruleset import Repeat, Rule, Ruleset, condition_parameters
+from escalation.load.ruleset import (
+    ActiveCondition,
+    DiagnosisCondition,
+    FindingCondition,
+    GivenCondition,
+    Repeat,
+    Rule,
+    Ruleset,
+    SinceCondition,
+    condition_label,
+    condition_parameters,
+)
 from escalation.load.scenario import Scenario
 from escalation.load.vocabulary import CODES, kinds_of
 from escalation.match.results import (
@@ -106,15 +118,40 @@ def _shown(key: str, value: float | int) -> str:
     return f"{value:g}"
 
 
-def _conditions(replay: Replay, rule: Rule, pf: PairedFlag) -> list[ConditionMet]:
+def codes_asked(cond: object) -> list[str]:
+    """The diagnosis, therapy, support, procedure or finding codes a condition asks for."""
+    if isinstance(cond, GivenCondition):
+        return list(cond.given)
+    if isinstance(cond, SinceCondition):
+        return list(cond.since)
+    if isinstance(cond, ActiveCondition):
+        return [cond.active]
+    if isinstance(cond, FindingCondition):
+        return [cond.finding]
+    if isinstance(cond, DiagnosisCondition):
+        return [cond.diagnosis]
+    return []
+
+
+def _conditions(replay: Replay, rule: Rule, pf: PairedFlag, features: dict[str, DayFeatures]) -> list[ConditionMet]:
+    """Each condition with the values that met it, its case-specific mark, and any code it counted
+    only as a narrower kind of the one asked for (read on the day of the pass the values come from)."""
     compiled = next(r for r in replay.compiled.rules if r.rule_id == rule.id)
-    fact = (pf.early or pf.late).fact  # type: ignore[union-attr]
+    which, flag = ("early", pf.early) if pf.early is not None else ("late", pf.late)
     out = []
-    for c in compiled.conditions:
-        values = {k: fact[k] for k in c.fields if k in fact}
+    for c, cond in zip(compiled.conditions, rule.conditions):
+        values = {k: flag.fact[k] for k in c.fields if k in flag.fact}  # type: ignore[union-attr]
         shown = " ".join(_shown(k, v) for k, v in values.items())
-        out.append(ConditionMet(condition=c.text, values=values, met_by=shown))
+        kinds = [m.text() for m in features[which].code_matches(codes_asked(cond), flag.day)  # type: ignore[union-attr]
+                 if m.counts]
+        out.append(ConditionMet(condition=c.text, values=values, met_by=shown,
+                                case_specific=(cond.case_specific or "").strip() or None, kinds=kinds))
     return out
+
+
+def case_specific_labels(rule: Rule) -> list[str]:
+    """'rule: condition' for each condition of the rule marked as copying the index case."""
+    return [f"{rule.id}: {condition_label(rule.conditions[i])}" for i, _ in rule.case_specific]
 
 
 def _names(codes: list[str], ruleset: Ruleset) -> str:
@@ -127,6 +164,7 @@ def _names(codes: list[str], ruleset: Ruleset) -> str:
 def decision_points(replay: Replay) -> list[DecisionPoint]:
     ruleset = replay.ruleset
     used: dict[str, set[str]] = {}
+    features = {w: DayFeatures.build(replay.scenario, p.placement) for w, p in replay.passes.items()}
     out: list[DecisionPoint] = []
     for pf in replay.flags:
         rule = ruleset.rule(pf.rule_id)
@@ -134,6 +172,7 @@ def decision_points(replay: Replay) -> list[DecisionPoint]:
         actions = _actions(replay, rule, pf, used.setdefault(rule.id, set()))
         lo, hi = pf.days
         assumption = bool(rule.assumptions)
+        copied = case_specific_labels(rule)
         if actions:
             first = min(actions, key=lambda a: a.day)
             actual = (first.day, first.day_latest, first.lag_days, first.lag_days_max)
@@ -152,12 +191,15 @@ def decision_points(replay: Replay) -> list[DecisionPoint]:
             f"Rule {rule.id}{f' (step {rule.step})' if rule.step else ''} puts up for research review: "
             f"{_names(rule.proposes, ruleset)}. {rule.rationale.strip()}"
             + (" Rests on a modelling assumption: " + ", ".join(rule.assumptions) + "." if assumption else "")
+            + (" Rests on conditions copied from the index case: "
+               + ", ".join(c.split(": ", 1)[1] for c in copied) + "." if copied else "")
         )
         out.append(DecisionPoint(
             day=lo, day_latest=hi, timing=pf.timing, rule_id=rule.id, step=rule.step, kind=kind,
             proposes=list(rule.proposes), indicator="info" if kind == "context" else "warning",
-            summary=summary, detail=detail, conditions=_conditions(replay, rule, pf),
+            summary=summary, detail=detail, conditions=_conditions(replay, rule, pf, features),
             parameters=_parameters(rule), rests_on_assumption=assumption,
+            rests_on_case_specific=bool(copied),
             sources=[s.label() for s in rule.sources], occurrence=pf.occurrence,
             actual_day=actual[0], actual_day_latest=actual[1], lag_days=actual[2],
             lag_days_max=actual[3], actions=actions, action_note=note,
@@ -188,6 +230,7 @@ def build_result(
             id=rs.ruleset.id, version=rs.ruleset.version, title=rs.ruleset.title,
             content_hash=rs.content_hash(),
             assumptions=[f"{r.id}.{a}" for r in rs.rules for a in r.assumptions],
+            case_specific=[c for r in rs.rules for c in case_specific_labels(r)],
             overrides=dict(sorted((overrides or {}).items())),
         ),
         decision_points=decision_points(replay),

@@ -21,11 +21,22 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ConditionMet(_Out):
-    """One condition of a rule and the values on the fact that met it."""
+class _ConditionRead(_Out):
+    """One condition of a rule as read on one day, with the marks a reader needs beside it."""
 
     condition: str
     values: dict[str, float | int] = Field(description="the engine's fields on the fact it matched")
+    case_specific: str | None = Field(
+        None, description="why the condition copies the index case rather than a criterion a source "
+        "states (from the rule file); null for a stated criterion")
+    kinds: list[str] = Field(
+        default_factory=list, description="codes related to the ones the condition asks for only "
+        "through the vocabulary's kinds, e.g. 'RP-ILD recorded; counts for ILD, as a kind of it'")
+
+
+class ConditionMet(_ConditionRead):
+    """One condition of a rule and the values on the fact that met it."""
+
     met_by: str = Field(description="the same values as a person reads them")
 
 
@@ -66,6 +77,8 @@ class DecisionPoint(_Out):
     conditions: list[ConditionMet]
     parameters: list[ParameterUsed]
     rests_on_assumption: bool
+    rests_on_case_specific: bool = Field(
+        description="a condition it met copies the index case rather than a criterion a source states")
     sources: list[str]
     occurrence: int = Field(description="1 for the rule's first firing, 2 for its second, ...")
     actual_day: int | None
@@ -117,6 +130,8 @@ class RulesetOut(_Out):
     title: str
     content_hash: str
     assumptions: list[str] = Field(description="rule.parameter names marked as assumptions")
+    case_specific: list[str] = Field(
+        description="'rule: condition' for each condition marked as copying the index case")
     overrides: dict[str, float]
 
 

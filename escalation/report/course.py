@@ -432,7 +432,8 @@ def _draw_track(ax, scale: DayScale, dp_rows, lanes, items, scenario, early, lat
             else ("#7b1fa2" if dp.kind == "watch" else "#757575")
         step = f"step {dp.step}" if dp.step else dp.kind
         labels.append(f"{step}{' #' + str(dp.occurrence) if dp.occurrence > 1 else ''}"
-                      f"{' (assumption)' if dp.rests_on_assumption else ''}")
+                      f"{' (assumption)' if dp.rests_on_assumption else ''}"
+                      f"{' (case-specific)' if dp.rests_on_case_specific else ''}")
         colors.append(color)
         marker = KIND_MARKERS.get(dp.kind, "D")
         if dp.day != dp.day_latest:

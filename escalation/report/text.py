@@ -24,7 +24,9 @@ def to_json(result: ReplayResult) -> str:
 
 
 def _met(dp: DecisionPoint) -> str:
-    return "\n".join(f"{c.condition}: {c.met_by}" for c in dp.conditions)
+    """One line per condition; a copy of the index case and a match through the kinds say so."""
+    return "\n".join(f"{c.condition}: {c.met_by}" + "".join(f" ({k})" for k in c.kinds)
+                     + (" (case-specific)" if c.case_specific else "") for c in dp.conditions)
 
 
 def _decision_table(result: ReplayResult) -> Table:
@@ -45,6 +47,7 @@ def _decision_table(result: ReplayResult) -> Table:
     for dp in result.decision_points:
         rule = dp.rule_id + (f"\nstep {dp.step}" if dp.step else f"\n{dp.kind}")
         rule += "\nASSUMPTION" if dp.rests_on_assumption else ""
+        rule += "\nCASE-SPECIFIC" if dp.rests_on_case_specific else ""
         day = span_label(dp.day, dp.day_latest) + (f"\n({dp.timing})" if dp.timing.endswith("only") else "")
         why = Text(printable("for review: " + ", ".join(dp.proposes)), style="bold")
         why.append("\n" + printable(_met(dp)))
@@ -101,5 +104,10 @@ def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = Fa
     if rs.assumptions:
         console.print(Text("Modelling assumptions (thresholds no source states):", style="bold"))
         _item(console, "  " + ", ".join(rs.assumptions), width)
+    if rs.case_specific:
+        console.print(Text("Case-specific conditions (they copy the index case; no source states them "
+                           "as criteria; the rule files say why):", style="bold"))
+        for c in rs.case_specific:
+            _item(console, f"  - {c}", width)
     console.print(Text(result.notice, style="bold"))
     return rendered(buf)
