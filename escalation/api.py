@@ -151,11 +151,13 @@ def check_expectations(
     scenarios: Iterable[PathLike] | None = None,
     rules: Iterable[PathLike] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    through_day: int | None = None,
 ) -> TestReport:
     """Replay every scenario under every rule set and compare with what each scenario expects.
 
     Every file is loaded and validated before the first replay, so a bad file costs nothing.
-    `progress(done, total)` is called after each replay.
+    `progress(done, total)` is called after each replay. `through_day` runs every clock at least
+    to that day, so that expectations can reach past a scenario's last event.
     """
     rulesets = [load_ruleset(p) for p in rule_files(rules)]
     loaded = [(f, load_scenario(f)) for f in scenario_files(scenarios)]
@@ -163,7 +165,7 @@ def check_expectations(
     total = len(rulesets) * len(loaded)
     for rs in rulesets:
         for f, sc in loaded:
-            result = build_result(run_replay(sc, rs), f)
+            result = build_result(run_replay(sc, rs, through_day), f)
             results.append(result)
             outcomes.append(outcome(result, sc.expected.get(rs.ruleset.id)))
             if progress is not None:

@@ -41,7 +41,7 @@ def test_a_moved_threshold_fails_with_a_readable_diff(tmp_path):
     assert result.exit_code == 1
     out = result.stdout
     assert "FAIL      report-pathway         index-case" in out
-    assert "expected step3-ecmo-oxygenation day 24; found nothing" in out
+    assert "expected step3-ecmo-oxygenation day 24 actual 24 lag 0; found nothing" in out
     # the per-day diff shows the expected day with nothing in the actual column
     row = next(line for line in out.splitlines() if "step3-ecmo-oxygenation  " in line)
     assert row.split() == ["!!", "24", "step3-ecmo-oxygenation", "present", "-"]
@@ -127,3 +127,108 @@ def test_bad_variants(tmp_path, body, message):
     path.write_text(head + body.format(base=INDEX_CASE))
     with pytest.raises(InputError, match=message):
         load_scenario(path)
+
+
+# --- what was done: actual day, lag, unflagged actions, --through-day -------------------------
+
+def test_a_changed_expected_lag_fails(tmp_path):
+    scenario = tmp_path / "s.yaml"
+    old = "    - {rule: step2-plasma-exchange, day: 11, actual_day: 11, lag: 0}\n"
+    text = INDEX_CASE.read_text()
+    assert text.count(old) == 2  # once under report-pathway, once under rtx-earlier
+    scenario.write_text(text.replace(old, old.replace("lag: 0", "lag: 1"), 1))
+    result = invoke("test", str(scenario), "--rules", str(PATHWAY))
+    assert result.exit_code == 1
+    data = json.loads(invoke("test", str(scenario), "--rules", str(PATHWAY), "--format", "json").stdout)
+    [failed] = [o for o in data["scenarios"][0]["outcomes"] if not o["passed"]]
+    assert failed["message"] == ("expected step2-plasma-exchange day 11 actual 11 lag 1; "
+                                 "found step2-plasma-exchange@11 (actual 11, lag 0)")
+    # the diff: the day as expected, then a row under it with actual day and lag, expected and found
+    lines = result.stdout.splitlines()
+    i = next(i for i, line in enumerate(lines) if "step2-plasma-exchange  " in line)
+    assert lines[i].split() == ["!!", "11", "step2-plasma-exchange", "present", "11"]
+    assert lines[i + 1].split() == ["actual", "day,", "lag", "11,", "1", "11,", "0"]
+
+
+@pytest.mark.parametrize("expectation, passed", [
+    ({"rule": "step4-rituximab", "actual_day": 28, "lag": {"between": [0, 10]}}, True),
+    ({"rule": "step4-rituximab", "lag": {"on_or_before": 10}}, True),
+    ({"rule": "step4-rituximab", "lag": {"on_or_before": 9}}, False),   # the lag reaches 10
+    ({"rule": "step4-rituximab", "actual_day": {"on_or_after": 29}}, False),
+    ({"rule": "barotrauma-watch", "actual_day": 24}, False),            # a watch has no action
+    ({"rule": "rtx-redose", "lag": {"on_or_after": 0}, "actual_day": {"between": [150, 230]}}, True),
+])
+def test_actual_day_and_lag_are_windows_over_the_whole_range(index_result, expectation, passed):
+    from escalation.analysis.expectations import check
+    from escalation.load.scenario import Expectation
+
+    assert check(Expectation.model_validate(expectation), index_result).passed is passed
+
+
+@pytest.mark.parametrize("expectation, message", [
+    ({"unflagged": [], "day": 3}, "unflagged takes no day"),
+    ({"unflagged": [], "present": False}, "unflagged takes no day"),
+    ({"rule": "x", "present": False, "lag": 0}, "not present: false"),
+    ({"rule": "x", "unflagged": []}, "exactly one of rule, step or unflagged"),
+    ({"unflagged": [{"code": "b_cell_recovery"}]}, "unknown support, procedure or therapy code"),
+])
+def test_bad_expectations(expectation, message):
+    from pydantic import ValidationError
+
+    from escalation.load.scenario import Expectation
+
+    with pytest.raises(ValidationError, match=message):
+        Expectation.model_validate(expectation)
+
+
+def _with_unflagged(result, *actions):
+    from escalation.match.results import UnflaggedAction
+
+    made = [UnflaggedAction(code=c, event_id=f"{c}-{d}", day=d, day_latest=d2, placements=["early", "late"],
+                            candidates=[]) for c, d, d2 in actions]
+    return result.model_copy(update={"unflagged_actions": made})
+
+
+@pytest.mark.parametrize("listed, actions, passed", [
+    ([], [], True),
+    ([], [("RTX", 5, 5)], False),
+    ([{"code": "RTX", "day": 5}], [("RTX", 5, 5)], True),
+    ([{"code": "RTX", "day": {"between": [4, 6]}}], [("RTX", 4, 6)], True),
+    ([{"code": "RTX", "day": 5}], [("RTX", 4, 6)], False),             # the range must lie inside
+    ([{"code": "RTX"}], [("RTX", 5, 5), ("MMF", 9, 9)], False),       # MMF is not expected
+    ([{"code": "RTX"}, {"code": "RTX"}], [("RTX", 5, 5)], False),     # one action meets one entry
+])
+def test_unflagged_lists_every_action_taken_without_a_flag(index_result, listed, actions, passed):
+    from escalation.analysis.expectations import check
+    from escalation.load.scenario import Expectation
+
+    out = check(Expectation.model_validate({"unflagged": listed}), _with_unflagged(index_result, *actions))
+    assert out.passed is passed, out.message
+
+
+def test_no_unflagged_actions_yet_in_a_replay(index_result):
+    """Computing them comes with a later change; the field is there so expectations can be written."""
+    assert index_result.unflagged_actions == []
+
+
+def test_through_day_runs_the_clock_past_the_last_event(tmp_path):
+    src = {"section": "Case presentation"}
+    def event(i, kind, day, **f):
+        return {"id": f"e{i}", "kind": kind, "day": day, "source": src, **f}
+    scenario = {
+        "scenario": {"id": "short", "title": "ends before rituximab could be flagged", "source": src},
+        "patient": {"age_years": 5, "sex": "female", "source": src, "diagnoses": [
+            {"code": "JDM", "day": 0, "source": src}, {"code": "RP-ILD", "day": 0, "source": src}]},
+        "events": [event(1, "observation", 0, values={"anti_mda5": 800}), event(2, "therapy", 0, code="MPT"),
+                   event(3, "support", 1, code="invasive_ventilation"),
+                   event(4, "trend_report", 1, marker="anti_mda5", direction="not_decreasing"),
+                   event(5, "procedure", 1, code="PE"),
+                   event(6, "trend_report", 2, marker="anti_mda5", direction="rising"),
+                   event(7, "finding", 3, code="respiratory_not_improving")],
+        "expected": {"report-pathway": [{"rule": "step4-rituximab", "day": 8}]},
+    }
+    path = tmp_path / "short.yaml"
+    path.write_text(json.dumps(scenario))  # JSON is YAML, and has no anchors for the loader to refuse
+    assert invoke("test", str(path), "--rules", str(PATHWAY)).exit_code == 1  # the clock stops on day 3
+    result = invoke("test", str(path), "--rules", str(PATHWAY), "--through-day", "10")
+    assert result.exit_code == 0, result.stdout

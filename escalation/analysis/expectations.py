@@ -13,9 +13,9 @@ from xml.etree import ElementTree as ET
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from escalation.load.scenario import Expectation
-from escalation.load.timing import span_label
-from escalation.match.results import DecisionPoint, ReplayResult
+from escalation.load.scenario import Expectation, ExpectedUnflagged, window_text
+from escalation.load.timing import DayRange, span_label
+from escalation.match.results import DecisionPoint, ReplayResult, UnflaggedAction, actual_text, lag_text
 
 
 class _Out(BaseModel):
@@ -25,7 +25,8 @@ class _Out(BaseModel):
 class ExpectationOutcome(_Out):
     expectation: str
     passed: bool
-    found: list[str] = Field(description="the decision points of that rule or step, as 'rule@days'")
+    found: list[str] = Field(description="the decision points of that rule or step, as 'rule@days' "
+                             "(with actual day and lag when expected), or the unflagged actions, as 'code@days'")
     message: str
 
 
@@ -64,12 +65,22 @@ def _targets(dp: DecisionPoint, exp: Expectation) -> bool:
     return dp.rule_id == exp.rule if exp.rule is not None else dp.step == exp.step
 
 
-def _inside(dp: DecisionPoint, exp: Expectation) -> bool:
-    if exp.day is None:
+def _within(window: DayRange | None, lo: int | None, hi: int | None) -> bool:
+    """True when the whole range lo..hi lies in the window (no window: anything; no range: nothing)."""
+    if window is None:
         return True
-    lo = exp.day.earliest if exp.day.earliest is not None else -(10**9)
-    hi = exp.day.latest if exp.day.latest is not None else 10**9
-    return lo <= dp.day and dp.day_latest <= hi
+    if lo is None or hi is None:
+        return False
+    first = window.earliest if window.earliest is not None else -(10**9)
+    last = window.latest if window.latest is not None else 10**9
+    return first <= lo and hi <= last
+
+
+def _inside(dp: DecisionPoint, exp: Expectation) -> bool:
+    """The decision point's day, matched action's day and lag all lie in the expected windows."""
+    return (_within(exp.day, dp.day, dp.day_latest)
+            and _within(exp.actual_day, dp.actual_day, dp.actual_day_latest)
+            and _within(exp.lag, dp.lag_days, dp.lag_days_max))
 
 
 def _touches(dp: DecisionPoint, exp: Expectation) -> bool:
@@ -80,17 +91,50 @@ def _touches(dp: DecisionPoint, exp: Expectation) -> bool:
     return dp.day <= hi and lo <= dp.day_latest
 
 
-def _label(dp: DecisionPoint) -> str:
-    return f"{dp.rule_id}@{span_label(dp.day, dp.day_latest)}"
+def _label(dp: DecisionPoint, exp: Expectation | None = None) -> str:
+    """'rule@days', with the actual day and lag when the expectation asks about them."""
+    text = f"{dp.rule_id}@{span_label(dp.day, dp.day_latest)}"
+    if exp is not None and (exp.actual_day is not None or exp.lag is not None):
+        text += f" (actual {actual_text(dp)}, lag {lag_text(dp)})"
+    return text
+
+
+def _unflagged_label(action: UnflaggedAction) -> str:
+    return f"{action.code}@{span_label(action.day, action.day_latest)}"
+
+
+def _fits(want: ExpectedUnflagged, action: UnflaggedAction) -> bool:
+    return want.code == action.code and _within(want.day, action.day, action.day_latest)
+
+
+def _check_unflagged(exp: Expectation, result: ReplayResult) -> ExpectationOutcome:
+    """The listed actions, and no others, were taken without a decision point (one to one)."""
+    left = list(result.unflagged_actions)
+    missing = []
+    for want in exp.unflagged or []:
+        hit = next((a for a in left if _fits(want, a)), None)
+        if hit is None:
+            missing.append(want.label())
+        else:
+            left.remove(hit)
+    found = [_unflagged_label(a) for a in result.unflagged_actions]
+    passed = not missing and not left
+    message = "as expected" if passed else (
+        f"expected {exp.label()}; found " + (", ".join(found) or "none")
+        + (f"; missing {', '.join(missing)}" if missing else "")
+        + (f"; not expected {', '.join(_unflagged_label(a) for a in left)}" if left else ""))
+    return ExpectationOutcome(expectation=exp.label(), passed=passed, found=found, message=message)
 
 
 def check(exp: Expectation, result: ReplayResult) -> ExpectationOutcome:
+    if exp.unflagged is not None:
+        return _check_unflagged(exp, result)
     same = [dp for dp in result.decision_points if _targets(dp, exp)]
     if exp.present:
         passed = any(_inside(dp, exp) for dp in same)
     else:
         passed = not any(_touches(dp, exp) for dp in same)
-    found = [_label(dp) for dp in same]
+    found = [_label(dp, exp) for dp in same]
     if passed:
         message = "as expected"
     elif exp.present:
@@ -100,8 +144,9 @@ def check(exp: Expectation, result: ReplayResult) -> ExpectationOutcome:
     return ExpectationOutcome(expectation=exp.label(), passed=passed, found=found, message=message)
 
 
-def _diff(outcomes: list[tuple[Expectation, ExpectationOutcome]]) -> list[str]:
-    """Expected against actual, one row per expectation, in day order; '!!' marks a difference."""
+def _diff(outcomes: list[tuple[Expectation, ExpectationOutcome]], result: ReplayResult) -> list[str]:
+    """Expected against actual, one row per expectation, in day order; '!!' marks a difference.
+    An expected actual day or lag gets a second row, under the first, with what was found."""
     def order(item: tuple[Expectation, ExpectationOutcome]) -> tuple[int, str]:
         day = item[0].day
         if day is None:
@@ -109,13 +154,25 @@ def _diff(outcomes: list[tuple[Expectation, ExpectationOutcome]]) -> list[str]:
         return (day.earliest if day.earliest is not None else day.latest, item[1].expectation)  # type: ignore[return-value]
 
     lines = [f"   {'day':>12}  {'rule or step':<26}  {'expected':<9} actual"]
-    for exp, out in sorted(outcomes, key=order):
-        day = "any day" if exp.day is None else span_label(*exp.day.resolve(-(10**6), 10**6))
-        target = exp.rule if exp.rule is not None else f"step {exp.step}"
-        actual = ", ".join(f.split("@", 1)[1] for f in out.found) or "-"
-        mark = "  " if out.passed else "!!"
-        lines.append(f"{mark} {day:>12}  {target:<26}  {'present' if exp.present else 'absent':<9} {actual}")
-    return lines
+    return lines + [row for exp, out in sorted(outcomes, key=order) for row in _rows(exp, out, result)]
+
+
+def _rows(exp: Expectation, out: ExpectationOutcome, result: ReplayResult) -> list[str]:
+    """The diff's rows for one expectation: day, target, expected, found; then actual day and lag."""
+    mark = "  " if out.passed else "!!"
+    day = "any day" if exp.day is None else span_label(*exp.day.resolve(-(10**6), 10**6))
+    if exp.unflagged is not None:
+        listed = ", ".join(u.label() for u in exp.unflagged) or "none"
+        return [f"{mark} {day:>12}  {'unflagged actions':<26}  {listed:<9} {', '.join(out.found) or 'none'}"]
+    target = exp.rule if exp.rule is not None else f"step {exp.step}"
+    actual = ", ".join(f.split("@", 1)[1].split(" (", 1)[0] for f in out.found) or "-"
+    rows = [f"{mark} {day:>12}  {target:<26}  {'present' if exp.present else 'absent':<9} {actual}"]
+    if exp.actual_day is not None or exp.lag is not None:
+        want = ", ".join(window_text(w) if w is not None else "any" for w in (exp.actual_day, exp.lag))
+        got = "; ".join(f"{actual_text(dp)}, {lag_text(dp)}"
+                        for dp in result.decision_points if _targets(dp, exp)) or "-"
+        rows.append(f"   {'':>12}  {'  actual day, lag':<26}  {want:<9} {got}")
+    return rows
 
 
 def outcome(result: ReplayResult, expected: list[Expectation] | None) -> ScenarioOutcome:
@@ -128,7 +185,7 @@ def outcome(result: ReplayResult, expected: list[Expectation] | None) -> Scenari
     ok = all(o.passed for o in outcomes)
     return ScenarioOutcome(scenario=result.scenario.id, file=result.scenario.file,
                            ruleset=result.ruleset.id, status="pass" if ok else "fail",
-                           outcomes=outcomes, diff=[] if ok else _diff(list(zip(expected, outcomes))),
+                           outcomes=outcomes, diff=[] if ok else _diff(list(zip(expected, outcomes)), result),
                            decision_points=points)
 
 

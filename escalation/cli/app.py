@@ -141,6 +141,8 @@ def test_cmd(
     rules: Annotated[Optional[list[Path]], typer.Option(
         "--rules", "-r", metavar="FILE", help="rule set file or folder (repeatable; default: every shipped rule set)")] = None,
     junit: Annotated[Optional[Path], typer.Option(metavar="FILE", help="also write JUnit XML here")] = None,
+    through_day: Annotated[Optional[int], typer.Option("--through-day", metavar="DAY",
+                                                       help="run every clock at least to this day")] = None,
     fmt: FormatOpt = Format.table,
     width: Width = None,
 ) -> None:
@@ -151,7 +153,7 @@ def test_cmd(
         if junit is not None:
             check_output(junit, inputs=[*api.scenario_files(paths), *api.rule_files(rules)])
         with _progress("replaying") as advance:
-            report = api.check_expectations(paths, rules, advance)
+            report = api.check_expectations(paths, rules, advance, through_day)
     if junit is not None:
         with errors():
             write_atomically(junit, junit_xml(report))

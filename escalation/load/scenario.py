@@ -25,6 +25,7 @@ from escalation.load.vocabulary import (
     AutoantibodyName,
     DiagnosisCode,
     FindingCode,
+    InPlaceCode,
     MeasureName,
     MilestoneCode,
     ProcedureCode,
@@ -361,30 +362,66 @@ class ScenarioInfo(_Strict):
     hypothetical: bool = Field(False, description="a counterfactual variant, not a transcription")
 
 
+def window_text(window: DayRange) -> str:
+    """A window of days or lags as an expectation reads: `28`, `18..28`, `<=3`, `>=0`."""
+    if window.earliest is None:
+        return f"<={window.latest}"
+    if window.latest is None:
+        return f">={window.earliest}"
+    return f"{window.earliest}" if window.exact else f"{window.earliest}..{window.latest}"
+
+
+class ExpectedUnflagged(_Strict):
+    """An action the scenario expects to have been taken without any decision point for it."""
+
+    code: InPlaceCode
+    day: DayRange | None = Field(None, description="window that must hold the action's whole start-day range")
+    note: str | None = None
+
+    def label(self) -> str:
+        return self.code + ("" if self.day is None else f"@{window_text(self.day)}")
+
+
 class Expectation(_Strict):
     """A decision point a scenario expects (or expects not to see) under one rule set.
 
     Partial, as in the CQL Testing Framework: only what is listed is checked. A decision point
-    meets `day` when its whole day range lies inside it; `present: false` means no decision
-    point of that rule or step has a day range touching `day` (or none at all without `day`).
+    meets `day` when its whole day range lies inside it, and `actual_day` and `lag` (exact, or a
+    window in the same forms as a day) when its matched action's day range and its lag range lie
+    inside them; `present: false` means no decision point of that rule or step has a day range
+    touching `day` (or none at all without `day`). `unflagged` instead lists every action the
+    scenario expects to have been taken without a decision point for it (`[]`: none).
     """
 
     rule: str | None = None
     step: int | None = Field(None, ge=1)
+    unflagged: list[ExpectedUnflagged] | None = Field(
+        None, description="the complete list of actions taken without a decision point; [] for none")
     day: DayRange | None = None
+    actual_day: DayRange | None = Field(None, description="window for the day the matched action began")
+    lag: DayRange | None = Field(None, description="window for actual day minus flag day, in days")
     present: bool = True
     note: str | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> "Expectation":
-        if (self.rule is None) == (self.step is None):
-            raise ValueError("an expectation names exactly one of rule or step")
+        if sum(x is not None for x in (self.rule, self.step, self.unflagged)) != 1:
+            raise ValueError("an expectation names exactly one of rule, step or unflagged")
+        dated = any(x is not None for x in (self.day, self.actual_day, self.lag))
+        if self.unflagged is not None and (dated or not self.present):
+            raise ValueError("unflagged takes no day, actual_day, lag or present: each action has its own day")
+        if not self.present and (self.actual_day is not None or self.lag is not None):
+            raise ValueError("actual_day and lag describe a decision point that is present, not present: false")
         return self
 
     def label(self) -> str:
+        if self.unflagged is not None:
+            return "unflagged: " + (", ".join(u.label() for u in self.unflagged) or "none")
         what = self.rule if self.rule is not None else f"step {self.step}"
         when = "" if self.day is None else f" {self.day.label()}"
-        return f"{'' if self.present else 'no '}{what}{when}"
+        done = "" if self.actual_day is None else f" actual {window_text(self.actual_day)}"
+        lag = "" if self.lag is None else f" lag {window_text(self.lag)}"
+        return f"{'' if self.present else 'no '}{what}{when}{done}{lag}"
 
 
 class Scenario(_Strict):

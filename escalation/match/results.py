@@ -40,6 +40,12 @@ class ConditionMet(_ConditionRead):
     met_by: str = Field(description="the same values as a person reads them")
 
 
+class ConditionNotMet(_ConditionRead):
+    """One condition of a rule that did not hold, with the values read (none: nothing recorded)."""
+
+    read_as: str = Field(description="the values read, as a person reads them")
+
+
 class ParameterUsed(_Out):
     name: str
     value: float
@@ -145,6 +151,29 @@ class ScenarioOut(_Out):
     last_day: int
 
 
+class CandidateRule(_Out):
+    """A rule that could have put an action up for review, and what kept it from firing."""
+
+    rule_id: str
+    step: int | None
+    not_met: list[ConditionNotMet] = Field(description="the conditions that did not hold that day")
+
+
+class UnflaggedAction(_Out):
+    """An action in the timeline that no decision point put up for review.
+
+    Research material, like every output: an action taken without a flag says something about
+    the rules, not about the care given.
+    """
+
+    code: str
+    event_id: str
+    day: int = Field(description="start day under the earliest placement")
+    day_latest: int = Field(description="start day under the latest placement")
+    placements: list[Literal["early", "late"]] = Field(description="the placements it is unflagged under")
+    candidates: list[CandidateRule] = Field(description="rules proposing the code, with what did not hold")
+
+
 class ReplayResult(_Out):
     notice: str = NOTICE
     scenario: ScenarioOut
@@ -154,3 +183,6 @@ class ReplayResult(_Out):
     checks: list[FindingOut] = Field(description="every consistency check made, agreeing or not")
     derived_doses: list[DerivedDose]
     tolerance: str
+    unflagged_actions: list[UnflaggedAction] = Field(
+        default_factory=list, description="actions taken that no decision point put up for review "
+        "(computed in a later change; empty until then)")
