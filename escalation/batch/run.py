@@ -80,7 +80,11 @@ def _ruleset_input(index: int, path: Path, grid: list[SweepRange]) -> RulesetInp
     ruleset = api.load_ruleset(path)
     for r in grid:
         for value in r.values():
-            api.with_overrides(ruleset, {r.target: value}, str(path))
+            try:
+                api.with_overrides(ruleset, {r.target: value}, str(path))
+            except InputError as exc:
+                raise InputError("--grid", f"{r.target}={value:g} on {path}: "
+                                 f"{exc.message.removeprefix('--set: ')}") from None
     base = input_file(index, path)
     info = ruleset.ruleset
     return RulesetInput(**base.model_dump(), id=info.id, version=info.version, title=info.title,
@@ -162,12 +166,32 @@ def run_on(client: Any, fn: Callable[[ChunkTask], Any], tasks: list[ChunkTask],
 
 
 def _why(future: Any) -> str:
+    if future.status == "cancelled":
+        return "cancelled: the scheduler, or the connection to it, was lost"
     try:
         exc = future.exception(timeout=5)
-    except Exception as other:  # noqa: BLE001 - cancelled, or the cluster is gone
+    except Exception as other:  # noqa: BLE001 - the cluster is gone
         exc = other
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]
+
+
+@contextmanager
+def quiet_dask() -> Iterator[None]:
+    """Dask's own log lines (a lost connection logs whole tracebacks) stay out of the output; what
+    went wrong is reported per chunk instead."""
+    import distributed  # noqa: F401 - its logging set-up gives its loggers levels and handlers
+
+    names = ["distributed", "tornado"] + [n for n in logging.root.manager.loggerDict
+                                          if n.startswith(("distributed.", "tornado."))]
+    levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
 
 
 # --- the batch -----------------------------------------------------------------------------------
@@ -229,7 +253,7 @@ def run_batch(manifest: Manifest, out: Path, *, resume: bool = False, workers: i
         t0 = time.perf_counter()
         failures: list[ChunkFailure] = []
         if todo:
-            with dask_client(workers, scheduler) as client:
+            with quiet_dask(), dask_client(workers, scheduler) as client:
                 t0 = time.perf_counter()
                 failures = run_on(client, run_chunk, todo, on_result)
         seconds = time.perf_counter() - t0
