@@ -40,14 +40,16 @@ class Point:
 def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int = 1,
               advance: Callable[[], None] | None = None) -> tuple[list[Point], float]:
     """All points of the sweep in a stable order, and the wall time the replays took (a cluster's
-    start-up excluded). A replay that fails is an input error: the sweep's inputs are checked
-    before it starts, so this is a file changed in the meantime."""
+    start-up excluded). The `sweep` command checks every file and value before it calls this; a
+    replay that fails anyway (a file changed meanwhile, a value a rule cannot take when called
+    from Python) raises its InputError."""
     from escalation.batch.plan import chunk_task
     from escalation.batch.run import dask_client, plan, run_here, run_on
     from escalation.batch.work import ChunkOutput, replay_chunk
 
     jobs = len(scenarios) * len(rng.values())
-    manifest = plan(scenarios, [rules], [rng], chunk_size=max(1, math.ceil(jobs / (max(1, workers) * 8))))
+    size = max(1, math.ceil(jobs / (max(1, workers) * 8)))
+    manifest = plan(scenarios, [rules], [rng], chunk_size=size, check_values=False)  # the CLI tried them
     tasks = [chunk_task(manifest, i, None) for i in range(manifest.chunking.chunks)]
     outputs: list[ChunkOutput] = []
 

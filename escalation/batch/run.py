@@ -76,7 +76,7 @@ def _unique(paths: Iterable[Path]) -> list[Path]:
 
 
 def _ruleset_input(index: int, path: Path, grid: list[SweepRange]) -> RulesetInput:
-    """A rule set loaded and hashed, with every grid value tried on it before any work starts."""
+    """A rule set loaded and hashed, with every grid value tried on it (an empty `grid`: none)."""
     ruleset = api.load_ruleset(path)
     for r in grid:
         for value in r.values():
@@ -102,12 +102,13 @@ def plan_batch(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Seque
 
 
 def plan(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: list[SweepRange],
-         chunk_size: int | None = None) -> Manifest:
+         chunk_size: int | None = None, check_values: bool = True) -> Manifest:
     """The manifest. Rule sets and grid values are checked here (bad ones are input errors,
-    before any work); scenarios are only found and hashed: the workers load them."""
+    before any work; `check_values=False` when the caller has tried every value already);
+    scenarios are only found and hashed: the workers load them."""
     scenario_paths = _unique(api.scenario_files(inputs))
     rule_paths = _unique(api.rule_files(rules) if rules else [shipped.default_rules()])
-    rulesets = [_ruleset_input(i, p, grid) for i, p in enumerate(rule_paths)]
+    rulesets = [_ruleset_input(i, p, grid if check_values else []) for i, p in enumerate(rule_paths)]
     scenarios = [input_file(i, p) for i, p in enumerate(scenario_paths)]
     return make_manifest(scenarios, rulesets, grid, chunk_size)
 
