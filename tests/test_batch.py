@@ -248,3 +248,35 @@ def test_bad_command_lines_are_one_line_and_exit_2(tmp_path, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_unflagged_actions_become_rows_and_the_summary_counts_them(tmp_path):
+    """The hook for ReplayResult.unflagged_actions: read when the replay reports them."""
+    from types import SimpleNamespace
+
+    from escalation.batch import rows as R
+    from escalation.batch.plan import chunk_task
+    from escalation.batch.run import plan_batch
+    from escalation.batch.summary import summarize, to_text
+
+    manifest = plan_batch([SCENARIOS / "index_case.yaml"], None, [], None)
+    out = tmp_path / "b"
+    out.mkdir()
+    store.write_manifest(out, manifest)
+    job = chunk_task(manifest, 0, out).jobs[0]
+    base = R.common(0, job)
+    action = SimpleNamespace(code="MMF", event_id="mmf", day=40, day_latest=42)
+    result = SimpleNamespace(scenario=SimpleNamespace(id="index-case", hypothetical=False),
+                             ruleset=SimpleNamespace(version="1.0.0"), unflagged_actions=[action])
+    found = R.unflagged_rows(base, result)
+    assert [(r.kind, r.code, r.day, r.day_latest, r.rule_id) for r in found] == \
+        [("unflagged_action", "MMF", 40, 42, None)]
+    replayed = R.ReplayRow(**base, status="ok", scenario_id="index-case", decision_points=0, unflagged_actions=1)
+    store.write_chunk(out, 0, {store.RESULTS: R.to_table(found, R.ResultRow),
+                               store.REPLAYS: R.to_table([replayed], R.ReplayRow),
+                               store.ERRORS: R.to_table([], R.ErrorRow)})
+    summary = summarize(out)
+    assert [(u.code, u.replays, u.actions) for u in summary.unflagged] == [("MMF", 1, 1)]
+    assert summary.rules == [] and summary.complete
+    if summary.unflagged_actions_recorded:
+        assert "MMF in 1 replays (1 actions)" in to_text(summary)
