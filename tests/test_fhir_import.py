@@ -273,3 +273,20 @@ def test_the_import_is_a_stage_one_package():
             "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('escalation.')}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert not {"evaluate", "match", "report", "analysis", "cli"} & set(eval(out)), out
+
+
+def test_a_pipe_or_device_given_as_fhir_input_is_refused_without_reading(tmp_path):
+    """FHIR files go through the same reader as YAML: regular files only, bounded in size."""
+    import os
+
+    from typer.testing import CliRunner
+
+    from escalation.cli import app
+
+    fifo = tmp_path / "bundle.json"
+    os.mkfifo(fifo)
+    for args in (["import", "fhir", str(fifo), "--out", str(tmp_path / "out")], ["replay", str(fifo)]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "not a regular file" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "out").exists()

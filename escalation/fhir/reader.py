@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from escalation.load.errors import InputError
+from escalation.load.reading import is_regular_file, read_text, shown_name
 
 # Resource types the import reads: events, day 0, and what events point at.
 READ_TYPES = frozenset({
@@ -26,6 +27,9 @@ READ_TYPES = frozenset({
 })
 BUNDLE_TYPES = ("collection", "transaction", "batch", "searchset")
 NDJSON_SUFFIX = ".ndjson"
+# A Bulk Data file holds one resource type for a whole export, so it may be far larger than a
+# scenario file; it is still read whole (for line numbers), so it is still bounded.
+MAX_FHIR_FILE_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,8 @@ def _files(path: Path) -> list[Path]:
 def _is_manifest(path: Path) -> bool:
     """A Bulk Data completion manifest lists the export's files; it holds no resource."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(_text(path))
+    except (InputError, ValueError):
         return False
     return isinstance(data, dict) and "resourceType" not in data and "output" in data and "transactionTime" in data
 
@@ -84,7 +88,7 @@ def read_file(path: Path) -> list[Located]:
 
 def is_bundle_file(path: Path) -> bool:
     """A JSON file whose top level is a FHIR Bundle: what `replay` and `test` take as a scenario."""
-    if path.suffix != ".json":
+    if path.suffix != ".json" or not is_regular_file(path):
         return False
     try:
         with path.open(encoding="utf-8") as fh:
@@ -95,12 +99,8 @@ def is_bundle_file(path: Path) -> bool:
 
 
 def _text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(str(path), "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"cannot read file: {exc}") from None
+    """A regular file within MAX_FHIR_FILE_BYTES, read as the YAML files are (no devices, no pipes)."""
+    return read_text(path, shown_name(path), MAX_FHIR_FILE_BYTES)
 
 
 def _ndjson(text: str, name: str) -> Iterator[Located]:

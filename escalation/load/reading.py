@@ -69,37 +69,47 @@ def shown_name(path: Path | str) -> str:
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def read_text(path: Path, name: str) -> str:
-    """The text of a regular file of at most MAX_FILE_BYTES, as UTF-8 with universal newlines."""
+def read_text(path: Path, name: str, limit: int | None = None) -> str:
+    """The text of a regular file of at most `limit` bytes (default MAX_FILE_BYTES), as UTF-8
+    with universal newlines."""
+    limit = MAX_FILE_BYTES if limit is None else limit
     if "\x00" in str(path):
         raise InputError(name, "the file name contains a NUL character")
     try:
-        _check_file(os.stat(path), name)  # before opening: opening a device can have effects
+        _check_file(os.stat(path), name, limit)  # before opening: opening a device can have effects
         with open(os.open(path, _OPEN_FLAGS), "rb") as f:  # non-blocking: a pipe swapped in cannot hang
-            _check_file(os.fstat(f.fileno()), name)
-            raw = f.read(MAX_FILE_BYTES + 1)
+            _check_file(os.fstat(f.fileno()), name, limit)
+            raw = f.read(limit + 1)
     except FileNotFoundError:
         raise InputError(name, "file not found") from None
     except OSError as exc:
         raise InputError(name, f"cannot read file: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise InputError(name, f"the file turned out longer than the limit of {_limit()} while being read")
+    if len(raw) > limit:
+        raise InputError(name, f"the file turned out longer than the limit of {_limit(limit)} while being read")
     return _decode(raw, name)
 
 
-def _check_file(st: os.stat_result, name: str) -> None:
+def is_regular_file(path: Path) -> bool:
+    """True only for an existing regular file: a probe that never opens a device or a pipe."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _check_file(st: os.stat_result, name: str, limit: int) -> None:
     """Refuse anything but a regular file within the size limit."""
     for test, problem in _NOT_REGULAR:
         if test(st.st_mode):
             raise InputError(name, problem)
     if not stat.S_ISREG(st.st_mode):
         raise InputError(name, "is not a regular file")
-    if st.st_size > MAX_FILE_BYTES:
-        raise InputError(name, f"the file is {st.st_size} bytes, over the limit of {_limit()} for an input file")
+    if st.st_size > limit:
+        raise InputError(name, f"the file is {st.st_size} bytes, over the limit of {_limit(limit)} for an input file")
 
 
-def _limit() -> str:
-    return f"{MAX_FILE_BYTES / 2**20:g} MiB"
+def _limit(limit: int) -> str:
+    return f"{limit / 2**20:g} MiB"
 
 
 def _decode(raw: bytes, name: str) -> str:
