@@ -38,7 +38,7 @@ from escalation.batch.store import RESULTS, done_chunks, part
 def rows_of(out: Path) -> list:
     """The results without the columns that name the chunk, in a stable order."""
     found = [r for i in sorted(done_chunks(out)) for r in pq.read_table(part(out, RESULTS, i)).to_pylist()]
-    return sorted((json.dumps(r, sort_keys=True) for r in found))
+    return sorted(json.dumps(r, sort_keys=True) for r in found)
 
 
 def one_run(scenarios: Path, grid: str, workers: int, out: Path) -> dict:

@@ -95,27 +95,26 @@ def test_a_dask_scheduler_and_two_workers_give_the_same_rows_as_the_local_cluste
 
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    log = open(tmp_path / "dask.log", "w")
-    common = dict(cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-dashboard"], **common)]
-    try:
-        for i in range(2):
-            procs.append(subprocess.Popen(
-                [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                 "--no-dashboard", "--name", f"w{i}", "--death-timeout", "60",
-                 "--local-directory", str(tmp_path / f"w{i}")], **common))
-        with Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
-            assert sorted(w["nthreads"] for w in client.scheduler_info()["workers"].values()) == [1, 1]
-        out = tmp_path / "on-scheduler"
-        result = batch(out, "--scheduler", address)
-        assert result.exit_code == 0, result.output
-        assert rows(out) == rows(reference)
-        assert rows(out, store.REPLAYS) == rows(reference, store.REPLAYS)
-    finally:
-        _stop(procs)
-        log.close()
+    with open(tmp_path / "dask.log", "w") as log:
+        common = {"cwd": ROOT, "stdout": log, "stderr": subprocess.STDOUT}
+        procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                   "--no-dashboard"], **common)]
+        try:
+            for i in range(2):
+                procs.append(subprocess.Popen(
+                    [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+                     "--no-dashboard", "--name", f"w{i}", "--death-timeout", "60",
+                     "--local-directory", str(tmp_path / f"w{i}")], **common))
+            with Client(address, timeout="60s") as client:
+                client.wait_for_workers(2, timeout=120)
+                assert sorted(w["nthreads"] for w in client.scheduler_info()["workers"].values()) == [1, 1]
+            out = tmp_path / "on-scheduler"
+            result = batch(out, "--scheduler", address)
+            assert result.exit_code == 0, result.output
+            assert rows(out) == rows(reference)
+            assert rows(out, store.REPLAYS) == rows(reference, store.REPLAYS)
+        finally:
+            _stop(procs)
 
 
 def _interrupted_run(out: Path) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +26,7 @@ PURPOSE = ("Batch replay of patient timelines under published pathways, for rese
            "no row is a recommendation or an order for any patient.")
 MAX_CHUNK = 200  # replays in one chunk, at most
 ORDER = "rule set, then scenario, then grid point (the last varies fastest)"
-_DERIVES = re.compile(r"^derives_from:[ \t]*['\"]?([^'\"#\r\n]+?)['\"]?[ \t]*(?:#.*)?$", re.M)
+_DERIVES = re.compile(r"^derives_from:[ \t]*['\"]?([^'\"#\r\n]+?)['\"]?[ \t]*(?:#.*)?$", re.MULTILINE)
 MAX_LINKS = 16
 
 
@@ -93,10 +93,7 @@ class Manifest(_Model):
         "done": "a chunk is done when its results file exists; it is written last, by rename",
     })
 
-    def replays(self) -> int:
-        return self.chunking.jobs
-
-    def differences(self, other: "Manifest") -> list[str]:
+    def differences(self, other: Manifest) -> list[str]:
         """What differs between two plans of a batch, in words; empty when they are the same."""
         out: list[str] = []
         if self.version != other.version:
@@ -167,7 +164,7 @@ def make_manifest(scenarios: list[InputFile], rulesets: list[RulesetInput], grid
     jobs = len(rulesets) * len(scenarios) * len(points)
     size = chunk_size_for(jobs, chunk_size)
     return Manifest(
-        created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
         scenarios=scenarios, rulesets=rulesets, grid=grid, grid_points=points,
         chunking=Chunking(jobs=jobs, chunk_size=size, chunks=math.ceil(jobs / size) if jobs else 0),
         unflagged_actions_recorded="unflagged_actions" in ReplayResult.model_fields,

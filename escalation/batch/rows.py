@@ -133,7 +133,7 @@ def unflagged_rows(base: dict[str, Any], result: ReplayResult) -> list[ResultRow
              "ruleset_version": result.ruleset.version}
     rows = []
     for a in actions:
-        day = getattr(a, "day")
+        day = a.day
         rows.append(ResultRow(
             **base, **about, kind="unflagged_action", rule_id=None, step=None, occurrence=None,
             timing=None, proposes=[], code=getattr(a, "code", None), event_id=getattr(a, "event_id", None),

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from escalation import api
@@ -266,7 +265,3 @@ def run_batch(manifest: Manifest, out: Path, *, resume: bool = False, workers: i
         failed_files=files, ran_chunks=len(stats), ran_replays=sum(s.replays for s in stats),
         seconds=seconds, failures=failures)
 
-
-def rows_in(out: Path, table: str) -> int:
-    """How many rows a table holds over the done chunks (read from the Parquet footers)."""
-    return sum(pq.read_metadata(part(out, table, i)).num_rows for i in done_chunks(out))
