@@ -143,15 +143,15 @@ _DAY = {"type": "integer", "minimum": -MAX_DAYS, "maximum": MAX_DAYS}
 def _day_forms(model: JsonSchemaValue) -> JsonSchemaValue:
     """DayRange: a bare day, one of the three range forms, or the model's own fields.
 
-    A range form may carry the model's fields too, as the validator allows (`{on_or_before: 5,
-    earliest: 3}` is days 3-5), so the schema refuses nothing the loader takes.
+    A range form carries only a `note` besides its own key: the loader refuses a form mixed
+    with `earliest`/`latest` (`{on_or_before: 5, earliest: 3}`), so the schema refuses it too.
     """
     fields = model["properties"]
     _narrow(fields["earliest"], _DAY)
     _narrow(fields["latest"], _DAY)
 
     def form(key: str, value: JsonSchemaValue, text: str) -> JsonSchemaValue:
-        return {"type": "object", "description": text, "properties": {key: value, **fields},
+        return {"type": "object", "description": text, "properties": {key: value, "note": fields["note"]},
                 "required": [key], "additionalProperties": False}
 
     between = {"type": "array", "items": _DAY, "minItems": 2, "maxItems": 2}
