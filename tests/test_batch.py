@@ -118,7 +118,7 @@ def test_a_dask_scheduler_and_two_workers_give_the_same_rows_as_the_local_cluste
 
 
 def _interrupted_run(out: Path) -> int:
-    """A batch in a subprocess, sent SIGINT once two chunks are written; its exit status."""
+    """A batch in a subprocess, interrupted once two chunks are written; its exit status."""
     cmd = [str(BIN / "escalation"), "batch", str(SCENARIOS), "--grid", GRID, "--chunk-size", CHUNK,
            "--workers", "1", "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -127,9 +127,10 @@ def _interrupted_run(out: Path) -> int:
         deadline = time.monotonic() + 120
         while len(store.done_chunks(out)) < 2 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C at a terminal: the whole process group
         _, err = proc.communicate(timeout=120)
         assert "error: interrupted" in err or proc.returncode == 0, err
+        assert "Traceback" not in err, err
         return proc.returncode
     finally:
         if proc.poll() is None:
@@ -154,6 +155,39 @@ def test_an_interrupted_batch_resumes_to_the_same_rows_with_no_chunk_twice(refer
     assert store.done_chunks(out) == set(range(total))
     assert rows(out) == rows(reference)
     assert sorted(r["job"] for r in rows(out, store.REPLAYS)) == list(range(21))  # none twice, none missing
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
+def test_a_worker_killed_midway_costs_nothing(reference, tmp_path):
+    """Dask's nanny starts a new worker and the scheduler runs the lost chunk again."""
+    out = tmp_path / "killed"
+    cmd = [str(BIN / "escalation"), "batch", str(SCENARIOS), "--grid", GRID, "--chunk-size", CHUNK,
+           "--workers", "2", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not store.done_chunks(out) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        workers = [c for c in children if "spawn_main" in _cmdline(c)]
+        if proc.poll() is None and workers:
+            os.kill(int(workers[0]), signal.SIGKILL)
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert rows(out) == rows(reference)
+    assert sorted(r["job"] for r in rows(out, store.REPLAYS)) == list(range(21))
 
 
 def test_resume_refuses_changed_inputs_and_a_batch_folder_is_never_reused(tmp_path):
