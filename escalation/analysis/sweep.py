@@ -47,15 +47,22 @@ def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int 
     from escalation.batch.plan import chunk_task
     from escalation.batch.run import dask_client, plan, run_here, run_on
     from escalation.batch.work import ChunkOutput, replay_chunk
+    from escalation.load.errors import InputError
 
     jobs = len(scenarios) * len(rng.values())
-    size = max(1, math.ceil(jobs / (max(1, workers) * 8)))
+    size = min(50, max(1, math.ceil(jobs / (max(1, workers) * 8))))  # small: the bar moves often
     manifest = plan(scenarios, [rules], [rng], chunk_size=size, check_values=False)  # the CLI tried them
     tasks = [chunk_task(manifest, i, None) for i in range(manifest.chunking.chunks)]
-    outputs: list[ChunkOutput] = []
+    value = {g.id: g.values[rng.target] for g in manifest.grid_points}
+    points: list[Point] = []
 
     def collect(output: ChunkOutput) -> None:
-        outputs.append(output)
+        """Keep only the points of each chunk as it arrives, not its rows."""
+        if output.errors:
+            e = output.errors[0]
+            raise InputError(e.file, e.message, e.line, e.where)
+        points.extend(Point(r.scenario_id, value[r.grid_point], r.rule_id, r.occurrence, r.day, r.day_latest)
+                      for r in output.results if r.kind == "decision_point")
         if advance is not None:
             for _ in output.replays:
                 advance()
@@ -70,21 +77,8 @@ def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int 
         if failures:
             raise RuntimeError(f"sweep chunk {failures[0].index} failed: {failures[0].message}")
     elapsed = time.perf_counter() - t0
-    return _points(outputs, manifest.grid_points, rng), elapsed
-
-
-def _points(outputs: list, grid_points: list, rng: SweepRange) -> list[Point]:
-    from escalation.load.errors import InputError
-
-    errors = [e for o in outputs for e in o.errors]
-    if errors:
-        e = errors[0]
-        raise InputError(e.file, e.message, e.line, e.where)
-    value = {g.id: g.values[rng.target] for g in grid_points}
-    points = [Point(r.scenario_id, value[r.grid_point], r.rule_id, r.occurrence, r.day, r.day_latest)
-              for o in outputs for r in o.results if r.kind == "decision_point"]
     points.sort(key=lambda p: (p.scenario, p.rule_id, p.occurrence, p.value))
-    return points
+    return points, elapsed
 
 
 def _series(points: list[Point]) -> dict[tuple[str, str, int], dict[float, Point]]:

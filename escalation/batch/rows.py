@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from escalation.batch.plan import Job
 from escalation.match.results import ReplayResult
+
+if TYPE_CHECKING:  # pyarrow is imported where a table is built: a sweep builds none
+    import pyarrow as pa
 
 
 class _Row(BaseModel):
@@ -76,6 +78,8 @@ class ErrorRow(_Row):
 
 
 def _arrow_type(annotation: Any) -> pa.DataType:
+    import pyarrow as pa
+
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -89,12 +93,16 @@ def _arrow_type(annotation: Any) -> pa.DataType:
 
 def arrow_schema(model: type[BaseModel]) -> pa.Schema:
     """The Parquet schema of a row model, field for field, nullable where the model allows None."""
+    import pyarrow as pa
+
     return pa.schema([pa.field(name, _arrow_type(f.annotation),
                                nullable=type(None) in typing.get_args(f.annotation))
                       for name, f in model.model_fields.items()])
 
 
 def to_table(rows: list[BaseModel], model: type[BaseModel]) -> pa.Table:
+    import pyarrow as pa
+
     return pa.Table.from_pylist([r.model_dump() for r in rows], schema=arrow_schema(model))
 
 

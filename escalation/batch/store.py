@@ -16,13 +16,14 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from escalation.batch.plan import Manifest
 from escalation.load.errors import InputError
 from escalation.report.files import umask, write_atomically
+
+if TYPE_CHECKING:  # imported where a file is written
+    import pyarrow as pa
 
 MANIFEST = "manifest.json"
 RESULTS, REPLAYS, ERRORS = "results", "replays", "errors"
@@ -49,6 +50,8 @@ def _fsync_dir(folder: Path) -> None:
 
 def write_table_atomically(path: Path, table: pa.Table) -> None:
     """The whole Parquet file under its final name, or nothing there: temp name, fsync, rename."""
+    import pyarrow.parquet as pq
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
