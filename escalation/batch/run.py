@@ -126,6 +126,7 @@ def run_here(fn: Callable[[ChunkTask], Any], tasks: list[ChunkTask], on_result: 
 @contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
     """A client of the cluster at `scheduler`, or of a new LocalCluster of single-thread workers."""
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -137,8 +138,9 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
             yield client
         return
     n = workers or os.cpu_count() or 1
-    # loopback only; the scheduler's HTTP server (there is always one) on a free port, not 8787
-    with _workers_ignore_ctrl_c():
+    # loopback only; the scheduler's HTTP server (there is always one) on a free port, not 8787;
+    # no statistical profiler in the workers (it samples every 10 ms and costs a few per cent)
+    with _workers_ignore_ctrl_c(), dask.config.set({"distributed.worker.profile.enabled": False}):
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
     with cluster, Client(cluster, set_as_default=False) as client:
