@@ -206,6 +206,13 @@ def test_resume_refuses_changed_inputs_and_a_batch_folder_is_never_reused(tmp_pa
     assert "cannot resume" in changed.stderr and "index_case.yaml has changed" in changed.stderr
     assert len(changed.stderr.strip().splitlines()) == 1
     assert store.done_chunks(out) == set()
+    nowhere = batch(tmp_path / "new", "--resume", inputs=(str(files),))
+    assert nowhere.exit_code == 2 and "holds no batch to resume" in nowhere.stderr
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    full = batch(tmp_path / "full", inputs=(str(files),))
+    assert full.exit_code == 2 and "is not empty" in full.stderr
+    assert not (tmp_path / "new").exists() and [p.name for p in (tmp_path / "full").iterdir()] == ["notes.txt"]
 
 
 def test_a_scenario_that_fails_to_load_is_an_error_row_and_the_others_go_on(tmp_path):

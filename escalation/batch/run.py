@@ -8,6 +8,7 @@ input files and the batch folder under the same paths (one machine, or a shared 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
@@ -162,26 +163,38 @@ def _workers_ignore_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def run_on(client: Any, fn: Callable[[ChunkTask], Any], tasks: list[ChunkTask],
+def run_on(client: Any, fn: Callable[[ChunkTask], Any], tasks: Iterable[ChunkTask],
            on_result: OnResult) -> list[ChunkFailure]:
-    """Submit every chunk and hand each result to `on_result` as it arrives.
+    """Submit the chunks and hand each result to `on_result` as it arrives.
 
-    A chunk whose task fails (its worker died too often, the scheduler went away, the folder
-    could not be written) is reported, not retried for ever; the others go on.
+    A few chunks per worker are in flight at a time, topped up as they finish, so that a batch
+    of any size holds few tasks in memory and an interruption has little to cancel. A chunk
+    whose task fails (its worker died too often, the scheduler went away, the folder could not
+    be written) is reported, not retried for ever; the others go on.
     """
     from distributed import as_completed
 
     token = uuid.uuid4().hex[:12]
-    futures = client.map(fn, tasks, key=[f"escalation-chunk-{token}-{t.index}" for t in tasks],
-                         pure=False, retries=1)
-    index = {f.key: t.index for f, t in zip(futures, tasks)}
+    pending = iter(tasks)
+    running = as_completed(loop=client.loop)
+    index: dict[str, int] = {}
+
+    def submit(task: ChunkTask) -> None:
+        future = client.submit(fn, task, key=f"escalation-chunk-{token}-{task.index}", pure=False, retries=1)
+        index[future.key] = task.index
+        running.add(future)
+
+    for task in itertools.islice(pending, max(8, 4 * len(client.scheduler_info()["workers"]))):
+        submit(task)
     failures: list[ChunkFailure] = []
-    for future in as_completed(futures, loop=client.loop):
+    for future in running:
         if future.status == "finished":
             on_result(future.result())
         else:
             failures.append(ChunkFailure(index=index[future.key], message=_why(future)))
         future.release()
+        if (task := next(pending, None)) is not None:
+            submit(task)
     return sorted(failures, key=lambda f: f.index)
 
 
@@ -226,7 +239,7 @@ def _check_folder(out: Path, old: Manifest | None, new: Manifest, resume: bool) 
         return
     if old is not None:
         raise InputError(str(out), "already holds a batch; --resume completes it, or choose another folder")
-    if any(p.name != ".lock" for p in out.iterdir()):
+    if out.is_dir() and any(p.name != ".lock" for p in out.iterdir()):
         raise InputError(str(out), "is not empty; a batch needs a new or empty folder")
 
 
@@ -251,15 +264,16 @@ def run_batch(manifest: Manifest, out: Path, *, resume: bool = False, workers: i
     chunk written, with its replays. Ctrl-C propagates as KeyboardInterrupt, after the cluster
     is shut down; every chunk written so far stays, and `resume` completes the rest.
     """
+    _check_folder(out, read_manifest(out), manifest, resume)  # before the lock creates anything
     with locked(out):
-        _check_folder(out, read_manifest(out), manifest, resume)
+        _check_folder(out, read_manifest(out), manifest, resume)  # and again, holding it
         if resume:
             remove_partial(out)
         else:
             write_manifest(out, manifest)
         chunking = manifest.chunking
         done = done_chunks(out) & set(range(chunking.chunks))
-        todo = [chunk_task(manifest, i, out) for i in range(chunking.chunks) if i not in done]
+        todo = [i for i in range(chunking.chunks) if i not in done]
         before = sum(len(range(*chunking.bounds(i))) for i in done)
         if started:
             started(before, chunking.jobs)
@@ -275,7 +289,7 @@ def run_batch(manifest: Manifest, out: Path, *, resume: bool = False, workers: i
         if todo:
             with quiet_dask(), dask_client(workers, scheduler) as client:
                 t0 = time.perf_counter()
-                failures = run_on(client, run_chunk, todo, on_result)
+                failures = run_on(client, run_chunk, (chunk_task(manifest, i, out) for i in todo), on_result)
         seconds = time.perf_counter() - t0
         done = done_chunks(out) & set(range(chunking.chunks))
     failed, files = _failed_counts(out, done)
