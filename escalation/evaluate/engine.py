@@ -307,6 +307,11 @@ def _fields_problem(ruleset: Ruleset, per_rule: list[int]) -> Problem | None:
 
 
 def _build(ruleset: Ruleset, shape: str) -> Program:
+    """The engine program of a shape, and the first engine limit it goes past, if any.
+
+    Rules keep their file order as priority; each is `kind`, its gate, then its conditions, so
+    that an engine rule has exactly the conditions of the rule as written.
+    """
     names, params = _Names(), {}
     definition: dict[str, Any] = {}
     tests: dict[tuple[str, int], dict[str, Any]] = {}

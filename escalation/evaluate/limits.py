@@ -13,7 +13,9 @@ The limits, as in the unpacked source (durable_rules-2.0.28/src/rules/):
   depth first from one fixed stack: popping a node pushes every child that the fact matches,
   and one push too many ends the fact with error 303 (ERR_MAX_STACK_SIZE, rules.h:26). Every
   rule of a rule set begins with the same `kind` test, so each rule whose first test can hold
-  is one entry on that stack: 64 rules at most, fewer when deep `$or`s pile up behind them.
+  is one entry on that stack; the rules engine.py compiles add nothing deeper down (one
+  condition follows another, and at most one alternative of an `$or` holds), so a rule set
+  takes at most 64 rules, and 65 fail on the first day they are all open.
 - MAX_SEQUENCE_EXPRESSIONS 32 (rete.h:41). Each `$and` and `$or` of a rule writes two entries
   (start, end) into the rule's expression sequence (rete.c:43-57, GET_EXPRESSION /
   APPEND_EXPRESSION), and reaching 32 is error 113 (ERR_EXPRESSION_LIMIT_EXCEEDED) in
@@ -73,6 +75,7 @@ class _Node:
 
     test: tuple[Any, ...]
     children: list[int] = field(default_factory=list)  # the 512-slot table
+    shared: dict[tuple[Any, ...], int] = field(default_factory=dict)  # children findAlpha reuses
     groups: set[tuple[Any, ...]] = field(default_factory=set)  # children that can hold together
     forwards: list[int] = field(default_factory=list)  # next list: $or joints, always pushed
     betas: int = 0
@@ -138,13 +141,14 @@ class _DryRun:
         which differ for every rule (rete.c:359-366).
         """
         key = (fnv1a(prop), op, _constant(right))
-        node = None
-        if key[2] is not None:
-            node = next((c for c in self.nodes[parent].children if self.nodes[c].test == key), None)
+        here = self.nodes[parent]
+        node = here.shared.get(key)
         if node is None:
             node = self._new(key)
-            self.nodes[parent].children.append(node)
-        self.nodes[parent].groups.add(group or _plain_group(key, node))
+            here.children.append(node)
+            if key[2] is not None:
+                here.shared[key] = node
+        here.groups.add(group or _plain_group(key, node))
         return node
 
     def _new(self, test: tuple[Any, ...]) -> int:
@@ -199,9 +203,8 @@ def _network_problem(run: _DryRun) -> str | None:
     peak = run.stack_peak()
     if peak > MAX_STACK:
         return (f"the engine tests rules from one stack of {MAX_STACK} entries (MAX_STACK_SIZE, "
-                f"events.c:18) and this rule set would need {peak}; "
-                f"at most {MAX_STACK} rules can be tested on one day, fewer with repeating rules "
-                "and many measure conditions")
+                f"events.c:18), one for each rule that can be tested on a day, and this rule set "
+                f"would need {peak}: at most {MAX_STACK} rules per rule set")
     if children > MAX_CHILDREN or forwards > MAX_NEXT_LIST or betas > MAX_BETA_LIST:
         return (f"a node of the engine's network would have {children} tests, {forwards} joints and "
                 f"{betas} rule ends; the engine holds {MAX_CHILDREN}, {MAX_NEXT_LIST} and "
