@@ -116,6 +116,7 @@ def _file_differences(what: str, old: list[InputFile], new: list[InputFile]) -> 
 
 
 def sha256_of(path: Path) -> str:
+    """The file's content hash: what the manifest records and a resumed run must find again."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -145,6 +146,7 @@ def linked_files(path: Path) -> list[FileHash]:
 
 
 def input_file(index: int, path: Path) -> InputFile:
+    """A named input with its hash, and the hashes of the files it derives from."""
     return InputFile(index=index, file=str(path), path=str(path.absolute()), sha256=sha256_of(path),
                      linked=linked_files(path))
 
@@ -189,6 +191,7 @@ class ChunkTask(_Model):
 
 
 def job(manifest: Manifest, number: int) -> Job:
+    """Job `number` of the plan, computed rather than stored: the numbering is the plan."""
     g = len(manifest.grid_points)
     s = len(manifest.scenarios)
     r_index, rest = divmod(number, s * g)
@@ -198,6 +201,7 @@ def job(manifest: Manifest, number: int) -> Job:
 
 
 def chunk_task(manifest: Manifest, index: int, out: Path | None) -> ChunkTask:
+    """The jobs of chunk `index`, for a worker; the same chunk of the same plan is the same task."""
     start, stop = manifest.chunking.bounds(index)
     return ChunkTask(index=index, jobs=[job(manifest, n) for n in range(start, stop)],
                      out=str(out.absolute()) if out is not None else None)

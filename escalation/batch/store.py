@@ -37,6 +37,7 @@ def part_name(index: int) -> str:
 
 
 def part(out: Path, table: str, index: int) -> Path:
+    """Where chunk `index` of a table lives; readers list these, never the temporary names."""
     return out / table / part_name(index)
 
 
