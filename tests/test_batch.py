@@ -66,6 +66,8 @@ def test_a_batch_writes_a_manifest_and_one_file_per_chunk_and_table(reference: P
     assert sorted(r["job"] for r in replays) == list(range(21))  # each replay once, none missing
     assert {r["status"] for r in replays} == {"ok"}
     found = rows(reference)
+    meta = pq.read_schema(store.part(reference, store.RESULTS, 0)).metadata
+    assert meta[b"notice"].startswith(b"RESEARCH REVIEW ONLY")
     assert {r["kind"] for r in found} == {"decision_point"}
     assert {json.loads(r["grid"])["step3-ecmo-oi.oi_above"] for r in found} == {30.0, 35.0, 40.0}
     keys = [(r["job"], r["rule_id"], r["occurrence"]) for r in found]

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from escalation.batch.plan import Job
-from escalation.match.results import ReplayResult
+from escalation.batch.plan import PURPOSE, Job
+from escalation.match.results import NOTICE, ReplayResult
 
 if TYPE_CHECKING:  # pyarrow is imported where a table is built: a sweep builds none
     import pyarrow as pa
@@ -92,12 +92,14 @@ def _arrow_type(annotation: Any) -> pa.DataType:
 
 
 def arrow_schema(model: type[BaseModel]) -> pa.Schema:
-    """The Parquet schema of a row model, field for field, nullable where the model allows None."""
+    """The Parquet schema of a row model, field for field, nullable where the model allows None;
+    every file carries the research-only notice in its metadata, as every output does."""
     import pyarrow as pa
 
     return pa.schema([pa.field(name, _arrow_type(f.annotation),
                                nullable=type(None) in typing.get_args(f.annotation))
-                      for name, f in model.model_fields.items()])
+                      for name, f in model.model_fields.items()],
+                     metadata={"notice": NOTICE, "purpose": PURPOSE})
 
 
 def to_table(rows: list[BaseModel], model: type[BaseModel]) -> pa.Table:
