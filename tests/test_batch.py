@@ -149,7 +149,8 @@ def test_an_interrupted_batch_resumes_to_the_same_rows_with_no_chunk_twice(refer
     total = store.read_manifest(out).chunking.chunks
     done_before = store.done_chunks(out)
     print(f"interrupted with exit {code} after {len(done_before)} of {total} chunks")
-    assert done_before and (code == 130) == (len(done_before) < total), (code, done_before)
+    assert done_before and code in (0, 130), (code, done_before)
+    assert code == 130 or len(done_before) == total  # it may have finished before the signal came
     (out / store.RESULTS / ".part-000099.parquet.half.tmp").write_bytes(b"PAR1 half")  # a torn write
     result = batch(out, "--resume")
     assert result.exit_code == 0, result.output
