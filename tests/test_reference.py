@@ -16,10 +16,11 @@ from strategies import threshold_shifts, timelines
 
 from escalation.evaluate import reference
 from escalation.evaluate.engine import compile_ruleset
+from escalation.evaluate.explain import read_conditions
 from escalation.evaluate.reference import evaluate
 from escalation.evaluate.replay import run_pass
 from escalation.load.loading import load_ruleset, load_scenario
-from escalation.load.ruleset import MeasureCondition, Ruleset
+from escalation.load.ruleset import FindingCondition, MeasureCondition, Ruleset
 
 RULE_FILES = sorted((ROOT / "rules").glob("*.yaml"))
 SCENARIO_FILES = sorted(p for p in (ROOT / "scenarios").rglob("*.yaml") if "literature" not in p.parts)
@@ -97,3 +98,71 @@ def test_a_changed_repeat_rule_is_caught(monkeypatch):
     monkeypatch.setattr(reference, "_may_fire", forgetful)
     scenario = load_scenario(ROOT / "scenarios" / "index_case.yaml")
     assert engine_decisions(scenario, "report-pathway") != evaluate(scenario, RULESETS["report-pathway"])
+
+
+# --- every condition, day by day: the explain program against the reference ------------------
+
+
+def engine_conditions(scenario, compiled) -> dict[str, dict[int, frozenset[tuple[str, int]]]]:
+    """What the engine's explain program says held, per placement and day, for every rule."""
+    out = {}
+    for w in ("early", "late"):
+        run = run_pass(scenario, compiled, w)
+        out[w] = read_conditions(scenario, compiled, run, {r.rule_id: None for r in compiled.rules}).held
+    return out
+
+
+def reference_conditions(scenario, ruleset) -> dict[str, dict[int, frozenset[tuple[str, int]]]]:
+    return {w: reference.condition_pass(scenario, ruleset, w) for w in ("early", "late")}
+
+
+@pytest.mark.parametrize("rules", RULESETS, ids=str)
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: str(Path(p).relative_to(ROOT)))
+def test_shipped_scenarios_agree_on_every_condition(path, rules):
+    scenario = load_scenario(path)
+    engine, ref = engine_conditions(scenario, COMPILED[rules]), reference_conditions(scenario, RULESETS[rules])
+    for w in ("early", "late"):
+        assert engine[w].keys() == ref[w].keys()
+        wrong = {d: (sorted(engine[w][d] ^ ref[w][d])) for d in ref[w] if engine[w][d] != ref[w][d]}
+        assert wrong == {}, w
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=timelines(), shifts=threshold_shifts(THRESHOLDS))
+def test_generated_timelines_agree_on_every_condition(scenario, shifts):
+    """Each condition compiled as its own engine rule holds on exactly the days the reference says."""
+    note(_as_yaml(scenario))
+    note(f"thresholds moved: {shifts}")
+    for name, ruleset in RULESETS.items():
+        moved = shifted(ruleset, shifts)
+        compiled = COMPILED[name] if moved is ruleset else compile_ruleset(moved)
+        assert engine_conditions(scenario, compiled) == reference_conditions(scenario, moved), name
+
+
+def test_a_changed_condition_is_caught_day_by_day(monkeypatch):
+    """Make the reference read a finding window one day short: the index case shows it per condition."""
+    honest = reference._holds
+
+    def short_window(rule, cond, t, day, steps):
+        if isinstance(cond, FindingCondition) and cond.within_days:
+            return any(day - reference._window(rule, cond.within_days) + 1 <= d <= day
+                       for d in t.starts([cond.finding], day))
+        return honest(rule, cond, t, day, steps)
+
+    monkeypatch.setattr(reference, "_holds", short_window)
+    scenario = load_scenario(ROOT / "scenarios" / "index_case.yaml")
+    name = "report-pathway"
+    assert engine_conditions(scenario, COMPILED[name]) != reference_conditions(scenario, RULESETS[name])
+
+
+def test_two_trend_reports_on_one_day_read_the_later_listed_in_both():
+    """Found by the per-condition comparison: the engine's features sorted same-day reports by
+    their direction, the reference took the later-listed one (as it does for readings)."""
+    from conftest import ev, make_scenario
+
+    scenario = make_scenario(ev("trend_report", 0, id="a", marker="anti_mda5", direction="not_decreasing"),
+                             ev("trend_report", 0, id="b", marker="anti_mda5", direction="decreasing"))
+    name = "report-pathway"
+    engine, ref = engine_conditions(scenario, COMPILED[name]), reference_conditions(scenario, RULESETS[name])
+    assert engine == ref
+    assert ("step2-plasma-exchange", 3) not in engine["early"][0]  # 'decreasing', listed last, wins

@@ -138,8 +138,10 @@ class DayFeatures:
             if code is not None:
                 self.starts.setdefault(code, []).append(span.start)
                 self.intervals.setdefault(code, []).append(span)
-        for lst in (*self.reported_trends.values(), *self.starts.values()):
-            lst.sort()
+        for reports in self.reported_trends.values():
+            reports.sort(key=lambda r: r[0])  # stable: of two reports on one day, the later-listed wins
+        for starts in self.starts.values():
+            starts.sort()
         return self
 
     def value(self, feature: Feature, day: int) -> dict[str, float | int]:

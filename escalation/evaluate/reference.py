@@ -178,11 +178,24 @@ def _may_fire(rule: Rule, fired: dict[str, list[int]], day: int) -> bool:
 
 def evaluate_pass(scenario: Scenario, ruleset: Ruleset, which: str,
                   through_day: int | None = None) -> list[Decision]:
+    return _run(scenario, ruleset, which, through_day, conditions=False)[0]
+
+
+def condition_pass(scenario: Scenario, ruleset: Ruleset, which: str,
+                   through_day: int | None = None) -> dict[int, frozenset[tuple[str, int]]]:
+    """day -> every (rule id, condition index) that held at the end of that day: with the steps
+    flagged by then, as the engine's explain program reads them."""
+    return _run(scenario, ruleset, which, through_day, conditions=True)[1]
+
+
+def _run(scenario: Scenario, ruleset: Ruleset, which: str, through_day: int | None, *, conditions: bool
+         ) -> tuple[list[Decision], dict[int, frozenset[tuple[str, int]]]]:
     placement = place(scenario, which, through_day)  # type: ignore[arg-type]
     t = _Timeline(scenario, placement)
     fired: dict[str, list[int]] = {}
     steps: dict[int, int] = {}  # step -> day first flagged
     out: list[Decision] = []
+    held: dict[int, frozenset[tuple[str, int]]] = {}
     for day in range(placement.first_day, placement.last_day + 1):
         while True:  # a step flagged today may let another rule fire today
             now = [r for r in ruleset.rules
@@ -195,7 +208,10 @@ def evaluate_pass(scenario: Scenario, ruleset: Ruleset, which: str,
             for r in now:
                 if r.step is not None:
                     steps.setdefault(r.step, day)
-    return out
+        if conditions:
+            held[day] = frozenset((r.id, j) for r in ruleset.rules for j, c in enumerate(r.conditions)
+                                  if _holds(r, c, t, day, steps))
+    return out, held
 
 
 def evaluate(scenario: Scenario, ruleset: Ruleset, through_day: int | None = None) -> dict[str, list[Decision]]:

@@ -1,0 +1,212 @@
+"""Which conditions held, day by day, as durable_rules decides it: the engine side of `explain`.
+
+A replay says which rules fired; an explanation also needs to know, for each rule and day, which
+of its conditions held. That is an engine decision too, so it is not recomputed in Python: every
+condition of the rule set becomes a rule of its own in an *explain ruleset*, whose test is the
+very test the main program compiled for that condition (`Program.tests`, built by
+`engine._engine_test`) on the same engine fields, and whose facts are filled by the same binding
+(parameters as fields of the fact, numbers written exactly). A condition held on a day when its
+rule fires on that day's fact.
+
+How the traps are met (shared/notes/durable-rules.md):
+- the explain ruleset is built from the shape alone and registered once per shape, under the
+  main program's name with a suffix (#7), like the main program;
+- each chunk of it is run in `engine.Session`: one live session at a time, deleted after its pass
+  (#11-#14), one fact per day at most, asserted so that every matching condition rule fires (#15),
+  actions that only append (#4, #18);
+- a rule set with more conditions than one engine ruleset can test at once (MAX_STACK_SIZE, see
+  limits.py) is split into chunks that each fit, every chunk checked by limits.check_definition.
+
+The day's fact is the replay's last fact of that day: the day's features, and which steps the
+engine itself had flagged by the end of it (read from the pass's own flags), so that a condition
+`step_flagged: 2` reads what the replay saw. Two days whose facts are equal on every field the
+asked rules read get the same answer, so such a fact is asserted once: an explanation of a long
+record costs about as many engine calls as the record has distinct days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from escalation.derive.features import DayFeatures, Feature
+from escalation.evaluate.engine import (
+    FACT_KIND,
+    CompiledRuleset,
+    EngineError,
+    Session,
+    step_days_key,
+    step_key,
+)
+from escalation.evaluate.limits import check_definition
+from escalation.evaluate.replay import PassResult
+from escalation.load.scenario import Scenario
+
+ConditionId = tuple[str, int]  # (rule id, index of the condition in the rule)
+Fact = dict[str, float | int]
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One engine ruleset of the explain program: condition rules, in rule-set order."""
+
+    index: int
+    definition: dict[str, Any]  # engine rule name -> JSON rule (no action)
+    conditions: dict[str, ConditionId]  # engine rule name -> the condition it tests
+
+    @property
+    def rule_ids(self) -> frozenset[str]:
+        return frozenset(r for r, _ in self.conditions.values())
+
+
+_CHUNKS: dict[str, tuple[_Chunk, ...]] = {}  # by the main program's name, which names its shape
+
+
+def _condition_rule(test: dict[str, Any]) -> dict[str, Any]:
+    """A condition's own engine rule: the `kind` test first (#17), then the condition's test."""
+    return {"all": [{"m": {"$and": [{"kind": FACT_KIND}, test]}}]}
+
+
+def _chunks(compiled: CompiledRuleset) -> tuple[_Chunk, ...]:
+    """The explain program of a shape, split where the engine's limits need it; built once."""
+    if compiled.name in _CHUNKS:
+        return _CHUNKS[compiled.name]
+    chunks: list[_Chunk] = []
+    definition: dict[str, Any] = {}
+    conditions: dict[str, ConditionId] = {}
+    for rule in compiled.rules:
+        for j in range(len(rule.conditions)):
+            name = f"{rule.rule_id}#{j}"
+            body = _condition_rule(compiled.program.tests[(rule.rule_id, j)])
+            if definition and check_definition({**definition, name: body}) is not None:
+                chunks.append(_Chunk(len(chunks), definition, conditions))
+                definition, conditions = {}, {}
+            problem = check_definition({name: body})
+            if problem is not None:
+                raise EngineError(f"condition {j + 1} cannot be explained alone: {problem.message}",
+                                  **compiled.where(rule.rule_id))
+            definition[name], conditions[name] = body, (rule.rule_id, j)
+    if definition:
+        chunks.append(_Chunk(len(chunks), definition, conditions))
+    _CHUNKS[compiled.name] = tuple(chunks)
+    return _CHUNKS[compiled.name]
+
+
+def _chunk_ruleset(compiled: CompiledRuleset, chunk: _Chunk) -> CompiledRuleset:
+    """The chunk as the engine module runs it: the main program's binding and values, and the
+    chunk's own rules under a name of its own (one registration per shape and chunk)."""
+    return replace(compiled, name=f"{compiled.name}~explain{chunk.index}", definition=chunk.definition,
+                   order={name: i for i, name in enumerate(chunk.conditions)})
+
+
+@dataclass(frozen=True)
+class ConditionReads:
+    """What the engine said about each asked condition on each asked day, under one placement.
+
+    `facts` holds the whole fact of every asked day (the values a report shows beside a
+    condition), `held` the conditions of the asked rules that held on it.
+    """
+
+    which: str
+    features: DayFeatures
+    facts: dict[int, Fact]
+    held: dict[int, frozenset[ConditionId]]
+
+    def holds(self, rule_id: str, index: int, day: int) -> bool:
+        return (rule_id, index) in self.held.get(day, frozenset())
+
+    @property
+    def days(self) -> list[int]:
+        return sorted(self.facts)
+
+
+def steps_flagged(compiled: CompiledRuleset, run: PassResult) -> dict[int, int]:
+    """step -> the day a rule of that step first fired in the pass."""
+    step_of = {r.rule_id: r.step for r in compiled.rules}
+    out: dict[int, int] = {}
+    for flag in run.flags:
+        step = step_of[flag.rule_id]
+        if step is not None:
+            out.setdefault(step, flag.day)
+    return out
+
+
+def _keys_read(compiled: CompiledRuleset) -> dict[str, frozenset[str]]:
+    """rule id -> the Python fact keys its conditions read."""
+    return {r.rule_id: frozenset(k for c in r.conditions for k in c.fields) for r in compiled.rules}
+
+
+def _features_for(compiled: CompiledRuleset, keys: Collection[str]) -> list[Feature]:
+    return [f for f in compiled.features if any(k == f.key or k.startswith(f.key + "__") for k in keys)]
+
+
+def _fact(features: DayFeatures, wanted: list[Feature], steps: Mapping[int, int], all_steps: tuple[int, ...],
+          day: int) -> Fact:
+    """The replay's last fact of the day, for the features asked: what the day showed, and the
+    steps flagged by the end of it."""
+    fact: Fact = {"day": day}
+    for f in wanted:
+        fact.update(features.value(f, day))
+    for s in all_steps:
+        flagged = s in steps and steps[s] <= day
+        fact[step_key(s)] = int(flagged)
+        if flagged:
+            fact[step_days_key(s)] = day - steps[s]
+    return fact
+
+
+def _plan(compiled: CompiledRuleset, run: PassResult, features: DayFeatures,
+          wanted: Mapping[str, Collection[int] | None]) -> Iterator[tuple[int, Fact, frozenset[str]]]:
+    """(day, fact, rules asked about that day), in day order."""
+    keys = _keys_read(compiled)
+    asked = {r: (None if days is None else frozenset(days)) for r, days in wanted.items()}
+    needed = _features_for(compiled, {k for r in asked for k in keys[r]})
+    steps = steps_flagged(compiled, run)
+    placement = run.placement
+    for day in range(placement.first_day, placement.last_day + 1):
+        rules = frozenset(r for r, days in asked.items() if days is None or day in days)
+        if rules:
+            yield day, _fact(features, needed, steps, compiled.steps, day), rules
+
+
+def read_conditions(scenario: Scenario, compiled: CompiledRuleset, run: PassResult,
+                    wanted: Mapping[str, Collection[int] | None],
+                    features: DayFeatures | None = None) -> ConditionReads:
+    """Run the explain program over one pass: for each rule asked (rule id -> the days asked, or
+    None for every day of the placement), which of its conditions held on each of those days.
+
+    Call it after the replay's own sessions are closed: it opens sessions of its own, one at a time.
+    """
+    unknown = set(wanted) - {r.rule_id for r in compiled.rules}
+    if unknown:
+        raise KeyError(f"no rule {sorted(unknown)[0]!r} in this rule set")
+    features = features or DayFeatures.build(scenario, run.placement)
+    plan = list(_plan(compiled, run, features, wanted))
+    keys = _keys_read(compiled)
+    held: dict[int, set[ConditionId]] = {day: set() for day, _, _ in plan}
+    for chunk in _chunks(compiled):
+        if not chunk.rule_ids & set(wanted):
+            continue
+        _run_chunk(compiled, chunk, plan, keys, held)
+    return ConditionReads(run.placement.name, features, {day: fact for day, fact, _ in plan},
+                          {day: frozenset(h) for day, h in held.items()})
+
+
+def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, plan: list[tuple[int, Fact, frozenset[str]]],
+               keys: dict[str, frozenset[str]], held: dict[int, set[ConditionId]]) -> None:
+    """One session of one chunk over the planned days; a fact equal to an earlier one on every
+    field the day's rules read is answered from the earlier one, not asserted again."""
+    seen: dict[tuple[Any, ...], frozenset[ConditionId]] = {}
+    with Session(_chunk_ruleset(compiled, chunk)) as session:
+        for day, fact, rules in plan:
+            mine = rules & chunk.rule_ids
+            if not mine:
+                continue
+            read = frozenset(k for r in mine for k in keys[r])
+            fields = {k: v for k, v in fact.items() if k in read}
+            key = tuple(sorted(fields.items()))
+            if key not in seen:
+                names = session.evaluate({"day": day, **fields})
+                seen[key] = frozenset(chunk.conditions[n] for n in names)
+            held[day].update(c for c in seen[key] if c[0] in mine)
