@@ -206,9 +206,12 @@ def test_unflagged_lists_every_action_taken_without_a_flag(index_result, listed,
     assert out.passed is passed, out.message
 
 
-def test_no_unflagged_actions_yet_in_a_replay(index_result):
-    """Computing them comes with a later change; the field is there so expectations can be written."""
-    assert index_result.unflagged_actions == []
+def test_a_replay_lists_the_actions_it_did_not_flag(index_result):
+    """The index case under the report's pathway: the second IVCY course, and MMF and PSL at follow-up."""
+    found = [(a.code, a.event_id, a.day, a.day_latest, a.placements) for a in index_result.unflagged_actions]
+    assert found == [("IVCY", "ivcy-course-2", 15, 70, ["early", "late"]),
+                     ("MMF", "mmf-follow-up", 457, 517, ["early", "late"]),
+                     ("PSL", "psl-follow-up", 457, 517, ["early", "late"])]
 
 
 def test_through_day_runs_the_clock_past_the_last_event(tmp_path):

@@ -24,6 +24,6 @@ def test_replay_json_is_byte_identical(rules: str, scenario: str, golden: Path) 
 
 def test_every_shipped_pair_has_a_golden_file() -> None:
     golden = {g.name for _, _, g in cases()}
-    assert len(golden) == 21
+    assert len(golden) == 24
     on_disk = {p.name for p in (Path(__file__).resolve().parent / "golden" / "replay").glob("*.json")}
     assert on_disk == golden

@@ -17,19 +17,15 @@ from escalation.derive.features import DayFeatures
 from escalation.derive.placement import Placement
 from escalation.evaluate.replay import PairedFlag, Replay
 from escalation.load.ruleset import (
-    ActiveCondition,
-    DiagnosisCondition,
-    FindingCondition,
-    GivenCondition,
     Repeat,
     Rule,
     Ruleset,
-    SinceCondition,
     condition_label,
     condition_parameters,
 )
 from escalation.load.scenario import Scenario
 from escalation.load.vocabulary import CODES, kinds_of
+from escalation.match.reading import case_specific, codes_asked, kinds, met_by, values_of  # noqa: F401
 from escalation.match.results import (
     ConditionMet,
     DecisionPoint,
@@ -41,8 +37,7 @@ from escalation.match.results import (
     RulesetOut,
     ScenarioOut,
 )
-
-ACTION_KINDS = ("therapy", "support", "procedure")
+from escalation.match.unflagged import ACTION_KINDS, other_side
 
 
 def _match_one(
@@ -100,39 +95,6 @@ def _parameters(rule: Rule) -> list[ParameterUsed]:
     ]
 
 
-_BOUND_SUFFIXES = (("__lt", "<"), ("__le", "<="), ("__gt", ">"), ("__ge", ">="))
-_TREND_WORDS = {-1: "falling", 0: "not falling", 1: "rising"}
-
-
-def _shown(key: str, value: float | int) -> str:
-    """How one engine field reads to a person."""
-    for suffix, op in _BOUND_SUFFIXES:
-        if key.endswith(suffix):
-            return f"{op}{value:g}"
-    if key.startswith(("since_", "step_days__")):
-        return f"{value:g} d"
-    if key.startswith("trend__"):
-        return _TREND_WORDS.get(int(value), str(value))
-    if key.split("__")[0] in ("active", "dx", "finding", "step_flagged"):
-        return "yes" if value else "no"
-    return f"{value:g}"
-
-
-def codes_asked(cond: object) -> list[str]:
-    """The diagnosis, therapy, support, procedure or finding codes a condition asks for."""
-    if isinstance(cond, GivenCondition):
-        return list(cond.given)
-    if isinstance(cond, SinceCondition):
-        return list(cond.since)
-    if isinstance(cond, ActiveCondition):
-        return [cond.active]
-    if isinstance(cond, FindingCondition):
-        return [cond.finding]
-    if isinstance(cond, DiagnosisCondition):
-        return [cond.diagnosis]
-    return []
-
-
 def _conditions(replay: Replay, rule: Rule, pf: PairedFlag, features: dict[str, DayFeatures]) -> list[ConditionMet]:
     """Each condition with the values that met it, its case-specific mark, and any code it counted
     only as a narrower kind of the one asked for (read on the day of the pass the values come from)."""
@@ -140,12 +102,10 @@ def _conditions(replay: Replay, rule: Rule, pf: PairedFlag, features: dict[str, 
     which, flag = ("early", pf.early) if pf.early is not None else ("late", pf.late)
     out = []
     for c, cond in zip(compiled.conditions, rule.conditions):
-        values = {k: flag.fact[k] for k in c.fields if k in flag.fact}  # type: ignore[union-attr]
-        shown = " ".join(_shown(k, v) for k, v in values.items())
-        kinds = [m.text() for m in features[which].code_matches(codes_asked(cond), flag.day)  # type: ignore[union-attr]
-                 if m.counts]
-        out.append(ConditionMet(condition=c.text, values=values, met_by=shown,
-                                case_specific=(cond.case_specific or "").strip() or None, kinds=kinds))
+        values = values_of(c, flag.fact)  # type: ignore[union-attr]
+        out.append(ConditionMet(condition=c.text, values=values, met_by=met_by(values),
+                                case_specific=case_specific(cond),
+                                kinds=kinds(features[which], cond, flag.day, counted_only=True)))  # type: ignore[union-attr]
     return out
 
 
@@ -161,10 +121,10 @@ def _names(codes: list[str], ruleset: Ruleset) -> str:
     )
 
 
-def decision_points(replay: Replay) -> list[DecisionPoint]:
+def decision_points(replay: Replay, features: dict[str, DayFeatures] | None = None) -> list[DecisionPoint]:
     ruleset = replay.ruleset
     used: dict[str, set[str]] = {}
-    features = {w: DayFeatures.build(replay.scenario, p.placement) for w, p in replay.passes.items()}
+    features = features or {w: DayFeatures.build(replay.scenario, p.placement) for w, p in replay.passes.items()}
     out: list[DecisionPoint] = []
     for pf in replay.flags:
         rule = ruleset.rule(pf.rule_id)
@@ -220,6 +180,9 @@ def build_result(
     doses = [DerivedDose(event_id=d.event_id, code=d.code, regimen=d.regimen, implied=d.label())
              for d in implied_doses(replay.scenario, early)]
     rs = replay.ruleset
+    features = {w: DayFeatures.build(replay.scenario, p.placement) for w, p in replay.passes.items()}
+    points = decision_points(replay, features)
+    unflagged, why_not = other_side(replay, points, features)
     return ReplayResult(
         scenario=ScenarioOut(id=replay.scenario.scenario.id, title=replay.scenario.scenario.title,
                              file=Path(scenario_file).as_posix(), first_day=early.first_day,
@@ -233,7 +196,9 @@ def build_result(
             case_specific=[c for r in rs.rules for c in case_specific_labels(r)],
             overrides=dict(sorted((overrides or {}).items())),
         ),
-        decision_points=decision_points(replay),
+        decision_points=points,
+        unflagged_actions=unflagged,
+        why_not=why_not,
         findings=[c for c in checks if not c.agrees],
         checks=checks,
         derived_doses=doses,

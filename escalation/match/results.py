@@ -44,6 +44,9 @@ class ConditionNotMet(_ConditionRead):
     """One condition of a rule that did not hold, with the values read (none: nothing recorded)."""
 
     read_as: str = Field(description="the values read, as a person reads them")
+    distance: float | None = Field(
+        None, description="the reading (for a bounded one, its bound) or the days counted, minus the "
+        "threshold, in its unit; null when nothing was read or no number is compared")
 
 
 class ParameterUsed(_Out):
@@ -156,7 +159,13 @@ class CandidateRule(_Out):
 
     rule_id: str
     step: int | None
+    placements: list[Literal["early", "late"]] = Field(
+        default_factory=list, description="the placements this reading is from")
+    day: int | None = Field(None, description="the action's start day under those placements, on which "
+                            "the conditions were read")
     not_met: list[ConditionNotMet] = Field(description="the conditions that did not hold that day")
+    note: str | None = Field(None, description="why the rule did not fire when every condition held "
+                             "(it had fired already, or waits for its repeat interval)")
 
 
 class UnflaggedAction(_Out):
@@ -174,6 +183,22 @@ class UnflaggedAction(_Out):
     candidates: list[CandidateRule] = Field(description="rules proposing the code, with what did not hold")
 
 
+class WhyNot(_Out):
+    """A rule that never fired under a placement, and the day it came closest.
+
+    Research material like every output: it says what the rules needed, not what a patient did.
+    """
+
+    rule_id: str
+    step: int | None
+    placements: list[Literal["early", "late"]] = Field(description="the placements it never fired under")
+    closest_day: int | None = Field(description="the day the fewest of its conditions failed (the "
+                                    "earliest of equals); null when the record has no day")
+    conditions: int = Field(description="how many conditions the rule has")
+    failed: list[ConditionNotMet] = Field(description="the conditions that failed on the closest day")
+    text: str = Field(description="the line the table prints")
+
+
 class ReplayResult(_Out):
     notice: str = NOTICE
     scenario: ScenarioOut
@@ -184,5 +209,7 @@ class ReplayResult(_Out):
     derived_doses: list[DerivedDose]
     tolerance: str
     unflagged_actions: list[UnflaggedAction] = Field(
-        default_factory=list, description="actions taken that no decision point put up for review "
-        "(computed in a later change; empty until then)")
+        default_factory=list, description="actions taken, with a code some rule can propose, that no "
+        "decision point was matched to under at least one placement")
+    why_not: list[WhyNot] = Field(
+        default_factory=list, description="each rule that never fired, with its closest day")

@@ -153,8 +153,13 @@ def unflagged_detail(result: ReplayResult, action: Any) -> str:
               f"timeline of scenario `{result.scenario.id}`, and no rule of this rule set put it up for review. "
               "This says something about the rules, not about the care given.")]
     for cand in action.candidates:
+        day, placements = getattr(cand, "day", None), getattr(cand, "placements", [])
+        when = "" if day is None else f" (day {day}{', ' + ' and '.join(placements) + ' placement' if placements else ''})"
+        if not cand.not_met:
+            parts.append(f"Rule `{cand.rule_id}` proposes it{when}: {cell(getattr(cand, 'note', None) or '', table=False)}")
+            continue
         rows = "\n".join(f"| {cell(c.condition)} | {cell(c.read_as)} |" for c in cand.not_met)
-        parts.append(f"Rule `{cand.rule_id}` proposes it; not met that day:\n\n| condition | read as |\n|---|---|\n{rows}")
+        parts.append(f"Rule `{cand.rule_id}` proposes it{when}; not met that day:\n\n| condition | read as |\n|---|---|\n{rows}")
     return "\n\n".join(parts)
 
 

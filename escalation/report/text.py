@@ -15,7 +15,14 @@ from rich.table import Table
 from rich.text import Text
 
 from escalation.load.timing import span_label
-from escalation.match.results import DecisionPoint, ReplayResult, actual_text, lag_text
+from escalation.match.results import (
+    CandidateRule,
+    ConditionNotMet,
+    DecisionPoint,
+    ReplayResult,
+    actual_text,
+    lag_text,
+)
 from escalation.report.console import FALLBACK_WIDTH, buffer_console, plain_text, printable, rendered
 
 
@@ -57,6 +64,36 @@ def _decision_table(result: ReplayResult) -> Table:
     return table
 
 
+def _not_met(c: ConditionNotMet) -> str:
+    return (f"{c.condition}: {c.read_as}" + "".join(f" ({k})" for k in c.kinds)
+            + (" (case-specific)" if c.case_specific else ""))
+
+
+def candidate_text(cand: CandidateRule) -> str:
+    """A rule that could have put the action up for review, and what did not hold that day."""
+    where = "" if len(cand.placements) != 1 else f", {cand.placements[0]} placement"
+    head = f"{cand.rule_id}{f' (step {cand.step})' if cand.step else ''}, day {cand.day}{where}:"
+    body = [cand.note] if cand.note else ["not met: " + _not_met(c) for c in cand.not_met]
+    return "\n".join([head, *body])
+
+
+def _unflagged_table(result: ReplayResult) -> Table:
+    """One row per action no decision point was matched to, with the rules that could have been."""
+    table = Table(title="Actions without a decision point (UNFLAGGED: research material about the rules, "
+                  "not about the care given)", show_lines=True, expand=True)
+    for col, kw in (("day", {"justify": "right", "no_wrap": True}),
+                    ("action", {"no_wrap": True}),
+                    ("rules that could have proposed it; conditions not met that day (values)", {"ratio": 1})):
+        table.add_column(col, overflow="fold", **kw)
+    for a in result.unflagged_actions:
+        placements = "" if len(a.placements) == 2 else f"\n({a.placements[0]} placement only)"
+        action = f"{a.code}\nUNFLAGGED\n{a.event_id}"
+        why = "\n".join(candidate_text(c) for c in a.candidates)
+        table.add_row(Text(span_label(a.day, a.day_latest) + placements), Text(printable(action)),
+                      Text(printable(why)))
+    return table
+
+
 def _item(console: Console, text: str, width: int) -> None:
     """A list item folded with a hanging indent, so each item reads as one block."""
     console.print(plain_text(text, width), markup=False, soft_wrap=True)
@@ -82,6 +119,11 @@ def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = Fa
         console.print(_decision_table(result))
     else:
         console.print(Text("No decision points: no rule of this rule set fired on any day.", style="bold"))
+    if result.unflagged_actions:
+        console.print(_unflagged_table(result))
+    else:
+        console.print("No actions without a decision point: every action a rule of this set can propose "
+                      "was matched to one.")
     console.print("Day ranges (a..b) come from timing the source gives only as a range; "
                   "lag = actual day - flag day.")
     console.print(Text("Data-consistency findings (research material about the source, not errors):",
@@ -109,5 +151,15 @@ def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = Fa
                            "as criteria; the rule files say why):", style="bold"))
         for c in rs.case_specific:
             _item(console, f"  - {c}", width)
+    _why_not(console, result, width)
     console.print(Text(result.notice, style="bold"))
     return rendered(buf)
+
+
+def _why_not(console: Console, result: ReplayResult, width: int) -> None:
+    """One line for each rule that never fired: its closest day and what failed then."""
+    console.print(Text("Why not (rules that never fired, and the day they came closest):", style="bold"))
+    if not result.why_not:
+        console.print("  none: every rule fired")
+    for w in result.why_not:
+        _item(console, f"  - {w.text}", width)
