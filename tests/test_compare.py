@@ -49,3 +49,34 @@ def test_table_names_the_shift():
     row = next(line for line in result.stdout.splitlines() if line.strip().startswith("RTX"))
     assert row.split()[1] == "moved" and row.rstrip().endswith("-17..-7")
     assert "PE " not in result.stdout  # only what moves is listed by default
+
+
+EARLY_RTX = ROOT / "scenarios" / "variants" / "early-rituximab.yaml"
+
+
+def test_an_action_unflagged_under_one_rule_set_is_flagged_under_the_other():
+    [sd] = _diff(PATHWAY, EARLIER, EARLY_RTX)["scenarios"]
+    rtx = next(c for c in sd["unflagged"] if c["event_id"] == "rtx-1")
+    assert (rtx["code"], rtx["day"], rtx["status"]) == ("RTX", 14, "changed")
+    assert rtx["a"] == {"status": "unflagged", "placements": ["early", "late"], "flagged_by": [],
+                        "could_flag": ["step4-rituximab", "rtx-redose"]}
+    assert rtx["b"] == {"status": "flagged", "placements": [], "flagged_by": ["step4-rituximab"], "could_flag": []}
+    same = {c["event_id"] for c in sd["unflagged"] if c["status"] == "same"}
+    assert same == {"ivcy-course-2", "mmf-follow-up", "psl-follow-up"}
+
+
+def test_the_diff_table_shows_actions_that_change_sides_and_all_with_all():
+    out = runner.invoke(app, ["diff", str(PATHWAY), str(EARLIER), str(EARLY_RTX), "--width", "120"]).stdout
+    row = next(line for line in out.splitlines() if line.strip().startswith("RTX (rtx-1)"))
+    assert row.split()[3] == "changed" and "UNFLAGGED (could: step4-rituximab" in row
+    assert row.rstrip().endswith("flagged by step4-rituximab")
+    assert "ivcy-course-2" not in out
+    everything = runner.invoke(app, ["diff", str(PATHWAY), str(EARLIER), str(EARLY_RTX), "--all"]).stdout
+    assert "IVCY (ivcy-course-2)" in everything
+    plain = runner.invoke(app, ["diff", str(PATHWAY), str(EARLIER), str(INDEX_CASE)]).stdout
+    assert "no action is flagged under one rule set and unflagged under the other" in plain
+
+
+def test_a_rule_set_against_itself_moves_no_action():
+    [sd] = _diff(PATHWAY, PATHWAY, EARLY_RTX)["scenarios"]
+    assert sd["unflagged"] and {c["status"] for c in sd["unflagged"]} == {"same"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich import box
@@ -42,10 +43,35 @@ class Change(_Out):
     shift_days_latest: int | None = Field(description="B's latest day minus A's latest day")
 
 
+class ActionSide(_Out):
+    """What one rule set made of an action in the timeline."""
+
+    status: Literal["flagged", "unflagged", "not proposed"] = Field(
+        description="flagged: a decision point was matched to it under every placement; unflagged: under "
+        "some placement none was; not proposed: no rule of the set proposes its code")
+    placements: list[Literal["early", "late"]] = Field(description="the placements it is unflagged under")
+    flagged_by: list[str] = Field(description="rules whose decision points were matched to it")
+    could_flag: list[str] = Field(description="for an unflagged action, the rules that could have proposed it")
+
+
+class ActionChange(_Out):
+    """An action unflagged under at least one of the two rule sets, and how each set treats it."""
+
+    code: str
+    event_id: str
+    day: int
+    day_latest: int
+    status: Literal["same", "changed"]
+    a: ActionSide
+    b: ActionSide
+
+
 class ScenarioDiff(_Out):
     scenario: str
     file: str
     changes: list[Change]
+    unflagged: list[ActionChange] = Field(
+        default_factory=list, description="actions without a decision point under A or B (or both)")
 
 
 class RulesetDiff(_Out):
@@ -79,7 +105,42 @@ def diff_results(a: ReplayResult, b: ReplayResult) -> ScenarioDiff:
             status = "same" if shift == shift_hi == 0 else "moved"
         changes.append(Change(code=key[0], occurrence=key[1], status=status, a=side(da), b=side(db),
                               shift_days=shift, shift_days_latest=shift_hi))
-    return ScenarioDiff(scenario=a.scenario.id, file=a.scenario.file, changes=changes)
+    return ScenarioDiff(scenario=a.scenario.id, file=a.scenario.file, changes=changes,
+                        unflagged=diff_unflagged(a, b))
+
+
+def _action_side(result: ReplayResult, event_id: str) -> ActionSide:
+    flagged_by = sorted({dp.rule_id for dp in result.decision_points
+                         if any(x.event_id == event_id for x in dp.actions)})
+    action = next((x for x in result.unflagged_actions if x.event_id == event_id), None)
+    if action is not None:
+        could = list(dict.fromkeys(c.rule_id for c in action.candidates))
+        return ActionSide(status="unflagged", placements=action.placements, flagged_by=flagged_by, could_flag=could)
+    return ActionSide(status="flagged" if flagged_by else "not proposed", placements=[], flagged_by=flagged_by,
+                      could_flag=[])
+
+
+def diff_unflagged(a: ReplayResult, b: ReplayResult) -> list[ActionChange]:
+    """Every action unflagged under A or B, with what the other set made of it: an action can be
+    unflagged under one rule set and flagged under another."""
+    actions = {x.event_id: x for x in [*b.unflagged_actions, *a.unflagged_actions]}
+    out = []
+    for x in sorted(actions.values(), key=lambda x: (x.day, x.day_latest, x.code, x.event_id)):
+        sa, sb = _action_side(a, x.event_id), _action_side(b, x.event_id)
+        same = (sa.status, sa.placements) == (sb.status, sb.placements)
+        out.append(ActionChange(code=x.code, event_id=x.event_id, day=x.day, day_latest=x.day_latest,
+                                status="same" if same else "changed", a=sa, b=sb))
+    return out
+
+
+def action_text(side: ActionSide) -> str:
+    """`unflagged (could: step4-rituximab)`, `flagged by rb-refractory-add-on`, `no rule proposes it`."""
+    if side.status == "unflagged":
+        where = "" if len(side.placements) == 2 else f" under the {side.placements[0]} placement"
+        return f"UNFLAGGED{where} (could: {', '.join(side.could_flag)})"
+    if side.status == "flagged":
+        return f"flagged by {', '.join(side.flagged_by)}"
+    return "no rule proposes it"
 
 
 def _when(s: Side | None) -> str:
@@ -117,5 +178,21 @@ def to_text(diff: RulesetDiff, show_same: bool = False, width: int = FALLBACK_WI
             console.print(Padding(_changes_table(shown), (0, 0, 0, 2)))
         else:
             console.print("  no decision point appears, disappears or moves")
+        actions = [c for c in sd.unflagged if show_same or c.status != "same"]
+        if actions:
+            console.print("  Actions without a decision point under A or B:")
+            console.print(Padding(_actions_table(actions), (0, 0, 0, 2)))
+        else:
+            console.print("  no action is flagged under one rule set and unflagged under the other")
         console.print()
     return rendered(buf)
+
+
+def _actions_table(changes: list[ActionChange]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+    for col in ("action", "day", "status", "A", "B"):
+        table.add_column(col, overflow="fold")
+    for c in changes:
+        table.add_row(*(Text(printable(x)) for x in (
+            f"{c.code} ({c.event_id})", span_label(c.day, c.day_latest), c.status, action_text(c.a), action_text(c.b))))
+    return table
