@@ -98,3 +98,64 @@ def test_the_table_lists_unflagged_actions_apart_from_decision_points():
     section = out.split("Actions without a decision point", 1)[1].split("Day ranges", 1)[0]
     assert "UNFLAGGED" in section and "rtx-1" in section and "step4-rituximab (step 4), day 14" in section
     assert "not met: days since first PE >= 7 (pe_days_before_refractory): 3 d (4 d below 7 d)" in section
+
+
+# --- the report: HTML, Markdown and the clinical-course figure ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def early_rtx_report(tmp_path_factory, early_rtx):
+    from escalation.report.html import write_report
+
+    out = tmp_path_factory.mktemp("early-rtx") / "report"
+    write_report(load_scenario(EARLY_RTX), EARLY_RTX, [early_rtx], [load_ruleset(PATHWAY)], out)
+    return out
+
+
+def test_the_html_report_marks_unflagged_actions_apart_from_decision_points(early_rtx_report, early_rtx):
+    html = (early_rtx_report / "report.html").read_text()
+    section = html.split('<section id="unflagged">', 1)[1].split("</section>", 1)[0]
+    assert section.count('<span class="badge unflagged">UNFLAGGED</span>') == len(early_rtx.unflagged_actions) == 4
+    row = section.split('data-event="rtx-1"', 1)[1].split("</tr>", 1)[0]
+    assert "step4-rituximab" in row and "3 d (4 d below 7 d)" in row
+    assert '<ul class="why-not"><li><code class="rule">step3-ecmo-oi</code>: never fired; closest day 11' in section
+    points = html.split('<section id="decision-points">', 1)[1].split("</section>", 1)[0]
+    assert "UNFLAGGED" not in points
+
+
+def test_the_markdown_report_marks_them(early_rtx_report):
+    md = (early_rtx_report / "report.md").read_text()
+    assert "| 14 | RTX UNFLAGGED (rtx-1) | both | step4-rituximab (day 14, early placement): days since" in md
+    assert "- step3-ecmo-oi: never fired; closest day 11" in md
+
+
+def test_the_figure_draws_unflagged_actions_as_crosses_not_rings(early_rtx):
+    from matplotlib.lines import Line2D
+    from matplotlib.text import Text
+
+    from escalation.report.course import course_figure
+
+    fig = course_figure(load_scenario(EARLY_RTX), [early_rtx])
+    marks = {line.get_gid(): line for line in fig.findobj(Line2D) if (line.get_gid() or "").startswith("unflagged-")}
+    assert {g for g in marks if not g.endswith("-late")} == {f"unflagged-0-{a.event_id}" for a in early_rtx.unflagged_actions}
+    assert marks["unflagged-0-rtx-1"].get_marker() == "X" and list(marks["unflagged-0-rtx-1"].get_xdata()) == [14]
+    assert "unflagged-0-ivcy-course-2-late" in marks  # a range: the late placement's start too
+    texts = [t.get_text() for t in fig.findobj(Text)]
+    assert texts.count("UNFLAGGED") == 4 and "action with no decision point (UNFLAGGED)" in texts
+
+
+def test_two_rule_sets_mark_each_sets_unflagged_actions_and_compare_them(tmp_path):
+    from escalation.report.html import write_report
+
+    sets = [load_ruleset(PATHWAY), load_ruleset(ROOT / "rules" / "rtx-earlier.yaml")]
+    scenario = load_scenario(EARLY_RTX)
+    out = tmp_path / "two"
+    write_report(scenario, EARLY_RTX, [run(scenario, rs) for rs in sets], sets, out)
+    html = (out / "report.html").read_text()
+    row = html.split('<table id="action-comparison">', 1)[1].split('data-event="rtx-1"', 1)[1].split("</tr>", 1)[0]
+    assert "changed" in row and "flagged by step4-rituximab" in row
+    svg = (out / "course.svg").read_text()
+    assert 'id="unflagged-0-rtx-1"' in svg and 'id="unflagged-1-rtx-1"' not in svg  # B flags it
+    assert 'id="unflagged-0-ivcy-course-2"' in svg and 'id="unflagged-1-ivcy-course-2"' in svg
+    md = (out / "report.md").read_text()
+    assert "| RTX (rtx-1) | 14 | **changed** | UNFLAGGED (could: step4-rituximab, rtx-redose) |" in md

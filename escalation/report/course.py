@@ -464,6 +464,7 @@ def _draw_track(ax, scale: DayScale, dp_rows, lanes, items, scenario, early, lat
             ax.annotate(text, (dp.day, row), xytext=(-8, 0), textcoords="offset points", ha="right",
                         va="center", fontsize=8, color=color, zorder=6,
                         bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.85))
+    _draw_unflagged(ax, results, lane_y, scale, last)
     # lanes
     for code in lanes:
         y = lane_y[code]
@@ -508,6 +509,34 @@ def _draw_track(ax, scale: DayScale, dp_rows, lanes, items, scenario, early, lat
     if not results or not any(r.decision_points for r in results):
         title += " - no decision points"
     ax.set_title(title, fontsize=10, loc="left", pad=18)
+
+
+UNFLAGGED_COLOR = "#e67e22"
+
+
+def _draw_unflagged(ax, results: list[ReplayResult], lane_y: dict[str, float], scale: DayScale, last: int) -> None:
+    """Actions no decision point was matched to: a cross above the lane at their start (faded at
+    the late placement's start when it differs), never joined to a decision point, unlike the
+    rings of flagged actions. With two rule sets each has its own colour and height."""
+    many = len(results) > 1
+    for k, res in enumerate(results):
+        color = RULESET_COLORS[k % len(RULESET_COLORS)] if many else UNFLAGGED_COLOR
+        for a in res.unflagged_actions:
+            if a.code not in lane_y:
+                continue
+            y = lane_y[a.code] - 0.34 + (0.2 * k if many else 0)
+            gid = f"unflagged-{k}-{a.event_id}"
+            if a.day_latest != a.day:
+                ax.plot([a.day, a.day_latest], [y, y], color=color, lw=1.0, ls=":", zorder=6)
+                ax.plot([a.day_latest], [y], marker="X", ms=7, mfc="white", mec=color, mew=1.2, ls="none",
+                        zorder=7, gid=gid + "-late")
+            ax.plot([a.day], [y], marker="X", ms=8, color=color, mec="white", mew=0.6, ls="none", zorder=7, gid=gid)
+            where = "" if len(a.placements) == 2 else f", {a.placements[0]} only"
+            label = f"{chr(65 + k) + ': ' if many else ''}UNFLAGGED{where}"
+            near_end = scale.forward(a.day_latest) > scale.forward(last) - 0.12 * scale.width()
+            ax.annotate(label, (a.day if near_end else a.day_latest, y), xytext=(-5 if near_end else 5, 3),
+                        textcoords="offset points", ha="right" if near_end else "left", va="bottom",
+                        fontsize=6.5, color=color, zorder=7, fontweight="bold")
 
 
 def _fmt(x: float) -> str:
@@ -662,6 +691,8 @@ def _legend(fig: Figure, n_sets: int) -> None:
         Line2D([], [], color=RULESET_COLORS[0], lw=5, alpha=0.3, label="decision point: day range a..b"),
         Line2D([], [], color=RULESET_COLORS[0], ls=(0, (4, 2)), marker="o", mfc="none", ms=10,
                label="joined to the action taken (ring)"),
+        Line2D([], [], marker="X", ls="none", color=UNFLAGGED_COLOR if n_sets == 1 else "#333333", ms=8,
+               label="action with no decision point (UNFLAGGED)"),
         Patch(facecolor="#4682b4", alpha=0.85, label="days fixed by the source"),
         Patch(facecolor="#4682b4", alpha=0.2, hatch="////", edgecolor="#4682b4",
               label="days the source allows (timing uncertain)"),

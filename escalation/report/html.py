@@ -26,7 +26,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from escalation.analysis.compare import Change, ScenarioDiff, diff_results, shift_text
+from escalation.analysis.compare import Change, ScenarioDiff, action_text, diff_results, shift_text
 from escalation.load.errors import InputError
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
@@ -35,6 +35,8 @@ from escalation.load.vocabulary import CODES
 from escalation.match.results import (
     NOTICE,
     ReplayResult,
+    UnflaggedAction,
+    WhyNot,
     actual_text,
     day_text,
     lag_text,
@@ -159,6 +161,26 @@ def _event_what(ev) -> str:
     return ""
 
 
+def _unflagged_view(a: UnflaggedAction) -> dict:
+    """An action no decision point was matched to, as both renderings show it."""
+    return {"a": a, "day": span_label(a.day, a.day_latest),
+            "placements": "both" if len(a.placements) == 2 else f"{a.placements[0]} only",
+            "candidates": [{"c": c, "where": f"day {c.day}, " + " and ".join(c.placements) + " placement"}
+                           for c in a.candidates]}
+
+
+def _why_not_view(w: WhyNot) -> dict:
+    """A rule that never fired: its id and the rest of its line."""
+    return {"rule_id": w.rule_id, "text": w.text.split(": ", 1)[1]}
+
+
+def _action_changes(report: Report) -> list[dict]:
+    if report.diff is None:
+        return []
+    return [{"c": c, "code": f"{c.code} ({c.event_id})", "day": span_label(c.day, c.day_latest),
+             "a": action_text(c.a), "b": action_text(c.b)} for c in report.diff.unflagged]
+
+
 def _context(report: Report, figure_png: bytes) -> dict:
     sc = report.scenario
     rows = []
@@ -174,7 +196,8 @@ def _context(report: Report, figure_png: bytes) -> dict:
                 "changes": [{"status": c.status, "text": _mark_text(c)} for c in changes],
                 "changed": any(c.status != "same" for c in changes),
             })
-        rows.append({"view": s, "points": dps})
+        rows.append({"view": s, "points": dps, "unflagged": [_unflagged_view(a) for a in s.result.unflagged_actions],
+                     "why_not": [_why_not_view(w) for w in s.result.why_not]})
     changes = []
     if report.diff is not None:
         for c in report.diff.changes:
@@ -197,6 +220,7 @@ def _context(report: Report, figure_png: bytes) -> dict:
         "sets": rows,
         "changes": changes,
         "changed_count": sum(1 for c in changes if c["c"].status != "same"),
+        "action_changes": _action_changes(report),
         "findings": first.findings,
         "agreeing": [c for c in first.checks if c.agrees],
         "tolerance": first.tolerance,
