@@ -23,6 +23,7 @@ from escalation.load import discover, loading, shipped
 from escalation.load.errors import InputError
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
+from escalation.match.explanation import Explanation, explain_replay
 from escalation.match.matching import build_result
 from escalation.match.results import NOTICE, ReplayResult
 
@@ -101,6 +102,63 @@ def replay(
     rs = with_overrides(rules, overrides or {}) if isinstance(rules, Ruleset) else load_ruleset(rules, overrides)
     used = {k: float(v) for k, v in (overrides or {}).items()}
     return build_result(run_replay(sc, rs, through_day), file, used)
+
+
+def explain(
+    scenario: PathLike | Scenario,
+    rules: PathLike | Ruleset | None = None,
+    *,
+    rule_ids: Iterable[str] | None = None,
+    days: tuple[int, int] | str | None = None,
+) -> Explanation:
+    """For each rule (default: every rule of the set) and day, every condition: whether it held,
+    the value read against the threshold; what decided each rule's day, or how near it came.
+
+    `days` limits the days shown and summarised: `(A, B)` or `"A..B"` (both included). An unknown
+    rule id or a bad day range is an InputError. Which conditions held is the engine's answer.
+    """
+    if isinstance(scenario, Scenario):
+        sc, file = scenario, IN_MEMORY
+    else:
+        sc, file = load_scenario(scenario), scenario
+    rs = rules if isinstance(rules, Ruleset) else load_ruleset(rules)
+    wanted = _rule_ids(rs, rule_ids)
+    window = parse_days(days) if isinstance(days, str) else _day_window(days)
+    return explain_replay(run_replay(sc, rs), file, wanted, window)
+
+
+def _rule_ids(rs: Ruleset, rule_ids: Iterable[str] | None) -> list[str] | None:
+    """The rule ids asked for, in the order given and each once; an unknown one is an input error."""
+    if rule_ids is None:
+        return None
+    wanted = list(dict.fromkeys(rule_ids))
+    known = [r.id for r in rs.rules]
+    for rule_id in wanted:
+        if rule_id not in known:
+            raise InputError("--rule", f"no rule {rule_id!r} in rule set {rs.ruleset.id} (its rules: "
+                             f"{', '.join(known)})")
+    return wanted or None
+
+
+def parse_days(text: str) -> tuple[int, int]:
+    """`A..B` (or a single day `D`) as an inclusive day range; anything else is an input error."""
+    lo, sep, hi = text.strip().partition("..")
+    try:
+        window = (int(lo), int(hi) if sep else int(lo))
+    except ValueError:
+        raise InputError("--days", f"{text!r} is not a day range A..B (whole days, e.g. 10..30 or -5..0)") from None
+    return _day_window(window)  # type: ignore[return-value]
+
+
+def _day_window(days: tuple[int, int] | None) -> tuple[int, int] | None:
+    if days is None:
+        return None
+    lo, hi = days
+    if isinstance(lo, bool) or isinstance(hi, bool) or not isinstance(lo, int) or not isinstance(hi, int):
+        raise InputError("--days", f"{days!r} is not a pair of whole days")
+    if lo > hi:
+        raise InputError("--days", f"{lo}..{hi} is empty: the first day comes after the last")
+    return lo, hi
 
 
 def compare(

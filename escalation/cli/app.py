@@ -294,6 +294,8 @@ def _subcommands() -> None:
     app.add_typer(export_app, name="export", help="Write a scenario as a FHIR R4 Bundle.")
     from escalation.cli.batch import mount  # batch, batch summary and synth
     mount(app)
+    from escalation.cli.explain import mount as mount_explain
+    mount_explain(app)
 
 
 _subcommands()

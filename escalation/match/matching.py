@@ -167,6 +167,15 @@ def decision_points(replay: Replay, features: dict[str, DayFeatures] | None = No
     return out
 
 
+def scenario_out(replay: Replay, scenario_file: Path | str) -> ScenarioOut:
+    """The scenario as every result names it: id, title, file, days, and what is hypothetical."""
+    early = replay.passes["early"].placement
+    return ScenarioOut(id=replay.scenario.scenario.id, title=replay.scenario.scenario.title,
+                       file=Path(scenario_file).as_posix(), first_day=early.first_day, last_day=early.last_day,
+                       hypothetical=replay.scenario.scenario.hypothetical,
+                       hypothetical_events=[e.id for e in replay.scenario.events if e.hypothetical])
+
+
 def build_result(
     replay: Replay, scenario_file: Path | str, overrides: dict[str, float] | None = None
 ) -> ReplayResult:
@@ -184,11 +193,7 @@ def build_result(
     points = decision_points(replay, features)
     unflagged, why_not = other_side(replay, points, features)
     return ReplayResult(
-        scenario=ScenarioOut(id=replay.scenario.scenario.id, title=replay.scenario.scenario.title,
-                             file=Path(scenario_file).as_posix(), first_day=early.first_day,
-                             last_day=early.last_day,
-                             hypothetical=replay.scenario.scenario.hypothetical,
-                             hypothetical_events=[e.id for e in replay.scenario.events if e.hypothetical]),
+        scenario=scenario_out(replay, scenario_file),
         ruleset=RulesetOut(
             id=rs.ruleset.id, version=rs.ruleset.version, title=rs.ruleset.title,
             content_hash=rs.content_hash(),

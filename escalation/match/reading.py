@@ -178,7 +178,7 @@ def failed_text(rule: Rule, cond: Any, values: Values) -> str:
     if isinstance(cond, (GivenCondition, SinceCondition)):
         codes = cond.given if isinstance(cond, GivenCondition) else cond.since
         if not values:
-            return f"{'none of ' + ', '.join(codes) if len(codes) > 1 else codes[0]} started yet"
+            return f"none of {', '.join(codes)} started yet" if len(codes) > 1 else f"{codes[0]} not started yet"
         return f"{met_by(values)} ({_gap_words(gap, _param(rule, cond.days), ' d')})"  # type: ignore[arg-type,union-attr]
     if isinstance(cond, ActiveCondition):
         return "in place" if any(values.values()) else "not in place"

@@ -1,0 +1,156 @@
+"""`escalation explain`: every condition of every rule, day by day, and what decided each day."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import INDEX_CASE, PATHWAY, SRC, ev, make_scenario
+from typer.testing import CliRunner
+
+import escalation
+from escalation.cli.app import app
+from escalation.load.ruleset import Ruleset
+
+runner = CliRunner()
+
+
+def _cli(*args: str):
+    return runner.invoke(app, ["explain", *args])
+
+
+@pytest.fixture(scope="module")
+def rtx():
+    return escalation.explain(INDEX_CASE, rule_ids=["step4-rituximab"])
+
+
+def test_the_condition_met_last_decides_the_rituximab_day(rtx):
+    """Day 18 under the early placement (a week of plasma exchange), day 28 under the late one
+    (the titre's rebound reported as late as the source allows)."""
+    [rule] = rtx.rules
+    early, late = rule.placements
+    assert [(f.day, f.met_last, f.met_last_day, f.decided_by) for f in early.fired] == [(18, [2], 18, "conditions")]
+    assert [(f.day, f.met_last, f.met_last_day) for f in late.fired] == [(28, [3], 28)]
+    assert rule.conditions[1].label == "days since first PE >= 7"
+    assert rule.conditions[2].label == "anti_mda5 rising over 14 d"
+    assert [t.first_held for t in early.conditions] == [11, 18, 13, 12]
+    assert [t.first_held for t in late.conditions] == [11, 18, 28, 24]
+    assert early.nearest is None and late.nearest is None
+
+
+def test_the_table_says_which_condition_was_met_last():
+    result = _cli(str(INDEX_CASE), "--rule", "step4-rituximab")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    early, late = out.split("Early placement:", 1)[1].split("Late placement:", 1)
+    assert "fired on day 18: condition met last: 2. days since first PE >= 7 (held from day 18)" in early
+    assert "fired on day 28: condition met last: 3. anti_mda5 rising over 14 d (held from day 28)" in late
+    assert out.startswith("RESEARCH REVIEW ONLY") and out.rstrip().endswith("not recommendations for any patient.")
+
+
+def test_every_day_shows_every_condition_held_or_not_with_the_value_read(rtx):
+    early = rtx.rules[0].placements[0]
+    day = {r.day: r for r in early.days}
+    assert (early.days[0].day, early.days[-1].day) == (-113, 517)
+    d17 = day[17]
+    assert [c.held for c in d17.conditions] == [True, False, True, True] and d17.failed == 1 and not d17.fired
+    since = d17.conditions[1]
+    assert since.values == {"since_first__PE": 6} and since.distance == -1 and since.read_as == "6 d (1 d below 7 d)"
+    assert day[18].fired and day[18].failed == 0 and day[18].conditions[1].read_as == "7 d"
+
+
+def test_a_rule_that_never_fired_gets_its_nearest_day_and_the_gap_to_the_threshold():
+    data = escalation.explain(INDEX_CASE, rule_ids=["step3-ecmo-oi"], days=(0, 30))
+    [rule] = data.rules
+    for p in rule.placements:
+        assert p.fired == [] and p.nearest is not None
+        assert p.nearest.day == 11 and p.nearest.held == 1
+        [oi] = p.nearest.failed
+        assert oi.values == {"oi__w0": 8.0} and oi.distance == -32.0 and oi.read_as == "8: 32 below 40"
+    out = _cli(str(INDEX_CASE), "--rule", "step3-ecmo-oi", "--days", "0..30").stdout
+    assert "did not fire in days 0..30; nearest day 11 (1 of 2 held): 2. oi > 40 failed (8: 32 below 40)" in out
+
+
+def test_days_limit_the_rows_and_the_summaries():
+    data = escalation.explain(INDEX_CASE, rule_ids=["step4-rituximab"], days="20..30")
+    assert (data.first_day, data.last_day) == (20, 30)
+    early, late = data.rules[0].placements
+    assert [r.day for r in early.days] == list(range(20, 31))
+    assert early.fired == [] and early.fired_outside == [18]  # it fired before the days shown
+    assert early.nearest is not None and early.nearest.day == 20 and early.nearest.failed == []
+    assert [t.first_held for t in early.conditions] == [20, 20, 20, 20]
+    # a firing inside the days shown still reads the condition's whole run of held days
+    assert [(f.day, f.met_last_day) for f in late.fired] == [(28, 28)]
+    out = json.loads(_cli(str(INDEX_CASE), "--rule", "step4-rituximab", "--days", "20..30", "--format", "json").stdout)
+    assert [r["day"] for r in out["rules"][0]["placements"][1]["days"]] == list(range(20, 31))
+    table = _cli(str(INDEX_CASE), "--rule", "step4-rituximab", "--days", "20..30").stdout
+    assert "did not fire in days 20..30, though every condition held on day 20: it had fired on day 18" in table
+    assert "│     28 │" in table and "│     19" not in table
+
+
+def test_rule_filters_keep_the_order_given_and_json_carries_the_notice():
+    result = _cli(str(INDEX_CASE), "--rule", "step4-rituximab", "--rule", "step2-plasma-exchange",
+                  "--days", "11", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["notice"].startswith("RESEARCH REVIEW ONLY")
+    assert [r["rule_id"] for r in data["rules"]] == ["step4-rituximab", "step2-plasma-exchange"]
+    pe = data["rules"][1]
+    assert pe["conditions"][2]["case_specific"] and pe["placements"][0]["fired"][0]["day"] == 11
+
+
+def test_case_specific_conditions_are_marked():
+    out = _cli(str(INDEX_CASE), "--rule", "step3-ecmo-oxygenation", "--days", "20..25").stdout
+    assert "  3. map >= 18 (map_at_least; reading that day) (case-specific)" in out
+    assert "fired on day 24: condition met last:" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rule", "no-such-rule"], "error: --rule: no rule 'no-such-rule' in rule set report-pathway"),
+    (["--days", "30..10"], "error: --days: 30..10 is empty"),
+    (["--days", "ten..20"], "error: --days: 'ten..20' is not a day range A..B"),
+    (["--rules", "missing.yaml"], "missing.yaml"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    result = _cli(str(INDEX_CASE), *args)
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""
+
+
+def test_the_api_refuses_an_unknown_rule_id():
+    with pytest.raises(escalation.InputError, match="no rule 'x'"):
+        escalation.explain(INDEX_CASE, rule_ids=["x"])
+
+
+def _asks(*conditions: dict) -> Ruleset:
+    return Ruleset.model_validate({
+        "ruleset": {"id": "kinds", "version": "0", "title": "kinds"},
+        "labels": {"seen": {"kind": "context", "description": "seen"}},
+        "rules": [{"id": "asks", "title": "Context: asks for a code", "proposes": ["seen"],
+                   "rationale": "test", "sources": [SRC], "conditions": list(conditions)}],
+    })
+
+
+def test_it_says_when_a_code_counts_through_the_hierarchy_and_when_only_a_broader_one_is_recorded():
+    scenario = make_scenario(ev("support", 2, id="ecmo", code="VV-ECMO", until=5), diagnoses=(("ILD", 1),))
+    data = escalation.explain(scenario, _asks({"active": "ECMO"}, {"diagnosis": "RP-ILD"}), days=(0, 3))
+    [p, _] = data.rules[0].placements
+    assert p.conditions[0].kinds == ["VV-ECMO recorded; counts for ECMO, as a kind of it"]
+    assert p.conditions[1].kinds == ["ILD recorded; rule asks for RP-ILD, a narrower kind"]
+    day2 = next(r for r in p.days if r.day == 2)
+    assert [c.held for c in day2.conditions] == [True, False]
+    assert day2.conditions[1].read_as == "not made by then"
+    from escalation.report.explain_text import to_table
+
+    text = to_table(data)  # the table says it too
+    assert "1. through the code kinds: VV-ECMO recorded; counts for ECMO, as a kind of it" in text
+    assert "2. through the code kinds: ILD recorded; rule asks for RP-ILD, a narrower kind" in text
+
+
+def test_a_repeating_rule_names_the_interval_when_it_waited(pathway):
+    """rtx-redose fires each day a B-cell recovery is reported: every firing is decided by the finding."""
+    data = escalation.explain(INDEX_CASE, PATHWAY, rule_ids=["rtx-redose"])
+    for p in data.rules[0].placements:
+        assert [f.decided_by for f in p.fired] == ["conditions", "conditions"]
+        assert all(f.met_last == [2] for f in p.fired)
