@@ -154,3 +154,34 @@ def test_a_repeating_rule_names_the_interval_when_it_waited(pathway):
     for p in data.rules[0].placements:
         assert [f.decided_by for f in p.fired] == ["conditions", "conditions"]
         assert all(f.met_last == [2] for f in p.fired)
+
+
+def test_a_rule_set_with_more_conditions_than_one_engine_ruleset_tests_is_split_into_chunks():
+    """The engine tests at most 64 rules from one stack (limits.py); 40 rules of 3 conditions each
+    make 120 condition rules (80 of them open at once), so the explain program is split, and the
+    chunks together agree with the reference evaluator."""
+    from conftest import obs
+
+    from escalation.evaluate import explain as engine_explain
+    from escalation.evaluate.engine import compile_ruleset
+    from escalation.evaluate.reference import condition_pass
+    from escalation.evaluate.replay import run_pass
+
+    rules = [{"id": f"r{i}", "title": "Context: a band", "proposes": ["seen"], "rationale": "test",
+              "sources": [SRC], "repeat": "each_day",
+              "parameters": {"lo": {"value": i, "unit": "index", "sources": [SRC]},
+                             "hi": {"value": i + 5, "unit": "index", "sources": [SRC]}},
+              "conditions": [{"measure": "anti_mda5", "op": ">=", "threshold": "lo"},
+                             {"measure": "anti_mda5", "op": "<", "threshold": "hi"},
+                             {"diagnosis": "JDM"}]} for i in range(40)]
+    ruleset = Ruleset.model_validate({"ruleset": {"id": "many", "version": "0", "title": "many"},
+                                      "labels": {"seen": {"kind": "context", "description": "seen"}},
+                                      "rules": rules})
+    scenario = make_scenario(obs(2, id="a", anti_mda5=12.0), obs(4, id="b", anti_mda5=27.5), diagnoses=(("JDM", 3),))
+    compiled = compile_ruleset(ruleset)
+    assert len(engine_explain._chunks(compiled)) >= 2
+    for w in ("early", "late"):
+        run = run_pass(scenario, compiled, w)
+        held = engine_explain.read_conditions(scenario, compiled, run, {r["id"]: None for r in rules}).held
+        assert held == condition_pass(scenario, ruleset, w)
+        assert ("r10", 0) in held[2] and ("r10", 2) not in held[2] and ("r25", 1) in held[4]
