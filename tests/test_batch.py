@@ -32,6 +32,8 @@ SCENARIOS = ROOT / "scenarios"
 GRID = "step3-ecmo-oi.oi_above=30:40:5"
 CHUNK = "2"
 BIN = Path(sys.executable).parent
+N_SCENARIOS = len(api.scenario_files([SCENARIOS]))  # the shipped timelines, variants included
+JOBS = N_SCENARIOS * 3  # one rule set, three grid points
 
 
 def batch(out: Path, *extra: str, inputs: tuple[str, ...] = (str(SCENARIOS),)):
@@ -57,20 +59,20 @@ def reference(tmp_path_factory) -> Path:
 def test_a_batch_writes_a_manifest_and_one_file_per_chunk_and_table(reference: Path):
     manifest = store.read_manifest(reference)
     assert manifest is not None and manifest.notice.startswith("RESEARCH REVIEW ONLY")
-    assert manifest.chunking.jobs == 7 * 3 and manifest.chunking.chunk_size == 2
+    assert manifest.chunking.jobs == JOBS and manifest.chunking.chunk_size == 2
     assert store.done_chunks(reference) == set(range(manifest.chunking.chunks))
     assert {s.sha256 for s in manifest.scenarios} and all(len(s.sha256) == 64 for s in manifest.scenarios)
     variants = [s for s in manifest.scenarios if "variants" in s.file]
     assert variants and all(s.linked and s.linked[0].file.endswith("index_case.yaml") for s in variants)
     replays = rows(reference, store.REPLAYS)
-    assert sorted(r["job"] for r in replays) == list(range(21))  # each replay once, none missing
+    assert sorted(r["job"] for r in replays) == list(range(JOBS))  # each replay once, none missing
     assert {r["status"] for r in replays} == {"ok"}
     found = rows(reference)
     meta = pq.read_schema(store.part(reference, store.RESULTS, 0)).metadata
     assert meta[b"notice"].startswith(b"RESEARCH REVIEW ONLY")
-    assert {r["kind"] for r in found} == {"decision_point"}
+    assert {r["kind"] for r in found} == {"decision_point", "unflagged_action"}  # replays report both now
     assert {json.loads(r["grid"])["step3-ecmo-oi.oi_above"] for r in found} == {30.0, 35.0, 40.0}
-    keys = [(r["job"], r["rule_id"], r["occurrence"]) for r in found]
+    keys = [(r["job"], r["rule_id"], r["occurrence"]) for r in found if r["kind"] == "decision_point"]
     assert len(keys) == len(set(keys))
 
 
@@ -157,7 +159,7 @@ def test_an_interrupted_batch_resumes_to_the_same_rows_with_no_chunk_twice(refer
     assert not list((out / store.RESULTS).glob(".*.tmp"))
     assert store.done_chunks(out) == set(range(total))
     assert rows(out) == rows(reference)
-    assert sorted(r["job"] for r in rows(out, store.REPLAYS)) == list(range(21))  # none twice, none missing
+    assert sorted(r["job"] for r in rows(out, store.REPLAYS)) == list(range(JOBS))  # none twice, none missing
 
 
 def _cmdline(pid: str) -> str:
@@ -190,7 +192,7 @@ def test_a_worker_killed_midway_costs_nothing(reference, tmp_path):
         except ProcessLookupError:
             pass
     assert rows(out) == rows(reference)
-    assert sorted(r["job"] for r in rows(out, store.REPLAYS)) == list(range(21))
+    assert sorted(r["job"] for r in rows(out, store.REPLAYS)) == list(range(JOBS))
 
 
 def test_resume_refuses_changed_inputs_and_a_batch_folder_is_never_reused(tmp_path):
@@ -255,7 +257,7 @@ def test_summary_numbers_equal_the_api_replays(reference):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["notice"].startswith("RESEARCH REVIEW ONLY") and summary["complete"]
-    assert (summary["replays_ok"], summary["replays_failed"]) == (21, 0)
+    assert (summary["replays_ok"], summary["replays_failed"]) == (JOBS, 0)
     expected: dict[tuple[int, str], dict] = {}
     files = api.scenario_files([SCENARIOS])
     for point, value in enumerate([30.0, 35.0, 40.0]):
@@ -274,7 +276,7 @@ def test_summary_numbers_equal_the_api_replays(reference):
     assert set(got) == set(expected)
     for key, e in expected.items():
         s = got[key]
-        assert (s["replays"], s["flagged"], s["decision_points"], s["no_action"]) == (7, e["flagged"], e["dps"], e["none"]), key
+        assert (s["replays"], s["flagged"], s["decision_points"], s["no_action"]) == (N_SCENARIOS, e["flagged"], e["dps"], e["none"]), key
         assert (s["lag_median"], s["lag_q1"], s["lag_q3"]) == pytest.approx(_quartiles(e["lags"])), key
     table = runner.invoke(app, ["batch", "summary", str(reference), "--width", "80"])
     assert table.exit_code == 0 and max(len(line) for line in table.stdout.splitlines()) <= 80
