@@ -24,9 +24,24 @@ from pydantic import BaseModel, ConfigDict
 
 from escalation import api
 from escalation.batch.grid import SweepRange, parse_grid
-from escalation.batch.plan import ChunkTask, Manifest, RulesetInput, chunk_task, input_file, make_manifest
-from escalation.batch.store import (ERRORS, done_chunks, locked, part, read_manifest, remove_partial,
-                                    write_manifest)
+from escalation.batch.inputs import IMPORTED
+from escalation.batch.plan import (
+    ChunkTask,
+    Manifest,
+    RulesetInput,
+    chunk_task,
+    input_file,
+    make_manifest,
+)
+from escalation.batch.store import (
+    ERRORS,
+    done_chunks,
+    locked,
+    part,
+    read_manifest,
+    remove_partial,
+    write_manifest,
+)
 from escalation.batch.work import ChunkStats, run_chunk
 from escalation.load import shipped
 from escalation.load.errors import InputError
@@ -239,7 +254,7 @@ def _check_folder(out: Path, old: Manifest | None, new: Manifest, resume: bool) 
         return
     if old is not None:
         raise InputError(str(out), "already holds a batch; --resume completes it, or choose another folder")
-    if out.is_dir() and any(p.name != ".lock" for p in out.iterdir()):
+    if out.is_dir() and any(p.name not in (".lock", IMPORTED) for p in out.iterdir()):
         raise InputError(str(out), "is not empty; a batch needs a new or empty folder")
 
 

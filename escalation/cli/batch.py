@@ -17,8 +17,10 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
+from escalation import api
 from escalation.cli.common import Format, FormatOpt, Width, errors, fail, json_text
 from escalation.cli.help import PlainCommand
+from escalation.load import shipped
 from escalation.match.results import NOTICE
 from escalation.report.console import output_width
 from escalation.report.files import check_output
@@ -60,7 +62,14 @@ batch_app = typer.Typer(cls=_BatchGroup, rich_markup_mode=None, add_completion=F
 def _progress() -> Iterator[tuple[Callable[[int, int], None], Callable[[int], None]]]:
     """A bar on standard error when it is a terminal: replays done, replays/s and time left."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
     from rich.text import Text
 
     class Speed(ProgressColumn):
@@ -102,7 +111,8 @@ def _finish(outcome: Any, out: Path) -> None:
 
 @batch_app.command(DEFAULT, cls=_DefaultCommand, hidden=True)
 def run(
-    inputs: Annotated[list[Path], typer.Argument(metavar="INPUTS", help="scenario files or folders")],
+    inputs: Annotated[list[Path], typer.Argument(metavar="INPUTS", help="scenario files or folders, FHIR "
+                                                 "Bundles, or FHIR Bulk Data export folders")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder for the manifest and the "
                                       "Parquet results (new or empty, or a batch to --resume)")],
     rules: Annotated[Optional[list[Path]], typer.Option(
@@ -121,12 +131,14 @@ def run(
 ) -> None:
     """Replay every scenario under every rule set at every grid point, on Dask workers, into a
     Parquet dataset in DIR; `escalation batch summary DIR` reads it. For research review only."""
+    from escalation.batch.inputs import expand_inputs
     from escalation.batch.run import plan_batch, run_batch
 
     if workers is not None and scheduler is not None:
         fail("--workers and --scheduler: give one or the other (a scheduler has its own workers)")
     with errors():
         check_output(out, folder=True)
+        inputs = expand_inputs(inputs, out, api.rule_files(rules) if rules else [shipped.default_rules()])
         manifest = plan_batch(inputs, rules, grid, chunk_size)
         try:
             with _progress() as (started, advance):
