@@ -42,7 +42,7 @@ def test_the_wheel_carries_rules_scenarios_literature_and_templates(installed: P
         p.name for p in (ROOT / "rules").glob("*.yaml"))
     assert (shipped / "scenarios" / "index_case.yaml").read_bytes() == INDEX_CASE.read_bytes()
     assert (shipped / "scenarios" / "literature" / "table1.yaml").is_file()
-    assert len(list((shipped / "scenarios" / "variants").glob("*.yaml"))) == 6
+    assert len(list((shipped / "scenarios" / "variants").glob("*.yaml"))) == 7
     assert (installed / "escalation" / "report" / "templates" / "report.html.j2").is_file()
 
 
@@ -65,4 +65,4 @@ def test_commands_run_from_another_folder_on_absolute_paths(installed: Path, tmp
         assert cohort.returncode == 0, cohort.stderr
     check = run(installed, tmp_path, "check", str(installed / "escalation" / "shipped"))
     assert check.returncode == 0, check.stderr
-    assert check.stdout.count("ok: ") == 11
+    assert check.stdout.count("ok: ") == 12
