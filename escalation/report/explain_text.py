@@ -92,7 +92,7 @@ def _summary(rule: RuleExplanation, p: PlacementExplanation, days: str) -> list[
                      f"held): {failed}")
     first = "; ".join(f"{t.index}. " + ("never" if t.first_held is None else f"day {t.first_held}")
                       for t in p.conditions)
-    lines.append(f"  first day held: {first}")
+    lines.append(f"  first day held in days {days}: {first}")
     for t in p.conditions:
         for k in t.kinds:
             lines.append(f"  {t.index}. through the code kinds: {k}")
