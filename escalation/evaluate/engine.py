@@ -383,7 +383,8 @@ def _feature(rule: Rule, cond: Any) -> tuple[Feature | None, tuple[str, ...], st
         return f, (f.key,), f"{cond.trend} {cond.direction.replace('_', ' ')} over {w} d"
     if isinstance(cond, GivenCondition):
         f = SinceFeature(tuple(cond.given), "first")
-        return f, (f.key,), f"any of {', '.join(cond.given)} started (days since)"
+        started = f"any of {', '.join(cond.given)}" if len(cond.given) > 1 else cond.given[0]
+        return f, (f.key,), f"{started} started (days since)"
     if isinstance(cond, SinceCondition):
         f = SinceFeature(tuple(cond.since), cond.of)
         t = _param(rule, cond.days)
@@ -394,7 +395,7 @@ def _feature(rule: Rule, cond: Any) -> tuple[Feature | None, tuple[str, ...], st
     if isinstance(cond, FindingCondition):
         w = _window(rule, cond.within_days) or 0
         f = FindingFeature(cond.finding, w)
-        return f, (f.key,), f"{cond.finding} reported within {w} d"
+        return f, (f.key,), f"{cond.finding} reported " + (f"within {w} d" if w else "that day")
     if isinstance(cond, DiagnosisCondition):
         f = DiagnosisFeature(cond.diagnosis)
         return f, (f.key,), f"diagnosis {cond.diagnosis} made"
