@@ -151,6 +151,20 @@ class CompiledRuleset:
     constants: str  # the kind and parameter fields, as JSON members, the same on every fact
     origin: Any = None  # the Ruleset's origin method: where it (or a rule) was read from
     order: dict[str, int] = field(default_factory=dict)
+    heads: dict[str, tuple[str, ...]] = field(default_factory=dict)  # Python fact key -> '"fN":' of each field
+
+    def members(self, key: str, value: Any, day: Any = None) -> str:
+        """The JSON members one fact key fills (`"f3":12.5` or `"f13":1,"f50":1`); "" when the
+        program reads no field of it. Every number exact (json_number), a bad one an EngineError."""
+        heads = self.heads.get(key)
+        if not heads:
+            return ""
+        try:
+            text = json_number(value)
+        except (ValueError, TypeError) as exc:
+            rule = self.program.rule_of.get(self.binding[key][0])
+            raise EngineError(f"{key} = {value!r} on day {day}: {exc}", value=value, **self.where(rule)) from None
+        return heads[0] + text if len(heads) == 1 else ",".join(h + text for h in heads)
 
     def where(self, rule_id: str | None) -> dict[str, Any]:
         """file, line and rule for an EngineError about this rule set (or one of its rules)."""
@@ -456,7 +470,8 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
     steps = tuple(sorted({r.step for r in ruleset.rules if r.step is not None}))
     return CompiledRuleset(program.name, tuple(rules), tuple(features.values()), steps, program.definition,
                            program, binding, _constants(ruleset, program, origin), origin,
-                           {r.rule_id: i for i, r in enumerate(rules)})
+                           {r.rule_id: i for i, r in enumerate(rules)},
+                           {k: tuple(f'"{f}":' for f in fields) for k, fields in binding.items()})
 
 
 # --- numbers -----------------------------------------------------------------------------------
@@ -592,6 +607,12 @@ class Session:
         self._hashes: set[int] = {fnv1a(self.sid), fnv1a(f"sid-{self.sid}")}
         self._facts = 0
         self._closed = False
+        self._prefix = f"{self.sid}."
+        self._prefix_hash = fnv1a(self._prefix)  # fact ids are the sid, a dot and a counter
+        self._open = f'{{"id":"{self._prefix}'
+        self._sid_member = f'","sid":"{self.sid}",'
+        self._constants = compiled.constants.count(",") + 1  # kind and the parameters
+        self._handle = self._rules._handle
 
     def __enter__(self) -> "Session":
         return self
@@ -600,48 +621,54 @@ class Session:
         self.close()
 
     def _fact_id(self) -> str:
-        fact_id = f"{self.sid}.{self._facts}"
+        """The next fact id (sid, dot, counter), checked for an engine hash of its own."""
+        tail = str(self._facts)
         self._facts += 1
-        h = fnv1a(fact_id)
+        h = fnv1a(tail, self._prefix_hash)
         if h in self._hashes:
-            raise EngineError(f"fact id {fact_id!r} shares its engine hash with an earlier id")
+            raise EngineError(f"fact id {self._prefix + tail!r} shares its engine hash with an earlier id")
         self._hashes.add(h)
-        return fact_id
+        return tail
 
-    def _json(self, fact_id: str, fields: dict[str, Any]) -> str:
-        """The fact as the engine reads it: engine field names, every number exact."""
+    def members(self, fields: dict[str, Any]) -> tuple[str, int]:
+        """The fact's JSON members after id and sid (its constants first), engine field names and
+        every number exact, and how many fields the whole fact has."""
         c = self._compiled
-        members = [f'{{"id":"{fact_id}","sid":"{self.sid}",{c.constants}']
+        day = fields.get("day")
+        parts, n = [c.constants], 2 + self._constants  # id, sid, kind and the parameters
         for key, value in fields.items():
-            names = c.binding.get(key)
-            if names:
-                try:
-                    text = json_number(value)
-                except (ValueError, TypeError) as exc:
-                    rule = c.program.rule_of.get(names[0])
-                    raise EngineError(f"{key} = {value!r} on day {fields.get('day')}: {exc}",
-                                      value=value, **c.where(rule)) from None
-                members.extend(f'"{n}":{text}' for n in names)
-        n = len(members) + c.constants.count(",") + 2
-        if n > MAX_FACT_FIELDS:
-            raise EngineError(f"a fact has {n} fields; the engine takes at most {MAX_FACT_FIELDS}",
-                              **c.where(None))
-        return ",".join(members) + "}"
+            text = c.members(key, value, day)
+            if text:
+                parts.append(text)
+                n += len(c.heads[key])
+        return ",".join(parts), n
 
     def evaluate(self, fields: dict[str, Any]) -> list[str]:
         """Assert one day's fact; return the ids of the rules that fired on it, in rule order."""
-        fact_id = self._fact_id()
-        text = self._json(fact_id, fields)
-        self._sink.clear()
+        return self.assert_members(*self.members(fields), fields.get("day"))
+
+    def assert_members(self, body: str, n_fields: int, day: Any = None) -> list[str]:
+        """Assert one fact given as its members after id and sid (`Session.members`, or built the
+        same way from `CompiledRuleset.members`); the ids of the rules that fired, in rule order.
+
+        This is the whole of the engine call: the C function with the fact's JSON text (no
+        json.dumps, no exception built for a fact that matches nothing), then the state it returns
+        checked as durable_rules' own wrapper checks it.
+        """
+        if n_fields > MAX_FACT_FIELDS:
+            raise EngineError(f"a fact has {n_fields} fields; the engine takes at most {MAX_FACT_FIELDS}",
+                              **self._compiled.where(None))
+        tail = self._fact_id()
         try:
-            code, handle = _C.assert_fact(self._rules._handle, text)
+            code, handle = _C.assert_fact(self._handle, self._open + tail + self._sid_member + body + "}")
         except _C.error as exc:
-            raise EngineError(f"the engine refused the fact of day {fields.get('day')}: {_explain(exc)}",
+            raise EngineError(f"the engine refused the fact of day {day}: {_explain(exc)}",
                               **self._compiled.where(None)) from None
         if code == 1:  # matched no rule
             return []
         if code == 2:
-            raise EngineError(f"the engine took fact {fact_id!r} for one it had seen")
+            raise EngineError(f"the engine took fact {self._prefix + tail!r} for one it had seen")
+        self._sink.clear()
         # what Host.assert_fact does after its own json.dumps: run the actions the fact started
         state = _host()._handle_function(self._rules, int, handle if code == 0 else 0, None)
         if isinstance(state, dict) and "exception" in state:
