@@ -114,11 +114,17 @@ class DayFeatures:
     intervals: dict[str, list[Span]] = field(default_factory=dict)
     _merged: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
     _reading_days: dict[str, list[int]] = field(default_factory=dict)
+    _report_days: dict[str, list[int]] = field(default_factory=dict)
 
     def _days(self, measure: str) -> list[int]:
         if measure not in self._reading_days:
             self._reading_days[measure] = [d for d, _ in self.readings.get(measure, [])]
         return self._reading_days[measure]
+
+    def _reported_days(self, marker: str) -> list[int]:
+        if marker not in self._report_days:
+            self._report_days[marker] = [d for d, _ in self.reported_trends.get(marker, [])]
+        return self._report_days[marker]
 
     @classmethod
     def build(cls, scenario: Scenario, placement: Placement) -> "DayFeatures":
@@ -209,9 +215,11 @@ class DayFeatures:
     def _trend(self, feature: TrendFeature, day: int) -> int | None:
         start = day - feature.window
         numeric: tuple[int, int] | None = None
-        rows = [x for x in self.readings.get(feature.marker, []) if start <= x[0] <= day]
-        if len(rows) >= 2:
-            (_, first), (last_day, last) = rows[0], rows[-1]
+        rows = self.readings.get(feature.marker, [])  # by day; the readings inside are rows[lo:hi]
+        days = self._days(feature.marker)
+        lo, hi = bisect_left(days, start), bisect_right(days, day)
+        if hi - lo >= 2:
+            (_, first), (last_day, last) = rows[lo], rows[hi - 1]
             (flo, fhi), (llo, lhi) = first.bounds, last.bounds
             if lhi < flo:
                 numeric = (last_day, -1)
@@ -219,8 +227,9 @@ class DayFeatures:
                 numeric = (last_day, 1)
             elif flo == fhi == llo == lhi:
                 numeric = (last_day, 0)
-        reported = [x for x in self.reported_trends.get(feature.marker, []) if start <= x[0] <= day]
-        latest_report = reported[-1] if reported else None
+        reports = self.reported_trends.get(feature.marker, [])
+        i = bisect_right(self._reported_days(feature.marker), day) - 1  # the latest report by `day`
+        latest_report = reports[i] if i >= 0 and reports[i][0] >= start else None
         candidates = [c for c in (numeric, latest_report) if c is not None]
         if not candidates:
             return None
