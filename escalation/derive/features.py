@@ -174,6 +174,32 @@ class DayFeatures:
         made = [d for c, d in self.placement.diagnoses.items() if c in kinds_of(feature.code)]
         return {feature.key: int(any(d <= day for d in made))}
 
+    def change_days(self, feature: Feature) -> list[int]:
+        """Every day on which the feature's value may differ from the day before's, other than by
+        a SinceFeature's daily count (it is day minus a start day, and grows by one a day).
+
+        Between two of these days a feature keeps its value: a reading enters its window on its
+        day and leaves it the day after the window ends, a support is in place from its start to
+        the day after its end, and so on. The replay computes values only on these days. A day
+        listed when nothing changes costs a look-up; a change left out would be a wrong fact, which
+        the tests compare day by day with `value`.
+        """
+        if isinstance(feature, MeasureFeature):
+            days = self._days(feature.measure)
+            return days if feature.window is None else days + [d + feature.window + 1 for d in days]
+        if isinstance(feature, TrendFeature):
+            days = self._days(feature.marker) + self._reported_days(feature.marker)
+            return days + [d + feature.window + 1 for d in days]
+        if isinstance(feature, SinceFeature):
+            return self._starts_of(feature.codes)
+        if isinstance(feature, ActiveFeature):
+            spans = [s for c in kinds_of(feature.code) for s in self.intervals.get(c, [])]
+            return [s.start for s in spans] + [s.end + 1 for s in spans]
+        if isinstance(feature, FindingFeature):
+            days = self._starts_of((feature.code,))
+            return days + [d + feature.window + 1 for d in days]
+        return [d for c, d in self.placement.diagnoses.items() if c in kinds_of(feature.code)]
+
     def _starts_of(self, codes: tuple[str, ...]) -> list[int]:
         """Sorted start days of any of the codes or their narrower kinds, once per set of codes."""
         if codes not in self._merged:

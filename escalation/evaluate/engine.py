@@ -474,6 +474,56 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
                            {k: tuple(f'"{f}":' for f in fields) for k, fields in binding.items()})
 
 
+_ORDER = frozenset(_OPS.values())
+_BOUNDS: dict[tuple[str, str], dict[str, int | None]] = {}
+
+
+def _tests_on(node: Any, params: dict[str, Any], out: dict[str, list[Any]]) -> None:
+    """Every test of the program on each engine field: a number it is ordered against, or None
+    for a test of any other kind (an equality, a comparison with another field)."""
+    if isinstance(node, list):
+        for item in node:
+            _tests_on(item, params, out)
+        return
+    for op, arg in node.items():
+        if op in ("$and", "$or"):
+            _tests_on(arg, params, out)
+        elif op in _ORDER:
+            for name, right in arg.items():
+                if isinstance(right, dict):
+                    right = params.get(right.get("$m"))
+                ok = isinstance(right, (int, float)) and not isinstance(right, bool)
+                out.setdefault(name, []).append(right if ok else None)
+        else:
+            out.setdefault(op, []).append(None)
+
+
+def saturation(compiled: CompiledRuleset) -> dict[str, int | None]:
+    """Python fact key -> a bound at and above which its value compares like the bound itself.
+
+    Days-since counts grow by one a day for as long as a record lasts, but the program only ever
+    orders them against numbers (a parameter's value, or 0 and 1): once a count passes the largest
+    of them (floor + 1), every test on it gives the same answer for any larger count. The replay
+    writes min(count, bound) into the engine's fact, so that a day whose only change is a count
+    past its bound gives the same fact text as the day before, whose answer the engine has given
+    (the values shown in results stay exact). None: some test on a field of the key is not such an
+    ordering, so the value is always written as it is.
+    """
+    cache_key = (compiled.name, compiled.constants)
+    if cache_key not in _BOUNDS:
+        params = json.loads("{" + compiled.constants + "}")
+        tests: dict[str, list[Any]] = {}
+        for rule in compiled.definition.values():
+            for pattern in rule["all"]:
+                _tests_on(pattern["m"], params, tests)
+        bounds: dict[str, int | None] = {}
+        for key, fields in compiled.binding.items():
+            rights = [r for f in fields for r in tests.get(f, [])]
+            bounds[key] = None if None in rights else math.floor(max(rights, default=0)) + 1
+        _BOUNDS[cache_key] = bounds
+    return _BOUNDS[cache_key]
+
+
 # --- numbers -----------------------------------------------------------------------------------
 
 
