@@ -38,6 +38,7 @@ import hashlib
 import json
 import math
 import threading
+from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import count
@@ -561,7 +562,7 @@ class _QuietHost(_dr.Host):
 
 
 _HOST: _QuietHost | None = None
-_REGISTERED: dict[str, list[str]] = {}
+_REGISTERED: set[str] = set()
 _LIVE = threading.Lock()
 _SIDS = count(1)
 _C = _dr.durable_rules_engine
@@ -618,27 +619,21 @@ def _register_primed(name: str, definition: dict[str, Any]) -> None:
     _host().delete_state(name, _PRIME_KIND)
 
 
-def _register(compiled: CompiledRuleset) -> list[str]:
-    """Register a program once per process; return the list its actions write to."""
+def _register(compiled: CompiledRuleset) -> None:
+    """Register a program once per process.
+
+    Each rule gets an action that does nothing and is never called: a session takes the names of
+    the rules whose actions are due from the engine itself (Session.assert_members), which is all
+    the replay needs to know. durable_rules wants a function for every rule all the same.
+    """
     if compiled.name in _REGISTERED:
-        return _REGISTERED[compiled.name]
-    sink: list[str] = []
-
-    def action_for(rule_id: str):
-        def action(c):  # one parameter: two would make durable_rules treat it as asynchronous
-            sink.append(rule_id)
-
-        return action
-
-    definition = {
-        rule_id: dict(body, run=action_for(rule_id)) for rule_id, body in compiled.definition.items()
-    }
+        return
+    definition = {rule_id: dict(body, run=_noop) for rule_id, body in compiled.definition.items()}
     try:
         _register_primed(compiled.name, definition)
     except _C.error as exc:
         raise EngineError(f"the engine refused the rule set: {_explain(exc)}", **compiled.where(None)) from None
-    _REGISTERED[compiled.name] = sink
-    return sink
+    _REGISTERED.add(compiled.name)
 
 
 class Session:
@@ -649,7 +644,7 @@ class Session:
 
     def __init__(self, compiled: CompiledRuleset) -> None:
         self._compiled = compiled
-        self._sink = _register(compiled)
+        _register(compiled)
         self._rules = _host().get_ruleset(compiled.name)
         if not _LIVE.acquire(blocking=False):
             raise EngineError("another engine session is live in this process; close it first")
@@ -702,8 +697,11 @@ class Session:
         same way from `CompiledRuleset.members`); the ids of the rules that fired, in rule order.
 
         This is the whole of the engine call: the C function with the fact's JSON text (no
-        json.dumps, no exception built for a fact that matches nothing), then the state it returns
-        checked as durable_rules' own wrapper checks it.
+        json.dumps, no exception built for a fact that matches nothing), its return code checked as
+        durable_rules' own wrapper checks it, then the actions the fact made due, taken from the
+        engine one by one as the wrapper takes them (Ruleset.do_actions, _flush_actions), without
+        its closures: the state written back unchanged, each action completed, an action abandoned
+        if the engine fails on it.
         """
         if n_fields > MAX_FACT_FIELDS:
             raise EngineError(f"a fact has {n_fields} fields; the engine takes at most {MAX_FACT_FIELDS}",
@@ -718,12 +716,37 @@ class Session:
             return []
         if code == 2:
             raise EngineError(f"the engine took fact {self._prefix + tail!r} for one it had seen")
-        self._sink.clear()
-        # what Host.assert_fact does after its own json.dumps: run the actions the fact started
-        state = _host()._handle_function(self._rules, int, handle if code == 0 else 0, None)
-        if isinstance(state, dict) and "exception" in state:
-            raise EngineError(f"a rule action failed inside the engine: {state['exception']}")
-        return sorted(set(self._sink), key=self._compiled.order.__getitem__)
+        return self._due(handle if code == 0 else 0)
+
+    def _due(self, state_handle: int) -> list[str]:
+        """The rules whose actions the last fact made due, each action completed in the engine."""
+        fired: set[str] = set()
+        try:
+            started = _C.start_action_for_state(self._handle, state_handle)
+            if started:
+                state, message = started[0], started[1]
+                if '"exception"' in state:  # never set here: nothing runs inside the engine
+                    raise EngineError(f"a rule action failed inside the engine: {state}")
+                while message:
+                    fired.add(self._action_name(message))
+                    _C.update_state(self._handle, state)
+                    message = _C.complete_and_start_action(self._handle, state_handle)
+        except _C.error as exc:
+            with suppress(_C.error):
+                _C.abandon_action(self._handle, state_handle)
+            raise EngineError(f"the engine failed while completing an action: {_explain(exc)}",
+                              **self._compiled.where(None)) from None
+        return sorted(fired, key=self._compiled.order.__getitem__)
+
+    def _action_name(self, message: str) -> str:
+        """The rule an action message is for: its one key, `{"rule-id": {"m": fact}}`."""
+        end = message.find('"', 2)
+        name = message[2:end] if message.startswith('{"') and end > 2 else None
+        if name not in self._compiled.order or message[end:end + 2] != '":':
+            name = next(iter(json.loads(message)))
+        if name not in self._compiled.order:
+            raise EngineError(f"the engine named an action for an unknown rule {name!r}", **self._compiled.where(None))
+        return name
 
     def close(self) -> None:
         if self._closed:
