@@ -12,7 +12,9 @@ accepted divisor is at least 1e-6 and every index stays a finite number.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from escalation.derive.placement import Placement
@@ -22,7 +24,7 @@ from escalation.load.scenario import Observation, Scenario, Value
 SPO2_INDEX_CEILING = 97.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # no __dict__: a long record has tens of thousands
 class Reading:
     """One value of one measure on one event, in canonical units."""
 
@@ -59,8 +61,29 @@ def _num(x: float) -> Value:
     return Value(value=round(x, 4))
 
 
+_MEMO: dict[int, tuple[weakref.ref, tuple[Reading, ...]]] = {}  # id(observation) -> its readings
+
+
+def _forget(key: int, ref: weakref.ref) -> None:
+    if _MEMO.get(key, (None,))[0] is ref:
+        del _MEMO[key]
+
+
 def observation_readings(obs: Observation) -> list[Reading]:
-    """Measured values, then indices recomputed from them, then the indices the source reports."""
+    """Measured values, then indices recomputed from them, then the indices the source reports.
+
+    An observation is frozen, so its readings are computed once and kept for as long as it lives
+    (a replay and its report ask for them six times; unit conversion copies pydantic models).
+    """
+    key = id(obs)
+    hit = _MEMO.get(key)
+    if hit is None or hit[0]() is not obs:
+        hit = (weakref.ref(obs, partial(_forget, key)), tuple(_observation_readings(obs)))
+        _MEMO[key] = hit
+    return list(hit[1])
+
+
+def _observation_readings(obs: Observation) -> list[Reading]:
     out = [Reading(obs.id, m, v.canonical(m), "measured") for m, v in obs.values.items()]
     fio2, map_, spo2 = measured_value(obs, "fio2"), measured_value(obs, "map"), measured_value(obs, "spo2")
     pao2 = measured_value(obs, "pao2")
