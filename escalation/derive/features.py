@@ -128,6 +128,11 @@ class DayFeatures:
 
     @classmethod
     def build(cls, scenario: Scenario, placement: Placement) -> "DayFeatures":
+        """The features of one placement, built once for it (Placement.derived)."""
+        return placement.derived(scenario, cls._build)
+
+    @classmethod
+    def _build(cls, scenario: Scenario, placement: Placement) -> "DayFeatures":
         self = cls(scenario, placement)
         chosen: list[tuple[int, Reading]] = []
         for ev in scenario.events:

@@ -4,20 +4,24 @@ its uncertain timing. The replay runs once under each.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from escalation.load.errors import InputError
 from escalation.load.scenario import Scenario, Therapy
 from escalation.load.timing import MAX_DAYS
 from escalation.load.vocabulary import CODES, CodeKind
 
+T = TypeVar("T")
 Pass = Literal["early", "late"]
 PASSES: tuple[Pass, Pass] = ("early", "late")
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
+    """An event's first and last day under one placement. A tuple of two ints, which the garbage
+    collector stops tracking: a long record has tens of thousands of them."""
+
     start: int
     end: int
 
@@ -35,6 +39,19 @@ class Placement:
     last_day: int
     spans: dict[str, Span]
     diagnoses: dict[str, int]
+    _derived: dict[Any, tuple[Scenario, Any]] = field(default_factory=dict, compare=False, repr=False)
+
+    def derived(self, scenario: Scenario, make: Callable[[Scenario, "Placement"], T]) -> T:
+        """What `make(scenario, self)` builds, built once for this placement of that scenario.
+
+        The views of a placement (each day's features, the actions by start day) are asked for by
+        the replay and again by its report; both objects are frozen, so the first answer holds.
+        """
+        key = (make, id(scenario))
+        hit = self._derived.get(key)
+        if hit is None or hit[0] is not scenario:
+            hit = self._derived[key] = (scenario, make(scenario, self))
+        return hit[1]
 
 
 def timeline_bounds(scenario: Scenario, through_day: int | None = None) -> tuple[int, int]:
