@@ -38,6 +38,7 @@ import hashlib
 import json
 import math
 import threading
+from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -476,30 +477,32 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
 
 
 _ORDER = frozenset(_OPS.values())
-_BOUNDS: dict[tuple[str, str], dict[str, int | None]] = {}
+_TESTS: dict[str, dict[str, list[Any]]] = {}  # program name -> engine field -> what it is ordered against
 
 
-def _tests_on(node: Any, params: dict[str, Any], out: dict[str, list[Any]]) -> None:
-    """Every test of the program on each engine field: a number it is ordered against, or None
-    for a test of any other kind (an equality, a comparison with another field)."""
+def _tests_on(node: Any, out: dict[str, list[Any]]) -> None:
+    """Every test of the program on each engine field: a number it is ordered against, ("$m",
+    field) when that number is a parameter's field, or None for a test of any other kind (an
+    equality, say)."""
     if isinstance(node, list):
         for item in node:
-            _tests_on(item, params, out)
+            _tests_on(item, out)
         return
     for op, arg in node.items():
         if op in ("$and", "$or"):
-            _tests_on(arg, params, out)
+            _tests_on(arg, out)
         elif op in _ORDER:
             for name, right in arg.items():
                 if isinstance(right, dict):
-                    right = params.get(right.get("$m"))
-                ok = isinstance(right, (int, float)) and not isinstance(right, bool)
-                out.setdefault(name, []).append(right if ok else None)
+                    right = ("$m", right["$m"]) if set(right) == {"$m"} else None
+                elif isinstance(right, bool) or not isinstance(right, (int, float)):
+                    right = None
+                out.setdefault(name, []).append(right)
         else:
             out.setdefault(op, []).append(None)
 
 
-def saturation(compiled: CompiledRuleset) -> dict[str, int | None]:
+def saturation(compiled: CompiledRuleset, keys: Iterable[str] | None = None) -> dict[str, int | None]:
     """Python fact key -> a bound at and above which its value compares like the bound itself.
 
     Days-since counts grow by one a day for as long as a record lasts, but the program only ever
@@ -508,21 +511,23 @@ def saturation(compiled: CompiledRuleset) -> dict[str, int | None]:
     writes min(count, bound) into the engine's fact, so that a day whose only change is a count
     past its bound gives the same fact text as the day before, whose answer the engine has given
     (the values shown in results stay exact). None: some test on a field of the key is not such an
-    ordering, so the value is always written as it is.
+    ordering, so the value is always written as it is. `keys`: only these (default: every key).
     """
-    cache_key = (compiled.name, compiled.constants)
-    if cache_key not in _BOUNDS:
-        params = json.loads("{" + compiled.constants + "}")
+    if compiled.name not in _TESTS:  # once per program (a shape), whatever its values
         tests: dict[str, list[Any]] = {}
         for rule in compiled.definition.values():
             for pattern in rule["all"]:
-                _tests_on(pattern["m"], params, tests)
-        bounds: dict[str, int | None] = {}
-        for key, fields in compiled.binding.items():
-            rights = [r for f in fields for r in tests.get(f, [])]
-            bounds[key] = None if None in rights else math.floor(max(rights, default=0)) + 1
-        _BOUNDS[cache_key] = bounds
-    return _BOUNDS[cache_key]
+                _tests_on(pattern["m"], tests)
+        _TESTS[compiled.name] = tests
+    tests = _TESTS[compiled.name]
+    params = json.loads("{" + compiled.constants + "}")
+    bounds: dict[str, int | None] = {}
+    for key in compiled.binding if keys is None else keys:
+        fields = compiled.binding.get(key, ())
+        rights = [params.get(r[1]) if isinstance(r, tuple) else r for f in fields for r in tests.get(f, [])]
+        ok = all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in rights)
+        bounds[key] = math.floor(max(rights, default=0)) + 1 if ok else None
+    return bounds
 
 
 # --- numbers -----------------------------------------------------------------------------------

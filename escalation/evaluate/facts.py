@@ -54,8 +54,10 @@ class DayFacts:
     def __init__(self, compiled: CompiledRuleset, features: DayFeatures, first_day: int, last_day: int) -> None:
         self.compiled = compiled
         self.features = features
-        bounds = saturation(compiled)
         self._feats = compiled.features
+        bounds = saturation(compiled, [f.key for f in self._feats if isinstance(f, SinceFeature)]
+                            + [r.since_key for r in compiled.rules if r.every_days is not None]
+                            + [step_days_key(s) for s in compiled.steps])
         # feature index -> its count (a SinceFeature), else its value and members
         self._counts: dict[int, _Count] = {
             i: _Count(f.key, compiled.heads.get(f.key, ()), bounds.get(f.key))
