@@ -30,18 +30,21 @@ from escalation.evaluate.engine import CompiledRuleset, saturation, step_days_ke
 class _Count:
     """A days-since count in the fact: its key, its engine heads, its start day and bound."""
 
-    __slots__ = ("key", "heads", "bound", "start")
+    __slots__ = ("key", "heads", "bound", "start", "_written")
 
     def __init__(self, key: str, heads: tuple[str, ...], bound: int | None) -> None:
         self.key, self.heads, self.bound = key, heads, bound
         self.start: int | None = None  # no count until there is something to count from
+        self._written: tuple[int, str] = (-1, "")  # the last count written, and its members
 
     def text(self, day: int) -> str:
         n = day - self.start  # type: ignore[operator]
         if self.bound is not None and n > self.bound:
             n = self.bound
-        value = str(n)
-        return ",".join(h + value for h in self.heads)
+        if n != self._written[0]:
+            value = str(n)
+            self._written = (n, ",".join(h + value for h in self.heads))
+        return self._written[1]
 
     def settled(self, day: int) -> bool:
         """The count written on any later day is the one written on `day`."""
@@ -82,14 +85,18 @@ class DayFacts:
         # the counts the program reads, in the order they are written
         self._written = [c for c in (*self._counts.values(), *self._since_fired.values(), *self._steps.values())
                          if c.heads]
-        self._memory = ""
-        self._memory_width = 0
+        # the memory's members that are not counts: each rule's firings, then each step flagged
+        self._memory_parts = [compiled.members(r.fired_key, 0, first_day) for r in compiled.rules]
+        self._memory_parts += [compiled.members(step_key(s), 0, first_day) for s in compiled.steps]
+        self._memory_index = {r.rule_id: i for i, r in enumerate(compiled.rules)}
+        self._step_index = {s: len(compiled.rules) + i for i, s in enumerate(compiled.steps)}
+        self._memory_width = (sum(len(compiled.heads.get(r.fired_key, ())) for r in compiled.rules)
+                              + sum(len(compiled.heads.get(step_key(s), ())) for s in compiled.steps))
         self._static: str | None = None
         self._fields = 0
         self.day = first_day
         for i in range(len(self._feats)):
             self._compute(i, first_day)
-        self._remember(first_day)
 
     # --- moving on ----------------------------------------------------------------------------
 
@@ -119,19 +126,23 @@ class DayFacts:
 
     def fired(self, rule_id: str, step: int | None) -> None:
         """A rule fired on the current day: its count, its days since, and its step."""
+        c, day = self.compiled, self.day
         self._fired[rule_id] += 1
+        rule = c.rules[self._memory_index[rule_id]]
+        self._memory_parts[self._memory_index[rule_id]] = c.members(rule.fired_key, self._fired[rule_id], day)
         if rule_id in self._since_fired:
-            self._since_fired[rule_id].start = self.day
+            self._since_fired[rule_id].start = day
         if step is not None and self._steps[step].start is None:
-            self._steps[step].start = self.day
-        self._remember(self.day)
+            self._steps[step].start = day
+            self._memory_parts[self._step_index[step]] = c.members(step_key(step), 1, day)
+        self._static = None
 
     # --- the fact -----------------------------------------------------------------------------
 
     def text(self) -> tuple[str, int]:
         """The current day's fact as the engine reads it, after id and sid, and its field count."""
         if self._static is None:
-            parts = [self.compiled.constants, *(m for m in self._members if m), self._memory]
+            parts = [self.compiled.constants, *self._members, *self._memory_parts]
             self._static = ",".join(p for p in parts if p)
             self._fields = (3 + self.compiled.constants.count(",")  # id, sid, kind and the parameters
                             + sum(self._widths) + self._memory_width
@@ -178,12 +189,3 @@ class DayFacts:
         self._widths[i] = sum(len(c.heads.get(k, ())) for k in value)
         self._static = None
 
-    def _remember(self, day: int) -> None:
-        """The memory's members that are not counts: each rule's firings, each step flagged."""
-        c = self.compiled
-        parts = [c.members(r.fired_key, self._fired[r.rule_id], day) for r in c.rules]
-        parts += [c.members(step_key(s), int(n.start is not None), day) for s, n in self._steps.items()]
-        self._memory = ",".join(p for p in parts if p)
-        self._memory_width = (sum(len(c.heads.get(r.fired_key, ())) for r in c.rules)
-                              + sum(len(c.heads.get(step_key(s), ())) for s in self._steps))
-        self._static = None
