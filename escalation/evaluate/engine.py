@@ -42,6 +42,7 @@ from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property, lru_cache
 from itertools import count
 from typing import Any
 
@@ -114,11 +115,11 @@ class CompiledRule:
     conditions: tuple[CompiledCondition, ...]
     every_days: int | None
 
-    @property
+    @cached_property  # one string, shared by every fact's dict (a long record keeps thousands)
     def fired_key(self) -> str:
         return f"fired__{self.rule_id}"
 
-    @property
+    @cached_property
     def since_key(self) -> str:
         return f"since_fired__{self.rule_id}"
 
@@ -178,10 +179,12 @@ def _where(origin: Any, rule_id: str | None) -> dict[str, Any]:
     return {"file": file, "line": line, "rule": rule_id}
 
 
+@lru_cache(maxsize=None)
 def step_key(step: int) -> str:
     return f"step_flagged__{step}"
 
 
+@lru_cache(maxsize=None)
 def step_days_key(step: int) -> str:
     """Days since the step was first flagged; absent until it has been."""
     return f"step_days__{step}"
