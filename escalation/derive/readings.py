@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import weakref
 from dataclasses import dataclass
-from functools import partial
 from typing import Literal
 
 from escalation.derive.placement import Placement
@@ -61,12 +60,32 @@ def _num(x: float) -> Value:
     return Value(value=round(x, 4))
 
 
-_MEMO: dict[int, tuple[weakref.ref, tuple[Reading, ...]]] = {}  # id(observation) -> its readings
+_MEMO: dict[int, "_Ref"] = {}  # id(observation) -> a weak reference to it, holding its readings
+_VALUES: weakref.WeakValueDictionary[tuple, Value] = weakref.WeakValueDictionary()  # see _shared
 
 
-def _forget(key: int, ref: weakref.ref) -> None:
-    if _MEMO.get(key, (None,))[0] is ref:
-        del _MEMO[key]
+def _shared(r: Reading) -> Reading:
+    """The reading with an equal value already in use, if there is one. A long record repeats the
+    same values (an SpO2 of 92 %, an FiO2 of 0.6) thousands of times; its readings keep one copy
+    of each (Values are frozen). Equal means the same numbers as written (90 and 90.0 are not),
+    comparator, unit and fields set."""
+    v = r.value
+    if v.reference is not None:
+        return r
+    key = (repr(v.value), v.comparator, repr(v.min), repr(v.max), v.unit, tuple(sorted(v.model_fields_set)))
+    shared = _VALUES.setdefault(key, v)
+    return r if shared is v else Reading(r.event_id, r.measure, shared, r.origin, r.formula)
+
+
+class _Ref(weakref.ref):
+    """A weak reference to an observation, with its key in _MEMO and its readings."""
+
+    __slots__ = ("key", "readings")
+
+
+def _forget(ref: _Ref) -> None:
+    if _MEMO.get(ref.key) is ref:
+        del _MEMO[ref.key]
 
 
 def observation_readings(obs: Observation) -> list[Reading]:
@@ -76,11 +95,11 @@ def observation_readings(obs: Observation) -> list[Reading]:
     (a replay and its report ask for them six times; unit conversion copies pydantic models).
     """
     key = id(obs)
-    hit = _MEMO.get(key)
-    if hit is None or hit[0]() is not obs:
-        hit = (weakref.ref(obs, partial(_forget, key)), tuple(_observation_readings(obs)))
-        _MEMO[key] = hit
-    return list(hit[1])
+    ref = _MEMO.get(key)
+    if ref is None or ref() is not obs:
+        ref = _MEMO[key] = _Ref(obs, _forget)
+        ref.key, ref.readings = key, tuple(map(_shared, _observation_readings(obs)))
+    return list(ref.readings)
 
 
 def _observation_readings(obs: Observation) -> list[Reading]:
