@@ -57,7 +57,7 @@ class Placement:
 _FIELDS: dict[type, frozenset[str]] = {}
 
 
-def _field(ev: Any, name: str) -> Any:
+def field_of(ev: Any, name: str) -> Any:
     """An event's field, or None for a kind of event without it (getattr with a default would
     raise and catch an AttributeError inside pydantic for every such event: slow on long records)."""
     kind = type(ev)
@@ -77,7 +77,7 @@ def timeline_bounds(scenario: Scenario, through_day: int | None = None) -> tuple
                          "(the bound on every day in a file)")
     days: list[int] = [] if through_day is None else [through_day]
     for ev in scenario.events:
-        for rng in (ev.day, _field(ev, "until")):
+        for rng in (ev.day, field_of(ev, "until")):
             if rng is not None:
                 days += [d for d in (rng.earliest, rng.latest) if d is not None]
     for dx in scenario.patient.diagnoses:
@@ -92,12 +92,12 @@ def place(scenario: Scenario, which: Pass, through_day: int | None = None) -> Pl
     spans: dict[str, Span] = {}
     for ev in scenario.events:
         start = ev.day.resolve(lo, hi)[pick]
-        until = _field(ev, "until")
+        until = field_of(ev, "until")
         if until is not None:
             end = max(start, until.resolve(start, hi)[pick])
         elif isinstance(ev, Therapy):
             end = start + (ev.days_per_course or 1) - 1
-        elif CODES.get(_field(ev, "code") or "", None) and CODES[ev.code].kind in (
+        elif CODES.get(field_of(ev, "code") or "", None) and CODES[ev.code].kind in (
             CodeKind.support,
             CodeKind.procedure,
         ):
