@@ -14,7 +14,7 @@ from conftest import INDEX_CASE, ROOT
 
 NOT_FOR_REPLAY = (
     "escalation.literature", "escalation.fhir", "escalation.batch", "escalation.analysis",
-    "escalation.report.html", "escalation.report.course", "escalation.evaluate.explain",
+    "escalation.report.html", "escalation.report.course",
     "matplotlib", "jinja2", "dask", "distributed", "pyarrow", "duckdb", "pandas", "numpy",
 )
 
