@@ -1,174 +1,442 @@
 """Throughput benchmark of the replay: a script to run by hand, not a test (pytest ignores it).
 
-    python benchmarks/bench_replay.py [--repeats N] [--batches B] [--cold-runs K] [--json]
+    python benchmarks/bench_replay.py [--repeats N] [--batches B] [--rounds R] [--cold-runs K]
+                                      [--before REV] [--long-runs L] [--flat-replays M] [--no-sweep] [--json]
 
-It loads scenarios/index_case.yaml and rules/report-pathway.yaml once, replays the index case
-once to warm up (host creation, rule-set registration), then N times, each `replay(...)` opening
-and deleting its own engine sessions. Facts are counted by wrapping `Session.evaluate` here.
+It prints every figure of the issue "Cohort scale" (part 2) with its target, medians throughout;
+the machine may be shared, so each comparison is measured in the same run, alternating the two
+sides where it can.
 
-- replays/s: `replay(...)` alone (no result building), median over B batches, (slowest..fastest);
-- facts/replay, facts/s: facts asserted to the engine (one per day per timing pass, plus one
-  more on each day a rule fired), and the same batches measured in facts;
-- report ms: `to_json(build_result(...))` per replay, kept out of replays/s;
-- raw assert_fact/s: `escalation.evaluate.engine.raw_assert_rate()`, bare durable_rules `assert_fact` on
-  a one-rule set (median of 3); the ratio says what share of that rate the replay reaches;
-- cold CLI s: wall time of `escalation replay scenarios/index_case.yaml` as a fresh subprocess
-  (interpreter, imports, loading, replay, table), each run and the median;
-- identical JSON: every replay's `to_json(build_result(...))` equals the warm-up's, else exit 1;
-- sweep replays/s, 1 and 2 workers: `escalation.analysis.sweep.run_sweep` of step3-ecmo-oi.oi_above over
-  30..50 on the index case and its variants (spawned worker processes, each with its own engine),
-  the 2:1 ratio, and sweep facts/s against the raw assert_fact rate (facts counted in the
-  1-worker run; the 2-worker run asserts the same facts).
+- replay ms (index case): `replay(...)` of scenarios/index_case.yaml under the shipped report
+  pathway (engine passes only, no result building), this tree, and the tree at REV (default: the
+  commit this work started from) unpacked with `git archive` into a temporary folder, each timed
+  by the same child script (B batches of N/B replays after a warm-up), R rounds, alternating;
+  the ratio before : after. Target: 4x or more.
+- engine floor: the JSON text of every fact one replay hands to durable_rules, recorded, then
+  passed straight to the C functions (`assert_fact`, and for a fact that fires its actions'
+  `start_action_for_state` / `update_state` / `complete_and_start_action`) in sessions of the same
+  registered ruleset, nothing else. Once for the facts the replay asserts (days whose fact reads as
+  the last quiet one are not asserted), once for the facts of the day-by-day replay
+  (`run_pass(every_day=True)`, one fact per day and pass plus one for each day a rule fired) with
+  that replay's own time beside it. Target: replay within 3x of the floor of the same facts.
+- long dense timelines: `synth.dense_data` (an observation every day, another event about one day
+  in ten) of 1,000 and 10,000 days, each in a fresh child process: `replay` then `build_result`
+  of the freshly loaded scenario; ms per day (one fact per day in the day-by-day reading) and per
+  fact asserted, median of L runs; peak RSS of the child while it replays and builds (VmHWM,
+  reset after loading; the loaded scenario included). Targets: 10,000 days at most 1.3x per fact
+  what 1,000 days cost; under 150 MB.
+- cold CLI: `python -m escalation replay scenarios/index_case.yaml` (this tree) against
+  `python -c "import pydantic, yaml, durable.lang"`, K runs each, alternating. Target: 3x at most.
+- flat memory: M replays (default 100,000) in one child process, cycling over the shipped
+  scenarios, a what-if override of one parameter every 100th replay and the result built every
+  10th; RSS after the first 1,000 and at the end. Target: within 10%.
+- identical JSON: every timed replay's `to_json(build_result(...))` equals the warm-up's, else exit 1.
+- sweep replays/s with 1 and 2 worker processes (as before), unless --no-sweep.
 Figures vary by machine and from run to run on a shared one; compare runs on one machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
+import re
+import resource
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
 
 from escalation.evaluate import engine
-from escalation.evaluate.replay import replay
+from escalation.evaluate.engine import compile_ruleset
+from escalation.evaluate.replay import pair_passes, replay, run_pass
 from escalation.load.loading import load_ruleset, load_scenario
 from escalation.match.matching import build_result
 from escalation.report.text import to_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO, RULES = "scenarios/index_case.yaml", "rules/report-pathway.yaml"
-FACTS = [0]
-_evaluate = engine.Session.evaluate
+BASE = "fecfd73"  # the commit the replay speed work (issue "Cohort scale", part 2) started from
+
+# --- children: each prints one JSON object; the same script serves this tree and the one at REV ---
+
+REPLAY_CHILD = """
+import json, sys, time
+from escalation.evaluate.replay import replay
+from escalation.load.loading import load_ruleset, load_scenario
+scenario, rules, n, batches = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+sc, rs = load_scenario(scenario), load_ruleset(rules)
+replay(sc, rs)
+out = []
+for size in (n // batches + (i < n % batches) for i in range(batches)):
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(size):
+        replay(sc, rs)
+    out.append(((time.perf_counter() - t0) / size, (time.process_time() - c0) / size))
+print(json.dumps(out))
+"""
+
+LONG_CHILD = """
+import gc, json, sys, time
+from escalation.analysis.synth import dense_data
+from escalation.evaluate import engine
+from escalation.evaluate.replay import replay
+from escalation.load.loading import load_ruleset
+from escalation.load.scenario import Scenario
+from escalation.match.matching import build_result
+
+def rss(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
+days = int(sys.argv[1])
+sc = Scenario.model_validate(dense_data(days, 1))
+rs = load_ruleset(sys.argv[2])
+gc.collect()
+loaded = rss("VmRSS:")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # resets the peak (VmHWM) to the present RSS
+facts = [0]
+real = engine.Session.assert_members
+def counting(self, *args):
+    facts[0] += 1
+    return real(self, *args)
+engine.Session.assert_members = counting
+c0, t0 = time.process_time(), time.perf_counter()
+r = replay(sc, rs)
+t1 = time.perf_counter()
+result = build_result(r, "dense.yaml")
+t2, c2 = time.perf_counter(), time.process_time()
+print(json.dumps({"days": days, "facts": facts[0], "replay_s": t1 - t0, "build_s": t2 - t1, "cpu_s": c2 - c0,
+                  "decision_points": len(result.decision_points), "rss_loaded_mb": loaded,
+                  "peak_mb": rss("VmHWM:")}))
+"""
+
+FLAT_CHILD = """
+import json, sys, time
+from pathlib import Path
+from escalation.evaluate.replay import replay
+from escalation.load.loading import load_ruleset, load_scenario
+from escalation.match.matching import build_result
+
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+root, n = Path(sys.argv[1]), int(sys.argv[2])
+files = [root / "scenarios" / "index_case.yaml", *sorted((root / "scenarios" / "variants").glob("*.yaml"))]
+scenarios = [load_scenario(f) for f in files]
+rs = load_ruleset(root / "rules" / "report-pathway.yaml")
+marks, t0 = {}, time.perf_counter()
+for i in range(n):
+    ruleset = rs.with_overrides({("step3-ecmo-oi", "oi_above"): 30.0 + i % 50}) if i % 100 == 99 else rs
+    r = replay(scenarios[i % len(scenarios)], ruleset)
+    if i % 10 == 0:
+        build_result(r, "x.yaml")
+    if i + 1 in (1000, n) or (i + 1) % max(1, n // 10) == 0:
+        marks[i + 1] = rss()
+print(json.dumps({"replays": n, "seconds": time.perf_counter() - t0, "rss_mb": marks}))
+"""
 
 
-def _counting_evaluate(self, fields):
-    FACTS[0] += 1
-    return _evaluate(self, fields)
+def child(code: str, *args: object, tree: Path = ROOT, timeout: float | None = None) -> dict | list:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=tree, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if done.returncode != 0:
+        sys.exit(f"a benchmark child failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def cli_command() -> list[str]:
-    script = Path(sys.executable).parent / "escalation"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "escalation"]
+def tree_at(rev: str, into: Path) -> Path:
+    """The repository's files at `rev`, unpacked (no git worktree is created)."""
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(into, filter="data")
+    return into
 
 
-def cold_runs(k: int) -> list[float]:
+def med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+# --- the index case: before and after, and the engine's floor -----------------------------------
+
+
+def before_after(before: Path | None, n: int, batches: int, rounds: int) -> dict:
+    """Wall and CPU ms per replay (medians of the batches of every round), this tree and REV's."""
+    scenario, rules = ROOT / SCENARIO, ROOT / RULES
+    now: list[list[float]] = []
+    then: list[list[float]] = []
+    for _ in range(rounds):
+        if before is not None:
+            then += child(REPLAY_CHILD, scenario, rules, n, batches, tree=before)
+        now += child(REPLAY_CHILD, scenario, rules, n, batches)
+    wall, cpu = [w for w, _ in now], [c for _, c in now]
+    out = {"replay_ms": 1000 * med(wall), "replay_ms_spread": [1000 * min(wall), 1000 * max(wall)],
+           "replay_cpu_ms": 1000 * med(cpu)}
+    if then:
+        bwall, bcpu = [w for w, _ in then], [c for _, c in then]
+        out.update(before_ms=1000 * med(bwall), before_ms_spread=[1000 * min(bwall), 1000 * max(bwall)],
+                   before_cpu_ms=1000 * med(bcpu), speedup=med(bwall) / med(wall), speedup_cpu=med(bcpu) / med(cpu))
+    return out
+
+
+class _Recorder:
+    """durable_rules' C module, with every fact text asserted recorded as (sid, text)."""
+
+    def __init__(self, real) -> None:
+        self.real, self.facts = real, []
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def assert_fact(self, handle, text):
+        self.facts.append((re.search(r'"sid":"([^"]+)"', text).group(1), text))
+        return self.real.assert_fact(handle, text)
+
+
+def recorded(run) -> list[tuple[str, str]]:
+    real = engine._C
+    engine._C = rec = _Recorder(real)
+    try:
+        run()
+    finally:
+        engine._C = real
+    return rec.facts
+
+
+def floor_s(name: str, facts: list[tuple[str, str]], repeats: int) -> float:
+    """Seconds to pass the recorded texts straight to the C engine, its actions completed, each
+    session deleted after its facts (median of `repeats`)."""
+    C, ruleset = engine._C, engine._host().get_ruleset(name)
+    handle = ruleset._handle
+
+    def delete(sid: str) -> None:
+        try:
+            C.delete_state(handle, sid)
+        except C.error as exc:  # 309: no fact of that session reached a rule, so it has no state
+            if "309" not in str(exc):
+                raise
+
     times = []
-    for _ in range(k):
+    for _ in range(repeats):
         t0 = time.perf_counter()
-        proc = subprocess.run([*cli_command(), "replay", SCENARIO], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        sid = None
+        for fact_sid, text in facts:
+            if fact_sid != sid and sid is not None:
+                delete(sid)
+            sid = fact_sid
+            code, state_handle = C.assert_fact(handle, text)
+            if code == 0:
+                started = C.start_action_for_state(handle, state_handle)
+                if started:
+                    state, message = started[0], started[1]
+                    while message:
+                        C.update_state(handle, state)
+                        message = C.complete_and_start_action(handle, state_handle)
+        delete(sid)
         times.append(time.perf_counter() - t0)
-        if proc.returncode != 0:
-            sys.exit(f"cold run failed (exit {proc.returncode}): {proc.stderr.strip()}")
-    return times
+    return med(times)
+
+
+def every_day(sc, rs):
+    compiled = compile_ruleset(rs)
+    passes = {w: run_pass(sc, compiled, w, every_day=True) for w in ("early", "late")}
+    return pair_passes(passes["early"], passes["late"], compiled)
+
+
+def floors(sc, rs, repeats: int) -> dict:
+    name = compile_ruleset(rs).name
+    fast = recorded(lambda: replay(sc, rs))
+    daily = recorded(lambda: every_day(sc, rs))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        every_day(sc, rs)
+        times.append(time.perf_counter() - t0)
+    return {"facts_asserted": len(fast), "floor_ms": 1000 * floor_s(name, fast, repeats),
+            "day_by_day_facts": len(daily), "day_by_day_floor_ms": 1000 * floor_s(name, daily, repeats),
+            "day_by_day_replay_ms": 1000 * med(times)}
+
+
+def identical_json(sc, rs, n: int) -> int:
+    reference = to_json(build_result(replay(sc, rs), SCENARIO))
+    return sum(to_json(build_result(replay(sc, rs), SCENARIO)) != reference for _ in range(n))
+
+
+# --- long timelines, cold start, flat memory, sweep --------------------------------------------
+
+
+def long_timelines(runs: int) -> dict:
+    out = {}
+    for days in (1000, 10000):
+        rows = [child(LONG_CHILD, days, ROOT / RULES, timeout=1800) for _ in range(runs)]
+        total = [r["replay_s"] + r["build_s"] for r in rows]
+        cpu = med([r["cpu_s"] for r in rows])
+        out[days] = {"facts": rows[0]["facts"], "decision_points": rows[0]["decision_points"],
+                     "ms_per_day": 1000 * med(total) / days,
+                     "ms_per_fact": 1000 * med(total) / rows[0]["facts"],
+                     "cpu_ms_per_day": 1000 * cpu / days, "cpu_ms_per_fact": 1000 * cpu / rows[0]["facts"],
+                     "replay_s": med([r["replay_s"] for r in rows]), "build_s": med([r["build_s"] for r in rows]),
+                     "rss_loaded_mb": med([r["rss_loaded_mb"] for r in rows]),
+                     "peak_mb": max(r["peak_mb"] for r in rows)}
+    for unit in ("day", "fact"):
+        out[f"per_{unit}_ratio"] = out[10000][f"ms_per_{unit}"] / out[1000][f"ms_per_{unit}"]
+        out[f"cpu_per_{unit}_ratio"] = out[10000][f"cpu_ms_per_{unit}"] / out[1000][f"cpu_ms_per_{unit}"]
+    return out
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds of a command, and the CPU seconds (user + system) of its process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    took, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed (exit {done.returncode}): {done.stderr.strip()}")
+    return took, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
+CLI = [sys.executable, "-m", "escalation", "replay", SCENARIO]
+IMPORTS = [sys.executable, "-c", "import pydantic, yaml, durable.lang"]
+
+
+def cold_start(k: int) -> dict:
+    cli, base = [], []
+    for _ in range(k):
+        base.append(timed(IMPORTS))
+        cli.append(timed(CLI))
+    out = {"cold_cli_s": [w for w, _ in cli], "cold_imports_s": [w for w, _ in base]}
+    for kind, i in (("", 0), ("_cpu", 1)):
+        c, b = med([x[i] for x in cli]), med([x[i] for x in base])
+        out.update({f"cold_cli{kind}_s_median": c, f"cold_imports{kind}_s_median": b, f"cold{kind}_ratio": c / b})
+    return out
+
+
+def flat_memory(m: int) -> dict:
+    got = child(FLAT_CHILD, ROOT, m, timeout=36000)
+    marks = {int(k): v for k, v in got["rss_mb"].items()}
+    first = marks.get(1000, marks[min(marks)])
+    return {"flat_replays": m, "flat_seconds": got["seconds"], "rss_after_1000_mb": first,
+            "rss_end_mb": marks[m], "rss_marks_mb": marks, "rss_growth": marks[m] / first - 1}
 
 
 def sweep_figures() -> dict:
-    """The sweep of the issue: one parameter over the index case and its variants."""
+    """The sweep of the issue's part 1: one parameter over the index case and its variants."""
     from escalation.analysis.sweep import parse_range, run_sweep
 
     scenarios = [ROOT / SCENARIO, *sorted((ROOT / "scenarios" / "variants").glob("*.yaml"))]
     rng = parse_range("step3-ecmo-oi.oi_above=30:50:2")
-    engine.Session.evaluate = _counting_evaluate
-    FACTS[0] = 0
     one_points, one_s = run_sweep(scenarios, ROOT / RULES, rng, workers=1)
-    facts = FACTS[0]
-    engine.Session.evaluate = _evaluate
     two_points, two_s = run_sweep(scenarios, ROOT / RULES, rng, workers=2)
     if one_points != two_points:
         sys.exit("the sweep gave different points with 1 and 2 workers")
     n = len(scenarios) * len(rng.values())
-    return {
-        "sweep_replays": n,
-        "sweep_replays_per_s_1_worker": n / one_s, "sweep_replays_per_s_2_workers": n / two_s,
-        "sweep_speedup_2_workers": one_s / two_s,
-        "sweep_facts_per_s_1_worker": facts / one_s, "sweep_facts_per_s_2_workers": facts / two_s,
-    }
+    return {"sweep_replays": n, "sweep_replays_per_s_1_worker": n / one_s,
+            "sweep_replays_per_s_2_workers": n / two_s, "sweep_speedup_2_workers": one_s / two_s}
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "holds" if ok else "DOES NOT HOLD"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=50, help="timed replays (default 50)")
-    ap.add_argument("--batches", type=int, default=5, help="batches to split them into (default 5)")
-    ap.add_argument("--cold-runs", type=int, default=3, help="cold CLI runs (default 3)")
+    ap.add_argument("--repeats", type=int, default=100, help="timed replays per child run (default 100)")
+    ap.add_argument("--batches", type=int, default=5, help="batches per child run (default 5)")
+    ap.add_argument("--rounds", type=int, default=3, help="before/after child runs, alternating (default 3)")
+    ap.add_argument("--before", default=BASE, help=f"the tree to compare with (default {BASE}); 'none' to skip")
+    ap.add_argument("--cold-runs", type=int, default=7, help="cold CLI and import runs (default 7 each)")
+    ap.add_argument("--long-runs", type=int, default=3, help="child runs per long timeline (default 3)")
+    ap.add_argument("--flat-replays", type=int, default=100_000, help="replays in the flat-memory run (default 100,000)")
+    ap.add_argument("--no-sweep", action="store_true", help="leave out the sweep figures")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = ap.parse_args()
-    if min(args.repeats, args.batches, args.cold_runs) < 1:
-        ap.error("--repeats, --batches and --cold-runs must be at least 1")
-    n, batches = args.repeats, min(args.batches, args.repeats)
-
+    if min(args.repeats, args.batches, args.rounds, args.cold_runs, args.long_runs, args.flat_replays) < 1:
+        ap.error("every count must be at least 1")
     os.chdir(ROOT)
-    scenario, ruleset = load_scenario(SCENARIO), load_ruleset(RULES)
-    engine.Session.evaluate = _counting_evaluate
-    reference = to_json(build_result(replay(scenario, ruleset), SCENARIO))  # warm-up
-    FACTS[0] = 0
-    replay_rates, fact_rates, report_s, mismatches = [], [], 0.0, 0
-    for size in (n // batches + (i < n % batches) for i in range(batches)):
-        busy, facts0 = 0.0, FACTS[0]
-        for _ in range(size):
-            t0 = time.perf_counter()
-            r = replay(scenario, ruleset)
-            t1 = time.perf_counter()
-            mismatches += to_json(build_result(r, SCENARIO)) != reference
-            report_s += time.perf_counter() - t1
-            busy += t1 - t0
-        replay_rates.append(size / busy)
-        fact_rates.append((FACTS[0] - facts0) / busy)
-    engine.Session.evaluate = _evaluate
+    sc, rs = load_scenario(SCENARIO), load_ruleset(RULES)
 
-    replay_facts = FACTS[0]
-    raw = statistics.median(engine.raw_assert_rate() for _ in range(3))
-    sweep = sweep_figures()
-    cold = cold_runs(args.cold_runs)
-    rps, fps = statistics.median(replay_rates), statistics.median(fact_rates)
-    fig = {
-        "repeats": n, "batches": batches,
-        "replays_per_s": rps, "replays_per_s_spread": [min(replay_rates), max(replay_rates)],
-        "ms_per_replay": 1000 / rps, "facts_per_replay": replay_facts / n,
-        "facts_per_s": fps, "facts_per_s_spread": [min(fact_rates), max(fact_rates)],
-        "report_ms_per_replay": 1000 * report_s / n,
-        "raw_assert_fact_per_s": raw, "ratio_replay_to_raw": fps / raw,
-        "cold_cli_s": cold, "cold_cli_s_median": statistics.median(cold),
-        "cold_cli_command": " ".join([*cli_command(), "replay", SCENARIO]),
-        "identical_json": mismatches == 0, "json_mismatches": mismatches,
-        **sweep, "sweep_facts_per_s_to_raw_1_worker": sweep["sweep_facts_per_s_1_worker"] / raw,
-        "platform": platform.platform(), "python": platform.python_version(),
-        "cpu_count": os.cpu_count(), "durable_rules": version("durable-rules"),
-    }
+    with tempfile.TemporaryDirectory() as tmp:
+        before = None if args.before == "none" else tree_at(args.before, Path(tmp))
+        fig: dict = before_after(before, args.repeats, min(args.batches, args.repeats), args.rounds)
+    fig.update(floors(sc, rs, 21))
+    mismatches = identical_json(sc, rs, 20)
+    fig.update(identical_json=mismatches == 0, json_mismatches=mismatches)
+    long = long_timelines(args.long_runs)
+    fig["long"] = long
+    fig.update(cold_start(args.cold_runs))
+    fig.update(flat_memory(args.flat_replays))
+    if not args.no_sweep:
+        fig.update(sweep_figures())
+    fig.update(platform=platform.platform(), python=platform.python_version(), cpu_count=os.cpu_count(),
+               durable_rules=version("durable-rules"), before_rev=args.before)
     if args.json:
-        print(json.dumps(fig, indent=2))
+        print(json.dumps(fig, indent=2, default=str))
         return 0 if mismatches == 0 else 1
-    (rlo, rhi), (flo, fhi) = fig["replays_per_s_spread"], fig["facts_per_s_spread"]
-    rows = [
-        ("replays/s (median of batches)", f"{rps:,.1f}  ({rlo:,.1f}..{rhi:,.1f})"),
-        ("ms per replay", f"{fig['ms_per_replay']:.1f}"),
-        ("facts per replay", f"{fig['facts_per_replay']:,.0f}"),
-        ("facts/s (median of batches)", f"{fps:,.0f}  ({flo:,.0f}..{fhi:,.0f})"),
-        ("build_result + to_json ms/replay", f"{fig['report_ms_per_replay']:.1f}"),
-        ("raw assert_fact/s (median of 3)", f"{raw:,.0f}"),
-        ("replay facts/s : raw assert_fact/s", f"1 : {raw / fps:.1f}  ({fps / raw:.1%})"),
-        ("sweep replays (scenarios x values)", f"{sweep['sweep_replays']}"),
-        ("sweep replays/s, 1 worker", f"{sweep['sweep_replays_per_s_1_worker']:,.1f}"),
-        ("sweep replays/s, 2 workers", f"{sweep['sweep_replays_per_s_2_workers']:,.1f}"),
-        ("sweep 2 workers : 1 worker", f"{sweep['sweep_speedup_2_workers']:.2f}x"),
-        ("sweep facts/s (1 worker) : raw", f"{fig['sweep_facts_per_s_to_raw_1_worker']:.1%}"),
-        ("cold CLI replay s (each)", "  ".join(f"{t:.3f}" for t in cold)),
-        ("cold CLI replay s (median)", f"{fig['cold_cli_s_median']:.3f}"),
-        ("machine", f"{fig['platform']}, {fig['cpu_count']} cpu"),
-        ("python / durable-rules", f"{fig['python']} / {fig['durable_rules']}"),
+
+    rows: list[tuple[str, str]] = []
+    if "before_ms" in fig:
+        lo, hi = fig["before_ms_spread"]
+        rows.append((f"index-case replay ms, before ({args.before})",
+                     f"{fig['before_ms']:.2f}  ({lo:.2f}..{hi:.2f}); CPU {fig['before_cpu_ms']:.2f}"))
+    lo, hi = fig["replay_ms_spread"]
+    rows.append(("index-case replay ms, now", f"{fig['replay_ms']:.2f}  ({lo:.2f}..{hi:.2f}); CPU {fig['replay_cpu_ms']:.2f}"))
+    if "speedup" in fig:
+        rows.append(("TARGET >= 4x faster: before : now", f"{fig['speedup']:.1f}x (CPU {fig['speedup_cpu']:.1f}x)  "
+                                                          f"{verdict(fig['speedup'] >= 4)}"))
+    rows += [
+        ("facts asserted per replay", f"{fig['facts_asserted']:,} (day by day: {fig['day_by_day_facts']:,})"),
+        ("engine floor ms, those facts", f"{fig['floor_ms']:.2f}"),
+        ("TARGET <= 3x floor: replay : floor", f"{fig['replay_ms'] / fig['floor_ms']:.1f}x  "
+                                               f"{verdict(fig['replay_ms'] <= 3 * fig['floor_ms'])}"),
+        ("day-by-day replay ms (every_day=True)", f"{fig['day_by_day_replay_ms']:.2f}"),
+        ("engine floor ms, day-by-day facts", f"{fig['day_by_day_floor_ms']:.2f}"),
+        ("  day-by-day replay : its floor", f"{fig['day_by_day_replay_ms'] / fig['day_by_day_floor_ms']:.1f}x  "
+                                           f"{verdict(fig['day_by_day_replay_ms'] <= 3 * fig['day_by_day_floor_ms'])}"),
+        ("  replay : floor of day-by-day facts", f"{fig['replay_ms'] / fig['day_by_day_floor_ms']:.2f}x"),
     ]
-    print(f"escalation replay benchmark: {SCENARIO} x {n} ({batches} batches); not a test")
+    for days in (1000, 10000):
+        d = long[days]
+        rows.append((f"{days:,}-day dense: replay + build s", f"{d['replay_s']:.2f} + {d['build_s']:.2f}; "
+                     f"{d['ms_per_day']:.3f} ms/day, {d['facts']:,} facts, {d['ms_per_fact']:.3f} ms/fact"))
+        rows.append((f"{days:,}-day dense: CPU ms/day, ms/fact", f"{d['cpu_ms_per_day']:.3f}, {d['cpu_ms_per_fact']:.3f}"))
+        rows.append((f"{days:,}-day dense: RSS loaded, peak MB", f"{d['rss_loaded_mb']:.0f}, {d['peak_mb']:.0f}"))
+    rows += [
+        ("TARGET <= 1.3x per fact: 10,000 : 1,000", f"{long['per_fact_ratio']:.2f}x per fact, "
+                                                    f"{long['per_day_ratio']:.2f}x per day  "
+                                                    f"{verdict(long['per_fact_ratio'] <= 1.3)}"),
+        ("  the same in CPU time", f"{long['cpu_per_fact_ratio']:.2f}x per fact, {long['cpu_per_day_ratio']:.2f}x "
+                                   f"per day  {verdict(long['cpu_per_fact_ratio'] <= 1.3)}"),
+        ("TARGET < 150 MB: 10,000-day peak", f"{long[10000]['peak_mb']:.0f} MB  {verdict(long[10000]['peak_mb'] < 150)}"),
+        ("cold CLI replay s (each)", "  ".join(f"{t:.3f}" for t in fig["cold_cli_s"])),
+        ("cold import pydantic, yaml, durable.lang s", "  ".join(f"{t:.3f}" for t in fig["cold_imports_s"])),
+        ("TARGET <= 3x: cold CLI : imports", f"{fig['cold_cli_s_median']:.3f} : {fig['cold_imports_s_median']:.3f}"
+                                             f" = {fig['cold_ratio']:.2f}x  {verdict(fig['cold_ratio'] <= 3)}"),
+        ("  the same in CPU time", f"{fig['cold_cli_cpu_s_median']:.3f} : {fig['cold_imports_cpu_s_median']:.3f}"
+                                   f" = {fig['cold_cpu_ratio']:.2f}x  {verdict(fig['cold_cpu_ratio'] <= 3)}"),
+        (f"{fig['flat_replays']:,} replays: RSS after 1,000, end MB",
+         f"{fig['rss_after_1000_mb']:.1f}, {fig['rss_end_mb']:.1f} ({fig['flat_seconds']:.0f} s)"),
+        ("TARGET within 10%: RSS growth", f"{fig['rss_growth']:+.1%}  {verdict(abs(fig['rss_growth']) <= 0.10)}"),
+    ]
+    if not args.no_sweep:
+        rows += [("sweep replays/s, 1 and 2 workers", f"{fig['sweep_replays_per_s_1_worker']:,.1f}, "
+                  f"{fig['sweep_replays_per_s_2_workers']:,.1f} ({fig['sweep_speedup_2_workers']:.2f}x)")]
+    rows += [("machine", f"{fig['platform']}, {fig['cpu_count']} cpu"),
+             ("python / durable-rules", f"{fig['python']} / {fig['durable_rules']}")]
+    print(f"escalation replay benchmark: {SCENARIO} under {RULES}; medians; not a test")
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
-    print(f"identical JSON in all {n} replays: "
-          + ("yes" if mismatches == 0 else f"NO ({mismatches} differ from the warm-up's)"))
+    print("identical JSON in every replay: " + ("yes" if mismatches == 0 else f"NO ({mismatches} differ)"))
     return 0 if mismatches == 0 else 1
 
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from escalation.analysis.compare import RulesetDiff, ScenarioDiff, diff_results
-from escalation.analysis.expectations import TestReport, coverage, outcome
 from escalation.evaluate.replay import replay as run_replay
 from escalation.load import discover, loading, shipped
 from escalation.load.errors import InputError
@@ -26,6 +25,10 @@ from escalation.load.scenario import Scenario
 from escalation.match.explanation import Explanation, explain_replay
 from escalation.match.matching import build_result
 from escalation.match.results import NOTICE, ReplayResult
+
+if TYPE_CHECKING:  # imported where they are used, so that `escalation replay` does not load them
+    from escalation.analysis.compare import RulesetDiff
+    from escalation.analysis.expectations import TestReport
 
 PathLike = str | Path
 IN_MEMORY = "<in memory>"  # the file name a result shows for a scenario or rule set built in Python
@@ -36,12 +39,13 @@ def load_scenario(path: PathLike) -> Scenario:
 
     A FHIR R4 Bundle of one patient (a .json file) is imported in memory (escalation.fhir).
     """
-    from escalation.fhir.reader import is_bundle_file
+    if Path(path).suffix == ".json":  # only a .json file can be a Bundle (fhir.reader.is_bundle_file)
+        from escalation.fhir.reader import is_bundle_file
 
-    if is_bundle_file(Path(path)):
-        from escalation.fhir.to_scenario import one_scenario
+        if is_bundle_file(Path(path)):
+            from escalation.fhir.to_scenario import one_scenario
 
-        return one_scenario(Path(path))
+            return one_scenario(Path(path))
     return loading.load_scenario(path)
 
 
@@ -170,6 +174,8 @@ def compare(
 
     With no scenarios, the shipped index case is used.
     """
+    from escalation.analysis.compare import RulesetDiff, ScenarioDiff, diff_results
+
     a, b = (r if isinstance(r, Ruleset) else load_ruleset(r) for r in (rules_a, rules_b))
     files = list(scenarios) if scenarios is not None else [shipped.index_case()]
     diffs: list[ScenarioDiff] = []
@@ -217,6 +223,8 @@ def check_expectations(
     `progress(done, total)` is called after each replay. `through_day` runs every clock at least
     to that day, so that expectations can reach past a scenario's last event.
     """
+    from escalation.analysis.expectations import TestReport, coverage, outcome
+
     rulesets = [load_ruleset(p) for p in rule_files(rules)]
     loaded = [(f, load_scenario(f)) for f in scenario_files(scenarios)]
     results, outcomes = [], []

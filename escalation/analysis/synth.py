@@ -141,6 +141,41 @@ def scenario_data(index: int, seed: int, max_events: int = 14) -> dict[str, Any]
     }
 
 
+def _shifted(event: dict[str, Any], to: int) -> dict[str, Any]:
+    """The event moved so that it starts (at the earliest) on day `to`, its until moved with it."""
+    day = event["day"]
+    by = to - (day if isinstance(day, int) else day["between"][0])
+    event["day"] = day + by if isinstance(day, int) else {"between": [x + by for x in day["between"]]}
+    if "until" in event:
+        event["until"] += by
+    return event
+
+
+def dense_data(days: int, seed: int, events_every: int = 10, observe_every: int = 1) -> dict[str, Any]:
+    """One long hypothetical timeline as a scenario file's content: an observation on every day
+    0..days-1 (or every `observe_every` days; readings drawn as for `scenario_data`, often on a
+    threshold), and on about one day in `events_every` another event (therapy, support,
+    procedure, finding or trend report, with uncertain days as in `scenario_data`). For load
+    testing of long, dense (or long, sparse) records only."""
+    d = RandomDraw(random.Random(f"escalation-dense:{seed}:{days}:{events_every}:{observe_every}"))
+    evs: list[dict[str, Any]] = []
+    for day in range(days):
+        if day % observe_every == 0:
+            evs.append({"id": f"o{day}", "kind": "observation", "day": day, "values": _readings(d),
+                        "source": SOURCE, "hypothetical": True})
+        if d.integer(1, events_every) == 1:
+            evs.append({**_shifted(_event(d, day, False, SOURCE), day), "id": f"e{day}", "hypothetical": True})
+    dx = diagnoses(d)
+    return {
+        "scenario": {"id": f"dense-{seed}-{days}",
+                     "title": f"Hypothetical dense timeline of {days} days (seed {seed}): load testing only",
+                     "source": SOURCE, "hypothetical": True},
+        "patient": {"age_years": 5, "sex": "female", "source": SOURCE,
+                    "diagnoses": [{"code": c, "day": day, "source": SOURCE} for c, day in dx]},
+        "events": evs,
+    }
+
+
 class _Dumper(yaml.SafeDumper):
     """No anchors or aliases: the loader refuses them (they can expand a small file without bound)."""
 

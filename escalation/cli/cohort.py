@@ -16,13 +16,14 @@ import typer
 
 from escalation.cli.common import Format, FormatOpt, Width, errors, json_text
 from escalation.cli.help import PlainCommand
-from escalation.literature.check import check
-from escalation.literature.placement import DEFAULT_RULES, placement
-from escalation.literature.records import DEFAULT_RECORDS, load_records
-from escalation.literature.summary import summary
-from escalation.literature.text import check_table, placement_table, summary_table
+from escalation.load.shipped import DEFAULT_RULES_FILE, LITERATURE_FILE
 from escalation.match.results import NOTICE
 from escalation.report.console import output_width
+
+# the literature modules are imported by the commands that use them, so that every other command
+# starts without them; these are literature.records.DEFAULT_RECORDS and .placement.DEFAULT_RULES
+DEFAULT_RECORDS = "/".join(("scenarios", *LITERATURE_FILE))
+DEFAULT_RULES = f"rules/{DEFAULT_RULES_FILE}"
 
 cohort_app = typer.Typer(
     add_completion=False,
@@ -40,6 +41,10 @@ RecordsOpt = Annotated[Optional[Path], typer.Option("--records", metavar="FILE",
 @cohort_app.command("summary", cls=PlainCommand)
 def summary_cmd(fmt: FormatOpt = Format.table, records: RecordsOpt = None, width: Width = None) -> None:
     """Every figure the report states about the 18 cases, recomputed from Table 1, with a verdict."""
+    from escalation.literature.records import load_records
+    from escalation.literature.summary import summary
+    from escalation.literature.text import summary_table
+
     with errors():
         result = summary(load_records(records), records)
     sys.stdout.write(json_text(result) if fmt == Format.json else summary_table(result, output_width(width)))
@@ -48,6 +53,10 @@ def summary_cmd(fmt: FormatOpt = Format.table, records: RecordsOpt = None, width
 @cohort_app.command("check", cls=PlainCommand)
 def check_cmd(fmt: FormatOpt = Format.table, records: RecordsOpt = None, width: Width = None) -> None:
     """Compare the present case's row of Table 1 with its timeline (scenarios/index_case.yaml)."""
+    from escalation.literature.check import check
+    from escalation.literature.records import load_records
+    from escalation.literature.text import check_table
+
     with errors():
         result = check(load_records(records), records)
     sys.stdout.write(json_text(result) if fmt == Format.json else check_table(result, output_width(width)))
@@ -62,6 +71,10 @@ def placement_cmd(
     width: Width = None,
 ) -> None:
     """Highest pathway step each case reached, against outcome; replays where a timeline exists."""
+    from escalation.literature.placement import placement
+    from escalation.literature.records import load_records
+    from escalation.literature.text import placement_table
+
     with errors():
         result = placement(load_records(records), records, rules)
     sys.stdout.write(json_text(result) if fmt == Format.json else placement_table(result, output_width(width)))

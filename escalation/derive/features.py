@@ -10,7 +10,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Iterable, Literal, Union
 
-from escalation.derive.placement import Placement, Span
+from escalation.derive.placement import Placement, Span, field_of
 from escalation.derive.readings import Reading, engine_readings, observation_readings
 from escalation.load.scenario import Observation, Scenario
 from escalation.load.vocabulary import kinds_of, narrower
@@ -80,6 +80,7 @@ class DiagnosisFeature:
 
 Feature = Union[MeasureFeature, TrendFeature, SinceFeature, ActiveFeature, FindingFeature, DiagnosisFeature]
 
+_NONE: list[int] = []  # no readings of a measure (never changed)
 _DIRECTION = {"decreasing": -1, "not_decreasing": 0, "stable": 0, "rising": 1}
 
 
@@ -108,33 +109,52 @@ class DayFeatures:
 
     scenario: Scenario
     placement: Placement
-    readings: dict[str, list[tuple[int, Reading]]] = field(default_factory=dict)
     reported_trends: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     starts: dict[str, list[int]] = field(default_factory=dict)
     intervals: dict[str, list[Span]] = field(default_factory=dict)
     _merged: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
-    _reading_days: dict[str, list[int]] = field(default_factory=dict)
+    _reading_days: dict[str, list[int]] = field(default_factory=dict)  # each measure's reading days, sorted
+    _values: dict[str, list[Reading]] = field(default_factory=dict)  # its readings, in the same order
+    _report_days: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def readings(self) -> dict[str, list[tuple[int, Reading]]]:
+        """Each measure's readings with their days, by day. Kept as two lists per measure, not a
+        tuple per reading: a long record has a hundred thousand readings."""
+        return {m: list(zip(self._reading_days[m], rs)) for m, rs in self._values.items()}
 
     def _days(self, measure: str) -> list[int]:
-        if measure not in self._reading_days:
-            self._reading_days[measure] = [d for d, _ in self.readings.get(measure, [])]
-        return self._reading_days[measure]
+        return self._reading_days.get(measure, _NONE)
+
+    def _reported_days(self, marker: str) -> list[int]:
+        if marker not in self._report_days:
+            self._report_days[marker] = [d for d, _ in self.reported_trends.get(marker, [])]
+        return self._report_days[marker]
 
     @classmethod
     def build(cls, scenario: Scenario, placement: Placement) -> "DayFeatures":
+        """The features of one placement, built once for it (Placement.derived)."""
+        return placement.derived(scenario, cls._build)
+
+    @classmethod
+    def _build(cls, scenario: Scenario, placement: Placement) -> "DayFeatures":
         self = cls(scenario, placement)
-        chosen: list[tuple[int, Reading]] = []
+        days: list[int] = []
+        chosen: list[Reading] = []
         for ev in scenario.events:
             if isinstance(ev, Observation):
-                day = placement.spans[ev.id].start
-                chosen += [(day, r) for r in engine_readings(observation_readings(ev))]
-        for day, r in sorted(chosen, key=lambda x: x[0]):
-            self.readings.setdefault(r.measure, []).append((day, r))
+                found = engine_readings(observation_readings(ev))
+                days += [placement.spans[ev.id].start] * len(found)
+                chosen += found
+        for i in sorted(range(len(days)), key=days.__getitem__):  # stable: same-day readings in file order
+            r = chosen[i]
+            self._reading_days.setdefault(r.measure, []).append(days[i])
+            self._values.setdefault(r.measure, []).append(r)
         for ev in scenario.events:
             span = placement.spans[ev.id]
             if ev.kind == "trend_report":
                 self.reported_trends.setdefault(ev.marker, []).append((span.start, _DIRECTION[ev.direction]))
-            code = getattr(ev, "code", None)
+            code = field_of(ev, "code")
             if code is not None:
                 self.starts.setdefault(code, []).append(span.start)
                 self.intervals.setdefault(code, []).append(span)
@@ -168,6 +188,32 @@ class DayFeatures:
         made = [d for c, d in self.placement.diagnoses.items() if c in kinds_of(feature.code)]
         return {feature.key: int(any(d <= day for d in made))}
 
+    def change_days(self, feature: Feature) -> list[int]:
+        """Every day on which the feature's value may differ from the day before's, other than by
+        a SinceFeature's daily count (it is day minus a start day, and grows by one a day).
+
+        Between two of these days a feature keeps its value: a reading enters its window on its
+        day and leaves it the day after the window ends, a support is in place from its start to
+        the day after its end, and so on. The replay computes values only on these days. A day
+        listed when nothing changes costs a look-up; a change left out would be a wrong fact, which
+        the tests compare day by day with `value`.
+        """
+        if isinstance(feature, MeasureFeature):
+            days = self._days(feature.measure)
+            return days if feature.window is None else days + [d + feature.window + 1 for d in days]
+        if isinstance(feature, TrendFeature):
+            days = self._days(feature.marker) + self._reported_days(feature.marker)
+            return days + [d + feature.window + 1 for d in days]
+        if isinstance(feature, SinceFeature):
+            return self._starts_of(feature.codes)
+        if isinstance(feature, ActiveFeature):
+            spans = [s for c in kinds_of(feature.code) for s in self.intervals.get(c, [])]
+            return [s.start for s in spans] + [s.end + 1 for s in spans]
+        if isinstance(feature, FindingFeature):
+            days = self._starts_of((feature.code,))
+            return days + [d + feature.window + 1 for d in days]
+        return [d for c, d in self.placement.diagnoses.items() if c in kinds_of(feature.code)]
+
     def _starts_of(self, codes: tuple[str, ...]) -> list[int]:
         """Sorted start days of any of the codes or their narrower kinds, once per set of codes."""
         if codes not in self._merged:
@@ -186,11 +232,11 @@ class DayFeatures:
                 if narrower(r, a) or narrower(a, r)]
 
     def _latest(self, measure: str, day: int, window: int | None) -> tuple[int, Reading] | None:
-        rows = self.readings.get(measure, [])
-        i = bisect_right(self._days(measure), day) - 1
+        days = self._days(measure)
+        i = bisect_right(days, day) - 1
         if i < 0:
             return None
-        d, r = rows[i]
+        d, r = days[i], self._values[measure][i]
         if window is not None and d < day - window:
             return None
         return d, r
@@ -209,9 +255,11 @@ class DayFeatures:
     def _trend(self, feature: TrendFeature, day: int) -> int | None:
         start = day - feature.window
         numeric: tuple[int, int] | None = None
-        rows = [x for x in self.readings.get(feature.marker, []) if start <= x[0] <= day]
-        if len(rows) >= 2:
-            (_, first), (last_day, last) = rows[0], rows[-1]
+        days = self._days(feature.marker)  # by day; the readings inside are [lo:hi]
+        lo, hi = bisect_left(days, start), bisect_right(days, day)
+        if hi - lo >= 2:
+            rows = self._values[feature.marker]
+            first, last_day, last = rows[lo], days[hi - 1], rows[hi - 1]
             (flo, fhi), (llo, lhi) = first.bounds, last.bounds
             if lhi < flo:
                 numeric = (last_day, -1)
@@ -219,8 +267,9 @@ class DayFeatures:
                 numeric = (last_day, 1)
             elif flo == fhi == llo == lhi:
                 numeric = (last_day, 0)
-        reported = [x for x in self.reported_trends.get(feature.marker, []) if start <= x[0] <= day]
-        latest_report = reported[-1] if reported else None
+        reports = self.reported_trends.get(feature.marker, [])
+        i = bisect_right(self._reported_days(feature.marker), day) - 1  # the latest report by `day`
+        latest_report = reports[i] if i >= 0 and reports[i][0] >= start else None
         candidates = [c for c in (numeric, latest_report) if c is not None]
         if not candidates:
             return None

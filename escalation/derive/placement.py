@@ -4,20 +4,24 @@ its uncertain timing. The replay runs once under each.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from escalation.load.errors import InputError
 from escalation.load.scenario import Scenario, Therapy
 from escalation.load.timing import MAX_DAYS
 from escalation.load.vocabulary import CODES, CodeKind
 
+T = TypeVar("T")
 Pass = Literal["early", "late"]
 PASSES: tuple[Pass, Pass] = ("early", "late")
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
+    """An event's first and last day under one placement. A tuple of two ints, which the garbage
+    collector stops tracking: a long record has tens of thousands of them."""
+
     start: int
     end: int
 
@@ -35,6 +39,31 @@ class Placement:
     last_day: int
     spans: dict[str, Span]
     diagnoses: dict[str, int]
+    _derived: dict[Any, tuple[Scenario, Any]] = field(default_factory=dict, compare=False, repr=False)
+
+    def derived(self, scenario: Scenario, make: Callable[[Scenario, "Placement"], T]) -> T:
+        """What `make(scenario, self)` builds, built once for this placement of that scenario.
+
+        The views of a placement (each day's features, the actions by start day) are asked for by
+        the replay and again by its report; both objects are frozen, so the first answer holds.
+        """
+        key = (make, id(scenario))
+        hit = self._derived.get(key)
+        if hit is None or hit[0] is not scenario:
+            hit = self._derived[key] = (scenario, make(scenario, self))
+        return hit[1]
+
+
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def field_of(ev: Any, name: str) -> Any:
+    """An event's field, or None for a kind of event without it (getattr with a default would
+    raise and catch an AttributeError inside pydantic for every such event: slow on long records)."""
+    kind = type(ev)
+    if kind not in _FIELDS:
+        _FIELDS[kind] = frozenset(kind.model_fields)
+    return getattr(ev, name) if name in _FIELDS[kind] else None
 
 
 def timeline_bounds(scenario: Scenario, through_day: int | None = None) -> tuple[int, int]:
@@ -48,7 +77,7 @@ def timeline_bounds(scenario: Scenario, through_day: int | None = None) -> tuple
                          "(the bound on every day in a file)")
     days: list[int] = [] if through_day is None else [through_day]
     for ev in scenario.events:
-        for rng in (ev.day, getattr(ev, "until", None)):
+        for rng in (ev.day, field_of(ev, "until")):
             if rng is not None:
                 days += [d for d in (rng.earliest, rng.latest) if d is not None]
     for dx in scenario.patient.diagnoses:
@@ -63,12 +92,12 @@ def place(scenario: Scenario, which: Pass, through_day: int | None = None) -> Pl
     spans: dict[str, Span] = {}
     for ev in scenario.events:
         start = ev.day.resolve(lo, hi)[pick]
-        until = getattr(ev, "until", None)
+        until = field_of(ev, "until")
         if until is not None:
             end = max(start, until.resolve(start, hi)[pick])
         elif isinstance(ev, Therapy):
             end = start + (ev.days_per_course or 1) - 1
-        elif CODES.get(getattr(ev, "code", ""), None) and CODES[ev.code].kind in (
+        elif CODES.get(field_of(ev, "code") or "", None) and CODES[ev.code].kind in (
             CodeKind.support,
             CodeKind.procedure,
         ):

@@ -12,6 +12,7 @@ accepted divisor is at least 1e-6 and every index stays a finite number.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,7 +23,7 @@ from escalation.load.scenario import Observation, Scenario, Value
 SPO2_INDEX_CEILING = 97.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # no __dict__: a long record has tens of thousands
 class Reading:
     """One value of one measure on one event, in canonical units."""
 
@@ -59,8 +60,49 @@ def _num(x: float) -> Value:
     return Value(value=round(x, 4))
 
 
+_MEMO: dict[int, "_Ref"] = {}  # id(observation) -> a weak reference to it, holding its readings
+_VALUES: weakref.WeakValueDictionary[tuple, Value] = weakref.WeakValueDictionary()  # see _shared
+
+
+def _shared(r: Reading) -> Reading:
+    """The reading with an equal value already in use, if there is one. A long record repeats the
+    same values (an SpO2 of 92 %, an FiO2 of 0.6) thousands of times; its readings keep one copy
+    of each (Values are frozen). Equal means the same numbers as written (90 and 90.0 are not),
+    comparator, unit and fields set."""
+    v = r.value
+    if v.reference is not None:
+        return r
+    key = (repr(v.value), v.comparator, repr(v.min), repr(v.max), v.unit, tuple(sorted(v.model_fields_set)))
+    shared = _VALUES.setdefault(key, v)
+    return r if shared is v else Reading(r.event_id, r.measure, shared, r.origin, r.formula)
+
+
+class _Ref(weakref.ref):
+    """A weak reference to an observation, with its key in _MEMO and its readings."""
+
+    __slots__ = ("key", "readings")
+
+
+def _forget(ref: _Ref) -> None:
+    if _MEMO.get(ref.key) is ref:
+        del _MEMO[ref.key]
+
+
 def observation_readings(obs: Observation) -> list[Reading]:
-    """Measured values, then indices recomputed from them, then the indices the source reports."""
+    """Measured values, then indices recomputed from them, then the indices the source reports.
+
+    An observation is frozen, so its readings are computed once and kept for as long as it lives
+    (a replay and its report ask for them six times; unit conversion copies pydantic models).
+    """
+    key = id(obs)
+    ref = _MEMO.get(key)
+    if ref is None or ref() is not obs:
+        ref = _MEMO[key] = _Ref(obs, _forget)
+        ref.key, ref.readings = key, tuple(map(_shared, _observation_readings(obs)))
+    return list(ref.readings)
+
+
+def _observation_readings(obs: Observation) -> list[Reading]:
     out = [Reading(obs.id, m, v.canonical(m), "measured") for m, v in obs.values.items()]
     fio2, map_, spo2 = measured_value(obs, "fio2"), measured_value(obs, "map"), measured_value(obs, "spo2")
     pao2 = measured_value(obs, "pao2")

@@ -38,8 +38,11 @@ import hashlib
 import json
 import math
 import threading
+from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property, lru_cache
 from itertools import count
 from typing import Any
 
@@ -112,11 +115,11 @@ class CompiledRule:
     conditions: tuple[CompiledCondition, ...]
     every_days: int | None
 
-    @property
+    @cached_property  # one string, shared by every fact's dict (a long record keeps thousands)
     def fired_key(self) -> str:
         return f"fired__{self.rule_id}"
 
-    @property
+    @cached_property
     def since_key(self) -> str:
         return f"since_fired__{self.rule_id}"
 
@@ -151,6 +154,20 @@ class CompiledRuleset:
     constants: str  # the kind and parameter fields, as JSON members, the same on every fact
     origin: Any = None  # the Ruleset's origin method: where it (or a rule) was read from
     order: dict[str, int] = field(default_factory=dict)
+    heads: dict[str, tuple[str, ...]] = field(default_factory=dict)  # Python fact key -> '"fN":' of each field
+
+    def members(self, key: str, value: Any, day: Any = None) -> str:
+        """The JSON members one fact key fills (`"f3":12.5` or `"f13":1,"f50":1`); "" when the
+        program reads no field of it. Every number exact (json_number), a bad one an EngineError."""
+        heads = self.heads.get(key)
+        if not heads:
+            return ""
+        try:
+            text = json_number(value)
+        except (ValueError, TypeError) as exc:
+            rule = self.program.rule_of.get(self.binding[key][0])
+            raise EngineError(f"{key} = {value!r} on day {day}: {exc}", value=value, **self.where(rule)) from None
+        return heads[0] + text if len(heads) == 1 else ",".join(h + text for h in heads)
 
     def where(self, rule_id: str | None) -> dict[str, Any]:
         """file, line and rule for an EngineError about this rule set (or one of its rules)."""
@@ -162,10 +179,12 @@ def _where(origin: Any, rule_id: str | None) -> dict[str, Any]:
     return {"file": file, "line": line, "rule": rule_id}
 
 
+@lru_cache(maxsize=None)
 def step_key(step: int) -> str:
     return f"step_flagged__{step}"
 
 
+@lru_cache(maxsize=None)
 def step_days_key(step: int) -> str:
     """Days since the step was first flagged; absent until it has been."""
     return f"step_days__{step}"
@@ -457,7 +476,62 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
     steps = tuple(sorted({r.step for r in ruleset.rules if r.step is not None}))
     return CompiledRuleset(program.name, tuple(rules), tuple(features.values()), steps, program.definition,
                            program, binding, _constants(ruleset, program, origin), origin,
-                           {r.rule_id: i for i, r in enumerate(rules)})
+                           {r.rule_id: i for i, r in enumerate(rules)},
+                           {k: tuple(f'"{f}":' for f in fields) for k, fields in binding.items()})
+
+
+_ORDER = frozenset(_OPS.values())
+_TESTS: dict[str, dict[str, list[Any]]] = {}  # program name -> engine field -> what it is ordered against
+
+
+def _tests_on(node: Any, out: dict[str, list[Any]]) -> None:
+    """Every test of the program on each engine field: a number it is ordered against, ("$m",
+    field) when that number is a parameter's field, or None for a test of any other kind (an
+    equality, say)."""
+    if isinstance(node, list):
+        for item in node:
+            _tests_on(item, out)
+        return
+    for op, arg in node.items():
+        if op in ("$and", "$or"):
+            _tests_on(arg, out)
+        elif op in _ORDER:
+            for name, right in arg.items():
+                if isinstance(right, dict):
+                    right = ("$m", right["$m"]) if set(right) == {"$m"} else None
+                elif isinstance(right, bool) or not isinstance(right, (int, float)):
+                    right = None
+                out.setdefault(name, []).append(right)
+        else:
+            out.setdefault(op, []).append(None)
+
+
+def saturation(compiled: CompiledRuleset, keys: Iterable[str] | None = None) -> dict[str, int | None]:
+    """Python fact key -> a bound at and above which its value compares like the bound itself.
+
+    Days-since counts grow by one a day for as long as a record lasts, but the program only ever
+    orders them against numbers (a parameter's value, or 0 and 1): once a count passes the largest
+    of them (floor + 1), every test on it gives the same answer for any larger count. The replay
+    writes min(count, bound) into the engine's fact, so that a day whose only change is a count
+    past its bound gives the same fact text as the day before, whose answer the engine has given
+    (the values shown in results stay exact). None: some test on a field of the key is not such an
+    ordering, so the value is always written as it is. `keys`: only these (default: every key).
+    """
+    if compiled.name not in _TESTS:  # once per program (a shape), whatever its values
+        tests: dict[str, list[Any]] = {}
+        for rule in compiled.definition.values():
+            for pattern in rule["all"]:
+                _tests_on(pattern["m"], tests)
+        _TESTS[compiled.name] = tests
+    tests = _TESTS[compiled.name]
+    params = json.loads("{" + compiled.constants + "}")
+    bounds: dict[str, int | None] = {}
+    for key in compiled.binding if keys is None else keys:
+        fields = compiled.binding.get(key, ())
+        rights = [params.get(r[1]) if isinstance(r, tuple) else r for f in fields for r in tests.get(f, [])]
+        ok = all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in rights)
+        bounds[key] = math.floor(max(rights, default=0)) + 1 if ok else None
+    return bounds
 
 
 # --- numbers -----------------------------------------------------------------------------------
@@ -497,7 +571,7 @@ class _QuietHost(_dr.Host):
 
 
 _HOST: _QuietHost | None = None
-_REGISTERED: dict[str, list[str]] = {}
+_REGISTERED: set[str] = set()
 _LIVE = threading.Lock()
 _SIDS = count(1)
 _C = _dr.durable_rules_engine
@@ -554,27 +628,21 @@ def _register_primed(name: str, definition: dict[str, Any]) -> None:
     _host().delete_state(name, _PRIME_KIND)
 
 
-def _register(compiled: CompiledRuleset) -> list[str]:
-    """Register a program once per process; return the list its actions write to."""
+def _register(compiled: CompiledRuleset) -> None:
+    """Register a program once per process.
+
+    Each rule gets an action that does nothing and is never called: a session takes the names of
+    the rules whose actions are due from the engine itself (Session.assert_members), which is all
+    the replay needs to know. durable_rules wants a function for every rule all the same.
+    """
     if compiled.name in _REGISTERED:
-        return _REGISTERED[compiled.name]
-    sink: list[str] = []
-
-    def action_for(rule_id: str):
-        def action(c):  # one parameter: two would make durable_rules treat it as asynchronous
-            sink.append(rule_id)
-
-        return action
-
-    definition = {
-        rule_id: dict(body, run=action_for(rule_id)) for rule_id, body in compiled.definition.items()
-    }
+        return
+    definition = {rule_id: dict(body, run=_noop) for rule_id, body in compiled.definition.items()}
     try:
         _register_primed(compiled.name, definition)
     except _C.error as exc:
         raise EngineError(f"the engine refused the rule set: {_explain(exc)}", **compiled.where(None)) from None
-    _REGISTERED[compiled.name] = sink
-    return sink
+    _REGISTERED.add(compiled.name)
 
 
 class Session:
@@ -585,7 +653,7 @@ class Session:
 
     def __init__(self, compiled: CompiledRuleset) -> None:
         self._compiled = compiled
-        self._sink = _register(compiled)
+        _register(compiled)
         self._rules = _host().get_ruleset(compiled.name)
         if not _LIVE.acquire(blocking=False):
             raise EngineError("another engine session is live in this process; close it first")
@@ -593,6 +661,12 @@ class Session:
         self._hashes: set[int] = {fnv1a(self.sid), fnv1a(f"sid-{self.sid}")}
         self._facts = 0
         self._closed = False
+        self._prefix = f"{self.sid}."
+        self._prefix_hash = fnv1a(self._prefix)  # fact ids are the sid, a dot and a counter
+        self._open = f'{{"id":"{self._prefix}'
+        self._sid_member = f'","sid":"{self.sid}",'
+        self._constants = compiled.constants.count(",") + 1  # kind and the parameters
+        self._handle = self._rules._handle
 
     def __enter__(self) -> "Session":
         return self
@@ -601,53 +675,87 @@ class Session:
         self.close()
 
     def _fact_id(self) -> str:
-        fact_id = f"{self.sid}.{self._facts}"
+        """The next fact id (sid, dot, counter), checked for an engine hash of its own."""
+        tail = str(self._facts)
         self._facts += 1
-        h = fnv1a(fact_id)
+        h = fnv1a(tail, self._prefix_hash)
         if h in self._hashes:
-            raise EngineError(f"fact id {fact_id!r} shares its engine hash with an earlier id")
+            raise EngineError(f"fact id {self._prefix + tail!r} shares its engine hash with an earlier id")
         self._hashes.add(h)
-        return fact_id
+        return tail
 
-    def _json(self, fact_id: str, fields: dict[str, Any]) -> str:
-        """The fact as the engine reads it: engine field names, every number exact."""
+    def members(self, fields: dict[str, Any]) -> tuple[str, int]:
+        """The fact's JSON members after id and sid (its constants first), engine field names and
+        every number exact, and how many fields the whole fact has."""
         c = self._compiled
-        members = [f'{{"id":"{fact_id}","sid":"{self.sid}",{c.constants}']
+        day = fields.get("day")
+        parts, n = [c.constants], 2 + self._constants  # id, sid, kind and the parameters
         for key, value in fields.items():
-            names = c.binding.get(key)
-            if names:
-                try:
-                    text = json_number(value)
-                except (ValueError, TypeError) as exc:
-                    rule = c.program.rule_of.get(names[0])
-                    raise EngineError(f"{key} = {value!r} on day {fields.get('day')}: {exc}",
-                                      value=value, **c.where(rule)) from None
-                members.extend(f'"{n}":{text}' for n in names)
-        n = len(members) + c.constants.count(",") + 2
-        if n > MAX_FACT_FIELDS:
-            raise EngineError(f"a fact has {n} fields; the engine takes at most {MAX_FACT_FIELDS}",
-                              **c.where(None))
-        return ",".join(members) + "}"
+            text = c.members(key, value, day)
+            if text:
+                parts.append(text)
+                n += len(c.heads[key])
+        return ",".join(parts), n
 
     def evaluate(self, fields: dict[str, Any]) -> list[str]:
         """Assert one day's fact; return the ids of the rules that fired on it, in rule order."""
-        fact_id = self._fact_id()
-        text = self._json(fact_id, fields)
-        self._sink.clear()
+        return self.assert_members(*self.members(fields), fields.get("day"))
+
+    def assert_members(self, body: str, n_fields: int, day: Any = None) -> list[str]:
+        """Assert one fact given as its members after id and sid (`Session.members`, or built the
+        same way from `CompiledRuleset.members`); the ids of the rules that fired, in rule order.
+
+        This is the whole of the engine call: the C function with the fact's JSON text (no
+        json.dumps, no exception built for a fact that matches nothing), its return code checked as
+        durable_rules' own wrapper checks it, then the actions the fact made due, taken from the
+        engine one by one as the wrapper takes them (Ruleset.do_actions, _flush_actions), without
+        its closures: the state written back unchanged, each action completed, an action abandoned
+        if the engine fails on it.
+        """
+        if n_fields > MAX_FACT_FIELDS:
+            raise EngineError(f"a fact has {n_fields} fields; the engine takes at most {MAX_FACT_FIELDS}",
+                              **self._compiled.where(None))
+        tail = self._fact_id()
         try:
-            code, handle = _C.assert_fact(self._rules._handle, text)
+            code, handle = _C.assert_fact(self._handle, self._open + tail + self._sid_member + body + "}")
         except _C.error as exc:
-            raise EngineError(f"the engine refused the fact of day {fields.get('day')}: {_explain(exc)}",
+            raise EngineError(f"the engine refused the fact of day {day}: {_explain(exc)}",
                               **self._compiled.where(None)) from None
         if code == 1:  # matched no rule
             return []
         if code == 2:
-            raise EngineError(f"the engine took fact {fact_id!r} for one it had seen")
-        # what Host.assert_fact does after its own json.dumps: run the actions the fact started
-        state = _host()._handle_function(self._rules, int, handle if code == 0 else 0, None)
-        if isinstance(state, dict) and "exception" in state:
-            raise EngineError(f"a rule action failed inside the engine: {state['exception']}")
-        return sorted(set(self._sink), key=self._compiled.order.__getitem__)
+            raise EngineError(f"the engine took fact {self._prefix + tail!r} for one it had seen")
+        return self._due(handle if code == 0 else 0)
+
+    def _due(self, state_handle: int) -> list[str]:
+        """The rules whose actions the last fact made due, each action completed in the engine."""
+        fired: set[str] = set()
+        try:
+            started = _C.start_action_for_state(self._handle, state_handle)
+            if started:
+                state, message = started[0], started[1]
+                if '"exception"' in state:  # never set here: nothing runs inside the engine
+                    raise EngineError(f"a rule action failed inside the engine: {state}")
+                while message:
+                    fired.add(self._action_name(message))
+                    _C.update_state(self._handle, state)
+                    message = _C.complete_and_start_action(self._handle, state_handle)
+        except _C.error as exc:
+            with suppress(_C.error):
+                _C.abandon_action(self._handle, state_handle)
+            raise EngineError(f"the engine failed while completing an action: {_explain(exc)}",
+                              **self._compiled.where(None)) from None
+        return sorted(fired, key=self._compiled.order.__getitem__)
+
+    def _action_name(self, message: str) -> str:
+        """The rule an action message is for: its one key, `{"rule-id": {"m": fact}}`."""
+        end = message.find('"', 2)
+        name = message[2:end] if message.startswith('{"') and end > 2 else None
+        if name not in self._compiled.order or message[end:end + 2] != '":':
+            name = next(iter(json.loads(message)))
+        if name not in self._compiled.order:
+            raise EngineError(f"the engine named an action for an unknown rule {name!r}", **self._compiled.where(None))
+        return name
 
     def close(self) -> None:
         if self._closed:

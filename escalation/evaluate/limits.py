@@ -61,9 +61,12 @@ _OPS = frozenset({"$lt", "$lte", "$gt", "$gte", "$eq", "$neq"})
 _FORWARD = "$forward"  # rete.c:1110 createForwardAlpha: an always-pushed joint after an $or
 
 
-def fnv1a(text: str) -> int:
-    """The engine's 32-bit hash of a name or id (`hash ^= *str` on a signed char, as on x86)."""
-    h = _FNV_BASIS
+def fnv1a(text: str, start: int = _FNV_BASIS) -> int:
+    """The engine's 32-bit hash of a name or id (`hash ^= *str` on a signed char, as on x86).
+
+    `start` continues a hash: fnv1a(b, fnv1a(a)) == fnv1a(a + b), so ids sharing a prefix hash
+    only their tail."""
+    h = start
     for b in text.encode():
         h = ((h ^ (b if b < 0x80 else b | 0xFFFFFF00)) * _FNV_PRIME) & 0xFFFFFFFF
     return h

@@ -1,11 +1,16 @@
 """The virtual clock: each day of a scenario, in order, through one engine session per pass.
 
-Every day from the first to the last day of the record becomes one fact carrying that day's
+Every day from the first to the last day of the record has one fact carrying that day's
 features (and what the engine itself flagged on earlier days, so rules can wait for an earlier
 step). The fact is built only from events placed on or before that day, which is what makes a
 flag on day d independent of anything after d. When a rule fires, the day is asserted again with
 the new flags, until nothing more fires, so that a step flagged in the morning can open the next
 step the same day.
+
+A day whose fact reads, to the engine, exactly as the last fact that fired nothing is not
+asserted: the engine's answer depends on the fact's text alone, so it would fire nothing again
+(facts.py builds the facts as they change, and says when days run on unchanged).
+`every_day=True` asserts every day all the same, for tests and benchmarks.
 
 Uncertain timing is carried by running the clock twice: with every uncertain event as early as
 its source allows, then as late. A rule's k-th firing in each pass is paired with the other, and
@@ -14,17 +19,12 @@ the pair gives the decision point's day range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from escalation.derive.features import DayFeatures
 from escalation.derive.placement import PASSES, Pass, Placement, place
-from escalation.evaluate.engine import (
-    CompiledRuleset,
-    Session,
-    compile_ruleset,
-    step_days_key,
-    step_key,
-)
+from escalation.evaluate.engine import CompiledRuleset, Session, compile_ruleset
+from escalation.evaluate.facts import DayFacts
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
 
@@ -45,53 +45,37 @@ class PassResult:
     flags: list[Flag]
 
 
-@dataclass
-class _Memory:
-    """What the engine has decided so far in this pass, fed back into later facts."""
-
-    fired: dict[str, int] = field(default_factory=dict)
-    last_day: dict[str, int] = field(default_factory=dict)
-    steps: dict[int, int] = field(default_factory=dict)  # step -> day first flagged
-
-    def fields(self, compiled: CompiledRuleset, day: int) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for r in compiled.rules:
-            out[r.fired_key] = self.fired.get(r.rule_id, 0)
-            if r.every_days is not None and r.rule_id in self.last_day:
-                out[r.since_key] = day - self.last_day[r.rule_id]
-        for s in compiled.steps:
-            out[step_key(s)] = int(s in self.steps)
-            if s in self.steps:
-                out[step_days_key(s)] = day - self.steps[s]
-        return out
-
-
 def run_pass(
-    scenario: Scenario, compiled: CompiledRuleset, which: Pass, through_day: int | None = None
+    scenario: Scenario, compiled: CompiledRuleset, which: Pass, through_day: int | None = None,
+    *, every_day: bool = False,
 ) -> PassResult:
     """Replay one placement of the scenario, day by day, in its own engine session."""
     placement = place(scenario, which, through_day)
-    features = DayFeatures.build(scenario, placement)
-    memory = _Memory()
+    facts = DayFacts(compiled, DayFeatures.build(scenario, placement), placement.first_day, placement.last_day)
     steps_of = {r.rule_id: r.step for r in compiled.rules}
+    fired_so_far: dict[str, int] = {}
     flags: list[Flag] = []
+    quiet: str | None = None  # the engine text of the last fact that fired nothing
+    last = placement.last_day
     with Session(compiled) as session:
-        for day in range(placement.first_day, placement.last_day + 1):
-            base: dict[str, float | int] = {"day": day}
-            for f in compiled.features:
-                base.update(features.value(f, day))
+        day = placement.first_day
+        while day <= last:
+            if day > facts.day:
+                facts.advance(day)
             while True:
-                fact = {**base, **memory.fields(compiled, day)}
-                fired = session.evaluate(fact)
-                if not fired:
+                text, n_fields = facts.text()
+                if text == quiet and not every_day:
                     break
+                fired = session.assert_members(text, n_fields, day)
+                if not fired:
+                    quiet = text
+                    break
+                fact = facts.fact()
                 for rule_id in fired:
-                    memory.fired[rule_id] = memory.fired.get(rule_id, 0) + 1
-                    memory.last_day[rule_id] = day
-                    step = steps_of[rule_id]
-                    if step is not None:
-                        memory.steps.setdefault(step, day)
-                    flags.append(Flag(rule_id, day, memory.fired[rule_id], fact))
+                    facts.fired(rule_id, steps_of[rule_id])
+                    fired_so_far[rule_id] = fired_so_far.get(rule_id, 0) + 1
+                    flags.append(Flag(rule_id, day, fired_so_far[rule_id], fact))
+            day = day + 1 if every_day else facts.quiet_until(last) + 1
     return PassResult(placement, flags)
 
 

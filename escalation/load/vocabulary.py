@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from typing import Annotated, Callable, Collection
 
 from pydantic import AfterValidator
@@ -230,6 +231,7 @@ def _check_kinds() -> None:
             raise ValueError(f"KIND_OF has a cycle through {child!r}")
 
 
+@lru_cache(maxsize=None)  # KIND_OF is fixed at import; asked once per feature per day otherwise
 def broader_kinds(code: str) -> tuple[str, ...]:
     """The codes `code` is a kind of, nearest first (RP-ILD -> ILD)."""
     out: list[str] = []
@@ -244,6 +246,7 @@ def narrower(a: str, b: str) -> bool:
     return b in broader_kinds(a)
 
 
+@lru_cache(maxsize=None)
 def kinds_of(code: str) -> frozenset[str]:
     """`code` with every code declared, at any depth, to be a kind of it: what a rule asking for
     `code` counts."""

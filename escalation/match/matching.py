@@ -46,10 +46,7 @@ def _match_one(
     """(event id, start day, already in place) of the action matching one code (or a narrower
     kind of it), if any."""
     counted = kinds_of(code)
-    events = sorted(
-        (e for e in scenario.events if e.kind in ACTION_KINDS and e.code in counted and e.id not in used),
-        key=lambda e: (placement.spans[e.id].start, e.id),
-    )
+    events = [e for e in placement.derived(scenario, _by_start) if e.code in counted and e.id not in used]
     for e in events:
         span = placement.spans[e.id]
         if span.start <= flag_day <= span.end:
@@ -58,6 +55,13 @@ def _match_one(
         if placement.spans[e.id].start >= flag_day:
             return e.id, placement.spans[e.id].start, False
     return None
+
+
+def _by_start(scenario: Scenario, placement: Placement) -> list:
+    """The scenario's action events by start day (then id) under one placement: sorted once per
+    placement (Placement.derived), not for every flag."""
+    return sorted((e for e in scenario.events if e.kind in ACTION_KINDS),
+                  key=lambda e: (placement.spans[e.id].start, e.id))
 
 
 def _actions(replay: Replay, rule: Rule, pf: PairedFlag, used: set[str]) -> list[MatchedAction]:

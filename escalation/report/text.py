@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from escalation.load.ruleset import shown_value
 from escalation.load.timing import span_label
 from escalation.match.results import (
     CandidateRule,
@@ -113,7 +114,7 @@ def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = Fa
                                 + (", ".join(result.scenario.hypothetical_events) or "none")), markup=False)
     rs = result.ruleset
     console.print(printable(f"Rule set {rs.id} v{rs.version} sha256:{rs.content_hash[:16]}"
-                            + (f" overrides: {', '.join(f'{k}={v:g}' for k, v in rs.overrides.items())}"
+                            + (f" overrides: {', '.join(f'{k}={shown_value(v)}' for k, v in rs.overrides.items())}"
                                if rs.overrides else "")), markup=False)
     if result.decision_points:
         console.print(_decision_table(result))
