@@ -19,6 +19,7 @@ tests/test_fuzz.py runs it at a modest size in CI.
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import resource
 import signal
@@ -79,7 +80,7 @@ def mutate_values(text: str, draw: Draw) -> str:
     data = yaml.safe_load(text)
     for _ in range(draw(st.integers(1, 3))):
         path = draw(st.sampled_from(_paths(data)))
-        data = _set(data, path, draw(st.sampled_from(EDGE_VALUES)))
+        data = _set(data, path, copy.deepcopy(draw(st.sampled_from(EDGE_VALUES))))  # never share one
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
 
 
