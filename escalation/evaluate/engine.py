@@ -78,6 +78,10 @@ _OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 _SUFFIXES = ("", "__lt", "__le", "__gt", "__ge")  # an exact reading, or one known only by a bound
 _RESERVED = ("id", "sid", "kind", "$s")  # fields of every fact, and of the engine's state fact
 _EXACT_INT = 2**53  # beyond this an int compared with a double is no longer exact
+# A session holds every fact that matched a rule (about 8 KB each in the engine, measured), until it
+# is deleted. Every rule compiled here reads one fact, so a pass may close its session and go on in
+# a new one without changing any answer; the replay and the explain program do so after this many.
+SESSION_FACTS = 500
 
 
 class EngineError(RuntimeError):

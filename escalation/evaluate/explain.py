@@ -34,6 +34,7 @@ from typing import Any
 from escalation.derive.features import DayFeatures, Feature
 from escalation.evaluate.engine import (
     FACT_KIND,
+    SESSION_FACTS,
     CompiledRuleset,
     EngineError,
     Session,
@@ -227,7 +228,9 @@ def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, plan: list[tuple[int, f
     """One session of one chunk over the planned days; a fact equal to an earlier one on every
     field the day's rules read is answered from the earlier one, not asserted again."""
     seen: dict[str, frozenset[ConditionId]] = {}  # the fact's text for the engine -> its answer
-    with Session(_chunk_ruleset(compiled, chunk)) as session:
+    program = _chunk_ruleset(compiled, chunk)
+    session, asserted = Session(program), 0
+    try:
         for day, rules in plan:
             mine = rules & chunk.rule_ids
             if not mine:
@@ -235,6 +238,12 @@ def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, plan: list[tuple[int, f
             read = frozenset(k for r in mine for k in keys[r])
             body, n_fields = session.members({"day": day, **{k: v for k, v in make(day).items() if k in read}})
             if body not in seen:
+                if asserted == SESSION_FACTS:  # a fresh session (engine.SESSION_FACTS)
+                    session.close()
+                    session, asserted = Session(program), 0
                 names = session.assert_members(body, n_fields, day)
+                asserted += 1
                 seen[body] = frozenset(chunk.conditions[n] for n in names)
             held[day].update(c for c in seen[body] if c[0] in mine)
+    finally:
+        session.close()
