@@ -217,3 +217,27 @@ def test_the_fast_path_asserts_few_facts_on_a_quiet_record(monkeypatch):
     monkeypatch.setattr(Session, "assert_members", counting)
     run_pass(QUIET, COMPILED["report-pathway"], "early", 20000)
     assert len(calls) < 50, calls
+
+
+# --- sessions cut short give the same answers ------------------------------------------------
+
+
+def test_a_new_session_every_few_facts_changes_no_flag_and_no_condition(monkeypatch):
+    """The replay and the explain program go on in a new session every SESSION_FACTS facts (the
+    engine keeps matched facts until a session is deleted); every rule reads one fact, so where the
+    sessions are cut must not matter. Cut them every 3 facts and compare."""
+    from escalation.evaluate import explain, replay as replay_module
+    from escalation.evaluate.explain import read_conditions
+
+    def everything(scenario, compiled):
+        runs = {w: run_pass(scenario, compiled, w) for w in ("early", "late")}
+        reads = {w: read_conditions(scenario, compiled, runs[w], {r.rule_id: None for r in compiled.rules}).held
+                 for w in runs}
+        return {w: [(f.rule_id, f.day, f.occurrence, f.fact) for f in runs[w].flags] for w in runs}, reads
+
+    cases = [(load_scenario(p), c) for p in SHIPPED[:3] for c in COMPILED.values()] + [
+        (dense(120, 5), COMPILED["report-pathway"]), (QUIET, COMPILED["romero-bueno-2020"])]
+    whole = [everything(s, c) for s, c in cases]
+    monkeypatch.setattr(replay_module, "SESSION_FACTS", 3)
+    monkeypatch.setattr(explain, "SESSION_FACTS", 3)
+    assert [everything(s, c) for s, c in cases] == whole

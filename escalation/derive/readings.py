@@ -47,11 +47,25 @@ class Reading:
 
 
 def measured_value(obs: Observation, measure: str) -> float | None:
+    """The exact measured value in the canonical unit (from the observation's readings, made once)."""
+    return _value_of(obs, measure, "measured") if measure in obs.values else None
+
+
+def reported_value(obs: Observation, measure: str) -> float | None:
+    """The exact reported value in the canonical unit (from the observation's readings, made once)."""
+    return _value_of(obs, measure, "reported") if measure in obs.reported else None
+
+
+def _value_of(obs: Observation, measure: str, origin: str) -> float | None:
+    return next(r.value.exact for r in observation_readings(obs) if r.measure == measure and r.origin == origin)
+
+
+def _measured(obs: Observation, measure: str) -> float | None:
     v = obs.values.get(measure)
     return v.canonical(measure).exact if v is not None else None
 
 
-def reported_value(obs: Observation, measure: str) -> float | None:
+def _reported(obs: Observation, measure: str) -> float | None:
     v = obs.reported.get(measure)
     return v.canonical(measure).exact if v is not None else None
 
@@ -104,15 +118,15 @@ def observation_readings(obs: Observation) -> list[Reading]:
 
 def _observation_readings(obs: Observation) -> list[Reading]:
     out = [Reading(obs.id, m, v.canonical(m), "measured") for m, v in obs.values.items()]
-    fio2, map_, spo2 = measured_value(obs, "fio2"), measured_value(obs, "map"), measured_value(obs, "spo2")
-    pao2 = measured_value(obs, "pao2")
+    fio2, map_, spo2 = _measured(obs, "fio2"), _measured(obs, "map"), _measured(obs, "spo2")
+    pao2 = _measured(obs, "pao2")
     pao2_formula = "PaO2"
-    if pao2 is None and fio2 is not None and reported_value(obs, "pf") is not None:
+    if pao2 is None and fio2 is not None and _reported(obs, "pf") is not None:
         # The source gives P/F but not PaO2: the PaO2 it implies is what OI must be computed from.
-        pao2 = reported_value(obs, "pf") * fio2  # type: ignore[operator]
+        pao2 = _reported(obs, "pf") * fio2  # type: ignore[operator]
         pao2_formula = "PaO2 implied by reported P/F x FiO2"
         out.append(Reading(obs.id, "pao2", _num(pao2), "implied", "reported P/F x FiO2"))
-    if pao2 is not None and fio2 is not None and measured_value(obs, "pao2") is not None:
+    if pao2 is not None and fio2 is not None and _measured(obs, "pao2") is not None:
         out.append(Reading(obs.id, "pf", _num(pao2 / fio2), "computed", "PaO2 / FiO2"))
     if pao2 is not None and fio2 is not None and map_ is not None:
         out.append(

@@ -13,12 +13,21 @@ numbers; the engine makes every decision and Python reads back which rules fired
 Why it is built the way it is (see shared/notes/durable-rules.md for each trap):
 - one fact per evaluation, asserted (not posted) so that every matching rule fires (#15);
 - every rule tests a `kind` field first, so nothing fires on presence alone (#17);
-- actions only append to a list, with one parameter (#4, #18), and the returned state is
-  checked for a swallowed exception after every call;
+- no Python runs inside the engine: the registered actions are no-ops with one parameter (#18)
+  that are never called; a session takes the names of the rules whose actions a fact made due
+  from the engine itself, completing each as durable_rules' wrapper does (Session._due), and
+  checks the state for a swallowed exception (#4);
+- a fact goes to the C function as JSON text built here (no json.dumps, and no exception object
+  built for the many facts that match nothing, #2): the members of each fact key come from
+  precomputed field heads (CompiledRuleset.members);
 - a program is registered once per process under a name carrying its shape's hash (#7), so a
   sweep of 10,000 values registers one ruleset, not 10,000 that are never freed;
 - the host's background threads are never started: the replay has its own virtual clock (#9, #20);
-- one session lives at a time, and it is deleted before the next begins (#11-#14);
+- one session lives at a time, and it is deleted before the next begins (#11-#14); a long pass
+  goes on in a new session every SESSION_FACTS facts, since the engine keeps each matched fact
+  until its session is deleted and every rule here reads one fact;
+- days-since counts may be written at a bound past which every test on them answers the same
+  (saturation), so that the replay can leave out a day whose fact reads as the last quiet one;
 - engine field names are short, generated names (f0, f1, ...) checked to share no 32-bit FNV-1a
   hash with each other or with id, sid, kind and $s (the engine's own hash, see limits.py): two
   rule ids whose names would collide can no longer merge into one field;
@@ -78,6 +87,10 @@ _OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 _SUFFIXES = ("", "__lt", "__le", "__gt", "__ge")  # an exact reading, or one known only by a bound
 _RESERVED = ("id", "sid", "kind", "$s")  # fields of every fact, and of the engine's state fact
 _EXACT_INT = 2**53  # beyond this an int compared with a double is no longer exact
+# A session holds every fact that matched a rule (about 8 KB each in the engine, measured), until it
+# is deleted. Every rule compiled here reads one fact, so a pass may close its session and go on in
+# a new one without changing any answer; the replay and the explain program do so after this many.
+SESSION_FACTS = 500
 
 
 class EngineError(RuntimeError):

@@ -26,13 +26,15 @@ record costs about as many engine calls as the record has distinct days.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from escalation.derive.features import DayFeatures, Feature
 from escalation.evaluate.engine import (
     FACT_KIND,
+    SESSION_FACTS,
     CompiledRuleset,
     EngineError,
     Session,
@@ -104,13 +106,13 @@ def _chunk_ruleset(compiled: CompiledRuleset, chunk: _Chunk) -> CompiledRuleset:
 class ConditionReads:
     """What the engine said about each asked condition on each asked day, under one placement.
 
-    `facts` holds the whole fact of every asked day (the values a report shows beside a
+    `facts` gives the whole fact of every asked day (the values a report shows beside a
     condition), `held` the conditions of the asked rules that held on it.
     """
 
     which: str
     features: DayFeatures
-    facts: dict[int, Fact]
+    facts: Mapping[int, Fact]
     held: dict[int, frozenset[ConditionId]]
 
     def holds(self, rule_id: str, index: int, day: int) -> bool:
@@ -156,18 +158,37 @@ def _fact(features: DayFeatures, wanted: list[Feature], steps: Mapping[int, int]
     return fact
 
 
-def _plan(compiled: CompiledRuleset, run: PassResult, features: DayFeatures,
-          wanted: Mapping[str, Collection[int] | None]) -> Iterator[tuple[int, Fact, frozenset[str]]]:
-    """(day, fact, rules asked about that day), in day order."""
-    keys = _keys_read(compiled)
+class _Facts(Mapping[int, Fact]):
+    """The fact of each asked day, made when it is asked for: a long record asks about every day,
+    and holding every day's fact took more memory than the whole replay."""
+
+    def __init__(self, days: list[int], make: Callable[[int], Fact]) -> None:
+        self._days, self._set, self._make = days, frozenset(days), make
+
+    def __getitem__(self, day: int) -> Fact:
+        if day not in self._set:
+            raise KeyError(day)
+        return self._make(day)
+
+    def __contains__(self, day: object) -> bool:
+        return day in self._set
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._days)
+
+    def __len__(self) -> int:
+        return len(self._days)
+
+
+def _plan(run: PassResult, wanted: Mapping[str, Collection[int] | None]) -> Iterator[tuple[int, frozenset[str]]]:
+    """(day, rules asked about that day), in day order (equal sets of rules are one object)."""
     asked = {r: (None if days is None else frozenset(days)) for r, days in wanted.items()}
-    needed = _features_for(compiled, {k for r in asked for k in keys[r]})
-    steps = steps_flagged(compiled, run)
+    same: dict[frozenset[str], frozenset[str]] = {}
     placement = run.placement
     for day in range(placement.first_day, placement.last_day + 1):
         rules = frozenset(r for r, days in asked.items() if days is None or day in days)
         if rules:
-            yield day, _fact(features, needed, steps, compiled.steps, day), rules
+            yield day, same.setdefault(rules, rules)
 
 
 def read_conditions(scenario: Scenario, compiled: CompiledRuleset, run: PassResult,
@@ -182,31 +203,47 @@ def read_conditions(scenario: Scenario, compiled: CompiledRuleset, run: PassResu
     if unknown:
         raise KeyError(f"no rule {sorted(unknown)[0]!r} in this rule set")
     features = features or DayFeatures.build(scenario, run.placement)
-    plan = list(_plan(compiled, run, features, wanted))
     keys = _keys_read(compiled)
-    held: dict[int, set[ConditionId]] = {day: set() for day, _, _ in plan}
+    needed = _features_for(compiled, {k for r in wanted for k in keys[r]})
+    make = partial(_fact, features, needed, steps_flagged(compiled, run), compiled.steps)
+    plan = list(_plan(run, wanted))
+    held: dict[int, set[ConditionId]] = {day: set() for day, _ in plan}
     for chunk in _chunks(compiled):
         if not chunk.rule_ids & set(wanted):
             continue
-        _run_chunk(compiled, chunk, plan, keys, held)
-    return ConditionReads(run.placement.name, features, {day: fact for day, fact, _ in plan},
-                          {day: frozenset(h) for day, h in held.items()})
+        _run_chunk(compiled, chunk, plan, make, keys, held)
+    same: dict[frozenset[ConditionId], frozenset[ConditionId]] = {}  # equal days' answers are one object
+    return ConditionReads(run.placement.name, features, _Facts([day for day, _ in plan], make),
+                          {day: _one(same, frozenset(h)) for day, h in held.items()})
 
 
-def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, plan: list[tuple[int, Fact, frozenset[str]]],
-               keys: dict[str, frozenset[str]], held: dict[int, set[ConditionId]]) -> None:
+def _one(same: dict[frozenset[ConditionId], frozenset[ConditionId]], answer: frozenset[ConditionId]
+         ) -> frozenset[ConditionId]:
+    return same.setdefault(answer, answer)
+
+
+def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, plan: list[tuple[int, frozenset[str]]],
+               make: Callable[[int], Fact], keys: dict[str, frozenset[str]], held: dict[int, set[ConditionId]]
+               ) -> None:
     """One session of one chunk over the planned days; a fact equal to an earlier one on every
     field the day's rules read is answered from the earlier one, not asserted again."""
-    seen: dict[tuple[Any, ...], frozenset[ConditionId]] = {}
-    with Session(_chunk_ruleset(compiled, chunk)) as session:
-        for day, fact, rules in plan:
+    seen: dict[str, frozenset[ConditionId]] = {}  # the fact's text for the engine -> its answer
+    program = _chunk_ruleset(compiled, chunk)
+    session, asserted = Session(program), 0
+    try:
+        for day, rules in plan:
             mine = rules & chunk.rule_ids
             if not mine:
                 continue
             read = frozenset(k for r in mine for k in keys[r])
-            fields = {k: v for k, v in fact.items() if k in read}
-            key = tuple(sorted(fields.items()))
-            if key not in seen:
-                names = session.evaluate({"day": day, **fields})
-                seen[key] = frozenset(chunk.conditions[n] for n in names)
-            held[day].update(c for c in seen[key] if c[0] in mine)
+            body, n_fields = session.members({"day": day, **{k: v for k, v in make(day).items() if k in read}})
+            if body not in seen:
+                if asserted == SESSION_FACTS:  # a fresh session (engine.SESSION_FACTS)
+                    session.close()
+                    session, asserted = Session(program), 0
+                names = session.assert_members(body, n_fields, day)
+                asserted += 1
+                seen[body] = frozenset(chunk.conditions[n] for n in names)
+            held[day].update(c for c in seen[body] if c[0] in mine)
+    finally:
+        session.close()

@@ -1,4 +1,4 @@
-"""The virtual clock: each day of a scenario, in order, through one engine session per pass.
+"""The virtual clock: each day of a scenario, in order, through the engine, one session at a time.
 
 Every day from the first to the last day of the record has one fact carrying that day's
 features (and what the engine itself flagged on earlier days, so rules can wait for an earlier
@@ -10,7 +10,8 @@ step the same day.
 A day whose fact reads, to the engine, exactly as the last fact that fired nothing is not
 asserted: the engine's answer depends on the fact's text alone, so it would fire nothing again
 (facts.py builds the facts as they change, and says when days run on unchanged).
-`every_day=True` asserts every day all the same, for tests and benchmarks.
+`every_day=True` asserts every day all the same, for tests and benchmarks. A pass goes on in a new
+session every engine.SESSION_FACTS facts, so that a long record does not pile up in the engine.
 
 Uncertain timing is carried by running the clock twice: with every uncertain event as early as
 its source allows, then as late. A rule's k-th firing in each pass is paired with the other, and
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 from escalation.derive.features import DayFeatures
 from escalation.derive.placement import PASSES, Pass, Placement, place
-from escalation.evaluate.engine import CompiledRuleset, Session, compile_ruleset
+from escalation.evaluate.engine import SESSION_FACTS, CompiledRuleset, Session, compile_ruleset
 from escalation.evaluate.facts import DayFacts
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
@@ -57,7 +58,8 @@ def run_pass(
     flags: list[Flag] = []
     quiet: str | None = None  # the engine text of the last fact that fired nothing
     last = placement.last_day
-    with Session(compiled) as session:
+    session, asserted = Session(compiled), 0
+    try:
         day = placement.first_day
         while day <= last:
             if day > facts.day:
@@ -66,7 +68,11 @@ def run_pass(
                 text, n_fields = facts.text()
                 if text == quiet and not every_day:
                     break
+                if asserted == SESSION_FACTS:  # a fresh session, so the engine's memory stays small
+                    session.close()
+                    session, asserted = Session(compiled), 0
                 fired = session.assert_members(text, n_fields, day)
+                asserted += 1
                 if not fired:
                     quiet = text
                     break
@@ -76,6 +82,8 @@ def run_pass(
                     fired_so_far[rule_id] = fired_so_far.get(rule_id, 0) + 1
                     flags.append(Flag(rule_id, day, fired_so_far[rule_id], fact))
             day = day + 1 if every_day else facts.quiet_until(last) + 1
+    finally:
+        session.close()
     return PassResult(placement, flags)
 
 

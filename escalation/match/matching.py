@@ -45,8 +45,11 @@ def _match_one(
 ) -> tuple[str, int, bool] | None:
     """(event id, start day, already in place) of the action matching one code (or a narrower
     kind of it), if any."""
-    counted = kinds_of(code)
-    events = [e for e in placement.derived(scenario, _by_start) if e.code in counted and e.id not in used]
+    by_code = placement.derived(scenario, _by_start)
+    counted = [by_code[c] for c in kinds_of(code) if c in by_code]
+    events = counted[0] if len(counted) == 1 else sorted(
+        (e for found in counted for e in found), key=lambda e: (placement.spans[e.id].start, e.id))
+    events = [e for e in events if e.id not in used]
     for e in events:
         span = placement.spans[e.id]
         if span.start <= flag_day <= span.end:
@@ -57,11 +60,14 @@ def _match_one(
     return None
 
 
-def _by_start(scenario: Scenario, placement: Placement) -> list:
-    """The scenario's action events by start day (then id) under one placement: sorted once per
-    placement (Placement.derived), not for every flag."""
-    return sorted((e for e in scenario.events if e.kind in ACTION_KINDS),
-                  key=lambda e: (placement.spans[e.id].start, e.id))
+def _by_start(scenario: Scenario, placement: Placement) -> dict[str, list]:
+    """The scenario's action events of each code, by start day (then id) under one placement:
+    sorted once per placement (Placement.derived), not for every flag."""
+    out: dict[str, list] = {}
+    for e in sorted((e for e in scenario.events if e.kind in ACTION_KINDS),
+                    key=lambda e: (placement.spans[e.id].start, e.id)):
+        out.setdefault(e.code, []).append(e)
+    return out
 
 
 def _actions(replay: Replay, rule: Rule, pf: PairedFlag, used: set[str]) -> list[MatchedAction]:
