@@ -21,10 +21,14 @@ the replay's memory give for that day; tests/test_facts.py compares them day by 
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any
 
 from escalation.derive.features import DayFeatures, SinceFeature
-from escalation.evaluate.engine import CompiledRuleset, saturation, step_days_key, step_key
+from escalation.evaluate.engine import (
+    CompiledRuleset,
+    saturation,
+    step_days_key,
+    step_key,
+)
 
 
 class _Count:
@@ -68,6 +72,7 @@ class DayFacts:
         self._values: list[dict[str, float | int]] = [{} for _ in self._feats]
         self._members: list[str] = ["" for _ in self._feats]
         self._widths: list[int] = [0 for _ in self._feats]  # engine fields in each feature's members
+        self._stale: dict[int, int] = {}  # feature index -> the day of a value whose members are not made yet
         changes: dict[int, list[int]] = {}
         for i, f in enumerate(self._feats):
             for d in set(features.change_days(f)):
@@ -142,6 +147,7 @@ class DayFacts:
     def text(self) -> tuple[str, int]:
         """The current day's fact as the engine reads it, after id and sid, and its field count."""
         if self._static is None:
+            self._write_members()
             parts = [self.compiled.constants, *self._members, *self._memory_parts]
             self._static = ",".join(p for p in parts if p)
             self._fields = (3 + self.compiled.constants.count(",")  # id, sid, kind and the parameters
@@ -183,9 +189,17 @@ class DayFacts:
                 count.start = new
                 self._static = None
             return
-        c = self.compiled
         self._values[i] = value  # kept as given: 90 and 90.0 are shown differently
-        self._members[i] = ",".join(m for k, v in value.items() if (m := c.members(k, v, day)))
-        self._widths[i] = sum(len(c.heads.get(k, ())) for k in value)
+        self._stale[i] = day
         self._static = None
+
+    def _write_members(self) -> None:
+        """The engine members of the features changed since the last text, made only when a text is
+        asked for (explain reads the Python fact alone)."""
+        c = self.compiled
+        for i, day in self._stale.items():
+            value = self._values[i]
+            self._members[i] = ",".join(m for k, v in value.items() if (m := c.members(k, v, day)))
+            self._widths[i] = sum(len(c.heads.get(k, ())) for k in value)
+        self._stale.clear()
 
