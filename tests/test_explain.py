@@ -185,3 +185,25 @@ def test_a_rule_set_with_more_conditions_than_one_engine_ruleset_tests_is_split_
         held = engine_explain.read_conditions(scenario, compiled, run, {r["id"]: None for r in rules}).held
         assert held == condition_pass(scenario, ruleset, w)
         assert ("r10", 0) in held[2] and ("r10", 2) not in held[2] and ("r25", 1) in held[4]
+
+
+def test_a_quiet_stretch_is_asked_about_once(monkeypatch):
+    """The index case spans 631 days, most of them with nothing new: the explain program asks the
+    engine about a day only when its fact can differ from the day before's (a feature changes, a
+    count still moves or a rule fired), and every other day carries the same answer
+    (tests/test_reference.py compares each day's answer with the reference evaluator)."""
+    from escalation.evaluate import engine
+    from escalation.evaluate.engine import compile_ruleset
+    from escalation.evaluate.explain import read_conditions
+    from escalation.evaluate.replay import run_pass
+
+    scenario, compiled = escalation.load_scenario(INDEX_CASE), compile_ruleset(escalation.load_ruleset(PATHWAY))
+    run = run_pass(scenario, compiled, "early")
+    asked = []
+    real = engine.Session.assert_members
+    monkeypatch.setattr(engine.Session, "assert_members", lambda self, *a: asked.append(a[-1]) or real(self, *a))
+    reads = read_conditions(scenario, compiled, run, {r.rule_id: None for r in compiled.rules})
+    assert len(reads.held) == 631
+    assert 0 < len(asked) < 100  # 39 here; 520 when every distinct day was asserted
+    quiet = [d for d in range(200, 517) if d not in asked]
+    assert quiet and all(reads.held[d] == reads.held[d - 1] for d in quiet)

@@ -19,9 +19,12 @@ How the traps are met (shared/notes/durable-rules.md):
 
 The day's fact is the replay's last fact of that day: the day's features, and which steps the
 engine itself had flagged by the end of it (read from the pass's own flags), so that a condition
-`step_flagged: 2` reads what the replay saw. Two days whose facts are equal on every field the
-asked rules read get the same answer, so such a fact is asserted once: an explanation of a long
-record costs about as many engine calls as the record has distinct days.
+`step_flagged: 2` reads what the replay saw. The facts are walked in day order as the replay
+builds them (facts.DayFacts: a feature recomputed only on its change days), so a day whose engine
+text is the day before's (nothing changed, no count moving, no flag) takes the day before's answer
+without an engine call, and a fact equal to an earlier one of the session on every field the asked
+rules read is asserted once: an explanation of a long record costs about as many engine calls as
+the record has days on which something changes.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from escalation.evaluate.engine import (
     step_days_key,
     step_key,
 )
+from escalation.evaluate.facts import DayFacts
 from escalation.evaluate.limits import check_definition
 from escalation.evaluate.replay import PassResult
 from escalation.load.scenario import Scenario
@@ -211,7 +215,7 @@ def read_conditions(scenario: Scenario, compiled: CompiledRuleset, run: PassResu
     for chunk in _chunks(compiled):
         if not chunk.rule_ids & set(wanted):
             continue
-        _run_chunk(compiled, chunk, plan, make, keys, held)
+        _run_chunk(compiled, chunk, _walk(compiled, features, run, plan), keys, held)
     same: dict[frozenset[ConditionId], frozenset[ConditionId]] = {}  # equal days' answers are one object
     return ConditionReads(run.placement.name, features, _Facts([day for day, _ in plan], make),
                           {day: _one(same, frozenset(h)) for day, h in held.items()})
@@ -222,28 +226,62 @@ def _one(same: dict[frozenset[ConditionId], frozenset[ConditionId]], answer: fro
     return same.setdefault(answer, answer)
 
 
-def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, plan: list[tuple[int, frozenset[str]]],
-               make: Callable[[int], Fact], keys: dict[str, frozenset[str]], held: dict[int, set[ConditionId]]
-               ) -> None:
-    """One session of one chunk over the planned days; a fact equal to an earlier one on every
-    field the day's rules read is answered from the earlier one, not asserted again."""
+def _walk(compiled: CompiledRuleset, features: DayFeatures, run: PassResult,
+          plan: list[tuple[int, frozenset[str]]]) -> Iterator[tuple[int, frozenset[str], DayFacts, int]]:
+    """The planned days in order, each with the pass's facts at the end of that day (features
+    recomputed on their change days only, the steps told as the pass flagged them: facts.DayFacts)
+    and the last day on which the engine's text stays the same (no feature change, no count still
+    moving, no flag in between), so a long quiet stretch is asked about once."""
+    placement, last = run.placement, run.placement.last_day
+    facts = DayFacts(compiled, features, placement.first_day, last)
+    step_of = {r.rule_id: r.step for r in compiled.rules}
+    flags, k = run.flags, 0
+    for day, rules in plan:
+        while k < len(flags) and flags[k].day <= day:
+            if flags[k].day > facts.day:
+                facts.advance(flags[k].day)
+            facts.fired(flags[k].rule_id, step_of[flags[k].rule_id])
+            k += 1
+        if day > facts.day:
+            facts.advance(day)
+        until = facts.quiet_until(last)
+        if k < len(flags):
+            until = min(until, flags[k].day - 1)
+        yield day, rules, facts, until
+
+
+def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, days: Iterator[tuple[int, frozenset[str], DayFacts, int]],
+               keys: dict[str, frozenset[str]], held: dict[int, set[ConditionId]]) -> None:
+    """One session of one chunk over the planned days. A day whose engine text is that of the
+    day this chunk last asked about, for the same rules, has its answer; a fact equal to an
+    earlier one of the same session on every field the day's rules read is answered from the
+    earlier one. Neither is asserted again. (The answers are forgotten with the session, so a
+    long record of distinct days holds at most SESSION_FACTS fact texts at a time.)"""
     seen: dict[str, frozenset[ConditionId]] = {}  # the fact's text for the engine -> its answer
     program = _chunk_ruleset(compiled, chunk)
     session, asserted = Session(program), 0
+    last: tuple[frozenset[str], int, frozenset[ConditionId]] | None = None  # rules, same until, answer
     try:
-        for day, rules in plan:
+        for day, rules, facts, until in days:
             mine = rules & chunk.rule_ids
             if not mine:
                 continue
+            if last is not None and day <= last[1] and mine == last[0]:
+                held[day].update(last[2])
+                last = (mine, max(until, last[1]), last[2])
+                continue
             read = frozenset(k for r in mine for k in keys[r])
-            body, n_fields = session.members({"day": day, **{k: v for k, v in make(day).items() if k in read}})
+            body, n_fields = session.members({"day": day, **{k: v for k, v in facts.fact().items() if k in read}})
             if body not in seen:
                 if asserted == SESSION_FACTS:  # a fresh session (engine.SESSION_FACTS)
                     session.close()
                     session, asserted = Session(program), 0
+                    seen.clear()
                 names = session.assert_members(body, n_fields, day)
                 asserted += 1
                 seen[body] = frozenset(chunk.conditions[n] for n in names)
-            held[day].update(c for c in seen[body] if c[0] in mine)
+            answer = frozenset(c for c in seen[body] if c[0] in mine)
+            held[day].update(answer)
+            last = (mine, until, answer)
     finally:
         session.close()
