@@ -335,3 +335,18 @@ def test_a_variant_rule_points_at_the_variant_and_the_others_at_its_base():
     assert file.endswith("rtx-earlier.yaml") and line == line_of_rule(variant, "step4-rituximab")
     file, line = rs.origin("step3-ecmo-oi")
     assert file.endswith("report-pathway.yaml") and line == line_of_rule(PATHWAY, "step3-ecmo-oi")
+
+
+def test_each_fact_id_is_checked_with_the_engines_own_hash_of_it():
+    """A session hashes each fact id one digit on from an earlier id's hash; every hash must be
+    the engine's FNV-1a of the whole id, and an id whose hash an earlier one has is refused."""
+    from escalation.evaluate.limits import fnv1a as engine_hash
+
+    compiled = compile_ruleset(load_ruleset(PATHWAY))
+    with Session(compiled) as session:
+        tails = [session._fact_id() for _ in range(1234)]
+        assert tails[:3] == ["0", "1", "2"] and tails[-1] == "1233"
+        assert session._tail_hashes == [engine_hash(f"{session.sid}.{t}") for t in tails]
+        session._hashes.add(engine_hash(f"{session.sid}.1234"))
+        with pytest.raises(EngineError, match="shares its engine hash"):
+            session._fact_id()

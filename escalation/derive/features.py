@@ -105,9 +105,9 @@ class CodeMatch:
 
 @dataclass
 class DayFeatures:
-    """Precomputed, sorted views of one placement, so that each day's features are look-ups."""
+    """Precomputed, sorted views of one placement, so that each day's features are look-ups.
+    (It holds the scenario's readings, not the scenario: see Placement.derived.)"""
 
-    scenario: Scenario
     placement: Placement
     reported_trends: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     starts: dict[str, list[int]] = field(default_factory=dict)
@@ -138,7 +138,7 @@ class DayFeatures:
 
     @classmethod
     def _build(cls, scenario: Scenario, placement: Placement) -> "DayFeatures":
-        self = cls(scenario, placement)
+        self = cls(placement)
         days: list[int] = []
         chosen: list[Reading] = []
         for ev in scenario.events:

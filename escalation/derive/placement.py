@@ -4,10 +4,12 @@ its uncertain timing. The replay runs once under each.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, TypeVar
 
+from escalation.derive.memo import ByIdentity
 from escalation.load.errors import InputError
 from escalation.load.scenario import Scenario, Therapy
 from escalation.load.timing import MAX_DAYS
@@ -39,18 +41,19 @@ class Placement:
     last_day: int
     spans: dict[str, Span]
     diagnoses: dict[str, int]
-    _derived: dict[Any, tuple[Scenario, Any]] = field(default_factory=dict, compare=False, repr=False)
+    _derived: dict[Any, tuple[weakref.ref[Scenario], Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def derived(self, scenario: Scenario, make: Callable[[Scenario, "Placement"], T]) -> T:
         """What `make(scenario, self)` builds, built once for this placement of that scenario.
 
         The views of a placement (each day's features, the actions by start day) are asked for by
         the replay and again by its report; both objects are frozen, so the first answer holds.
+        The scenario is held weakly: a placement kept for reuse (memo.py) must not keep it alive.
         """
         key = (make, id(scenario))
         hit = self._derived.get(key)
-        if hit is None or hit[0] is not scenario:
-            hit = self._derived[key] = (scenario, make(scenario, self))
+        if hit is None or hit[0]() is not scenario:
+            hit = self._derived[key] = (weakref.ref(scenario), make(scenario, self))
         return hit[1]
 
 
@@ -85,8 +88,18 @@ def timeline_bounds(scenario: Scenario, through_day: int | None = None) -> tuple
     return min(days), max(days)
 
 
+_PLACEMENTS: ByIdentity[Placement] = ByIdentity(4)  # both placements of the last two scenarios
+
+
 def place(scenario: Scenario, which: Pass, through_day: int | None = None) -> Placement:
-    """Give every event one start and end day; the clock runs to `through_day` if it is later."""
+    """Give every event one start and end day; the clock runs to `through_day` if it is later.
+
+    Made once for a scenario object and kept while it is in use (memo.py): a cohort replays one
+    scenario at every grid point, and its features (Placement.derived) are kept with it."""
+    return _PLACEMENTS.get((scenario,), (which, through_day), lambda: _place(scenario, which, through_day))
+
+
+def _place(scenario: Scenario, which: Pass, through_day: int | None) -> Placement:
     lo, hi = timeline_bounds(scenario, through_day)
     pick = 0 if which == "early" else 1
     spans: dict[str, Span] = {}

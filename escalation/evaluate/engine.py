@@ -57,6 +57,7 @@ from typing import Any
 
 from durable import engine as _dr
 
+from escalation.derive.memo import ByIdentity
 from escalation.derive.features import (
     ActiveFeature,
     DiagnosisFeature,
@@ -66,7 +67,7 @@ from escalation.derive.features import (
     SinceFeature,
     TrendFeature,
 )
-from escalation.evaluate.limits import MAX_FACT_FIELDS, Problem, check_definition, fnv1a
+from escalation.evaluate.limits import FNV_PRIME, MAX_FACT_FIELDS, Problem, check_definition, fnv1a
 from escalation.load.ruleset import (
     ActiveCondition,
     DiagnosisCondition,
@@ -464,8 +465,17 @@ def _constants(ruleset: Ruleset, program: Program, origin: Any) -> str:
     return ",".join(members)
 
 
+_COMPILED: ByIdentity[CompiledRuleset] = ByIdentity(64)  # a grid of rule sets, replayed over a chunk
+
+
 def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
-    """A validated rule set as its (shared, cached) engine program plus its own values."""
+    """A validated rule set as its (shared, cached) engine program plus its own values; made once
+    for a rule set object and kept while it is in use (derive/memo.py), as a batch chunk replays
+    each grid point's rule set against scenario after scenario."""
+    return _COMPILED.get((ruleset,), (), lambda: _compile(ruleset))
+
+
+def _compile(ruleset: Ruleset) -> CompiledRuleset:
     program = program_for(ruleset)
     origin = getattr(ruleset, "origin", None)
     if program.problem is not None:
@@ -676,6 +686,7 @@ class Session:
         self._closed = False
         self._prefix = f"{self.sid}."
         self._prefix_hash = fnv1a(self._prefix)  # fact ids are the sid, a dot and a counter
+        self._tail_hashes: list[int] = []  # the hash of each fact id so far, by counter
         self._open = f'{{"id":"{self._prefix}'
         self._sid_member = f'","sid":"{self.sid}",'
         self._constants = compiled.constants.count(",") + 1  # kind and the parameters
@@ -688,14 +699,19 @@ class Session:
         self.close()
 
     def _fact_id(self) -> str:
-        """The next fact id (sid, dot, counter), checked for an engine hash of its own."""
-        tail = str(self._facts)
+        """The next fact id (sid, dot, counter), checked for an engine hash of its own.
+
+        The counter's text is the text of counter // 10 and one more digit, so its hash is that
+        one's hash continued by one digit (limits.fnv1a continues a hash): one step per fact."""
+        n = self._facts
         self._facts += 1
-        h = fnv1a(tail, self._prefix_hash)
+        base = self._prefix_hash if n < 10 else self._tail_hashes[n // 10]
+        h = ((base ^ (48 + n % 10)) * FNV_PRIME) & 0xFFFFFFFF  # the digit's ASCII code
+        self._tail_hashes.append(h)
         if h in self._hashes:
-            raise EngineError(f"fact id {self._prefix + tail!r} shares its engine hash with an earlier id")
+            raise EngineError(f"fact id {self._prefix}{n!r} shares its engine hash with an earlier id")
         self._hashes.add(h)
-        return tail
+        return str(n)
 
     def members(self, fields: dict[str, Any]) -> tuple[str, int]:
         """The fact's JSON members after id and sid (its constants first), engine field names and

@@ -56,7 +56,7 @@ MAX_BETA_LIST = 255  # rules.h:49 BETA_LIST_LENGTH 256, zero-terminated
 MAX_RULES = 4096  # rete.c:41 MAX_ACTIONS
 MAX_FACT_FIELDS = 254  # state.h:20 MAX_OBJECT_PROPERTIES 255; error on reaching it
 
-_FNV_BASIS, _FNV_PRIME = 0x811C9DC5, 16777619  # json.h:20-21
+_FNV_BASIS, FNV_PRIME = 0x811C9DC5, 16777619  # json.h:20-21
 _OPS = frozenset({"$lt", "$lte", "$gt", "$gte", "$eq", "$neq"})
 _FORWARD = "$forward"  # rete.c:1110 createForwardAlpha: an always-pushed joint after an $or
 
@@ -68,7 +68,7 @@ def fnv1a(text: str, start: int = _FNV_BASIS) -> int:
     only their tail."""
     h = start
     for b in text.encode():
-        h = ((h ^ (b if b < 0x80 else b | 0xFFFFFF00)) * _FNV_PRIME) & 0xFFFFFFFF
+        h = ((h ^ (b if b < 0x80 else b | 0xFFFFFF00)) * FNV_PRIME) & 0xFFFFFFFF
     return h
 
 

@@ -1,0 +1,83 @@
+"""What the replay keeps per object (derive/memo.py): reused for that very object, never for an
+equal one, dropped with the object, and never more than a few."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+from conftest import INDEX_CASE, PATHWAY
+
+from escalation.derive import placement as P
+from escalation.derive.memo import ByIdentity
+from escalation.evaluate import engine
+from escalation.evaluate.replay import replay
+from escalation.load.loading import load_ruleset, load_scenario
+
+
+class Thing:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Thing) and other.n == self.n
+
+    __hash__ = None  # type: ignore[assignment]  # like a pydantic model with a dict field
+
+
+def test_a_value_is_made_once_per_object_and_arguments_and_never_for_an_equal_object():
+    memo: ByIdentity[list[int]] = ByIdentity(4)
+    made: list[int] = []
+    a, b = Thing(1), Thing(1)
+
+    def make(x: Thing) -> list[int]:
+        made.append(x.n)
+        return [x.n]
+
+    first = memo.get((a,), ("early",), lambda: make(a))
+    assert memo.get((a,), ("early",), lambda: make(a)) is first
+    assert memo.get((b,), ("early",), lambda: make(b)) is not first  # equal, but another object
+    assert memo.get((a,), ("late",), lambda: make(a)) is not first
+    assert made == [1, 1, 1]
+
+
+def test_an_entry_goes_with_its_object_and_only_the_last_few_are_kept():
+    memo: ByIdentity[int] = ByIdentity(3)
+    things = [Thing(i) for i in range(3)]
+    for t in things:
+        memo.get((t,), (), lambda t=t: t.n)
+    assert len(memo) == 3
+    del t
+    things.pop()
+    gc.collect()
+    assert len(memo) == 2
+    more = [Thing(i) for i in range(10, 15)]
+    for t in more:
+        memo.get((t,), (), lambda t=t: t.n)
+    assert len(memo) == 3
+
+
+def test_a_replay_reuses_the_placements_of_its_scenario_until_the_scenario_is_gone():
+    rs = load_ruleset(PATHWAY)
+    scenario = load_scenario(INDEX_CASE)
+    gone = weakref.ref(scenario)
+    first = replay(scenario, rs)
+    again = replay(scenario, rs)
+    assert first.passes["early"].placement is again.passes["early"].placement
+    assert first.compiled is again.compiled  # the rule set object compiled once
+    other = replay(load_scenario(INDEX_CASE), rs)
+    assert other.passes["early"].placement is not first.passes["early"].placement
+    assert other.flags == first.flags
+    assert len(P._PLACEMENTS) == 4  # both placements of the last two scenarios
+    del scenario, first, again, other
+    gc.collect()
+    assert gone() is None  # the placements kept did not keep their scenario alive
+    assert len(P._PLACEMENTS) == 0
+
+
+def test_a_rule_set_with_other_values_is_compiled_afresh():
+    rs = load_ruleset(PATHWAY)
+    moved = rs.with_overrides({("step3-ecmo-oi", "oi_above"): 30.0})
+    assert engine.compile_ruleset(rs) is engine.compile_ruleset(rs)
+    assert engine.compile_ruleset(moved) is not engine.compile_ruleset(rs)
+    assert engine.compile_ruleset(moved).constants != engine.compile_ruleset(rs).constants
