@@ -20,9 +20,12 @@ the replay's memory give for that day; tests/test_facts.py compares them day by 
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
+from dataclasses import dataclass
 
 from escalation.derive.features import DayFeatures, SinceFeature
+from escalation.derive.memo import ByIdentity
 from escalation.evaluate.engine import (
     CompiledRuleset,
     saturation,
@@ -34,7 +37,7 @@ from escalation.evaluate.engine import (
 class _Count:
     """A days-since count in the fact: its key, its engine heads, its start day and bound."""
 
-    __slots__ = ("key", "heads", "bound", "start", "_written")
+    __slots__ = ("_written", "bound", "heads", "key", "start")
 
     def __init__(self, key: str, heads: tuple[str, ...], bound: int | None) -> None:
         self.key, self.heads, self.bound = key, heads, bound
@@ -50,58 +53,117 @@ class _Count:
             self._written = (n, ",".join(h + value for h in self.heads))
         return self._written[1]
 
-    def settled(self, day: int) -> bool:
-        """The count written on any later day is the one written on `day`."""
-        return self.start is None or (self.bound is not None and day - self.start >= self.bound)
+    def settles(self) -> float:
+        """The first day from which the count written no longer changes (inf: never)."""
+        if self.start is None:
+            return -math.inf
+        return math.inf if self.bound is None else self.start + self.bound
+
+
+Spec = tuple[str, tuple[str, ...], "int | None"]  # a count's key, engine heads and bound
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every pass of one rule set over one placement starts from: the counts' bounds, each
+    feature's change days, the first day's values and the empty memory. Made once per compiled
+    rule set and placement's features (a cohort replays both many times)."""
+
+    counts: dict[int, Spec]  # feature index -> its count's spec (a SinceFeature)
+    since_fired: dict[str, Spec]  # rule id -> the spec of its days since it last fired
+    steps: dict[int, Spec]  # step -> the spec of its days since flagged
+    changes: dict[int, list[int]]  # day -> the features that may change on it
+    change_days: list[int]
+    first_values: list[dict[str, float | int]]  # each feature on the first day ({} for a count)
+    first_starts: dict[int, int | None]  # each count's start on the first day
+    memory_parts: list[str]  # each rule fired 0 times, then each step not flagged
+    memory_width: int
+    constant_fields: int  # id, sid, kind and the parameters
+
+
+_PLANS: ByIdentity[_Plan] = ByIdentity(8)
+
+
+def _plan(compiled: CompiledRuleset, features: DayFeatures, first_day: int, last_day: int) -> _Plan:
+    feats = compiled.features
+    bounds = saturation(compiled, [f.key for f in feats if isinstance(f, SinceFeature)]
+                        + [r.since_key for r in compiled.rules if r.every_days is not None]
+                        + [step_days_key(s) for s in compiled.steps])
+
+    def spec(key: str) -> Spec:
+        return key, compiled.heads.get(key, ()), bounds.get(key)
+
+    changes: dict[int, list[int]] = {}
+    for i, f in enumerate(feats):
+        for d in set(features.change_days(f)):
+            if first_day < d <= last_day:
+                changes.setdefault(d, []).append(i)
+    counts = {i: spec(f.key) for i, f in enumerate(feats) if isinstance(f, SinceFeature)}
+    values = [{} if i in counts else features.value(f, first_day) for i, f in enumerate(feats)]
+    starts = {i: (first_day - next(iter(v.values())) if (v := features.value(feats[i], first_day)) else None)
+              for i in counts}
+    memory = [compiled.members(r.fired_key, 0, first_day) for r in compiled.rules]
+    memory += [compiled.members(step_key(s), 0, first_day) for s in compiled.steps]
+    return _Plan(
+        counts, {r.rule_id: spec(r.since_key) for r in compiled.rules if r.every_days is not None},
+        {s: spec(step_days_key(s)) for s in compiled.steps}, changes, sorted(changes), values, starts, memory,
+        sum(len(compiled.heads.get(r.fired_key, ())) for r in compiled.rules)
+        + sum(len(compiled.heads.get(step_key(s), ())) for s in compiled.steps),
+        3 + compiled.constants.count(","))
 
 
 class DayFacts:
     """The facts of one pass, advanced day by day in order (days may be skipped)."""
 
     def __init__(self, compiled: CompiledRuleset, features: DayFeatures, first_day: int, last_day: int) -> None:
-        self.compiled = compiled
-        self.features = features
+        plan = _PLANS.get((compiled, features), (first_day, last_day),
+                          lambda: _plan(compiled, features, first_day, last_day))
+        self.compiled, self.features, self._plan = compiled, features, plan
         self._feats = compiled.features
-        bounds = saturation(compiled, [f.key for f in self._feats if isinstance(f, SinceFeature)]
-                            + [r.since_key for r in compiled.rules if r.every_days is not None]
-                            + [step_days_key(s) for s in compiled.steps])
-        # feature index -> its count (a SinceFeature), else its value and members
-        self._counts: dict[int, _Count] = {
-            i: _Count(f.key, compiled.heads.get(f.key, ()), bounds.get(f.key))
-            for i, f in enumerate(self._feats) if isinstance(f, SinceFeature)}
-        self._values: list[dict[str, float | int]] = [{} for _ in self._feats]
+        self._counts = {i: _Count(*spec) for i, spec in plan.counts.items()}
+        for i, start in plan.first_starts.items():
+            self._counts[i].start = start
+        self._values = list(plan.first_values)
         self._members: list[str] = ["" for _ in self._feats]
         self._widths: list[int] = [0 for _ in self._feats]  # engine fields in each feature's members
-        self._stale: dict[int, int] = {}  # feature index -> the day of a value whose members are not made yet
-        changes: dict[int, list[int]] = {}
-        for i, f in enumerate(self._feats):
-            for d in set(features.change_days(f)):
-                if first_day < d <= last_day:
-                    changes.setdefault(d, []).append(i)
-        self._changes = changes
-        self._change_days = sorted(changes)
+        # feature index -> the day of a value whose members are not made yet
+        self._stale: dict[int, int] = {i: first_day for i in range(len(self._feats)) if i not in plan.counts}
+        self._changes, self._change_days = plan.changes, plan.change_days
         # the engine's memory: rule firings and steps, kept by the replay and told here
         self._fired = {r.rule_id: 0 for r in compiled.rules}
-        self._since_fired = {r.rule_id: _Count(r.since_key, compiled.heads.get(r.since_key, ()),
-                                               bounds.get(r.since_key))
-                             for r in compiled.rules if r.every_days is not None}
-        self._steps = {s: _Count(step_days_key(s), compiled.heads.get(step_days_key(s), ()),
-                                 bounds.get(step_days_key(s))) for s in compiled.steps}
-        # the counts the program reads, in the order they are written
+        self._since_fired = {rule_id: _Count(*spec) for rule_id, spec in plan.since_fired.items()}
+        self._steps = {s: _Count(*spec) for s, spec in plan.steps.items()}
+        # the counts the program reads, in the order they are written; those counting, and the
+        # day from which none of them changes any more
         self._written = [c for c in (*self._counts.values(), *self._since_fired.values(), *self._steps.values())
                          if c.heads]
+        self._active: list[_Count] = []
+        self._moving: list[_Count] = []
+        self._settled: list[_Count] = []
+        self._settles = self._next_settle = -math.inf
+        self.day = first_day
+        self._counts_changed()
         # the memory's members that are not counts: each rule's firings, then each step flagged
-        self._memory_parts = [compiled.members(r.fired_key, 0, first_day) for r in compiled.rules]
-        self._memory_parts += [compiled.members(step_key(s), 0, first_day) for s in compiled.steps]
+        self._memory_parts = list(plan.memory_parts)
         self._memory_index = {r.rule_id: i for i, r in enumerate(compiled.rules)}
         self._step_index = {s: len(compiled.rules) + i for i, s in enumerate(compiled.steps)}
-        self._memory_width = (sum(len(compiled.heads.get(r.fired_key, ())) for r in compiled.rules)
-                              + sum(len(compiled.heads.get(step_key(s), ())) for s in compiled.steps))
         self._static: str | None = None
         self._fields = 0
-        self.day = first_day
-        for i in range(len(self._feats)):
-            self._compute(i, first_day)
+
+    def _counts_changed(self) -> None:
+        """A count started (or its start moved): which counts are written, and until when they move."""
+        self._active = [c for c in self._written if c.start is not None]
+        self._settles = max((c.settles() for c in self._active), default=-math.inf)
+        self._split()
+
+    def _split(self) -> None:
+        """Which written counts still move on the current day (written afresh each day) and which
+        have settled (written once, with the rest of the text that stays)."""
+        day = self.day
+        self._moving = [c for c in self._active if c.settles() > day]
+        self._settled = [c for c in self._active if c.settles() <= day]
+        self._next_settle = min((c.settles() for c in self._moving), default=math.inf)
+        self._static = None
 
     # --- moving on ----------------------------------------------------------------------------
 
@@ -124,7 +186,7 @@ class DayFacts:
         """The last day whose engine text is the current day's: the day before the next change
         of a feature, or the current day while a count still moves. (A rule firing changes the
         memory, and only the replay's next assert can make one fire.)"""
-        if not all(c.settled(self.day) for c in self._written):
+        if self.day < self._settles:
             return self.day
         nxt = self.next_change(self.day)
         return last_day if nxt is None else min(last_day, nxt - 1)
@@ -137,24 +199,29 @@ class DayFacts:
         self._memory_parts[self._memory_index[rule_id]] = c.members(rule.fired_key, self._fired[rule_id], day)
         if rule_id in self._since_fired:
             self._since_fired[rule_id].start = day
+            self._counts_changed()
         if step is not None and self._steps[step].start is None:
             self._steps[step].start = day
             self._memory_parts[self._step_index[step]] = c.members(step_key(step), 1, day)
+            self._counts_changed()
         self._static = None
 
     # --- the fact -----------------------------------------------------------------------------
 
     def text(self) -> tuple[str, int]:
         """The current day's fact as the engine reads it, after id and sid, and its field count."""
+        day = self.day
+        if day >= self._next_settle:
+            self._split()
         if self._static is None:
             self._write_members()
-            parts = [self.compiled.constants, *self._members, *self._memory_parts]
-            self._static = ",".join(p for p in parts if p)
-            self._fields = (3 + self.compiled.constants.count(",")  # id, sid, kind and the parameters
-                            + sum(self._widths) + self._memory_width
-                            + sum(len(c.heads) for c in self._written if c.start is not None))
-        counts = [c.text(self.day) for c in self._written if c.start is not None]
-        return (",".join([self._static, *counts]) if counts else self._static), self._fields
+            self._static = ",".join(filter(None, [self.compiled.constants, *self._members, *self._memory_parts,
+                                                  *(c.text(day) for c in self._settled)]))
+            self._fields = (self._plan.constant_fields + sum(self._widths) + self._plan.memory_width
+                            + sum(len(c.heads) for c in self._active))
+        if not self._moving:
+            return self._static, self._fields
+        return ",".join([self._static, *[c.text(day) for c in self._moving]]), self._fields
 
     def fact(self) -> dict[str, float | int]:
         """The current day's fact as Python has it, every value exact: the day's features in the
@@ -187,7 +254,7 @@ class DayFacts:
             new = None if not value else day - next(iter(value.values()))
             if new != count.start:
                 count.start = new
-                self._static = None
+                self._counts_changed()
             return
         self._values[i] = value  # kept as given: 90 and 90.0 are shown differently
         self._stale[i] = day
@@ -196,10 +263,13 @@ class DayFacts:
     def _write_members(self) -> None:
         """The engine members of the features changed since the last text, made only when a text is
         asked for (explain reads the Python fact alone)."""
-        c = self.compiled
+        c, heads = self.compiled, self.compiled.heads
         for i, day in self._stale.items():
-            value = self._values[i]
-            self._members[i] = ",".join(m for k, v in value.items() if (m := c.members(k, v, day)))
-            self._widths[i] = sum(len(c.heads.get(k, ())) for k in value)
+            parts, width = [], 0
+            for k, v in self._values[i].items():
+                if heads.get(k):
+                    parts.append(c.members(k, v, day))
+                    width += len(heads[k])
+            self._members[i], self._widths[i] = ",".join(parts), width
         self._stale.clear()
 
