@@ -139,8 +139,9 @@ class DayFacts:
                          if c.heads]
         self._active: list[_Count] = []
         self._moving: list[_Count] = []
-        self._settled: list[_Count] = []
+        self._settled_text = ""
         self._settles = self._next_settle = -math.inf
+        self._count_fields = 0
         self.day = first_day
         self._counts_changed()
         # the memory's members that are not counts: each rule's firings, then each step flagged
@@ -149,20 +150,30 @@ class DayFacts:
         self._step_index = {s: len(compiled.rules) + i for i, s in enumerate(compiled.steps)}
         self._static: str | None = None
         self._fields = 0
+        # the order fact() writes the fact in: features, then each rule's memory, then each step's
+        self._layout = [(i, self._counts.get(i)) for i in range(len(self._feats))]
+        self._rule_layout = [(r.fired_key, r.rule_id, self._since_fired.get(r.rule_id)) for r in compiled.rules]
+        self._step_layout = [(step_key(s), count) for s, count in self._steps.items()]
 
     def _counts_changed(self) -> None:
         """A count started (or its start moved): which counts are written, and until when they move."""
         self._active = [c for c in self._written if c.start is not None]
         self._settles = max((c.settles() for c in self._active), default=-math.inf)
+        self._count_fields = sum(len(c.heads) for c in self._active)
         self._split()
 
     def _split(self) -> None:
         """Which written counts still move on the current day (written afresh each day) and which
         have settled (written once, with the rest of the text that stays)."""
-        day = self.day
-        self._moving = [c for c in self._active if c.settles() > day]
-        self._settled = [c for c in self._active if c.settles() <= day]
-        self._next_settle = min((c.settles() for c in self._moving), default=math.inf)
+        day, moving, settled, nxt = self.day, [], [], math.inf
+        for c in self._active:
+            t = c.settles()
+            if t > day:
+                moving.append(c)
+                nxt = min(nxt, t)
+            else:
+                settled.append(c.text(day))
+        self._moving, self._settled_text, self._next_settle = moving, ",".join(settled), nxt
         self._static = None
 
     # --- moving on ----------------------------------------------------------------------------
@@ -170,9 +181,12 @@ class DayFacts:
     def advance(self, day: int) -> None:
         """Move to `day` (later than the current day): recompute the features that may have
         changed since, at `day`."""
-        changed = {i for d in self._change_days[bisect_right(self._change_days, self.day):
-                                                bisect_right(self._change_days, day)]
-                   for i in self._changes[d]}
+        if day == self.day + 1:  # the usual step: only that day's changes
+            changed = self._changes.get(day, ())
+        else:
+            changed = {i for d in self._change_days[bisect_right(self._change_days, self.day):
+                                                    bisect_right(self._change_days, day)]
+                       for i in self._changes[d]}
         for i in changed:
             self._compute(i, day)
         self.day = day
@@ -216,9 +230,8 @@ class DayFacts:
         if self._static is None:
             self._write_members()
             self._static = ",".join(filter(None, [self.compiled.constants, *self._members, *self._memory_parts,
-                                                  *(c.text(day) for c in self._settled)]))
-            self._fields = (self._plan.constant_fields + sum(self._widths) + self._plan.memory_width
-                            + sum(len(c.heads) for c in self._active))
+                                                  self._settled_text]))
+            self._fields = self._plan.constant_fields + sum(self._widths) + self._plan.memory_width + self._count_fields
         if not self._moving:
             return self._static, self._fields
         return ",".join([self._static, *[c.text(day) for c in self._moving]]), self._fields
@@ -226,23 +239,22 @@ class DayFacts:
     def fact(self) -> dict[str, float | int]:
         """The current day's fact as Python has it, every value exact: the day's features in the
         rule set's order, then the memory, as replay.py has always built it."""
-        day = self.day
+        day, values = self.day, self._values
         out: dict[str, float | int] = {"day": day}
-        for i in range(len(self._feats)):
-            count = self._counts.get(i)
+        for i, count in self._layout:
             if count is None:
-                out.update(self._values[i])
+                out.update(values[i])
             elif count.start is not None:
                 out[count.key] = day - count.start
-        for r in self.compiled.rules:
-            out[r.fired_key] = self._fired[r.rule_id]
-            since = self._since_fired.get(r.rule_id)
+        fired = self._fired
+        for fired_key, rule_id, since in self._rule_layout:
+            out[fired_key] = fired[rule_id]
             if since is not None and since.start is not None:
-                out[r.since_key] = day - since.start
-        for s, count in self._steps.items():
-            out[step_key(s)] = int(count.start is not None)
+                out[since.key] = day - since.start
+        for flagged_key, count in self._step_layout:
+            out[flagged_key] = int(count.start is not None)
             if count.start is not None:
-                out[step_days_key(s)] = day - count.start
+                out[count.key] = day - count.start
         return out
 
     # --- inside -------------------------------------------------------------------------------
