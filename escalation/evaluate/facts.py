@@ -72,7 +72,7 @@ class _Plan:
     counts: dict[int, Spec]  # feature index -> its count's spec (a SinceFeature)
     since_fired: dict[str, Spec]  # rule id -> the spec of its days since it last fired
     steps: dict[int, Spec]  # step -> the spec of its days since flagged
-    changes: dict[int, list[int]]  # day -> the features that may change on it
+    changes: dict[int, tuple[int, ...]]  # day -> the features that may change on it
     change_days: list[int]
     first_values: list[dict[str, float | int]]  # each feature on the first day ({} for a count)
     first_starts: dict[int, int | None]  # each count's start on the first day
@@ -93,11 +93,13 @@ def _plan(compiled: CompiledRuleset, features: DayFeatures, first_day: int, last
     def spec(key: str) -> Spec:
         return key, compiled.heads.get(key, ()), bounds.get(key)
 
-    changes: dict[int, list[int]] = {}
+    lists: dict[int, list[int]] = {}
     for i, f in enumerate(feats):
         for d in set(features.change_days(f)):
             if first_day < d <= last_day:
-                changes.setdefault(d, []).append(i)
+                lists.setdefault(d, []).append(i)
+    same: dict[tuple[int, ...], tuple[int, ...]] = {}  # a dense record changes the same features daily
+    changes = {d: same.setdefault(t, t) for d, t in ((d, tuple(v)) for d, v in lists.items())}
     counts = {i: spec(f.key) for i, f in enumerate(feats) if isinstance(f, SinceFeature)}
     values = [{} if i in counts else features.value(f, first_day) for i, f in enumerate(feats)]
     starts = {i: (first_day - next(iter(v.values())) if (v := features.value(feats[i], first_day)) else None)

@@ -9,6 +9,7 @@ under both timing placements; its two values bound it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from escalation.derive.checks import RELATIVE_TOLERANCE, consistency_checks
@@ -131,18 +132,43 @@ def _names(codes: list[str], ruleset: Ruleset) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _RuleParts:
+    """What every decision point of one rule says alike, made once per rule: a long record's rule
+    fires thousands of times, and its points share these objects (the models are frozen)."""
+
+    kind: str
+    parameters: list[ParameterUsed]
+    detail: str
+    sources: list[str]
+    copied: list[str]
+
+
+def _rule_parts(ruleset: Ruleset, rule: Rule) -> _RuleParts:
+    kind = ruleset.kind_of(rule)
+    copied = case_specific_labels(rule)
+    detail = (
+        f"Rule {rule.id}{f' (step {rule.step})' if rule.step else ''} puts up for research review: "
+        f"{_names(rule.proposes, ruleset)}. {rule.rationale.strip()}"
+        + (" Rests on a modelling assumption: " + ", ".join(rule.assumptions) + "." if rule.assumptions else "")
+        + (" Rests on conditions copied from the index case: "
+           + ", ".join(c.split(": ", 1)[1] for c in copied) + "." if copied else "")
+    )
+    return _RuleParts(kind, _parameters(rule), detail, [s.label() for s in rule.sources], copied)
+
+
 def decision_points(replay: Replay, features: dict[str, DayFeatures] | None = None) -> list[DecisionPoint]:
     ruleset = replay.ruleset
     used: dict[str, set[str]] = {}
     features = features or {w: DayFeatures.build(replay.scenario, p.placement) for w, p in replay.passes.items()}
+    parts: dict[str, _RuleParts] = {}
     out: list[DecisionPoint] = []
     for pf in replay.flags:
         rule = ruleset.rule(pf.rule_id)
-        kind = ruleset.kind_of(rule)
+        same = parts.get(rule.id) or parts.setdefault(rule.id, _rule_parts(ruleset, rule))
+        kind = same.kind
         actions = _actions(replay, rule, pf, used.setdefault(rule.id, set()))
         lo, hi = pf.days
-        assumption = bool(rule.assumptions)
-        copied = case_specific_labels(rule)
         if actions:
             first = min(actions, key=lambda a: a.day)
             actual = (first.day, first.day_latest, first.lag_days, first.lag_days_max)
@@ -156,21 +182,14 @@ def decision_points(replay: Replay, features: dict[str, DayFeatures] | None = No
             note = ("no matching action in the timeline" if rule.matching_codes
                     else f"a {kind}: nothing in the timeline is matched to it")
         when = f"day {lo}" if lo == hi else f"days {lo}..{hi}"
-        summary = f"For review ({when}): {rule.title}"
-        detail = (
-            f"Rule {rule.id}{f' (step {rule.step})' if rule.step else ''} puts up for research review: "
-            f"{_names(rule.proposes, ruleset)}. {rule.rationale.strip()}"
-            + (" Rests on a modelling assumption: " + ", ".join(rule.assumptions) + "." if assumption else "")
-            + (" Rests on conditions copied from the index case: "
-               + ", ".join(c.split(": ", 1)[1] for c in copied) + "." if copied else "")
-        )
         out.append(DecisionPoint(
             day=lo, day_latest=hi, timing=pf.timing, rule_id=rule.id, step=rule.step, kind=kind,
             proposes=list(rule.proposes), indicator="info" if kind == "context" else "warning",
-            summary=summary, detail=detail, conditions=_conditions(replay, rule, pf, features),
-            parameters=_parameters(rule), rests_on_assumption=assumption,
-            rests_on_case_specific=bool(copied),
-            sources=[s.label() for s in rule.sources], occurrence=pf.occurrence,
+            summary=f"For review ({when}): {rule.title}", detail=same.detail,
+            conditions=_conditions(replay, rule, pf, features),
+            parameters=same.parameters, rests_on_assumption=bool(rule.assumptions),
+            rests_on_case_specific=bool(same.copied),
+            sources=same.sources, occurrence=pf.occurrence,
             actual_day=actual[0], actual_day_latest=actual[1], lag_days=actual[2],
             lag_days_max=actual[3], actions=actions, action_note=note,
         ))
