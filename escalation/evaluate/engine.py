@@ -57,7 +57,6 @@ from typing import Any
 
 from durable import engine as _dr
 
-from escalation.derive.memo import ByIdentity
 from escalation.derive.features import (
     ActiveFeature,
     DiagnosisFeature,
@@ -67,7 +66,14 @@ from escalation.derive.features import (
     SinceFeature,
     TrendFeature,
 )
-from escalation.evaluate.limits import FNV_PRIME, MAX_FACT_FIELDS, Problem, check_definition, fnv1a
+from escalation.derive.memo import ByIdentity
+from escalation.evaluate.limits import (
+    FNV_PRIME,
+    MAX_FACT_FIELDS,
+    Problem,
+    check_definition,
+    fnv1a,
+)
 from escalation.load.ruleset import (
     ActiveCondition,
     DiagnosisCondition,
@@ -80,8 +86,8 @@ from escalation.load.ruleset import (
     SinceCondition,
     StepCondition,
     TrendCondition,
-    shown_value,
 )
+from escalation.load.wording import condition_text
 
 FACT_KIND = "day"
 _OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
@@ -404,39 +410,25 @@ def _window(rule: Rule, name: str | None) -> int | None:
 
 def _feature(rule: Rule, cond: Any) -> tuple[Feature | None, tuple[str, ...], str]:
     """The Python feature a condition reads, its fact keys, and the condition as text."""
+    text = condition_text(cond, rule, "full")
     if isinstance(cond, MeasureCondition):
         f = MeasureFeature(cond.measure, _window(rule, cond.within_days))
-        t = _param(rule, cond.threshold)
-        when = "that day" if f.window == 0 else ("ever" if f.window is None else f"within {f.window} d")
-        text = f"{cond.measure} {cond.op} {shown_value(t)} ({cond.threshold}; reading {when})"
         return f, tuple(f.key + s for s in _SUFFIXES), text
     if isinstance(cond, TrendCondition):
-        w = _window(rule, cond.window_days)
-        f = TrendFeature(cond.trend, w or 0)
-        return f, (f.key,), f"{cond.trend} {cond.direction.replace('_', ' ')} over {w} d"
-    if isinstance(cond, GivenCondition):
+        f = TrendFeature(cond.trend, _window(rule, cond.window_days) or 0)
+    elif isinstance(cond, GivenCondition):
         f = SinceFeature(tuple(cond.given), "first")
-        started = f"any of {', '.join(cond.given)}" if len(cond.given) > 1 else cond.given[0]
-        return f, (f.key,), f"{started} started (days since)"
-    if isinstance(cond, SinceCondition):
+    elif isinstance(cond, SinceCondition):
         f = SinceFeature(tuple(cond.since), cond.of)
-        t = _param(rule, cond.days)
-        return f, (f.key,), f"days since {cond.of} {'/'.join(cond.since)} {cond.op} {shown_value(t)} ({cond.days})"
-    if isinstance(cond, ActiveCondition):
+    elif isinstance(cond, ActiveCondition):
         f = ActiveFeature(cond.active)
-        return f, (f.key,), f"{cond.active} {'in place' if cond.in_place else 'not in place'}"
-    if isinstance(cond, FindingCondition):
-        w = _window(rule, cond.within_days) or 0
-        f = FindingFeature(cond.finding, w)
-        return f, (f.key,), f"{cond.finding} reported " + (f"within {w} d" if w else "that day")
-    if isinstance(cond, DiagnosisCondition):
+    elif isinstance(cond, FindingCondition):
+        f = FindingFeature(cond.finding, _window(rule, cond.within_days) or 0)
+    elif isinstance(cond, DiagnosisCondition):
         f = DiagnosisFeature(cond.diagnosis)
-        return f, (f.key,), f"diagnosis {cond.diagnosis} made"
-    if cond.for_days is None:
-        return None, (step_key(cond.step_flagged),), f"step {cond.step_flagged} already flagged"
-    t = _param(rule, cond.for_days)
-    return None, (step_days_key(cond.step_flagged),), (
-        f"step {cond.step_flagged} flagged at least {shown_value(t)} d ago ({cond.for_days})")
+    else:
+        return None, (step_key(cond.step_flagged) if cond.for_days is None else step_days_key(cond.step_flagged),), text
+    return f, (f.key,), text
 
 
 def _every(rule: Rule) -> int | None:

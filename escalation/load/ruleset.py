@@ -18,12 +18,12 @@ from pydantic import (
     Discriminator,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     Tag,
     field_validator,
+    model_serializer,
     model_validator,
 )
-
-from pydantic import SerializerFunctionWrapHandler, model_serializer
 
 from escalation.load.changes import Changes, merge_by_id
 from escalation.load.citations import Citation
@@ -205,25 +205,6 @@ def condition_parameters(cond: BaseModel) -> list[str]:
         if isinstance(v, str) and v != "any":
             names.append(v)
     return names
-
-
-def condition_label(cond: BaseModel) -> str:
-    """A condition as written in its rule, in one line (`ino > ino_above`), to name it in lists."""
-    if isinstance(cond, MeasureCondition):
-        return f"{cond.measure} {cond.op} {cond.threshold}"
-    if isinstance(cond, TrendCondition):
-        return f"{cond.trend} {cond.direction.replace('_', ' ')} over {cond.window_days}"
-    if isinstance(cond, GivenCondition):
-        return f"given {', '.join(cond.given)}"
-    if isinstance(cond, SinceCondition):
-        return f"days since {cond.of} {'/'.join(cond.since)} {cond.op} {cond.days}"
-    if isinstance(cond, ActiveCondition):
-        return f"{cond.active} {'in place' if cond.in_place else 'not in place'}"
-    if isinstance(cond, FindingCondition):
-        return f"finding {cond.finding}"
-    if isinstance(cond, DiagnosisCondition):
-        return f"diagnosis {cond.diagnosis}"
-    return f"step {cond.step_flagged} flagged"  # type: ignore[attr-defined]
 
 
 # Words that would turn a flag into an instruction: titles may not open with the imperatives,

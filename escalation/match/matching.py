@@ -21,12 +21,18 @@ from escalation.load.ruleset import (
     Repeat,
     Rule,
     Ruleset,
-    condition_label,
     condition_parameters,
 )
 from escalation.load.scenario import Scenario
 from escalation.load.vocabulary import CODES, kinds_of
-from escalation.match.reading import case_specific, codes_asked, kinds, met_by, values_of  # noqa: F401
+from escalation.load.wording import condition_text
+from escalation.match.reading import (  # noqa: F401
+    case_specific,
+    codes_asked,
+    kinds,
+    met_by,
+    values_of,
+)
 from escalation.match.results import (
     ConditionMet,
     DecisionPoint,
@@ -122,7 +128,7 @@ def _conditions(replay: Replay, rule: Rule, pf: PairedFlag, features: dict[str, 
 
 def case_specific_labels(rule: Rule) -> list[str]:
     """'rule: condition' for each condition of the rule marked as copying the index case."""
-    return [f"{rule.id}: {condition_label(rule.conditions[i])}" for i, _ in rule.case_specific]
+    return [f"{rule.id}: {condition_text(rule.conditions[i], style='written')}" for i, _ in rule.case_specific]
 
 
 def _names(codes: list[str], ruleset: Ruleset) -> str:

@@ -26,6 +26,7 @@ from escalation.load.ruleset import (
     TrendCondition,
     shown_value,
 )
+from escalation.load.wording import condition_text, window_text
 from escalation.match.results import ConditionNotMet
 
 Values = dict[str, float | int]
@@ -83,33 +84,9 @@ def _param(rule: Rule, name: str | None) -> float:
     return rule.parameters[name].value  # type: ignore[index]
 
 
-def _window(rule: Rule, name: str | None) -> str:
-    if name is None:
-        return "that day"
-    if name == "any":
-        return "at any time"
-    return f"within {int(_param(rule, name))} d"
-
-
 def short_label(rule: Rule, cond: Any) -> str:
     """A condition in one line with its parameter values (`ino > 0`), as a "why not" line names it."""
-    if isinstance(cond, MeasureCondition):
-        return f"{cond.measure} {cond.op} {shown_value(_param(rule, cond.threshold))}"
-    if isinstance(cond, TrendCondition):
-        return f"{cond.trend} {cond.direction.replace('_', ' ')} over {int(_param(rule, cond.window_days))} d"
-    if isinstance(cond, GivenCondition):
-        return f"any of {', '.join(cond.given)} started" if len(cond.given) > 1 else f"{cond.given[0]} started"
-    if isinstance(cond, SinceCondition):
-        return f"days since {cond.of} {'/'.join(cond.since)} {cond.op} {shown_value(_param(rule, cond.days))}"
-    if isinstance(cond, ActiveCondition):
-        return f"{cond.active} {'in place' if cond.in_place else 'not in place'}"
-    if isinstance(cond, FindingCondition):
-        return f"{cond.finding} reported {_window(rule, cond.within_days)}"
-    if isinstance(cond, DiagnosisCondition):
-        return f"diagnosis {cond.diagnosis}"
-    if cond.for_days is None:
-        return f"step {cond.step_flagged} flagged"
-    return f"step {cond.step_flagged} flagged >= {shown_value(_param(rule, cond.for_days))} d ago"
+    return condition_text(cond, rule, "values")
 
 
 def _suffix(key: str) -> str:
@@ -157,7 +134,7 @@ def _interval(values: Values) -> tuple[float, float]:
 def _measure_text(rule: Rule, cond: MeasureCondition, values: Values, gap: float | None) -> str:
     """`92: 2 above 90`; `>20: more than 12.5 above 7.5`; `<95: may lie on either side of 90`."""
     if not values or gap is None:
-        return f"no {cond.measure} reading {_window(rule, cond.within_days)}"
+        return f"no {cond.measure} reading {window_text(rule, cond.within_days)}"
     t = _param(rule, cond.threshold)
     lo, hi = _interval(values)
     if lo == hi:
@@ -183,7 +160,7 @@ def failed_text(rule: Rule, cond: Any, values: Values) -> str:
     if isinstance(cond, ActiveCondition):
         return "in place" if any(values.values()) else "not in place"
     if isinstance(cond, FindingCondition):
-        return f"not reported {_window(rule, cond.within_days)}"
+        return f"not reported {window_text(rule, cond.within_days)}"
     if isinstance(cond, DiagnosisCondition):
         return "not made by then"
     if cond.for_days is None or not values:
