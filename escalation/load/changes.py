@@ -18,7 +18,7 @@ Item = TypeVar("Item")
 class Changes(BaseModel, Generic[Item]):
     """How a variant differs from the file it derives from: items are matched by their id."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     remove: list[str] = Field(default_factory=list, description="ids to leave out")
     replace: list[Item] = Field(default_factory=list, description="items replacing those with the same id")

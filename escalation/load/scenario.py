@@ -39,7 +39,9 @@ Comparator = Literal["=", "<", "<=", ">", ">="]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: each model is built on first use, so a command builds only what it validates
+    # (a replay of a plain file builds neither the variant models nor Changes); see tests/test_cold_start.py
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ReferenceRange(_Strict):
