@@ -26,8 +26,9 @@ from pydantic_core import core_schema
 
 from escalation.load import vocabulary
 from escalation.load.citations import REPORT_REFERENCES, REPORT_SECTIONS, Citation
-from escalation.load.ruleset import Rule, Ruleset, RulesetVariant
-from escalation.load.scenario import Dose, Observation, Scenario, ScenarioVariant, Value
+from escalation.load.changes import RulesetVariant, ScenarioVariant
+from escalation.load.ruleset import Rule, Ruleset
+from escalation.load.scenario import Dose, Observation, Scenario, Value
 from escalation.load.timing import MAX_DAYS, DayRange
 from escalation.load.vocabulary import AUTOANTIBODIES, CODES, DIAGNOSES, DOSE_UNITS, MEASURES
 
