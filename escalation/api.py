@@ -22,13 +22,13 @@ from escalation.load import discover, loading, shipped
 from escalation.load.errors import InputError
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
-from escalation.match.explanation import Explanation, explain_replay
 from escalation.match.matching import build_result
 from escalation.match.results import NOTICE, ReplayResult
 
 if TYPE_CHECKING:  # imported where they are used, so that `escalation replay` does not load them
     from escalation.analysis.compare import RulesetDiff
     from escalation.analysis.expectations import TestReport
+    from escalation.match.explanation import Explanation
 
 PathLike = str | Path
 IN_MEMORY = "<in memory>"  # the file name a result shows for a scenario or rule set built in Python
@@ -128,6 +128,8 @@ def explain(
     rs = rules if isinstance(rules, Ruleset) else load_ruleset(rules)
     wanted = _rule_ids(rs, rule_ids)
     window = parse_days(days) if isinstance(days, str) else _day_window(days)
+    from escalation.match.explanation import explain_replay
+
     return explain_replay(run_replay(sc, rs), file, wanted, window)
 
 

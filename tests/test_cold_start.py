@@ -14,7 +14,9 @@ from conftest import INDEX_CASE, ROOT
 
 NOT_FOR_REPLAY = (
     "escalation.literature", "escalation.fhir", "escalation.batch", "escalation.analysis",
-    "escalation.report.html", "escalation.report.course",
+    "escalation.report.html", "escalation.report.course", "escalation.report.explain_text",
+    "escalation.report.cds_hooks", "escalation.report.fhir_out", "escalation.report.import_summary",
+    "escalation.match.explanation", "escalation.load.schema", "escalation.load.changes",
     "matplotlib", "jinja2", "dask", "distributed", "pyarrow", "duckdb", "pandas", "numpy",
 )
 

@@ -36,8 +36,9 @@ from escalation.derive.placement import place
 from escalation.derive.readings import observation_readings
 from escalation.literature.records import Table1
 from escalation.load import numbers
-from escalation.load.ruleset import Ruleset, RulesetVariant
-from escalation.load.scenario import MAX_DOSE, Observation, Scenario, ScenarioVariant
+from escalation.load.changes import RulesetVariant, ScenarioVariant
+from escalation.load.ruleset import Ruleset
+from escalation.load.scenario import MAX_DOSE, Observation, Scenario
 from escalation.load.vocabulary import DOSE_UNITS, MEASURES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,6 +8,7 @@ traceback or a half-written report.
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 from collections.abc import Callable, Iterator
@@ -19,7 +20,14 @@ from typing import Annotated, Optional
 import typer
 
 from escalation import api
-from escalation.cli.common import EXIT_BAD_INPUT, Format, FormatOpt, Width, errors, json_text
+from escalation.cli.common import (
+    EXIT_BAD_INPUT,
+    Format,
+    FormatOpt,
+    Width,
+    errors,
+    json_text,
+)
 from escalation.cli.fhir import ReplayFormat, ReplayFormatOpt, render_replay
 from escalation.cli.help import PlainCommand
 from escalation.load import shipped
@@ -302,15 +310,29 @@ _subcommands()
 
 
 def main() -> None:
-    """Run the CLI; option errors too print one line, `error: ...`, and exit 2."""
+    """Run the CLI; option errors too print one line, `error: ...`, and exit 2.
+
+    It ends the process. What is left then is frozen out of the garbage collector first, so that
+    exiting does not walk it all in a last collection: the command's files are written and closed
+    by then, and the process's memory goes back whole (atexit handlers, weakref finalizers and the
+    flushing of standard output still run).
+    """
+    try:
+        code = _run()
+    finally:
+        gc.freeze()
+    sys.exit(code)
+
+
+def _run() -> int:
     try:
         code = app(standalone_mode=False, prog_name="escalation")
     except typer.TyperException as exc:  # a usage or option error, raised before any work
-        sys.exit(_usage_error(exc))
+        return _usage_error(exc)
     except typer.Abort:
         typer.echo("error: interrupted", err=True)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        return 130
+    return code if isinstance(code, int) else 0
 
 
 def _usage_error(exc: typer.TyperException) -> int:

@@ -50,7 +50,7 @@ class Citation(BaseModel):
     timeline built from an EHR export keeps the same path back to its evidence as a transcription.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     section: str | None = Field(None, description="a section of the case report")
     reference: int | None = Field(None, description="a reference number of the case report")

@@ -28,8 +28,8 @@ from pydantic import BaseModel, ValidationError
 from escalation.load.errors import InputError
 from escalation.load.origins import noted
 from escalation.load.reading import parse_yaml, read_text, shown_name
-from escalation.load.ruleset import Ruleset, RulesetVariant
-from escalation.load.scenario import Scenario, ScenarioVariant
+from escalation.load.ruleset import Ruleset
+from escalation.load.scenario import Scenario
 from escalation.load.shipped import shipped
 
 M = TypeVar("M", bound=BaseModel)
@@ -125,11 +125,12 @@ def _strip_tags(loc: tuple[Any, ...], data: Any) -> Path_:
     return tuple(out)
 
 
-def _load(path: Path | str, model: type[M], variant_model: type, seen: tuple[Path, ...]) -> M:
+def _load(path: Path | str, model: type[M], seen: tuple[Path, ...]) -> M:
     """A file of `model`, or a variant of one (`derives_from`) resolved against its base.
 
     A variant is validated as written (so its errors point at its own lines), then merged with
-    its base and the result validated whole, so every rule of the format holds for it too.
+    its base and the result validated whole, so every rule of the format holds for it too. The
+    variant formats (escalation.load.changes) are imported for a variant only.
     """
     path = Path(path)
     name = shown_name(path)
@@ -137,10 +138,13 @@ def _load(path: Path | str, model: type[M], variant_model: type, seen: tuple[Pat
     _refuse_other_kind(data, model, name)
     if not (isinstance(data, dict) and "derives_from" in data):
         return noted(validate(model, data, lines, name), name, data, lines)
+    from escalation.load.changes import RulesetVariant, ScenarioVariant
+
+    variant_model = ScenarioVariant if model is Scenario else RulesetVariant
     variant = validate(variant_model, data, lines, name)
     ref = variant.derives_from
     base_path = _base_path(path, ref, lines.get(("derives_from",)), seen)
-    base = _load(base_path, model, variant_model, (*seen, path.resolve()))
+    base = _load(base_path, model, (*seen, path.resolve()))
     try:
         merged = variant.apply(base)
     except ValueError as exc:
@@ -197,8 +201,8 @@ def _base_path(path: Path, ref: str, line: int | None, seen: tuple[Path, ...]) -
 
 
 def load_scenario(path: Path | str) -> Scenario:
-    return _load(path, Scenario, ScenarioVariant, ())
+    return _load(path, Scenario, ())
 
 
 def load_ruleset(path: Path | str) -> Ruleset:
-    return _load(path, Ruleset, RulesetVariant, ())
+    return _load(path, Ruleset, ())

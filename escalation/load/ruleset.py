@@ -25,7 +25,6 @@ from pydantic import (
     model_validator,
 )
 
-from escalation.load.changes import Changes, merge_by_id
 from escalation.load.citations import Citation
 from escalation.load.errors import located_error
 from escalation.load.numbers import Finite
@@ -44,7 +43,9 @@ Op = Literal["<", "<=", ">", ">="]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: each model is built on first use, so a command builds only what it validates
+    # (a replay of a plain file never builds the variant models of changes.py); see tests/test_cold_start.py
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Parameter(_Strict):
@@ -443,22 +444,3 @@ def shown_value(x: float) -> str:
     """A value as people read it (`18`), unless that would hide digits the engine compares."""
     text = f"{x:g}"
     return text if float(text) == x else repr(x)
-
-
-class RulesetVariant(_Strict):
-    """A rule set written as changes to another, so that a variant shows only what it moves."""
-
-    derives_from: str = Field(description="path of the base rule set, relative to this file")
-    ruleset: RulesetInfo
-    labels: dict[str, Label] = Field(default_factory=dict)
-    changes: Changes[Rule] = Field(default_factory=Changes[Rule])
-
-    def apply(self, base: Ruleset) -> dict[str, Any]:
-        c = self.changes
-        rules = merge_by_id(base.rules, c.remove, c.replace, c.add, base.ruleset.id, "rule")
-        return {
-            "ruleset": self.ruleset.model_dump(mode="json", exclude_none=True),
-            "labels": {**{k: v.model_dump(mode="json") for k, v in base.labels.items()},
-                       **{k: v.model_dump(mode="json") for k, v in self.labels.items()}},
-            "rules": [r.model_dump(mode="json", exclude_none=True) for r in rules],
-        }

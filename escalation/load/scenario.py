@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from escalation.load.changes import Changes, merge_by_id
 from escalation.load.citations import Citation
 from escalation.load.errors import located_error
 from escalation.load.numbers import Finite, check_order
@@ -39,7 +38,9 @@ Comparator = Literal["=", "<", "<=", ">", ">="]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: each model is built on first use, so a command builds only what it validates
+    # (a replay of a plain file never builds the variant models of changes.py); see tests/test_cold_start.py
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ReferenceRange(_Strict):
@@ -464,42 +465,3 @@ class Scenario(_Strict):
         ids = {e.id for e in kept}
         intervals = [iv for iv in self.reported_intervals if iv.start in ids and iv.end in ids]
         return self.model_copy(update={"events": kept, "reported_intervals": intervals})
-
-
-class ScenarioVariant(_Strict):
-    """A scenario written as a few changes to another, so counterfactual timelines stay short."""
-
-    derives_from: str = Field(description="path of the base scenario, relative to this file")
-    scenario: ScenarioInfo
-    patient: Patient | None = None
-    changes: Changes[Event] = Field(default_factory=Changes[Event])
-    expected: dict[str, list[Expectation]] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _marked(self) -> "ScenarioVariant":
-        if not self.scenario.hypothetical:
-            raise located_error("a variant is a counterfactual: set hypothetical: true",
-                                ("scenario", "hypothetical"))
-        for group in ("replace", "add"):
-            for i, ev in enumerate(getattr(self.changes, group)):
-                if not ev.hypothetical:
-                    raise located_error(
-                        f"event {ev.id!r} is not in the source: mark it hypothetical: true",
-                        ("changes", group, i, "hypothetical"),
-                    )
-        return self
-
-    def apply(self, base: Scenario) -> dict[str, Any]:
-        """The derived scenario as plain data, to be validated as a whole Scenario."""
-        c = self.changes
-        events = merge_by_id(base.events, c.remove, c.replace, c.add, base.scenario.id, "event")
-        ids = {e.id for e in events}
-        intervals = [iv for iv in base.reported_intervals if iv.start in ids and iv.end in ids]
-        return {
-            "scenario": self.scenario.model_dump(mode="json", exclude_none=True),
-            "patient": (self.patient or base.patient).model_dump(mode="json", exclude_none=True),
-            "events": [e.model_dump(mode="json", exclude_none=True) for e in events],
-            "reported_intervals": [iv.model_dump(mode="json") for iv in intervals],
-            "expected": {k: [x.model_dump(mode="json", exclude_none=True) for x in v]
-                         for k, v in self.expected.items()},
-        }

@@ -25,11 +25,18 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 from escalation.load import vocabulary
+from escalation.load.changes import RulesetVariant, ScenarioVariant
 from escalation.load.citations import REPORT_REFERENCES, REPORT_SECTIONS, Citation
-from escalation.load.ruleset import Rule, Ruleset, RulesetVariant
-from escalation.load.scenario import Dose, Observation, Scenario, ScenarioVariant, Value
+from escalation.load.ruleset import Rule, Ruleset
+from escalation.load.scenario import Dose, Observation, Scenario, Value
 from escalation.load.timing import MAX_DAYS, DayRange
-from escalation.load.vocabulary import AUTOANTIBODIES, CODES, DIAGNOSES, DOSE_UNITS, MEASURES
+from escalation.load.vocabulary import (
+    AUTOANTIBODIES,
+    CODES,
+    DIAGNOSES,
+    DOSE_UNITS,
+    MEASURES,
+)
 
 DIALECT = "http://json-schema.org/draft-07/schema#"
 Kind = Literal["scenario", "rules"]

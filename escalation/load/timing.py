@@ -24,7 +24,7 @@ class DayRange(BaseModel):
     `{on_or_before: D}`, `{on_or_after: D}`, `{between: [A, B]}`, optionally with `note`.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     earliest: int | None = None
     latest: int | None = None

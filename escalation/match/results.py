@@ -18,7 +18,8 @@ NOTICE = (
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: built on first use, so a cold replay builds the models it fills, and no others
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class _ConditionRead(_Out):
