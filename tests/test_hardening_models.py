@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from conftest import SRC, make_scenario
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
@@ -227,6 +227,7 @@ def test_readings_of_any_accepted_observation_are_finite(values, reported):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(_group(MEASURED), _group(REPORTED))
+@example({"map": 12, "fio2": 0.5, "pao2": 60}, {"oi": 99, "pf": {"value": 1, "comparator": "<"}})  # found by hypothesis
 def test_consistency_checks_of_any_accepted_observation_are_finite(values, reported):
     _observation(values, reported)
     scenario = make_scenario({"id": "obs", "kind": "observation", "day": 1, "source": SRC,

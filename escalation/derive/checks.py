@@ -66,15 +66,21 @@ def _index_checks(obs: Observation) -> list[Check]:
             f"{name}: reported {reported:g}, recomputed {mine:g} from {computed[measure].formula}"
             f" with {_inputs_label(obs)}"
         )
-        if not agrees and measure == "oi" and "pf" in obs.reported and measured_value(obs, "map"):
-            pf = reported_value(obs, "pf")
-            text += (
-                f"; for OI {reported:g} the P/F would have to be "
-                f"{measured_value(obs, 'map') * 100 / reported:g}, or MAP {reported * pf / 100:g} cmH2O"  # type: ignore[operator]
-            )
+        if not agrees and measure == "oi":
+            text += _oi_alternatives(obs, reported)
         out.append(Check("reported_index", (obs.id,), agrees,
                          text + ("" if agrees else " (beyond the 5 % tolerance)"), reported, mine))
     return out
+
+
+def _oi_alternatives(obs: Observation, oi: float) -> str:
+    """What the reported P/F or the measured MAP would have to be for a reported OI to fit
+    (OI = MAP x 100 / P/F), for whichever of them is known as a value (a bound says nothing)."""
+    map_ = measured_value(obs, "map")
+    pf = reported_value(obs, "pf") if "pf" in obs.reported else None
+    if not map_ or pf is None or oi == 0:
+        return ""
+    return f"; for OI {oi:g} the P/F would have to be {map_ * 100 / oi:g}, or MAP {oi * pf / 100:g} cmH2O"
 
 
 _SHORT = {"map": "MAP", "fio2": "FiO2", "pao2": "PaO2", "spo2": "SpO2", "pf": "P/F"}
