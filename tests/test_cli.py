@@ -50,3 +50,29 @@ def test_option_errors_are_one_line_and_exit_2(args: list[str], words: list[str]
 def test_no_arguments_prints_the_help():
     out = cli()
     assert out.returncode == 0 and "Commands:" in out.stdout
+
+
+def _top_level_commands() -> list[str]:
+    import typer
+
+    from escalation.cli.app import app
+
+    return [typer.main.get_command_name(i.name or i.callback.__name__) for i in app.registered_commands]
+
+
+@pytest.mark.parametrize("name", _top_level_commands())
+def test_a_command_named_first_runs_in_an_app_of_its_own_with_the_same_help_and_errors(name):
+    """main() hands `escalation NAME ...` to a copy of the app holding NAME alone (typer then builds
+    one command, not all of them); its help and its option errors read exactly as the whole app's."""
+    from typer.testing import CliRunner
+
+    app_module = sys.modules["escalation.cli.app"]
+    one = app_module._dispatch([name, "--help"])
+    assert one is not app_module.app and len(one.registered_commands) == 1
+    runner = CliRunner()
+    for args in ([name, "--help"], [name, "--no-such-option"]):
+        whole, alone = runner.invoke(app_module.app, args), runner.invoke(one, args)
+        assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output), args
+    assert app_module._dispatch(["--help"]) is app_module.app
+    assert app_module._dispatch(["batch", "summary"]) is app_module.app  # a group: the whole app
+    assert app_module._dispatch([name + "x"]) is app_module.app
