@@ -81,3 +81,17 @@ def test_a_rule_set_with_other_values_is_compiled_afresh():
     assert engine.compile_ruleset(rs) is engine.compile_ruleset(rs)
     assert engine.compile_ruleset(moved) is not engine.compile_ruleset(rs)
     assert engine.compile_ruleset(moved).constants != engine.compile_ruleset(rs).constants
+
+
+def test_a_compiled_rule_set_does_not_keep_its_rule_set_alive():
+    """The compiled form is dropped with its rule set (a sweep makes a rule set per value: 100,000
+    replays kept memory flat only so), and its errors name the rule set's file all the same."""
+    rs = load_ruleset(PATHWAY)
+    compiled = engine.compile_ruleset(rs)
+    assert compiled.where("step3-ecmo-oi")["file"].endswith("report-pathway.yaml")
+    gone = weakref.ref(rs)
+    before = len(engine._COMPILED)
+    del rs
+    gc.collect()
+    assert gone() is None and len(engine._COMPILED) == before - 1
+    assert compiled.where("step3-ecmo-oi")["file"].endswith("report-pathway.yaml")  # said at compile time

@@ -194,6 +194,20 @@ class CompiledRuleset:
         return _where(self.origin, rule_id)
 
 
+class _Origin:
+    """Where a rule set and each of its rules were read from, as its origin method said when it
+    was compiled: a compiled rule set is kept while its rule set lives (derive/memo.py), and must
+    not keep it alive itself, yet its errors must still name the file after the rule set is gone."""
+
+    __slots__ = ("_where",)
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self._where = {r: ruleset.origin(r) for r in (None, *(rule.id for rule in ruleset.rules))}
+
+    def __call__(self, rule_id: str | None) -> tuple[str | None, int | None]:
+        return self._where.get(rule_id) or self._where[None]
+
+
 def _where(origin: Any, rule_id: str | None) -> dict[str, Any]:
     file, line = origin(rule_id) if origin is not None else (None, None)
     return {"file": file, "line": line, "rule": rule_id}
@@ -490,7 +504,8 @@ def _compile(ruleset: Ruleset) -> CompiledRuleset:
         rules.append(cr)
     steps = tuple(sorted({r.step for r in ruleset.rules if r.step is not None}))
     return CompiledRuleset(program.name, tuple(rules), tuple(features.values()), steps, program.definition,
-                           program, binding, _constants(ruleset, program, origin), origin,
+                           program, binding, _constants(ruleset, program, origin),
+                           None if origin is None else _Origin(ruleset),
                            {r.rule_id: i for i, r in enumerate(rules)},
                            {k: tuple(f'"{f}":' for f in fields) for k, fields in binding.items()})
 
