@@ -95,3 +95,19 @@ def test_a_compiled_rule_set_does_not_keep_its_rule_set_alive():
     gc.collect()
     assert gone() is None and len(engine._COMPILED) == before - 1
     assert compiled.where("step3-ecmo-oi")["file"].endswith("report-pathway.yaml")  # said at compile time
+
+
+def test_a_grid_point_replayed_on_a_scenario_seen_before_equals_one_on_a_fresh_copy():
+    """Features' values and engine texts kept with a placement (evaluate/facts.py) serve the next
+    rule set of the same shape; what it flags, and on which facts, is what a fresh replay flags."""
+    rs = load_ruleset(PATHWAY)
+    scenario = load_scenario(INDEX_CASE)
+    replay(scenario, rs)  # fills what is kept
+    for value in (12.0, 20.0, 40.0):
+        moved = rs.with_overrides({("step3-ecmo-oi", "oi_above"): value})
+        again = replay(scenario, moved)
+        fresh = replay(scenario.model_copy(deep=True), moved.model_copy(deep=True))
+        assert again.passes["early"].placement is not fresh.passes["early"].placement
+        for w in ("early", "late"):
+            assert [(f.rule_id, f.day, f.fact) for f in again.passes[w].flags] == \
+                   [(f.rule_id, f.day, f.fact) for f in fresh.passes[w].flags], (value, w)

@@ -83,6 +83,24 @@ class _Plan:
 
 _PLANS: ByIdentity[_Plan] = ByIdentity(8)
 
+Track = dict[int, tuple[dict[str, float | int], str, int]]  # day -> the value, its members and width
+
+
+class _Tracks:
+    """Each feature's value and engine members on the days a pass computed them, for one placement
+    and one program (the members name its fields): kept with the placement's features, so that
+    the next pass of another rule set of the same shape (a grid point, say) looks them up. Only so
+    many are kept, so that a very long record costs no more memory than before."""
+
+    LIMIT = 5_000
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, Track] = {}
+        self.size = 0
+
+
+_TRACKS: ByIdentity[_Tracks] = ByIdentity(8)
+
 
 def _plan(compiled: CompiledRuleset, features: DayFeatures, first_day: int, last_day: int) -> _Plan:
     feats = compiled.features
@@ -122,6 +140,8 @@ class DayFacts:
                           lambda: _plan(compiled, features, first_day, last_day))
         self.compiled, self.features, self._plan = compiled, features, plan
         self._feats = compiled.features
+        self._tracks = _TRACKS.get((features,), (compiled.name,), _Tracks)
+        self._track = [self._tracks.by_key.setdefault(f.key, {}) for f in self._feats]
         self._counts = {i: _Count(*spec) for i, spec in plan.counts.items()}
         for i, start in plan.first_starts.items():
             self._counts[i].start = start
@@ -262,8 +282,15 @@ class DayFacts:
     # --- inside -------------------------------------------------------------------------------
 
     def _compute(self, i: int, day: int) -> None:
-        value = self.features.value(self._feats[i], day)
         count = self._counts.get(i)
+        if count is None:
+            known = self._track[i].get(day)
+            if known is not None:
+                self._values[i], self._members[i], self._widths[i] = known
+                self._stale.pop(i, None)
+                self._static = None
+                return
+        value = self.features.value(self._feats[i], day)
         if count is not None:
             new = None if not value else day - next(iter(value.values()))
             if new != count.start:
@@ -285,5 +312,8 @@ class DayFacts:
                     parts.append(c.members(k, v, day))
                     width += len(heads[k])
             self._members[i], self._widths[i] = ",".join(parts), width
+            if self._tracks.size < _Tracks.LIMIT:
+                self._track[i][day] = (self._values[i], self._members[i], width)
+                self._tracks.size += 1
         self._stale.clear()
 
