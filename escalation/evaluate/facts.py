@@ -73,6 +73,7 @@ class _Plan:
     since_fired: dict[str, Spec]  # rule id -> the spec of its days since it last fired
     steps: dict[int, Spec]  # step -> the spec of its days since flagged
     changes: dict[int, tuple[int, ...]]  # day -> the features that may change on it
+    change_count: int  # how many (day, feature) changes there are
     change_days: list[int]
     first_values: list[dict[str, float | int]]  # each feature on the first day ({} for a count)
     first_starts: dict[int, int | None]  # each count's start on the first day
@@ -89,10 +90,11 @@ Track = dict[int, tuple[dict[str, float | int], str, int]]  # day -> the value, 
 class _Tracks:
     """Each feature's value and engine members on the days a pass computed them, for one placement
     and one program (the members name its fields): kept with the placement's features, so that
-    the next pass of another rule set of the same shape (a grid point, say) looks them up. Only so
-    many are kept, so that a very long record costs no more memory than before."""
+    the next pass of another rule set of the same shape (a grid point, say) looks them up. Kept
+    for a record of at most LIMIT feature changes (the index case has about 110 a placement); a
+    longer one is computed as it goes, as before, and costs no more memory than before."""
 
-    LIMIT = 5_000
+    LIMIT = 4_000
 
     def __init__(self) -> None:
         self.by_key: dict[str, Track] = {}
@@ -126,7 +128,8 @@ def _plan(compiled: CompiledRuleset, features: DayFeatures, first_day: int, last
     memory += [compiled.members(step_key(s), 0, first_day) for s in compiled.steps]
     return _Plan(
         counts, {r.rule_id: spec(r.since_key) for r in compiled.rules if r.every_days is not None},
-        {s: spec(step_days_key(s)) for s in compiled.steps}, changes, sorted(changes), values, starts, memory,
+        {s: spec(step_days_key(s)) for s in compiled.steps}, changes, sum(map(len, changes.values())),
+        sorted(changes), values, starts, memory,
         sum(len(compiled.heads.get(r.fired_key, ())) for r in compiled.rules)
         + sum(len(compiled.heads.get(step_key(s), ())) for s in compiled.steps),
         3 + compiled.constants.count(","))
@@ -140,8 +143,11 @@ class DayFacts:
                           lambda: _plan(compiled, features, first_day, last_day))
         self.compiled, self.features, self._plan = compiled, features, plan
         self._feats = compiled.features
-        self._tracks = _TRACKS.get((features,), (compiled.name,), _Tracks)
-        self._track = [self._tracks.by_key.setdefault(f.key, {}) for f in self._feats]
+        self._tracks: _Tracks | None = None
+        self._track: list[Track] = []
+        if plan.change_count <= _Tracks.LIMIT:
+            self._tracks = _TRACKS.get((features,), (compiled.name,), _Tracks)
+            self._track = [self._tracks.by_key.setdefault(f.key, {}) for f in self._feats]
         self._counts = {i: _Count(*spec) for i, spec in plan.counts.items()}
         for i, start in plan.first_starts.items():
             self._counts[i].start = start
@@ -283,7 +289,7 @@ class DayFacts:
 
     def _compute(self, i: int, day: int) -> None:
         count = self._counts.get(i)
-        if count is None:
+        if count is None and self._tracks is not None:
             known = self._track[i].get(day)
             if known is not None:
                 self._values[i], self._members[i], self._widths[i] = known
@@ -312,7 +318,7 @@ class DayFacts:
                     parts.append(c.members(k, v, day))
                     width += len(heads[k])
             self._members[i], self._widths[i] = ",".join(parts), width
-            if self._tracks.size < _Tracks.LIMIT:
+            if self._tracks is not None and self._tracks.size < _Tracks.LIMIT:
                 self._track[i][day] = (self._values[i], self._members[i], width)
                 self._tracks.size += 1
         self._stale.clear()
