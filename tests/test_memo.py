@@ -99,12 +99,16 @@ def test_a_compiled_rule_set_does_not_keep_its_rule_set_alive():
 
 def test_a_grid_point_replayed_on_a_scenario_seen_before_equals_one_on_a_fresh_copy():
     """Features' values and engine texts kept with a placement (evaluate/facts.py) serve the next
-    rule set of the same shape; what it flags, and on which facts, is what a fresh replay flags."""
+    rule set with the same binding; what it flags, and on which facts, is what a fresh replay
+    flags, also when a window moves (found in review: texts were once shared by shape alone)."""
     rs = load_ruleset(PATHWAY)
     scenario = load_scenario(INDEX_CASE)
     replay(scenario, rs)  # fills what is kept
-    for value in (12.0, 20.0, 40.0):
-        moved = rs.with_overrides({("step3-ecmo-oi", "oi_above"): value})
+    points = [{("step3-ecmo-oi", "oi_above"): v} for v in (12.0, 20.0, 40.0)]
+    # windows: a window's value is part of a feature's key, and moves which rule reads a shared key
+    points += [{("step4-rituximab", "rebound_window_days"): 3.0}, {("step2-plasma-exchange", "trend_window_days"): 7.0}]
+    for value in points:
+        moved = rs.with_overrides(value)
         again = replay(scenario, moved)
         fresh = replay(scenario.model_copy(deep=True), moved.model_copy(deep=True))
         assert again.passes["early"].placement is not fresh.passes["early"].placement

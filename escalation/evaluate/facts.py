@@ -89,8 +89,9 @@ Track = dict[int, tuple[dict[str, float | int], str, int]]  # day -> the value, 
 
 class _Tracks:
     """Each feature's value and engine members on the days a pass computed them, for one placement
-    and one program (the members name its fields): kept with the placement's features, so that
-    the next pass of another rule set of the same shape (a grid point, say) looks them up. Kept
+    and one binding of fact keys to engine fields (the members name the fields): kept with the
+    placement's features, so that the next pass of another rule set with that binding (a grid
+    point of a threshold, say) looks them up. Kept
     for a record of at most LIMIT feature changes (the index case has about 110 a placement); a
     longer one is computed as it goes, as before, and costs no more memory than before."""
 
@@ -102,6 +103,15 @@ class _Tracks:
 
 
 _TRACKS: ByIdentity[_Tracks] = ByIdentity(8)
+_HEADS: ByIdentity[tuple[tuple[str, tuple[str, ...]], ...]] = ByIdentity(64)
+
+
+def _heads_key(compiled: CompiledRuleset) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Which engine fields each fact key fills: what a feature's members depend on besides its
+    value. Rule sets of one shape can differ here (a window's value is part of a feature's key,
+    and a key shared by two rules at one value is read by one of them at another), so tracks are
+    shared only between rule sets that agree on all of it."""
+    return _HEADS.get((compiled,), (), lambda: tuple(sorted(compiled.heads.items())))
 
 
 def _plan(compiled: CompiledRuleset, features: DayFeatures, first_day: int, last_day: int) -> _Plan:
@@ -146,7 +156,7 @@ class DayFacts:
         self._tracks: _Tracks | None = None
         self._track: list[Track] = []
         if plan.change_count <= _Tracks.LIMIT:
-            self._tracks = _TRACKS.get((features,), (compiled.name,), _Tracks)
+            self._tracks = _TRACKS.get((features,), (_heads_key(compiled),), _Tracks)
             self._track = [self._tracks.by_key.setdefault(f.key, {}) for f in self._feats]
         self._counts = {i: _Count(*spec) for i, spec in plan.counts.items()}
         for i, start in plan.first_starts.items():
