@@ -75,7 +75,7 @@ def _index_checks(obs: Observation) -> list[Check]:
 
 def _oi_alternatives(obs: Observation, oi: float) -> str:
     """What the reported P/F or the measured MAP would have to be for a reported OI to fit
-    (OI = MAP x 100 / P/F), for whichever of them is known as a value (a bound says nothing)."""
+    (OI = MAP x 100 / P/F); said only when both are known as values (a bound says nothing)."""
     map_ = measured_value(obs, "map")
     pf = reported_value(obs, "pf") if "pf" in obs.reported else None
     if not map_ or pf is None or oi == 0:
