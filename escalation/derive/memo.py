@@ -5,6 +5,8 @@ A cohort replays each scenario at every grid point and under every rule set, and
 scenario alone (its placements, and their features) or of a rule set alone (its compiled form)
 is the same every time, so it is made once and kept. Scenarios and rule sets are frozen models,
 so the object itself is the key: an equal object built elsewhere is made again, never mixed up.
+(Frozen means its fields cannot be set; the lists and dicts inside could still be changed in
+place, which nothing in this package does, and which a kept value would not see.)
 An entry goes when one of its objects does (it holds them weakly), or when newer ones push it
 out (only the last few are kept), so a worker's memory stays flat over a hundred thousand replays
 and nothing made of a scenario outlives it. (A value that holds its own objects lives until it
