@@ -13,8 +13,8 @@ sides where it can.
   by the same child script (B batches of N/B replays after a warm-up), R rounds, alternating;
   the ratio before : after. Target: 4x or more. The same scenario and rule set objects are
   replayed each time, so what is kept per object (derive/memo.py: placements, features, the
-  compiled rule set; evaluate/facts.py: each feature's values and engine texts, by program
-  shape) is made once. Beside it, for comparison: N replays of the scenario, each under a rule set
+  compiled rule set; evaluate/facts.py: each feature's values and engine texts, by binding of
+  fact keys to engine fields) is made once. Beside it, for comparison: N replays of the scenario, each under a rule set
   never replayed before (a grid point: the same shape, another threshold), as in a cohort, where
   a scenario is replayed at every grid point; and N replays each of a scenario and rule set never
   replayed before (deep copies made before the clock starts), which make all of that afresh.
