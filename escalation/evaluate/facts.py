@@ -16,6 +16,11 @@ nothing else in the session (see engine.py). A day whose text equals the last te
 nothing would fire nothing, so the replay need not assert it (`quiet_until` says how far such
 days run). Whether or not a day is asserted, its values are those that `DayFeatures.value` and
 the replay's memory give for that day; tests/test_facts.py compares them day by day.
+
+What does not depend on the pass is made once and kept (derive/memo.py): the plan a pass starts
+from (bounds, change days, first values), per compiled rule set and placement; and for a record
+of at most `_Tracks.LIMIT` feature changes, each feature's value and members on each day computed,
+per placement and binding of fact keys to engine fields, which the next grid point looks up.
 """
 
 from __future__ import annotations
