@@ -82,48 +82,20 @@ import json, sys, time
 from escalation.evaluate.replay import replay
 from escalation.load.loading import load_ruleset, load_scenario
 scenario, rules, n, batches = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+mode = sys.argv[5] if len(sys.argv) > 5 else "same"
 sc, rs = load_scenario(scenario), load_ruleset(rules)
 replay(sc, rs)
-out = []
-for size in (n // batches + (i < n % batches) for i in range(batches)):
-    t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(size):
-        replay(sc, rs)
-    out.append(((time.perf_counter() - t0) / size, (time.process_time() - c0) / size))
-print(json.dumps(out))
-"""
-
-FRESH_CHILD = """
-import json, sys, time
-from escalation.evaluate.replay import replay
-from escalation.load.loading import load_ruleset, load_scenario
-scenario, rules, n, batches = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-sc, rs = load_scenario(scenario), load_ruleset(rules)
-replay(sc, rs)
-pairs = [(sc.model_copy(deep=True), rs.model_copy(deep=True)) for _ in range(n)]  # never replayed
+if mode == "same":  # the loaded objects, every time
+    pairs = [(sc, rs)] * n
+elif mode == "grid":  # the scenario under a grid point's rule set never replayed before
+    pairs = [(sc, rs.with_overrides({("step3-ecmo-oi", "oi_above"): 30.0 + i / 1000})) for i in range(n)]
+else:  # "fresh": a scenario and rule set never replayed before
+    pairs = [(sc.model_copy(deep=True), rs.model_copy(deep=True)) for _ in range(n)]
 out, k = [], 0
 for size in (n // batches + (i < n % batches) for i in range(batches)):
     t0, c0 = time.perf_counter(), time.process_time()
     for s, r in pairs[k:k + size]:
         replay(s, r)
-    k += size
-    out.append(((time.perf_counter() - t0) / size, (time.process_time() - c0) / size))
-print(json.dumps(out))
-"""
-
-GRID_CHILD = """
-import json, sys, time
-from escalation.evaluate.replay import replay
-from escalation.load.loading import load_ruleset, load_scenario
-scenario, rules, n, batches = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-sc, rs = load_scenario(scenario), load_ruleset(rules)
-replay(sc, rs)
-points = [rs.with_overrides({("step3-ecmo-oi", "oi_above"): 30.0 + i / 1000}) for i in range(n)]  # never replayed
-out, k = [], 0
-for size in (n // batches + (i < n % batches) for i in range(batches)):
-    t0, c0 = time.perf_counter(), time.process_time()
-    for r in points[k:k + size]:
-        replay(sc, r)
     k += size
     out.append(((time.perf_counter() - t0) / size, (time.process_time() - c0) / size))
 print(json.dumps(out))
@@ -224,8 +196,8 @@ def before_after(before: Path | None, n: int, batches: int, rounds: int) -> dict
             then += child(REPLAY_CHILD, scenario, rules, n, batches, tree=before)
         now += child(REPLAY_CHILD, scenario, rules, n, batches)
     wall, cpu = [w for w, _ in now], [c for _, c in now]
-    fresh = [w for _ in range(rounds) for w, _ in child(FRESH_CHILD, scenario, rules, n, batches)]
-    grid = [w for _ in range(rounds) for w, _ in child(GRID_CHILD, scenario, rules, n, batches)]
+    fresh = [w for _ in range(rounds) for w, _ in child(REPLAY_CHILD, scenario, rules, n, batches, "fresh")]
+    grid = [w for _ in range(rounds) for w, _ in child(REPLAY_CHILD, scenario, rules, n, batches, "grid")]
     out = {"replay_ms": 1000 * med(wall), "replay_ms_spread": [1000 * min(wall), 1000 * max(wall)],
            "replay_cpu_ms": 1000 * med(cpu), "fresh_replay_ms": 1000 * med(fresh), "grid_replay_ms": 1000 * med(grid)}
     if then:

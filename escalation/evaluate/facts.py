@@ -96,9 +96,9 @@ class _Tracks:
     """Each feature's value and engine members on the days a pass computed them, for one placement
     and one binding of fact keys to engine fields (the members name the fields): kept with the
     placement's features, so that the next pass of another rule set with that binding (a grid
-    point of a threshold, say) looks them up. Kept
-    for a record of at most LIMIT feature changes (the index case has about 110 a placement); a
-    longer one is computed as it goes, as before, and costs no more memory than before."""
+    point of a threshold, say) looks them up. Kept for a record of at most LIMIT feature changes
+    (the index case has about 110 a placement); a longer one is computed as it goes, as before,
+    and costs no more memory than before."""
 
     LIMIT = 4_000
 

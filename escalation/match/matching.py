@@ -171,7 +171,9 @@ def decision_points(replay: Replay, features: dict[str, DayFeatures] | None = No
     out: list[DecisionPoint] = []
     for pf in replay.flags:
         rule = ruleset.rule(pf.rule_id)
-        same = parts.get(rule.id) or parts.setdefault(rule.id, _rule_parts(ruleset, rule))
+        if rule.id not in parts:
+            parts[rule.id] = _rule_parts(ruleset, rule)
+        same = parts[rule.id]
         kind = same.kind
         actions = _actions(replay, rule, pf, used.setdefault(rule.id, set()))
         lo, hi = pf.days
