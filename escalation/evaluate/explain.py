@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 from escalation.derive.features import DayFeatures, Feature
@@ -61,8 +61,9 @@ class _Chunk:
     definition: dict[str, Any]  # engine rule name -> JSON rule (no action)
     conditions: dict[str, ConditionId]  # engine rule name -> the condition it tests
 
-    @property
+    @cached_property
     def rule_ids(self) -> frozenset[str]:
+        """The rules the chunk has conditions of (asked for every planned day, so made once)."""
         return frozenset(r for r, _ in self.conditions.values())
 
 
@@ -75,28 +76,40 @@ def _condition_rule(test: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chunks(compiled: CompiledRuleset) -> tuple[_Chunk, ...]:
-    """The explain program of a shape, split where the engine's limits need it; built once."""
+    """The explain program of a shape, split where the engine's limits need it; built once.
+
+    The engine's limits only grow with the rules added (limits.check_definition), so a program
+    that fits whole needs one check; only one that does not is split, condition by condition."""
     if compiled.name in _CHUNKS:
         return _CHUNKS[compiled.name]
+    rules = [(f"{rule.rule_id}#{j}", _condition_rule(compiled.program.tests[(rule.rule_id, j)]), (rule.rule_id, j))
+             for rule in compiled.rules for j in range(len(rule.conditions))]
+    whole = {name: body for name, body, _ in rules}
+    if check_definition(whole) is None:
+        chunks: tuple[_Chunk, ...] = (_Chunk(0, whole, {name: cid for name, _, cid in rules}),) if rules else ()
+    else:
+        chunks = _split(compiled, rules)
+    _CHUNKS[compiled.name] = chunks
+    return chunks
+
+
+def _split(compiled: CompiledRuleset, rules: list[tuple[str, dict[str, Any], ConditionId]]) -> tuple[_Chunk, ...]:
+    """Condition rules in order, a new chunk started wherever the next would not fit."""
     chunks: list[_Chunk] = []
     definition: dict[str, Any] = {}
     conditions: dict[str, ConditionId] = {}
-    for rule in compiled.rules:
-        for j in range(len(rule.conditions)):
-            name = f"{rule.rule_id}#{j}"
-            body = _condition_rule(compiled.program.tests[(rule.rule_id, j)])
-            if definition and check_definition({**definition, name: body}) is not None:
-                chunks.append(_Chunk(len(chunks), definition, conditions))
-                definition, conditions = {}, {}
-            problem = check_definition({name: body})
-            if problem is not None:
-                raise EngineError(f"condition {j + 1} cannot be explained alone: {problem.message}",
-                                  **compiled.where(rule.rule_id))
-            definition[name], conditions[name] = body, (rule.rule_id, j)
+    for name, body, (rule_id, j) in rules:
+        if definition and check_definition({**definition, name: body}) is not None:
+            chunks.append(_Chunk(len(chunks), definition, conditions))
+            definition, conditions = {}, {}
+        problem = check_definition({name: body})
+        if problem is not None:
+            raise EngineError(f"condition {j + 1} cannot be explained alone: {problem.message}",
+                              **compiled.where(rule_id))
+        definition[name], conditions[name] = body, (rule_id, j)
     if definition:
         chunks.append(_Chunk(len(chunks), definition, conditions))
-    _CHUNKS[compiled.name] = tuple(chunks)
-    return _CHUNKS[compiled.name]
+    return tuple(chunks)
 
 
 def _chunk_ruleset(compiled: CompiledRuleset, chunk: _Chunk) -> CompiledRuleset:
@@ -122,9 +135,22 @@ class ConditionReads:
     def holds(self, rule_id: str, index: int, day: int) -> bool:
         return (rule_id, index) in self.held.get(day, frozenset())
 
-    @property
+    @cached_property
     def days(self) -> list[int]:
         return sorted(self.facts)
+
+    @cached_property
+    def changes(self) -> list[tuple[int, frozenset[ConditionId]]]:
+        """(day, answer) for each asked day whose answer is not the asked day before's: a search
+        for the first day of some answer (the day a rule came closest) need only read these."""
+        out: list[tuple[int, frozenset[ConditionId]]] = []
+        previous = None
+        for day in self.days:
+            answer = self.held.get(day, frozenset())
+            if answer != previous:
+                out.append((day, answer))
+                previous = answer
+        return out
 
 
 def steps_flagged(compiled: CompiledRuleset, run: PassResult) -> dict[int, int]:
@@ -186,13 +212,18 @@ class _Facts(Mapping[int, Fact]):
 
 def _plan(run: PassResult, wanted: Mapping[str, Collection[int] | None]) -> Iterator[tuple[int, frozenset[str]]]:
     """(day, rules asked about that day), in day order (equal sets of rules are one object)."""
-    asked = {r: (None if days is None else frozenset(days)) for r, days in wanted.items()}
-    same: dict[frozenset[str], frozenset[str]] = {}
+    every = frozenset(r for r, days in wanted.items() if days is None)
+    some = {r: frozenset(days) for r, days in wanted.items() if days is not None}
+    named = frozenset().union(*some.values())
+    same: dict[frozenset[str], frozenset[str]] = {every: every}
     placement = run.placement
     for day in range(placement.first_day, placement.last_day + 1):
-        rules = frozenset(r for r, days in asked.items() if days is None or day in days)
+        rules = every
+        if day in named:
+            rules = every | {r for r, days in some.items() if day in days}
+            rules = same.setdefault(rules, rules)
         if rules:
-            yield day, same.setdefault(rules, rules)
+            yield day, rules
 
 
 def read_conditions(scenario: Scenario, compiled: CompiledRuleset, run: PassResult,
@@ -226,17 +257,22 @@ def _one(same: dict[frozenset[ConditionId], frozenset[ConditionId]], answer: fro
     return same.setdefault(answer, answer)
 
 
+Stretch = tuple[list[int], frozenset[str], DayFacts]
+
+
 def _walk(compiled: CompiledRuleset, features: DayFeatures, run: PassResult,
-          plan: list[tuple[int, frozenset[str]]]) -> Iterator[tuple[int, frozenset[str], DayFacts, int]]:
-    """The planned days in order, each with the pass's facts at the end of that day (features
-    recomputed on their change days only, the steps told as the pass flagged them: facts.DayFacts)
-    and the last day on which the engine's text stays the same (no feature change, no count still
-    moving, no flag in between), so a long quiet stretch is asked about once."""
+          plan: list[tuple[int, frozenset[str]]]) -> Iterator[Stretch]:
+    """The planned days in order, in stretches: planned days that ask about the same rules and
+    on which the engine's text stays the same (no feature change, no count still moving, no flag
+    in between), each with the pass's facts on its first day. A feature is recomputed on its
+    change days only and the steps are told as the pass flagged them (facts.DayFacts), so a long
+    quiet stretch costs one fact."""
     placement, last = run.placement, run.placement.last_day
     facts = DayFacts(compiled, features, placement.first_day, last)
     step_of = {r.rule_id: r.step for r in compiled.rules}
-    flags, k = run.flags, 0
-    for day, rules in plan:
+    flags, k, i = run.flags, 0, 0
+    while i < len(plan):
+        day, rules = plan[i]
         while k < len(flags) and flags[k].day <= day:
             if flags[k].day > facts.day:
                 facts.advance(flags[k].day)
@@ -247,41 +283,42 @@ def _walk(compiled: CompiledRuleset, features: DayFeatures, run: PassResult,
         until = facts.quiet_until(last)
         if k < len(flags):
             until = min(until, flags[k].day - 1)
-        yield day, rules, facts, until
+        j = i + 1
+        while j < len(plan) and plan[j][0] <= until and plan[j][1] is rules:
+            j += 1
+        yield [d for d, _ in plan[i:j]], rules, facts
+        i = j
 
 
-def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, days: Iterator[tuple[int, frozenset[str], DayFacts, int]],
+def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, stretches: Iterator[Stretch],
                keys: dict[str, frozenset[str]], held: dict[int, set[ConditionId]]) -> None:
-    """One session of one chunk over the planned days. A day whose engine text is that of the
-    day this chunk last asked about, for the same rules, has its answer; a fact equal to an
-    earlier one of the same session on every field the day's rules read is answered from the
-    earlier one. Neither is asserted again. (The answers are forgotten with the session, so a
-    long record of distinct days holds at most SESSION_FACTS fact texts at a time.)"""
+    """One session of one chunk over the planned days, one fact per stretch (_walk). A fact equal
+    to an earlier one of the same session on every field the stretch's rules read is answered
+    from the earlier one, and not asserted again. (The answers are forgotten with the session, so
+    a long record of distinct days holds at most SESSION_FACTS fact texts at a time.)"""
     seen: dict[str, frozenset[ConditionId]] = {}  # the fact's text for the engine -> its answer
+    mine_of: dict[frozenset[str], frozenset[str]] = {}  # the rules asked -> those of this chunk
     program = _chunk_ruleset(compiled, chunk)
     session, asserted = Session(program), 0
-    last: tuple[frozenset[str], int, frozenset[ConditionId]] | None = None  # rules, same until, answer
     try:
-        for day, rules, facts, until in days:
-            mine = rules & chunk.rule_ids
+        for days, rules, facts in stretches:
+            mine = mine_of.get(rules)
+            if mine is None:
+                mine = mine_of[rules] = rules & chunk.rule_ids
             if not mine:
                 continue
-            if last is not None and day <= last[1] and mine == last[0]:
-                held[day].update(last[2])
-                last = (mine, max(until, last[1]), last[2])
-                continue
             read = frozenset(k for r in mine for k in keys[r])
-            body, n_fields = session.members({"day": day, **{k: v for k, v in facts.fact().items() if k in read}})
+            body, n_fields = session.members({"day": days[0], **{k: v for k, v in facts.fact().items() if k in read}})
             if body not in seen:
                 if asserted == SESSION_FACTS:  # a fresh session (engine.SESSION_FACTS)
                     session.close()
                     session, asserted = Session(program), 0
                     seen.clear()
-                names = session.assert_members(body, n_fields, day)
+                names = session.assert_members(body, n_fields, days[0])
                 asserted += 1
                 seen[body] = frozenset(chunk.conditions[n] for n in names)
             answer = frozenset(c for c in seen[body] if c[0] in mine)
-            held[day].update(answer)
-            last = (mine, until, answer)
+            for day in days:
+                held[day].update(answer)
     finally:
         session.close()

@@ -123,9 +123,15 @@ def _candidates(replay: Replay, o: _Open, reads: dict[str, ConditionReads]) -> l
 
 
 def _closest(replay: Replay, reads: ConditionReads, rule: Rule) -> tuple[int | None, list[ConditionNotMet]]:
-    """The day the fewest of the rule's conditions failed (the earliest of equals), and those."""
-    n = len(rule.conditions)
-    best = min(reads.days, key=lambda d: (sum(not reads.holds(rule.id, j, d) for j in range(n)), d), default=None)
+    """The day the fewest of the rule's conditions failed (the earliest of equals), and those.
+
+    Only a day whose answer differs from the day before's can be the first of its count, so
+    only those days are read (ConditionReads.changes)."""
+    best, fewest = None, len(rule.conditions) + 1
+    for day, answer in reads.changes:
+        n = len(rule.conditions) - sum(1 for r, _ in answer if r == rule.id)
+        if n < fewest:
+            best, fewest = day, n
     return best, ([] if best is None else _failed(replay, reads, rule, best))
 
 
