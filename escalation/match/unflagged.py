@@ -26,7 +26,13 @@ from escalation.evaluate.replay import Replay
 from escalation.load.ruleset import Rule
 from escalation.load.vocabulary import kinds_of
 from escalation.match.reading import not_met, short_label
-from escalation.match.results import CandidateRule, ConditionNotMet, DecisionPoint, UnflaggedAction, WhyNot
+from escalation.match.results import (
+    CandidateRule,
+    ConditionNotMet,
+    DecisionPoint,
+    UnflaggedAction,
+    WhyNot,
+)
 
 ACTION_KINDS = ("therapy", "support", "procedure")
 Wanted = dict[str, set[int] | None]  # rule id -> days asked (None: every day)
