@@ -7,7 +7,8 @@ report itself, a reference the report cites, a named external guideline, or (for
 imported from an EHR export) the FHIR resource a fact was read from.
 """
 
-from __future__ import annotations
+# Annotations are evaluated as the classes are made (no `from __future__ import annotations`):
+# pydantic would otherwise compile and evaluate each one from its string, at every cold start.
 
 from typing import Any
 

@@ -6,7 +6,8 @@ openly marked `assumption: true` with a note saying why. That is what lets a res
 threshold from the command line and lets every output say which decisions rest on assumptions.
 """
 
-from __future__ import annotations
+# Annotations are evaluated as the classes are made (no `from __future__ import annotations`):
+# pydantic would otherwise compile and evaluate each one from its string, at every cold start.
 
 import hashlib
 import json

@@ -7,7 +7,8 @@ would look like evidence to the rules. Physical limits and units are checked her
 impossible ever reaches the rule engine.
 """
 
-from __future__ import annotations
+# Annotations are evaluated as the classes are made (no `from __future__ import annotations`):
+# pydantic would otherwise compile and evaluate each one from its string, at every cold start.
 
 import math
 from typing import Annotated, Any, Literal, Union

@@ -7,7 +7,8 @@ replay look more certain than its source; keeping the range lets every flag the 
 the same doubt.
 """
 
-from __future__ import annotations
+# Annotations are evaluated as the classes are made (no `from __future__ import annotations`):
+# pydantic would otherwise compile and evaluate each one from its string, at every cold start.
 
 from typing import Any
 

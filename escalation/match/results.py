@@ -5,7 +5,8 @@ that is what clinicians already read, but it always describes something *put up 
 research replay, never something to do.
 """
 
-from __future__ import annotations
+# Annotations are evaluated as the classes are made (no `from __future__ import annotations`):
+# pydantic would otherwise compile and evaluate each one from its string, at every cold start.
 
 from typing import Literal
 
