@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from escalation.cli.app import app
 from escalation.load.errors import InputError
+from escalation.load import reading
 from escalation.load.loading import load_ruleset, load_scenario, read_yaml
 from escalation.load.shipped import index_case
 
@@ -278,3 +279,68 @@ def test_a_nul_byte_in_a_path_is_an_input_error(load):
     with pytest.raises(InputError) as caught:
         load(Path("a\x00b.yaml"))
     assert str(caught.value).startswith("a\\x00b.yaml: ") and "NUL" in str(caught.value)
+
+
+# --- the two ways a tree is composed ----------------------------------------------------------
+# A text with no anchor, alias or tag is composed by libyaml's own composer; any other text, and
+# any text that composer fails on, by the guarded one. Both must give the same tree and data.
+
+
+def _tree(node) -> object:
+    """A node tree as plain values: tag, value and where each node starts."""
+    if node is None:
+        return None
+    where = (node.start_mark.line, node.start_mark.column)
+    if isinstance(node.value, str):
+        return (node.tag, node.value, where)
+    if node.value and isinstance(node.value[0], tuple):
+        return (node.tag, [(_tree(k), _tree(v)) for k, v in node.value], where)
+    return (node.tag, [_tree(v) for v in node.value], where)
+
+
+def _guarded(text: str):
+    loader = reading.LOADER(text)
+    try:
+        node = loader.get_single_node()
+        return node, (None if node is None else loader.construct_document(node))
+    finally:
+        loader.dispose()
+
+
+SHIPPED_YAML = sorted(p for d in ("scenarios", "rules") for p in (ROOT / d).rglob("*.yaml"))
+
+
+@pytest.mark.skipif(reading.CParser is None, reason="PyYAML here was built without libyaml")
+@pytest.mark.parametrize("path", SHIPPED_YAML, ids=lambda p: str(p.relative_to(ROOT)))
+def test_composing_in_c_gives_the_guarded_tree_and_data(path):
+    text = path.read_text()
+    fast = reading._composed_in_c(text)
+    if "&" in text or "*" in text or "!" in text:
+        return  # such a text is never composed in C (parse_yaml); nothing to compare
+    assert fast is not None
+    node, data = _guarded(text)
+    assert _tree(fast[0]) == _tree(node) and fast[1] == data
+
+
+@pytest.mark.skipif(reading.CParser is None, reason="PyYAML here was built without libyaml")
+def test_the_index_case_is_composed_in_c(monkeypatch):
+    """The fast path is taken: with the guarded composer broken, the index case still parses."""
+    def broken(*args, **kwargs):
+        raise AssertionError("the guarded composer was used")
+
+    monkeypatch.setattr(reading._GuardedComposer, "compose_node", broken)
+    node, data = reading.parse_yaml((ROOT / "scenarios/index_case.yaml").read_text(), "index_case.yaml")
+    assert data["scenario"]["id"] and node is not None
+
+
+@pytest.mark.parametrize("depth", [NESTING_LIMIT, NESTING_LIMIT + 1, 500])
+def test_nesting_is_measured_on_a_tree_composed_in_c(depth):
+    """libyaml stops at 1,000 levels; between the limit and that, the tree's own depth decides, and
+    the message and line are the guarded composer's."""
+    text = "".join(" " * i + "k:\n" for i in range(depth)) + " " * depth + "v\n"
+    if depth <= NESTING_LIMIT:
+        assert reading.parse_yaml(text, "deep.yaml")[1] is not None
+        return
+    with pytest.raises(InputError) as caught:
+        reading.parse_yaml(text, "deep.yaml")
+    assert str(caught.value).startswith(f"deep.yaml:{NESTING_LIMIT + 1}: ") and "nested" in str(caught.value)

@@ -9,8 +9,10 @@ sockets are refused from their metadata, before they are opened for reading (a p
 a file can grow and /proc files say they are empty. A path with a NUL character is refused too.
 
 How YAML is parsed: once per file, with libyaml's C parser where PyYAML was built with it and
-PyYAML's own parser otherwise; one node tree gives both the data and the line index. Events are
-checked before any node is built from them:
+PyYAML's own parser otherwise; one node tree gives both the data and the line index. A text with
+no `&`, `*` or `!` at all (no anchor, alias or tag) is composed by libyaml in C and its depth
+measured on the tree; any other text, and any text libyaml fails on, has its events checked
+before any node is built from them:
 - an anchor on a list or mapping is refused, at its line: aliases of one are how a 300-byte file
   expands to gigabytes. Anchors on single values stay (the shipped literature table repeats a
   sentence so); each alias of one becomes its own node, so the tree is never bigger than the file;
@@ -256,6 +258,10 @@ else:
 def parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
     """The node tree of one YAML document and the plain data built from it."""
     _refuse_unprintable(text, name)
+    if CParser is not None and _NEEDS_NO_EVENT_GUARD.search(text) is None:
+        fast = _composed_in_c(text)
+        if fast is not None:
+            return fast
     loader = LOADER(text)
     try:
         node = loader.get_single_node()
@@ -264,6 +270,47 @@ def parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
         raise _input_error(exc, name) from None
     finally:
         loader.dispose()
+
+
+# Anchors (&), aliases (*) and tags (!) are what the event guards are for; a text without any of
+# these characters has none of them (it may have them inside quoted text, and then takes the
+# guarded path anyway).
+_NEEDS_NO_EVENT_GUARD = re.compile(r"[&*!]")
+
+
+def _composed_in_c(text: str) -> tuple[yaml.Node | None, Any] | None:
+    """The node tree composed by libyaml's own composer, in C, and the data built from it (about
+    five times faster than composing event by event in Python); None where the guarded loader
+    must decide: any YAML error (it says each one as it always has) or nesting past MAX_NESTING
+    (libyaml itself stops at 1,000 levels). Only for a text with no anchor, alias or tag, so the
+    event guards have nothing to find but the nesting, which is measured on the tree."""
+    loader = LOADER(text)
+    try:
+        node = CParser.get_single_node(loader)
+        if node is None:
+            return None, None
+        if _deeper_than(node, MAX_NESTING):
+            return None
+        return node, loader.construct_document(node)
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+
+
+def _deeper_than(root: yaml.Node, limit: int) -> bool:
+    """True when lists and mappings nest more than `limit` levels deep under `root`."""
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value if not isinstance(child, yaml.ScalarNode))
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend((part, depth + 1) for pair in node.value for part in pair
+                         if not isinstance(part, yaml.ScalarNode))
+    return False
 
 
 def _refuse_unprintable(text: str, name: str) -> None:
