@@ -23,8 +23,8 @@ import pytest
 from typer.testing import CliRunner
 
 from escalation.cli.app import app
-from escalation.load.errors import InputError
 from escalation.load import reading
+from escalation.load.errors import InputError
 from escalation.load.loading import load_ruleset, load_scenario, read_yaml
 from escalation.load.shipped import index_case
 
