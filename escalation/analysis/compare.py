@@ -71,7 +71,7 @@ class ScenarioDiff(_Out):
     file: str
     changes: list[Change]
     unflagged: list[ActionChange] = Field(
-        default_factory=list, description="actions without a decision point under A or B (or both)")
+        default=[], description="actions without a decision point under A or B (or both)")
 
 
 class RulesetDiff(_Out):

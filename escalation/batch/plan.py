@@ -46,7 +46,7 @@ class InputFile(_Model):
     file: str = Field(description="the path as given on the command line")
     path: str = Field(description="the absolute path the workers read")
     sha256: str
-    linked: list[FileHash] = Field(default_factory=list, description="derives_from chain, hashed too")
+    linked: list[FileHash] = Field(default=[], description="derives_from chain, hashed too")
 
     def key(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
         return self.file, self.sha256, tuple((f.file, f.sha256) for f in self.linked)

@@ -44,7 +44,7 @@ class Comparison(Output):
     timeline: str
     verdict: CheckVerdict
     note: str
-    timeline_events: list[str] = Field(default_factory=list)
+    timeline_events: list[str] = []
 
 
 class PairCheck(Output):

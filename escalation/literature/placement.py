@@ -59,8 +59,8 @@ class ReplayBrief(Output):
     why: str
     timeline_file: str | None = None
     ruleset: str | None = None
-    decision_points: list[DecisionPointBrief] = Field(default_factory=list)
-    steps_flagged: list[int] = Field(default_factory=list)
+    decision_points: list[DecisionPointBrief] = []
+    steps_flagged: list[int] = []
     against_table: str | None = Field(None, description="steps flagged by the replay beside the steps Table 1 reaches")
 
 

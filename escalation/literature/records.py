@@ -334,7 +334,7 @@ class Record(_Strict):
     treatments: Annotated[Union[list[str], str], BeforeValidator(_treatments)]
     outcome: Literal["Death", "Alive"]
     time_to_death: TimeToDeath
-    unreadable: list[Unreadable] = Field(default_factory=list)
+    unreadable: list[Unreadable] = []
     note: str | None = None
 
     @field_validator("age", mode="before")
@@ -407,7 +407,7 @@ class Footnote(_Strict):
 class Table1(_Strict):
     """The whole file: the footnotes and the rows."""
 
-    footnotes: list[Footnote] = Field(default_factory=list)
+    footnotes: list[Footnote] = []
     records: list[Record] = Field(min_length=1)
 
     @model_validator(mode="after")

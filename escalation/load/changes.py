@@ -28,9 +28,9 @@ class Changes(BaseModel, Generic[Item]):
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
-    remove: list[str] = Field(default_factory=list, description="ids to leave out")
-    replace: list[Item] = Field(default_factory=list, description="items replacing those with the same id")
-    add: list[Item] = Field(default_factory=list)
+    remove: list[str] = Field(default=[], description="ids to leave out")
+    replace: list[Item] = Field(default=[], description="items replacing those with the same id")
+    add: list[Item] = []
 
 
 def merge_by_id(base: Sequence[T], remove: Sequence[str], replace: Sequence[T], add: Sequence[T],
@@ -59,7 +59,7 @@ class ScenarioVariant(_Strict):
     scenario: ScenarioInfo
     patient: Patient | None = None
     changes: Changes[Event] = Field(default_factory=Changes[Event])
-    expected: dict[str, list[Expectation]] = Field(default_factory=dict)
+    expected: dict[str, list[Expectation]] = {}
 
     @model_validator(mode="after")
     def _marked(self) -> "ScenarioVariant":
@@ -96,7 +96,7 @@ class RulesetVariant(_Strict):
 
     derives_from: str = Field(description="path of the base rule set, relative to this file")
     ruleset: RulesetInfo
-    labels: dict[str, Label] = Field(default_factory=dict)
+    labels: dict[str, Label] = {}
     changes: Changes[Rule] = Field(default_factory=Changes[Rule])
 
     def apply(self, base: Ruleset) -> dict[str, Any]:

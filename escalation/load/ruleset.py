@@ -54,7 +54,7 @@ class Parameter(_Strict):
 
     value: Finite
     unit: str
-    sources: list[Citation] = Field(default_factory=list)
+    sources: list[Citation] = []
     assumption: bool = False
     note: str | None = None
 
@@ -251,7 +251,7 @@ class Rule(_Strict):
     )
     rationale: str
     sources: list[Citation] = Field(min_length=1)
-    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    parameters: dict[str, Parameter] = {}
     conditions: list[Condition] = Field(min_length=1)
     repeat: Literal["once", "each_day"] | Repeat = "once"
 
@@ -337,7 +337,7 @@ class Ruleset(_Strict):
     """A whole rule file."""
 
     ruleset: RulesetInfo
-    labels: dict[str, Label] = Field(default_factory=dict)
+    labels: dict[str, Label] = {}
     rules: list[Rule] = Field(min_length=1)
     # where the rule set and each rule were read from: None -> (file, line), rule id -> (file, line)
     _origin: dict[str | None, tuple[str, int | None]] = PrivateAttr(default_factory=dict)

@@ -188,7 +188,7 @@ class _Event(_Strict):
     hypothetical: bool = Field(
         False, description="not in any source: a counterfactual written for a variant or a test"
     )
-    also: list[Citation] = Field(default_factory=list, description="further places the fact is stated")
+    also: list[Citation] = Field(default=[], description="further places the fact is stated")
     note: str | None = None
 
 
@@ -200,8 +200,8 @@ class Observation(_Event):
     """
 
     kind: Literal["observation"]
-    values: dict[str, Value] = Field(default_factory=dict)
-    reported: dict[str, Value] = Field(default_factory=dict)
+    values: dict[str, Value] = {}
+    reported: dict[str, Value] = {}
     oxygen_device: SupportCode | None = Field(None, description="support code the readings were taken on")
     oxygen_flow: Value | None = None
 
@@ -340,8 +340,8 @@ class Patient(_Strict):
     age_years: Finite = Field(ge=0, le=18)
     sex: Literal["female", "male"]
     source: Citation
-    diagnoses: list[Diagnosis] = Field(default_factory=list)
-    autoantibodies: list[Autoantibody] = Field(default_factory=list)
+    diagnoses: list[Diagnosis] = []
+    autoantibodies: list[Autoantibody] = []
     note: str | None = None
 
 
@@ -432,9 +432,9 @@ class Scenario(_Strict):
     scenario: ScenarioInfo
     patient: Patient
     events: list[Event] = Field(min_length=1)
-    reported_intervals: list[ReportedInterval] = Field(default_factory=list)
+    reported_intervals: list[ReportedInterval] = []
     expected: dict[str, list[Expectation]] = Field(
-        default_factory=dict, description="rule set id -> the decision points this scenario expects"
+        default={}, description="rule set id -> the decision points this scenario expects"
     )
 
     @model_validator(mode="after")

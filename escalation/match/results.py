@@ -32,7 +32,7 @@ class _ConditionRead(_Out):
         None, description="why the condition copies the index case rather than a criterion a source "
         "states (from the rule file); null for a stated criterion")
     kinds: list[str] = Field(
-        default_factory=list, description="codes related to the ones the condition asks for only "
+        default=[], description="codes related to the ones the condition asks for only "
         "through the vocabulary's kinds, e.g. 'RP-ILD recorded; counts for ILD, as a kind of it'")
 
 
@@ -162,7 +162,7 @@ class CandidateRule(_Out):
     rule_id: str
     step: int | None
     placements: list[Literal["early", "late"]] = Field(
-        default_factory=list, description="the placements this reading is from")
+        default=[], description="the placements this reading is from")
     day: int | None = Field(None, description="the action's start day under those placements, on which "
                             "the conditions were read")
     not_met: list[ConditionNotMet] = Field(description="the conditions that did not hold that day")
@@ -211,7 +211,7 @@ class ReplayResult(_Out):
     derived_doses: list[DerivedDose]
     tolerance: str
     unflagged_actions: list[UnflaggedAction] = Field(
-        default_factory=list, description="actions taken, with a code some rule can propose, that no "
+        default=[], description="actions taken, with a code some rule can propose, that no "
         "decision point was matched to under at least one placement")
     why_not: list[WhyNot] = Field(
-        default_factory=list, description="each rule that never fired, with its closest day")
+        default=[], description="each rule that never fired, with its closest day")
