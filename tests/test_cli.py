@@ -76,3 +76,20 @@ def test_a_command_named_first_runs_in_an_app_of_its_own_with_the_same_help_and_
     assert app_module._dispatch(["--help"]) is app_module.app
     assert app_module._dispatch(["batch", "summary"]) is app_module.app  # a group: the whole app
     assert app_module._dispatch([name + "x"]) is app_module.app
+
+
+def test_main_collects_the_young_generation_less_often_while_a_command_runs(monkeypatch):
+    """main() raises the youngest generation's threshold for the command, and puts it back after."""
+    import gc
+
+    app_module = sys.modules["escalation.cli.app"]
+    seen = []
+    monkeypatch.setattr(app_module, "_run", lambda: seen.append(gc.get_threshold()) or 0)
+    before = gc.get_threshold()
+    try:
+        with pytest.raises(SystemExit) as done:
+            app_module.main()
+    finally:
+        gc.unfreeze()  # main() freezes what is left as the process ends; this process goes on
+    assert done.value.code == 0
+    assert seen == [(app_module.YOUNG_GENERATION, *before[1:])] and gc.get_threshold() == before

@@ -310,17 +310,28 @@ def _subcommands() -> None:
 _subcommands()
 
 
+YOUNG_GENERATION = 50_000  # see main()
+
+
 def main() -> None:
     """Run the CLI; option errors too print one line, `error: ...`, and exit 2.
+
+    While the command runs, the youngest generation is collected every YOUNG_GENERATION
+    allocations instead of CPython's 700: a command makes its objects in bursts that mostly live
+    until it ends, and a cold replay otherwise spent about 2 ms walking them in 30 collections
+    (unreachable cycles still go, a few megabytes at most later).
 
     It ends the process. What is left then is frozen out of the garbage collector first, so that
     exiting does not walk it all in a last collection: the command's files are written and closed
     by then, and the process's memory goes back whole (atexit handlers, weakref finalizers and the
     flushing of standard output still run).
     """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION, *thresholds[1:])
     try:
         code = _run()
     finally:
+        gc.set_threshold(*thresholds)
         gc.freeze()
     sys.exit(code)
 
