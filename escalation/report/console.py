@@ -16,9 +16,10 @@ import re
 import shutil
 import sys
 import textwrap
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
+if TYPE_CHECKING:  # Rich is imported when something is printed, not by every command that imports this
+    from rich.console import Console
 
 FALLBACK_WIDTH = 100  # columns when standard output is not a terminal
 MIN_WIDTH = 60  # narrower than this, a table has no room for its day and rule columns
@@ -67,5 +68,7 @@ def rendered(buf: io.StringIO) -> str:
 
 def buffer_console(buf: io.StringIO, width: int, color: bool = False) -> Console:
     """A Rich console that renders into `buf` at exactly `width` columns, with no markup guessing."""
+    from rich.console import Console
+
     return Console(file=buf, width=width, color_system="standard" if color else None,
                    force_terminal=color, highlight=False, emoji=False, soft_wrap=False)

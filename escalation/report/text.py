@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from escalation.load.ruleset import shown_value
 from escalation.load.timing import span_label
@@ -24,7 +21,17 @@ from escalation.match.results import (
     actual_text,
     lag_text,
 )
-from escalation.report.console import FALLBACK_WIDTH, buffer_console, plain_text, printable, rendered
+from escalation.report.console import (
+    FALLBACK_WIDTH,
+    buffer_console,
+    plain_text,
+    printable,
+    rendered,
+)
+
+if TYPE_CHECKING:  # Rich is imported by the table, so that JSON output never loads it
+    from rich.console import Console
+    from rich.table import Table
 
 
 def to_json(result: ReplayResult) -> str:
@@ -43,6 +50,9 @@ def _decision_table(result: ReplayResult) -> Table:
     What a rule puts up for review heads its conditions, and the sources follow them, so that
     all the wide text shares one column and the table still reads at 80 columns.
     """
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="Decision points (put up for research review; not orders)", show_lines=True,
                   expand=True)
     rule_width = max((len(dp.rule_id) for dp in result.decision_points), default=10)
@@ -80,6 +90,9 @@ def candidate_text(cand: CandidateRule) -> str:
 
 def _unflagged_table(result: ReplayResult) -> Table:
     """One row per action no decision point was matched to, with the rules that could have been."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="Actions without a decision point (UNFLAGGED: research material about the rules, "
                   "not about the care given)", show_lines=True, expand=True)
     for col, kw in (("day", {"justify": "right", "no_wrap": True}),
@@ -102,6 +115,8 @@ def _item(console: Console, text: str, width: int) -> None:
 
 def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = False) -> str:
     """A plain-text report: notice, decision points, findings, derived doses, assumptions."""
+    from rich.text import Text
+
     buf = io.StringIO()
     console = buffer_console(buf, width, color)
     console.print(Text(result.notice, style="bold"))
@@ -159,6 +174,8 @@ def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = Fa
 
 def _why_not(console: Console, result: ReplayResult, width: int) -> None:
     """One line for each rule that never fired: its closest day and what failed then."""
+    from rich.text import Text
+
     console.print(Text("Why not (rules that never fired, and the day they came closest):", style="bold"))
     if not result.why_not:
         console.print("  none: every rule fired")
