@@ -19,12 +19,17 @@ import textwrap
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:  # Rich is imported when something is printed, not by every command that imports this
-    from rich.console import Console
+    from rich.console import Console, ConsoleOptions
+    from rich.table import Table
 
 FALLBACK_WIDTH = 100  # columns when standard output is not a terminal
 MIN_WIDTH = 60  # narrower than this, a table has no room for its day and rule columns
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Characters Rich neither strips, expands nor measures as other than one cell: printable ASCII, the
+# newline and (for tables) the box-drawing block.
+_ONE_CELL = re.compile(r"[ -~\n]*")
+_ONE_CELL_OR_BOX = re.compile(r"[ -~\n\u2500-\u257f]*")
 
 
 def output_width(requested: int | None = None, stream: TextIO | None = None) -> int:
@@ -72,3 +77,77 @@ def buffer_console(buf: io.StringIO, width: int, color: bool = False) -> Console
 
     return Console(file=buf, width=width, color_system="standard" if color else None,
                    force_terminal=color, highlight=False, emoji=False, soft_wrap=False)
+
+
+def _fits(text: str, width: int, chars: re.Pattern[str]) -> bool:
+    """Whether every character of `text` is one cell wide and no line is wider than `width`."""
+    if chars.fullmatch(text) is None:
+        return False
+    return len(text) <= width or max(map(len, text.split("\n"))) <= width
+
+
+class Printer:
+    """A report printed at one width, with the bytes Rich's `console.print` gives and less work.
+
+    Without colour, Rich prints a line of printable ASCII that fits the width exactly as it is, and
+    text that is not wrapped exactly as it is; most of a report is such lines, and they go straight
+    into the buffer. Colour, folding, wide or control characters and markup go through the console,
+    so a line's bytes never depend on the way it took.
+    """
+
+    def __init__(self, width: int, color: bool = False) -> None:
+        self.width = width
+        self.buf = io.StringIO()
+        self.console = buffer_console(self.buf, width, color)
+        self._columns = self.console.width  # the width Rich wraps and crops at
+        self._direct = not color and self._columns >= 1  # Rich prints nothing below one column
+
+    def line(self, text: str, style: str = "", markup: bool = False) -> None:
+        """`text` folded at the width, as `console.print` would; `style` shows only in colour."""
+        if self._direct and (not markup or "[" not in text) and _fits(text, self._columns, _ONE_CELL):
+            self.buf.write(text + "\n")
+        elif style:
+            from rich.text import Text
+
+            self.console.print(Text(text, style=style))
+        else:
+            self.console.print(text, markup=markup)
+
+    def item(self, text: str) -> None:
+        """A list item folded by `fold` with a hanging indent, so each item reads as one block.
+
+        `plain_text` leaves no character Rich would strip, and nothing is wrapped or cropped here,
+        so without colour Rich would print the folded text as it is.
+        """
+        folded = plain_text(text, self.width)
+        if self._direct:
+            self.buf.write(folded + "\n")
+        else:
+            self.console.print(folded, markup=False, soft_wrap=True)
+
+    def table(self, table: Table) -> None:
+        """A Rich table, rendered by Rich; without colour its segments are joined here.
+
+        `console.print` would also crop each line to the width and drop control segments; a line
+        of one-cell characters that fits needs no cropping, and the rest are cropped as Rich does.
+        """
+        if not self._direct:
+            self.console.print(table)
+            return
+        segments = list(self.console.render(table, self._print_options()))
+        text = "".join(s.text for s in segments if not s.control)
+        if not _fits(text.rstrip("\n"), self._columns, _ONE_CELL_OR_BOX):
+            from rich.segment import Segment
+
+            lines = Segment.split_and_crop_lines(segments, self._columns, pad=False)
+            text = "".join(s.text for line in lines for s in line if not s.control)
+        self.buf.write(text)
+
+    def _print_options(self) -> ConsoleOptions:
+        """The options `console.print` renders with when given no arguments."""
+        return self.console.options.update(justify=None, overflow=None, height=None, no_wrap=None,
+                                           markup=None, highlight=None)
+
+    def text(self) -> str:
+        """Everything printed, without Rich's trailing spaces."""
+        return rendered(self.buf)

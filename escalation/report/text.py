@@ -7,7 +7,6 @@ byte-identical output, which is what lets a rule-set change be reviewed as a tex
 
 from __future__ import annotations
 
-import io
 import json
 from typing import TYPE_CHECKING
 
@@ -18,19 +17,13 @@ from escalation.match.results import (
     ConditionNotMet,
     DecisionPoint,
     ReplayResult,
+    RulesetOut,
     actual_text,
     lag_text,
 )
-from escalation.report.console import (
-    FALLBACK_WIDTH,
-    buffer_console,
-    plain_text,
-    printable,
-    rendered,
-)
+from escalation.report.console import FALLBACK_WIDTH, Printer, printable
 
 if TYPE_CHECKING:  # Rich is imported by the table, so that JSON output never loads it
-    from rich.console import Console
     from rich.table import Table
 
 
@@ -108,76 +101,72 @@ def _unflagged_table(result: ReplayResult) -> Table:
     return table
 
 
-def _item(console: Console, text: str, width: int) -> None:
-    """A list item folded with a hanging indent, so each item reads as one block."""
-    console.print(plain_text(text, width), markup=False, soft_wrap=True)
-
-
 def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = False) -> str:
     """A plain-text report: notice, decision points, findings, derived doses, assumptions."""
-    from rich.text import Text
-
-    buf = io.StringIO()
-    console = buffer_console(buf, width, color)
-    console.print(Text(result.notice, style="bold"))
-    console.print(printable(
-        f"Scenario {result.scenario.id}: {result.scenario.title} "
-        f"(days {result.scenario.first_day}..{result.scenario.last_day})"), markup=False
-    )
+    out = Printer(width, color)
+    out.line(result.notice, style="bold")
+    out.line(printable(f"Scenario {result.scenario.id}: {result.scenario.title} "
+                       f"(days {result.scenario.first_day}..{result.scenario.last_day})"))
     if result.scenario.hypothetical or result.scenario.hypothetical_events:
-        console.print(printable("HYPOTHETICAL: counterfactual events, in no source: "
-                                + (", ".join(result.scenario.hypothetical_events) or "none")), markup=False)
+        out.line(printable("HYPOTHETICAL: counterfactual events, in no source: "
+                           + (", ".join(result.scenario.hypothetical_events) or "none")))
     rs = result.ruleset
-    console.print(printable(f"Rule set {rs.id} v{rs.version} sha256:{rs.content_hash[:16]}"
-                            + (f" overrides: {', '.join(f'{k}={shown_value(v)}' for k, v in rs.overrides.items())}"
-                               if rs.overrides else "")), markup=False)
+    out.line(printable(f"Rule set {rs.id} v{rs.version} sha256:{rs.content_hash[:16]}"
+                       + (f" overrides: {', '.join(f'{k}={shown_value(v)}' for k, v in rs.overrides.items())}"
+                          if rs.overrides else "")))
     if result.decision_points:
-        console.print(_decision_table(result))
+        out.table(_decision_table(result))
     else:
-        console.print(Text("No decision points: no rule of this rule set fired on any day.", style="bold"))
+        out.line("No decision points: no rule of this rule set fired on any day.", style="bold")
     if result.unflagged_actions:
-        console.print(_unflagged_table(result))
+        out.table(_unflagged_table(result))
     else:
-        console.print("No actions without a decision point: every action a rule of this set can propose "
-                      "was matched to one.")
-    console.print("Day ranges (a..b) come from timing the source gives only as a range; "
-                  "lag = actual day - flag day.")
-    console.print(Text("Data-consistency findings (research material about the source, not errors):",
-                       style="bold"))
-    if result.findings:
-        for f in result.findings:
-            _item(console, f"  - [{f.kind}] {f.message}", width)
-    else:
-        console.print("  none")
+        out.line("No actions without a decision point: every action a rule of this set can propose "
+                 "was matched to one.", markup=True)
+    out.line("Day ranges (a..b) come from timing the source gives only as a range; "
+             "lag = actual day - flag day.", markup=True)
+    _findings(out, result)
+    if result.derived_doses:
+        out.line("Doses implied by the regimens (derived, for review):", style="bold")
+        for d in result.derived_doses:
+            out.item(f"  - {d.implied}")
+    _ruleset_notes(out, rs)
+    _why_not(out, result)
+    out.line(result.notice, style="bold")
+    return out.text()
+
+
+def _findings(out: Printer, result: ReplayResult) -> None:
+    """The data-consistency findings, the checks that agree, and the tolerance they were read with."""
+    out.line("Data-consistency findings (research material about the source, not errors):", style="bold")
+    for f in result.findings:
+        out.item(f"  - [{f.kind}] {f.message}")
+    if not result.findings:
+        out.line("  none", markup=True)
     agreeing = [c for c in result.checks if c.agrees]
     if agreeing:
-        console.print(f"Checks that agree ({len(agreeing)}):")
+        out.line(f"Checks that agree ({len(agreeing)}):", markup=True)
         for c in agreeing:
-            _item(console, f"  - [{c.kind}] {c.message}", width)
-    console.print(f"Tolerance: {result.tolerance}.")
-    if result.derived_doses:
-        console.print(Text("Doses implied by the regimens (derived, for review):", style="bold"))
-        for d in result.derived_doses:
-            _item(console, f"  - {d.implied}", width)
+            out.item(f"  - [{c.kind}] {c.message}")
+    out.line(f"Tolerance: {result.tolerance}.", markup=True)
+
+
+def _ruleset_notes(out: Printer, rs: RulesetOut) -> None:
+    """The rule set's modelling assumptions and its conditions that copy the index case."""
     if rs.assumptions:
-        console.print(Text("Modelling assumptions (thresholds no source states):", style="bold"))
-        _item(console, "  " + ", ".join(rs.assumptions), width)
+        out.line("Modelling assumptions (thresholds no source states):", style="bold")
+        out.item("  " + ", ".join(rs.assumptions))
     if rs.case_specific:
-        console.print(Text("Case-specific conditions (they copy the index case; no source states them "
-                           "as criteria; the rule files say why):", style="bold"))
+        out.line("Case-specific conditions (they copy the index case; no source states them "
+                 "as criteria; the rule files say why):", style="bold")
         for c in rs.case_specific:
-            _item(console, f"  - {c}", width)
-    _why_not(console, result, width)
-    console.print(Text(result.notice, style="bold"))
-    return rendered(buf)
+            out.item(f"  - {c}")
 
 
-def _why_not(console: Console, result: ReplayResult, width: int) -> None:
+def _why_not(out: Printer, result: ReplayResult) -> None:
     """One line for each rule that never fired: its closest day and what failed then."""
-    from rich.text import Text
-
-    console.print(Text("Why not (rules that never fired, and the day they came closest):", style="bold"))
+    out.line("Why not (rules that never fired, and the day they came closest):", style="bold")
     if not result.why_not:
-        console.print("  none: every rule fired")
+        out.line("  none: every rule fired", markup=True)
     for w in result.why_not:
-        _item(console, f"  - {w.text}", width)
+        out.item(f"  - {w.text}")
