@@ -25,6 +25,7 @@ from escalation.report.console import FALLBACK_WIDTH, Printer, printable
 
 if TYPE_CHECKING:  # Rich is imported by the table, so that JSON output never loads it
     from rich.table import Table
+    from rich.text import Text
 
 
 def to_json(result: ReplayResult) -> str:
@@ -37,7 +38,26 @@ def _met(dp: DecisionPoint) -> str:
                      + (" (case-specific)" if c.case_specific else "") for c in dp.conditions)
 
 
-def _decision_table(result: ReplayResult) -> Table:
+def _why(dp: DecisionPoint, styled: bool) -> Text:
+    """What a rule puts up for review, the conditions met, and the sources.
+
+    In colour the cell is bold (the Text's own style covers all of it) and the sources italic too.
+    Without colour no style shows, so the cell is one plain Text: the same bytes, and Rich lays out
+    a cell with no style spans faster.
+    """
+    from rich.text import Text
+
+    head, met = printable("for review: " + ", ".join(dp.proposes)), printable(_met(dp))
+    sources = printable("; ".join(dp.sources))
+    if not styled:
+        return Text(f"{head}\n{met}\n{sources}")
+    why = Text(head, style="bold")
+    why.append("\n" + met)
+    why.append("\n" + sources, style="italic")
+    return why
+
+
+def _decision_table(result: ReplayResult, styled: bool) -> Table:
     """One row per decision point; cells fold at any width, and rule ids are never cut.
 
     What a rule puts up for review heads its conditions, and the sources follow them, so that
@@ -60,10 +80,7 @@ def _decision_table(result: ReplayResult) -> Table:
         rule += "\nASSUMPTION" if dp.rests_on_assumption else ""
         rule += "\nCASE-SPECIFIC" if dp.rests_on_case_specific else ""
         day = span_label(dp.day, dp.day_latest) + (f"\n({dp.timing})" if dp.timing.endswith("only") else "")
-        why = Text(printable("for review: " + ", ".join(dp.proposes)), style="bold")
-        why.append("\n" + printable(_met(dp)))
-        why.append("\n" + printable("; ".join(dp.sources)), style="italic")
-        table.add_row(Text(day), Text(printable(rule)), why,
+        table.add_row(Text(day), Text(printable(rule)), _why(dp, styled),
                       Text(actual_text(dp)), Text(lag_text(dp)))  # file text as written, never as markup
     return table
 
@@ -115,7 +132,7 @@ def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = Fa
                        + (f" overrides: {', '.join(f'{k}={shown_value(v)}' for k, v in rs.overrides.items())}"
                           if rs.overrides else "")))
     if result.decision_points:
-        out.table(_decision_table(result))
+        out.table(_decision_table(result, styled=color))
     else:
         out.line("No decision points: no rule of this rule set fired on any day.", style="bold")
     if result.unflagged_actions:
