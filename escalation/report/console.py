@@ -104,14 +104,28 @@ class Printer:
 
     def line(self, text: str, style: str = "", markup: bool = False) -> None:
         """`text` folded at the width, as `console.print` would; `style` shows only in colour."""
-        if self._direct and (not markup or "[" not in text) and _fits(text, self._columns, _ONE_CELL):
-            self.buf.write(text + "\n")
+        if self._direct and (not markup or "[" not in text) and _ONE_CELL.fullmatch(text):
+            self._wrapped(text)
         elif style:
             from rich.text import Text
 
             self.console.print(Text(text, style=style))
         else:
             self.console.print(text, markup=markup)
+
+    def _wrapped(self, text: str) -> None:
+        """Printable ASCII without colour: as it is when it fits, else folded by Rich's own wrap.
+
+        `console.print` lays text out with the wrap below (justify and overflow at Rich's
+        defaults) and crops lines the wrap has already fitted, so only the pipeline is skipped.
+        """
+        if len(text) <= self._columns or max(map(len, text.split("\n"))) <= self._columns:
+            self.buf.write(text + "\n")
+            return
+        from rich.text import Text
+
+        lines = Text(text).wrap(self.console, self._columns, justify="default", overflow="fold")
+        self.buf.write("\n".join(line.plain for line in lines) + "\n")
 
     def item(self, text: str) -> None:
         """A list item folded by `fold` with a hanging indent, so each item reads as one block.
