@@ -26,10 +26,9 @@ FALLBACK_WIDTH = 100  # columns when standard output is not a terminal
 MIN_WIDTH = 60  # narrower than this, a table has no room for its day and rule columns
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# Characters Rich neither strips, expands nor measures as other than one cell: printable ASCII, the
-# newline and (for tables) the box-drawing block.
-_ONE_CELL = re.compile(r"[ -~\n]*")
-_ONE_CELL_OR_BOX = re.compile(r"[ -~\n\u2500-\u257f]*")
+# A table of printable ASCII: one cell a character, box-drawing included. Compiled on first use
+# (re caches it), so that commands which print no table never pay for it.
+_TABLE_CHARS = r"[ -~\n\u2500-\u257f]*"
 
 
 def output_width(requested: int | None = None, stream: TextIO | None = None) -> int:
@@ -79,10 +78,13 @@ def buffer_console(buf: io.StringIO, width: int, color: bool = False) -> Console
                    force_terminal=color, highlight=False, emoji=False, soft_wrap=False)
 
 
-def _fits(text: str, width: int, chars: re.Pattern[str]) -> bool:
-    """Whether every character of `text` is one cell wide and no line is wider than `width`."""
-    if chars.fullmatch(text) is None:
-        return False
+def _plain_ascii(text: str) -> bool:
+    """Printable ASCII and newlines only: what Rich neither strips, expands nor measures as wider."""
+    return text.isascii() and "\t" not in text and _CONTROL.search(text) is None
+
+
+def _narrow(text: str, width: int) -> bool:
+    """No line of `text` longer than `width` characters."""
     return len(text) <= width or max(map(len, text.split("\n"))) <= width
 
 
@@ -104,7 +106,7 @@ class Printer:
 
     def line(self, text: str, style: str = "", markup: bool = False) -> None:
         """`text` folded at the width, as `console.print` would; `style` shows only in colour."""
-        if self._direct and (not markup or "[" not in text) and _ONE_CELL.fullmatch(text):
+        if self._direct and (not markup or "[" not in text) and _plain_ascii(text):
             self._wrapped(text)
         elif style:
             from rich.text import Text
@@ -119,7 +121,7 @@ class Printer:
         `console.print` lays text out with the wrap below (justify and overflow at Rich's
         defaults) and crops lines the wrap has already fitted, so only the pipeline is skipped.
         """
-        if len(text) <= self._columns or max(map(len, text.split("\n"))) <= self._columns:
+        if _narrow(text, self._columns):
             self.buf.write(text + "\n")
             return
         from rich.text import Text
@@ -150,7 +152,7 @@ class Printer:
             return
         segments = list(self.console.render(table, self._print_options()))
         text = "".join(s.text for s in segments if not s.control)
-        if not _fits(text.rstrip("\n"), self._columns, _ONE_CELL_OR_BOX):
+        if re.fullmatch(_TABLE_CHARS, text) is None or not _narrow(text, self._columns):
             from rich.segment import Segment
 
             lines = Segment.split_and_crop_lines(segments, self._columns, pad=False)
