@@ -91,10 +91,11 @@ def _narrow(text: str, width: int) -> bool:
 class Printer:
     """A report printed at one width, with the bytes Rich's `console.print` gives and less work.
 
-    Without colour, Rich prints a line of printable ASCII that fits the width exactly as it is, and
-    text that is not wrapped exactly as it is; most of a report is such lines, and they go straight
-    into the buffer. Colour, folding, wide or control characters and markup go through the console,
-    so a line's bytes never depend on the way it took.
+    Without colour, printable ASCII needs little of Rich's console pipeline: a line that fits is
+    written as it is, a longer one is folded by Rich's own `Text.wrap`, an item is written as
+    `fold` left it, and a table is laid out by Rich with its segments joined here. Colour, wide or
+    control characters and markup go through `console.print`, so a line's bytes never depend on
+    the way it took (tests/test_terminal.py compares the two).
     """
 
     def __init__(self, width: int, color: bool = False) -> None:
