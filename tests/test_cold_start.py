@@ -50,6 +50,11 @@ def test_replay_loads_no_module_it_does_not_use():
         assert loaded == [], fmt
 
 
+def test_a_json_replay_loads_no_rich():
+    _, modules = modules_loaded_by("replay", str(INDEX_CASE), "--format", "json")
+    assert sorted(m for m in modules if m.split(".")[0] == "rich") == []
+
+
 def test_the_commands_that_need_them_still_load_them():
     _, modules = modules_loaded_by("cohort", "summary", "--format", "json")
     assert "escalation.literature.summary" in modules

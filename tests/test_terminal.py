@@ -3,15 +3,27 @@ never passes control characters from a file through to the terminal."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import pytest
 from conftest import INDEX_CASE, PATHWAY, ROOT
+from rich.table import Table
+from rich.text import Text
 from typer.testing import CliRunner
 
 from escalation.cli import app
-from escalation.report.console import FALLBACK_WIDTH, fold, output_width, printable
+from escalation.report.console import (
+    FALLBACK_WIDTH,
+    Printer,
+    buffer_console,
+    fold,
+    output_width,
+    plain_text,
+    printable,
+    rendered,
+)
 
 runner = CliRunner()
 ROMERO = ROOT / "rules" / "romero-bueno-2020.yaml"
@@ -95,3 +107,46 @@ def test_folding_keeps_every_word_and_indents_list_items():
     assert all(len(line) <= 30 for line in folded.splitlines())
     assert folded.split() == text.split()
     assert all(line.startswith("    ") for line in folded.splitlines()[1:])
+
+
+PRINTER_TEXTS = ["", "a plain line", "x" * 150, "  - [kind] a message that runs on " * 6, "a\n\nb\n",
+                 "tab\there", "[bold]markup[/bold] \\[not]", "wide 漢字 text " * 12, "ctl \x1b[31m\x07\r end",
+                 "   leading and trailing   ", "word  " * 30, "e\u0301 combining " * 15]
+
+
+@pytest.mark.parametrize("width", [1, 12, 60, 100])
+@pytest.mark.parametrize("color", [False, True])
+def test_the_printer_prints_what_rich_prints(width: int, color: bool):
+    """Printer skips Rich's pipeline for lines Rich leaves alone; the bytes must be Rich's all the same."""
+    out, buf = Printer(width, color), io.StringIO()
+    console = buffer_console(buf, width, color)
+    for text in PRINTER_TEXTS:
+        out.line(text)
+        console.print(text, markup=False)
+        out.line(text, style="bold")
+        console.print(Text(text, style="bold"))
+        out.line(text, markup=True)
+        console.print(text)
+        out.item(text)
+        console.print(plain_text(text, width), markup=False, soft_wrap=True)
+    table = Table(title="a title", show_lines=True, expand=True)
+    table.add_column("day", overflow="fold", justify="right", no_wrap=True, min_width=10)
+    table.add_column("text", overflow="fold", ratio=1)
+    for text in PRINTER_TEXTS:
+        table.add_row(Text(text[:12]), Text(text))
+    wide = Table(box=None, show_header=False)  # 18 cells to crop at 12 columns, in 10 characters
+    wide.add_column(no_wrap=True, min_width=16)
+    wide.add_row(Text("漢字" * 4))
+    for t in (table, wide):
+        out.table(t)
+        console.print(t)
+    assert out.text() == rendered(buf)
+
+
+def test_the_printer_prints_what_rich_prints_at_no_width():
+    out, buf = Printer(0), io.StringIO()
+    console = buffer_console(buf, 0)
+    for text in PRINTER_TEXTS:
+        out.line(text)
+        console.print(text, markup=False)
+    assert out.text() == rendered(buf)

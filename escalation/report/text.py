@@ -7,12 +7,8 @@ byte-identical output, which is what lets a rule-set change be reviewed as a tex
 
 from __future__ import annotations
 
-import io
 import json
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from escalation.load.ruleset import shown_value
 from escalation.load.timing import span_label
@@ -21,10 +17,15 @@ from escalation.match.results import (
     ConditionNotMet,
     DecisionPoint,
     ReplayResult,
+    RulesetOut,
     actual_text,
     lag_text,
 )
-from escalation.report.console import FALLBACK_WIDTH, buffer_console, plain_text, printable, rendered
+from escalation.report.console import FALLBACK_WIDTH, Printer, printable
+
+if TYPE_CHECKING:  # Rich is imported by the table, so that JSON output never loads it
+    from rich.table import Table
+    from rich.text import Text
 
 
 def to_json(result: ReplayResult) -> str:
@@ -37,12 +38,34 @@ def _met(dp: DecisionPoint) -> str:
                      + (" (case-specific)" if c.case_specific else "") for c in dp.conditions)
 
 
-def _decision_table(result: ReplayResult) -> Table:
+def _why(dp: DecisionPoint, styled: bool) -> Text:
+    """What a rule puts up for review, the conditions met, and the sources.
+
+    In colour the cell is bold (the Text's own style covers all of it) and the sources italic too.
+    Without colour no style shows, so the cell is one plain Text: the same bytes, and Rich lays out
+    a cell with no style spans faster.
+    """
+    from rich.text import Text
+
+    head, met = printable("for review: " + ", ".join(dp.proposes)), printable(_met(dp))
+    sources = printable("; ".join(dp.sources))
+    if not styled:
+        return Text(f"{head}\n{met}\n{sources}")
+    why = Text(head, style="bold")
+    why.append("\n" + met)
+    why.append("\n" + sources, style="italic")
+    return why
+
+
+def _decision_table(result: ReplayResult, styled: bool) -> Table:
     """One row per decision point; cells fold at any width, and rule ids are never cut.
 
     What a rule puts up for review heads its conditions, and the sources follow them, so that
     all the wide text shares one column and the table still reads at 80 columns.
     """
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="Decision points (put up for research review; not orders)", show_lines=True,
                   expand=True)
     rule_width = max((len(dp.rule_id) for dp in result.decision_points), default=10)
@@ -57,10 +80,7 @@ def _decision_table(result: ReplayResult) -> Table:
         rule += "\nASSUMPTION" if dp.rests_on_assumption else ""
         rule += "\nCASE-SPECIFIC" if dp.rests_on_case_specific else ""
         day = span_label(dp.day, dp.day_latest) + (f"\n({dp.timing})" if dp.timing.endswith("only") else "")
-        why = Text(printable("for review: " + ", ".join(dp.proposes)), style="bold")
-        why.append("\n" + printable(_met(dp)))
-        why.append("\n" + printable("; ".join(dp.sources)), style="italic")
-        table.add_row(Text(day), Text(printable(rule)), why,
+        table.add_row(Text(day), Text(printable(rule)), _why(dp, styled),
                       Text(actual_text(dp)), Text(lag_text(dp)))  # file text as written, never as markup
     return table
 
@@ -80,6 +100,9 @@ def candidate_text(cand: CandidateRule) -> str:
 
 def _unflagged_table(result: ReplayResult) -> Table:
     """One row per action no decision point was matched to, with the rules that could have been."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="Actions without a decision point (UNFLAGGED: research material about the rules, "
                   "not about the care given)", show_lines=True, expand=True)
     for col, kw in (("day", {"justify": "right", "no_wrap": True}),
@@ -95,72 +118,72 @@ def _unflagged_table(result: ReplayResult) -> Table:
     return table
 
 
-def _item(console: Console, text: str, width: int) -> None:
-    """A list item folded with a hanging indent, so each item reads as one block."""
-    console.print(plain_text(text, width), markup=False, soft_wrap=True)
-
-
 def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = False) -> str:
     """A plain-text report: notice, decision points, findings, derived doses, assumptions."""
-    buf = io.StringIO()
-    console = buffer_console(buf, width, color)
-    console.print(Text(result.notice, style="bold"))
-    console.print(printable(
-        f"Scenario {result.scenario.id}: {result.scenario.title} "
-        f"(days {result.scenario.first_day}..{result.scenario.last_day})"), markup=False
-    )
+    out = Printer(width, color)
+    out.line(result.notice, style="bold")
+    out.line(printable(f"Scenario {result.scenario.id}: {result.scenario.title} "
+                       f"(days {result.scenario.first_day}..{result.scenario.last_day})"))
     if result.scenario.hypothetical or result.scenario.hypothetical_events:
-        console.print(printable("HYPOTHETICAL: counterfactual events, in no source: "
-                                + (", ".join(result.scenario.hypothetical_events) or "none")), markup=False)
+        out.line(printable("HYPOTHETICAL: counterfactual events, in no source: "
+                           + (", ".join(result.scenario.hypothetical_events) or "none")))
     rs = result.ruleset
-    console.print(printable(f"Rule set {rs.id} v{rs.version} sha256:{rs.content_hash[:16]}"
-                            + (f" overrides: {', '.join(f'{k}={shown_value(v)}' for k, v in rs.overrides.items())}"
-                               if rs.overrides else "")), markup=False)
+    out.line(printable(f"Rule set {rs.id} v{rs.version} sha256:{rs.content_hash[:16]}"
+                       + (f" overrides: {', '.join(f'{k}={shown_value(v)}' for k, v in rs.overrides.items())}"
+                          if rs.overrides else "")))
     if result.decision_points:
-        console.print(_decision_table(result))
+        out.table(_decision_table(result, styled=color))
     else:
-        console.print(Text("No decision points: no rule of this rule set fired on any day.", style="bold"))
+        out.line("No decision points: no rule of this rule set fired on any day.", style="bold")
     if result.unflagged_actions:
-        console.print(_unflagged_table(result))
+        out.table(_unflagged_table(result))
     else:
-        console.print("No actions without a decision point: every action a rule of this set can propose "
-                      "was matched to one.")
-    console.print("Day ranges (a..b) come from timing the source gives only as a range; "
-                  "lag = actual day - flag day.")
-    console.print(Text("Data-consistency findings (research material about the source, not errors):",
-                       style="bold"))
-    if result.findings:
-        for f in result.findings:
-            _item(console, f"  - [{f.kind}] {f.message}", width)
-    else:
-        console.print("  none")
+        out.line("No actions without a decision point: every action a rule of this set can propose "
+                 "was matched to one.", markup=True)
+    out.line("Day ranges (a..b) come from timing the source gives only as a range; "
+             "lag = actual day - flag day.", markup=True)
+    _findings(out, result)
+    if result.derived_doses:
+        out.line("Doses implied by the regimens (derived, for review):", style="bold")
+        for d in result.derived_doses:
+            out.item(f"  - {d.implied}")
+    _ruleset_notes(out, rs)
+    _why_not(out, result)
+    out.line(result.notice, style="bold")
+    return out.text()
+
+
+def _findings(out: Printer, result: ReplayResult) -> None:
+    """The data-consistency findings, the checks that agree, and the tolerance they were read with."""
+    out.line("Data-consistency findings (research material about the source, not errors):", style="bold")
+    for f in result.findings:
+        out.item(f"  - [{f.kind}] {f.message}")
+    if not result.findings:
+        out.line("  none", markup=True)
     agreeing = [c for c in result.checks if c.agrees]
     if agreeing:
-        console.print(f"Checks that agree ({len(agreeing)}):")
+        out.line(f"Checks that agree ({len(agreeing)}):", markup=True)
         for c in agreeing:
-            _item(console, f"  - [{c.kind}] {c.message}", width)
-    console.print(f"Tolerance: {result.tolerance}.")
-    if result.derived_doses:
-        console.print(Text("Doses implied by the regimens (derived, for review):", style="bold"))
-        for d in result.derived_doses:
-            _item(console, f"  - {d.implied}", width)
+            out.item(f"  - [{c.kind}] {c.message}")
+    out.line(f"Tolerance: {result.tolerance}.", markup=True)
+
+
+def _ruleset_notes(out: Printer, rs: RulesetOut) -> None:
+    """The rule set's modelling assumptions and its conditions that copy the index case."""
     if rs.assumptions:
-        console.print(Text("Modelling assumptions (thresholds no source states):", style="bold"))
-        _item(console, "  " + ", ".join(rs.assumptions), width)
+        out.line("Modelling assumptions (thresholds no source states):", style="bold")
+        out.item("  " + ", ".join(rs.assumptions))
     if rs.case_specific:
-        console.print(Text("Case-specific conditions (they copy the index case; no source states them "
-                           "as criteria; the rule files say why):", style="bold"))
+        out.line("Case-specific conditions (they copy the index case; no source states them "
+                 "as criteria; the rule files say why):", style="bold")
         for c in rs.case_specific:
-            _item(console, f"  - {c}", width)
-    _why_not(console, result, width)
-    console.print(Text(result.notice, style="bold"))
-    return rendered(buf)
+            out.item(f"  - {c}")
 
 
-def _why_not(console: Console, result: ReplayResult, width: int) -> None:
+def _why_not(out: Printer, result: ReplayResult) -> None:
     """One line for each rule that never fired: its closest day and what failed then."""
-    console.print(Text("Why not (rules that never fired, and the day they came closest):", style="bold"))
+    out.line("Why not (rules that never fired, and the day they came closest):", style="bold")
     if not result.why_not:
-        console.print("  none: every rule fired")
+        out.line("  none: every rule fired", markup=True)
     for w in result.why_not:
-        _item(console, f"  - {w.text}", width)
+        out.item(f"  - {w.text}")
