@@ -8,7 +8,8 @@ default 20 values of step3-ecmo-oi.oi_above, so 2,000 replays) K times (default 
 LocalCluster of 1 worker process and K times on 2, alternating, each run into a new folder.
 
 - replays/s: replays / the time from the first chunk submitted to the last chunk written (the
-  cluster's start-up excluded), each run and the median;
+  cluster's start-up, in which each worker imports the replay code, and its shut-down excluded),
+  each run and the median;
 - wall s: the whole run_batch call (cluster start-up and shut-down included), median;
 - 2 workers : 1 worker: the ratio of the median replays/s; the target on a 2-core machine is
   1.8x or more. The workers share the machine with the scheduler and this process, and on a

@@ -325,3 +325,17 @@ def test_unflagged_actions_become_rows_and_the_summary_counts_them(tmp_path):
     assert summary.rules == [] and summary.complete
     if summary.unflagged_actions_recorded:
         assert "MMF in 1 replays (1 actions)" in to_text(summary)
+
+
+def _has_imported() -> tuple[bool, bool]:
+    return "escalation.batch.work" in sys.modules, "pyarrow.parquet" in sys.modules
+
+
+def test_local_workers_import_the_replay_code_as_they_start():
+    """The first chunk a worker gets costs what the others do: the worker has imported the replay
+    code and Parquet's writer before any task reached it."""
+    from escalation.batch.run import dask_client
+
+    with dask_client(2) as client:
+        found = client.run(_has_imported)
+    assert len(found) == 2 and all(v == (True, True) for v in found.values())

@@ -47,6 +47,7 @@ from escalation.load import shipped
 from escalation.load.errors import InputError
 
 OnResult = Callable[[Any], None]
+WORKER_MODULE = "escalation.batch.work"  # what a worker runs: run_chunk and everything it imports
 
 
 class ChunkFailure(BaseModel):
@@ -155,10 +156,13 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         return
     n = workers or os.cpu_count() or 1
     # loopback only; the scheduler's HTTP server (there is always one) on a free port, not 8787;
-    # no statistical profiler in the workers (it samples every 10 ms and costs a few per cent)
+    # no statistical profiler in the workers (it samples every 10 ms and costs a few per cent);
+    # each worker imports the replay code and Parquet's writer as it starts, beside the other
+    # workers starting, rather than with its first chunk, which would then take longer than the rest
     with _workers_ignore_ctrl_c(), dask.config.set({"distributed.worker.profile.enabled": False}):
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+                               dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                               preload=[WORKER_MODULE, "pyarrow.parquet"])
     with cluster, Client(cluster, set_as_default=False) as client:
         yield client
 
@@ -299,13 +303,13 @@ def run_batch(manifest: Manifest, out: Path, *, resume: bool = False, workers: i
             if advance:
                 advance(s.replays)
 
-        t0 = time.perf_counter()
+        seconds = 0.0
         failures: list[ChunkFailure] = []
         if todo:
             with quiet_dask(), dask_client(workers, scheduler) as client:
-                t0 = time.perf_counter()
+                t0 = time.perf_counter()  # the cluster is up: from the first chunk submitted
                 failures = run_on(client, run_chunk, (chunk_task(manifest, i, out) for i in todo), on_result)
-        seconds = time.perf_counter() - t0
+                seconds = time.perf_counter() - t0  # to the last chunk written, before shutting down
         done = done_chunks(out) & set(range(chunking.chunks))
     failed, files = _failed_counts(out, done)
     return BatchOutcome(
