@@ -67,6 +67,7 @@ class _Chunk:
         return frozenset(r for r, _ in self.conditions.values())
 
 
+_NONE_HELD: frozenset[ConditionId] = frozenset()
 _CHUNKS: dict[str, tuple[_Chunk, ...]] = {}  # by the main program's name, which names its shape
 
 
@@ -242,14 +243,16 @@ def read_conditions(scenario: Scenario, compiled: CompiledRuleset, run: PassResu
     needed = _features_for(compiled, {k for r in wanted for k in keys[r]})
     make = partial(_fact, features, needed, steps_flagged(compiled, run), compiled.steps)
     plan = list(_plan(run, wanted))
-    held: dict[int, set[ConditionId]] = {day: set() for day, _ in plan}
+    days = [day for day, _ in plan]
+    # each day's answer, equal answers one object: a long record's days share a few answers,
+    # and a container made per day would only give the garbage collector more to walk
+    held: dict[int, frozenset[ConditionId]] = dict.fromkeys(days, _NONE_HELD)
+    same: dict[frozenset[ConditionId], frozenset[ConditionId]] = {_NONE_HELD: _NONE_HELD}
     for chunk in _chunks(compiled):
         if not chunk.rule_ids & set(wanted):
             continue
-        _run_chunk(compiled, chunk, _walk(compiled, features, run, plan), keys, held)
-    same: dict[frozenset[ConditionId], frozenset[ConditionId]] = {}  # equal days' answers are one object
-    return ConditionReads(run.placement.name, features, _Facts([day for day, _ in plan], make),
-                          {day: _one(same, frozenset(h)) for day, h in held.items()})
+        _run_chunk(compiled, chunk, _walk(compiled, features, run, plan), keys, held, same)
+    return ConditionReads(run.placement.name, features, _Facts(days, make), held)
 
 
 def _one(same: dict[frozenset[ConditionId], frozenset[ConditionId]], answer: frozenset[ConditionId]
@@ -290,8 +293,9 @@ def _walk(compiled: CompiledRuleset, features: DayFeatures, run: PassResult,
         i = j
 
 
-def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, stretches: Iterator[Stretch],
-               keys: dict[str, frozenset[str]], held: dict[int, set[ConditionId]]) -> None:
+def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, stretches: Iterator[Stretch], keys: dict[str, frozenset[str]],
+               held: dict[int, frozenset[ConditionId]], same: dict[frozenset[ConditionId], frozenset[ConditionId]],
+               ) -> None:
     """One session of one chunk over the planned days, one fact per stretch (_walk). A fact equal
     to an earlier one of the same session on every field the stretch's rules read is answered
     from the earlier one, and not asserted again. (The answers are forgotten with the session, so
@@ -317,8 +321,8 @@ def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, stretches: Iterator[Str
                 names = session.assert_members(body, n_fields, days[0])
                 asserted += 1
                 seen[body] = frozenset(chunk.conditions[n] for n in names)
-            answer = frozenset(c for c in seen[body] if c[0] in mine)
-            for day in days:
-                held[day].update(answer)
+            answer = _one(same, frozenset(c for c in seen[body] if c[0] in mine))
+            for day in days:  # another chunk's answer for the day, if any, joined with this one
+                held[day] = answer if held[day] is _NONE_HELD else _one(same, held[day] | answer)
     finally:
         session.close()
