@@ -41,7 +41,7 @@ class Point:
 def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int = 1,
               advance: Callable[[], None] | None = None) -> tuple[list[Point], float]:
     """All points of the sweep in a stable order, and the wall time the replays took (a cluster's
-    start-up excluded). The `sweep` command checks every file and value before it calls this; a
+    start-up and shut-down excluded). The `sweep` command checks every file and value before it calls this; a
     replay that fails anyway (a file changed meanwhile, a value a rule cannot take when called
     from Python) raises its InputError."""
     from escalation.batch.plan import chunk_task
@@ -70,13 +70,14 @@ def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int 
     if workers <= 1:
         t0 = time.perf_counter()
         run_here(replay_chunk, tasks, collect)
+        elapsed = time.perf_counter() - t0
     else:
         with dask_client(workers) as client:
             t0 = time.perf_counter()
             failures = run_on(client, replay_chunk, tasks, collect)
+            elapsed = time.perf_counter() - t0  # the last chunk in, before the cluster shuts down
         if failures:
             raise RuntimeError(f"sweep chunk {failures[0].index} failed: {failures[0].message}")
-    elapsed = time.perf_counter() - t0
     points.sort(key=lambda p: (p.scenario, p.rule_id, p.occurrence, p.value))
     return points, elapsed
 
