@@ -310,7 +310,10 @@ def _guarded(text: str):
 SHIPPED_YAML = sorted(p for d in ("scenarios", "rules") for p in (ROOT / d).rglob("*.yaml"))
 
 
-@pytest.mark.skipif(reading.CParser is None, reason="PyYAML here was built without libyaml")
+needs_c_composer = pytest.mark.skipif(not reading._C_COMPOSES, reason="no libyaml 0.2.6 or later here")
+
+
+@needs_c_composer
 @pytest.mark.parametrize("path", SHIPPED_YAML, ids=lambda p: str(p.relative_to(ROOT)))
 def test_composing_in_c_gives_the_guarded_tree_and_data(path):
     text = path.read_text()
@@ -322,7 +325,7 @@ def test_composing_in_c_gives_the_guarded_tree_and_data(path):
     assert _tree(fast[0]) == _tree(node) and fast[1] == data
 
 
-@pytest.mark.skipif(reading.CParser is None, reason="PyYAML here was built without libyaml")
+@needs_c_composer
 def test_the_index_case_is_composed_in_c(monkeypatch):
     """The fast path is taken: with the guarded composer broken, the index case still parses."""
     def broken(*args, **kwargs):
@@ -333,14 +336,31 @@ def test_the_index_case_is_composed_in_c(monkeypatch):
     assert data["scenario"]["id"] and node is not None
 
 
+@needs_c_composer
 @pytest.mark.parametrize("depth", [NESTING_LIMIT, NESTING_LIMIT + 1, 500])
 def test_nesting_is_measured_on_a_tree_composed_in_c(depth):
     """libyaml stops at 1,000 levels; between the limit and that, the tree's own depth decides, and
     the message and line are the guarded composer's."""
     text = "".join(" " * i + "k:\n" for i in range(depth)) + " " * depth + "v\n"
+    composed = reading._composed_in_c(text)
     if depth <= NESTING_LIMIT:
-        assert reading.parse_yaml(text, "deep.yaml")[1] is not None
+        assert composed is not None and reading.parse_yaml(text, "deep.yaml")[1] == composed[1]
         return
+    assert composed is None  # measured on the tree and declined: the guarded composer says why
     with pytest.raises(InputError) as caught:
         reading.parse_yaml(text, "deep.yaml")
     assert str(caught.value).startswith(f"deep.yaml:{NESTING_LIMIT + 1}: ") and "nested" in str(caught.value)
+
+
+def test_only_a_libyaml_that_limits_nesting_itself_composes_in_c():
+    """libyaml before 0.2.6 lets PyYAML's C composer recurse without a limit (a deep enough file
+    crashes the interpreter), so those texts go through the guarded composer."""
+    assert not reading.composes_in_c((0, 2, 5)) and not reading.composes_in_c(None)
+    assert reading.composes_in_c((0, 2, 6)) and reading.composes_in_c((0, 3, 0))
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_nesting_far_past_libyamls_own_limit_is_refused_at_the_first_level_too_deep(tmp_path, parser):
+    path = tmp_path / "very-deep.yaml"
+    path.write_text("[" * 50_000 + "]" * 50_000 + "\n")
+    assert_refused(run_cli("replay", str(path), parser=parser), str(path), 1, ("nest",))

@@ -10,9 +10,9 @@ a file can grow and /proc files say they are empty. A path with a NUL character 
 
 How YAML is parsed: once per file, with libyaml's C parser where PyYAML was built with it and
 PyYAML's own parser otherwise; one node tree gives both the data and the line index. A text with
-no `&`, `*` or `!` at all (no anchor, alias or tag) is composed by libyaml in C and its depth
-measured on the tree; any other text, and any text libyaml fails on, has its events checked
-before any node is built from them:
+no `&`, `*` or `!` anywhere (so no anchor, alias or tag) is composed by libyaml in C, from libyaml
+0.2.6 on, and its depth measured on the tree; any other text, and any text libyaml fails on, has
+its events checked before any node is built from them:
 - an anchor on a list or mapping is refused, at its line: aliases of one are how a 300-byte file
   expands to gigabytes. Anchors on single values stay (the shipped literature table repeats a
   sentence so); each alias of one becomes its own node, so the tree is never bigger than the file;
@@ -45,9 +45,25 @@ from yaml.resolver import BaseResolver
 from escalation.load.errors import InputError
 
 try:
+    from yaml._yaml import get_version as _libyaml_version
     from yaml.cyaml import CParser
 except ImportError:  # PyYAML built without libyaml
     CParser = None
+
+
+def composes_in_c(libyaml: tuple[int, int, int] | None) -> bool:
+    """Whether a text may be composed by libyaml's own composer: only from libyaml 0.2.6 on, which
+    stops at 1,000 levels of nesting itself. PyYAML's C composer recurses once per level, and on
+    an older libyaml (PyYAML 6.0.2's wheels bring 0.2.5) a file some 30,000 levels deep would
+    crash the interpreter; the guarded composer refuses it at level 101."""
+    return libyaml is not None and libyaml >= (0, 2, 6)
+
+
+_C_COMPOSES = composes_in_c(_libyaml_version() if CParser is not None else None)
+# Anchors (&), aliases (*) and tags (!) are what the event guards are for. A text with none of
+# these characters anywhere (comments and quoted text included) has none of them; any other text
+# takes the guarded composer, even where the character is only in a comment.
+_MAY_NEED_EVENT_GUARDS = re.compile(r"[&*!]")
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_NESTING = 100
@@ -258,7 +274,7 @@ else:
 def parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
     """The node tree of one YAML document and the plain data built from it."""
     _refuse_unprintable(text, name)
-    if CParser is not None and _NEEDS_NO_EVENT_GUARD.search(text) is None:
+    if _C_COMPOSES and _MAY_NEED_EVENT_GUARDS.search(text) is None:
         fast = _composed_in_c(text)
         if fast is not None:
             return fast
@@ -272,21 +288,15 @@ def parse_yaml(text: str, name: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-# Anchors (&), aliases (*) and tags (!) are what the event guards are for; a text without any of
-# these characters has none of them (it may have them inside quoted text, and then takes the
-# guarded path anyway).
-_NEEDS_NO_EVENT_GUARD = re.compile(r"[&*!]")
-
-
 def _composed_in_c(text: str) -> tuple[yaml.Node | None, Any] | None:
     """The node tree composed by libyaml's own composer, in C, and the data built from it (about
     five times faster than composing event by event in Python); None where the guarded loader
     must decide: any YAML error (it says each one as it always has) or nesting past MAX_NESTING
-    (libyaml itself stops at 1,000 levels). Only for a text with no anchor, alias or tag, so the
-    event guards have nothing to find but the nesting, which is measured on the tree."""
+    (libyaml itself stops at 1,000 levels, composes_in_c). Only for a text with no `&`, `*` or
+    `!`, so the event guards have nothing to find but the nesting, which is measured on the tree."""
     loader = LOADER(text)
     try:
-        node = CParser.get_single_node(loader)
+        node = CParser.get_single_node(loader)  # CParser's own, not the guarded composer's (first in LOADER's bases)
         if node is None:
             return None, None
         if _deeper_than(node, MAX_NESTING):
