@@ -327,15 +327,17 @@ def test_unflagged_actions_become_rows_and_the_summary_counts_them(tmp_path):
         assert "MMF in 1 replays (1 actions)" in to_text(summary)
 
 
-def _has_imported() -> tuple[bool, bool]:
-    return "escalation.batch.work" in sys.modules, "pyarrow.parquet" in sys.modules
+# Asked of a worker as text: a function of this module would be sent by reference, and the
+# worker would import this module, and pyarrow.parquet with it, to run it.
+_IMPORTED = "tuple(m in __import__('sys').modules for m in ('escalation.batch.work', 'pyarrow.parquet'))"
 
 
-def test_local_workers_import_the_replay_code_as_they_start():
+@pytest.mark.parametrize(("parquet", "expected"), [(True, (True, True)), (False, (True, False))])
+def test_local_workers_import_the_replay_code_as_they_start(parquet, expected):
     """The first chunk a worker gets costs what the others do: the worker has imported the replay
-    code and Parquet's writer before any task reached it."""
+    code, and for a batch Parquet's writer, before any task reached it (a sweep writes no Parquet)."""
     from escalation.batch.run import dask_client
 
-    with dask_client(2) as client:
-        found = client.run(_has_imported)
-    assert len(found) == 2 and all(v == (True, True) for v in found.values())
+    with dask_client(2, parquet=parquet) as client:
+        found = client.run(eval, _IMPORTED)
+    assert len(found) == 2 and all(v == expected for v in found.values())

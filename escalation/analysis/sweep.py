@@ -72,7 +72,7 @@ def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int 
         run_here(replay_chunk, tasks, collect)
         elapsed = time.perf_counter() - t0
     else:
-        with dask_client(workers) as client:
+        with dask_client(workers, parquet=False) as client:
             t0 = time.perf_counter()
             failures = run_on(client, replay_chunk, tasks, collect)
             elapsed = time.perf_counter() - t0  # the last chunk in, before the cluster shuts down

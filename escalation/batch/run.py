@@ -47,7 +47,7 @@ from escalation.load import shipped
 from escalation.load.errors import InputError
 
 OnResult = Callable[[Any], None]
-WORKER_MODULE = "escalation.batch.work"  # what a worker runs: run_chunk and everything it imports
+WORKER_MODULE = run_chunk.__module__  # what a worker runs, and everything it imports
 
 
 class ChunkFailure(BaseModel):
@@ -141,8 +141,9 @@ def run_here(fn: Callable[[ChunkTask], Any], tasks: list[ChunkTask], on_result: 
 
 
 @contextmanager
-def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
-    """A client of the cluster at `scheduler`, or of a new LocalCluster of single-thread workers."""
+def dask_client(workers: int | None = None, scheduler: str | None = None, parquet: bool = True) -> Iterator[Any]:
+    """A client of the cluster at `scheduler`, or of a new LocalCluster of single-thread workers
+    (which import Parquet's writer as they start when `parquet`: a batch writes, a sweep does not)."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -162,7 +163,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     with _workers_ignore_ctrl_c(), dask.config.set({"distributed.worker.profile.enabled": False}):
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
-                               preload=[WORKER_MODULE, "pyarrow.parquet"])
+                               preload=[WORKER_MODULE, *(["pyarrow.parquet"] if parquet else [])])
     with cluster, Client(cluster, set_as_default=False) as client:
         yield client
 
