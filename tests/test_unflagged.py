@@ -6,10 +6,14 @@ import json
 
 import pytest
 from conftest import INDEX_CASE, PATHWAY, ROOT, ev, make_scenario, obs, run
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from escalation.cli.app import app
+from escalation.evaluate.explain import ConditionReads
 from escalation.load.loading import load_ruleset, load_scenario
+from escalation.match.unflagged import closest_day
 
 runner = CliRunner()
 EARLY_RTX = ROOT / "scenarios" / "variants" / "early-rituximab.yaml"
@@ -159,3 +163,24 @@ def test_two_rule_sets_mark_each_sets_unflagged_actions_and_compare_them(tmp_pat
     assert 'id="unflagged-0-ivcy-course-2"' in svg and 'id="unflagged-1-ivcy-course-2"' in svg
     md = (out / "report.md").read_text()
     assert "| RTX (rtx-1) | 14 | **changed** | UNFLAGGED (could: step4-rituximab, rtx-redose) |" in md
+
+
+# --- the closest day, read from the days whose answer changes -----------------------------------
+
+_ANSWERS = [frozenset(), frozenset({("r", 0)}), frozenset({("r", 1)}), frozenset({("r", 0), ("r", 1)}),
+            frozenset({("r", 0), ("other", 0)}), frozenset({("r", 0), ("r", 1), ("r", 2)})]
+
+
+@given(st.lists(st.sampled_from(range(len(_ANSWERS))), min_size=0, max_size=40),
+       st.lists(st.integers(0, 3), min_size=40, max_size=40))
+def test_the_closest_day_is_the_earliest_with_fewest_failures_as_read_day_by_day(picks, gaps):
+    """closest_day reads only the days whose answer changes; it must pick what reading every
+    day would: the earliest day on which the fewest of the rule's conditions failed."""
+    days, day = [], 0
+    for gap in gaps[:len(picks)]:
+        day += gap + 1  # planned days need not be consecutive
+        days.append(day)
+    held = {d: _ANSWERS[p] for d, p in zip(days, picks)}
+    reads = ConditionReads("early", None, {d: {} for d in days}, held)  # type: ignore[arg-type]
+    every_day = min(days, key=lambda d: (3 - sum(1 for r, _ in held[d] if r == "r"), d), default=None)
+    assert closest_day(reads, "r", 3) == every_day

@@ -129,16 +129,22 @@ def _candidates(replay: Replay, o: _Open, reads: dict[str, ConditionReads]) -> l
 
 
 def _closest(replay: Replay, reads: ConditionReads, rule: Rule) -> tuple[int | None, list[ConditionNotMet]]:
-    """The day the fewest of the rule's conditions failed (the earliest of equals), and those.
-
-    Only a day whose answer differs from the day before's can be the first of its count, so
-    only those days are read (ConditionReads.changes)."""
-    best, fewest = None, len(rule.conditions) + 1
-    for day, answer in reads.changes:
-        n = len(rule.conditions) - sum(1 for r, _ in answer if r == rule.id)
-        if n < fewest:
-            best, fewest = day, n
+    """The day the fewest of the rule's conditions failed (the earliest of equals), and those."""
+    best = closest_day(reads, rule.id, len(rule.conditions))
     return best, ([] if best is None else _failed(replay, reads, rule, best))
+
+
+def closest_day(reads: ConditionReads, rule_id: str, conditions: int) -> int | None:
+    """The earliest day on which the fewest of a rule's conditions failed.
+
+    The earliest day of any count is a day whose answer differs from the day before's, so only
+    those days are read (ConditionReads.changes), not every day of a long record."""
+    best, fewest = None, conditions + 1
+    for day, answer in reads.changes:
+        failed = conditions - sum(1 for r, _ in answer if r == rule_id)
+        if failed < fewest:
+            best, fewest = day, failed
+    return best
 
 
 def why_not_text(rule_id: str, placements: list[str], day: int | None, failed: list[ConditionNotMet],
