@@ -50,6 +50,7 @@ from escalation.evaluate.replay import PassResult
 from escalation.load.scenario import Scenario
 
 ConditionId = tuple[str, int]  # (rule id, index of the condition in the rule)
+Answers = dict[frozenset[ConditionId], frozenset[ConditionId]]  # each distinct answer, as one object
 Fact = dict[str, float | int]
 
 
@@ -247,7 +248,7 @@ def read_conditions(scenario: Scenario, compiled: CompiledRuleset, run: PassResu
     # each day's answer, equal answers one object: a long record's days share a few answers,
     # and a container made per day would only give the garbage collector more to walk
     held: dict[int, frozenset[ConditionId]] = dict.fromkeys(days, _NONE_HELD)
-    same: dict[frozenset[ConditionId], frozenset[ConditionId]] = {_NONE_HELD: _NONE_HELD}
+    same: Answers = {_NONE_HELD: _NONE_HELD}
     for chunk in _chunks(compiled):
         if not chunk.rule_ids & set(wanted):
             continue
@@ -255,21 +256,20 @@ def read_conditions(scenario: Scenario, compiled: CompiledRuleset, run: PassResu
     return ConditionReads(run.placement.name, features, _Facts(days, make), held)
 
 
-def _one(same: dict[frozenset[ConditionId], frozenset[ConditionId]], answer: frozenset[ConditionId]
-         ) -> frozenset[ConditionId]:
+def _one(same: Answers, answer: frozenset[ConditionId]) -> frozenset[ConditionId]:
     return same.setdefault(answer, answer)
 
 
-Stretch = tuple[list[int], frozenset[str], DayFacts]
+_Stretch = tuple[list[int], frozenset[str], DayFacts]
 
 
 def _walk(compiled: CompiledRuleset, features: DayFeatures, run: PassResult,
-          plan: list[tuple[int, frozenset[str]]]) -> Iterator[Stretch]:
+          plan: list[tuple[int, frozenset[str]]]) -> Iterator[_Stretch]:
     """The planned days in order, in stretches: planned days that ask about the same rules and
     on which the engine's text stays the same (no feature change, no count still moving, no flag
-    in between), each with the pass's facts on its first day. A feature is recomputed on its
-    change days only and the steps are told as the pass flagged them (facts.DayFacts), so a long
-    quiet stretch costs one fact."""
+    in between), each with the pass's facts on its first day (one DayFacts, moved on when the
+    next stretch is asked for). A feature is recomputed on its change days only and the steps are
+    told as the pass flagged them (facts.DayFacts), so a long quiet stretch costs one fact."""
     placement, last = run.placement, run.placement.last_day
     facts = DayFacts(compiled, features, placement.first_day, last)
     step_of = {r.rule_id: r.step for r in compiled.rules}
@@ -293,9 +293,8 @@ def _walk(compiled: CompiledRuleset, features: DayFeatures, run: PassResult,
         i = j
 
 
-def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, stretches: Iterator[Stretch], keys: dict[str, frozenset[str]],
-               held: dict[int, frozenset[ConditionId]], same: dict[frozenset[ConditionId], frozenset[ConditionId]],
-               ) -> None:
+def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, stretches: Iterator[_Stretch],
+               keys: dict[str, frozenset[str]], held: dict[int, frozenset[ConditionId]], same: Answers) -> None:
     """One session of one chunk over the planned days, one fact per stretch (_walk). A fact equal
     to an earlier one of the same session on every field the stretch's rules read is answered
     from the earlier one, and not asserted again. (The answers are forgotten with the session, so
