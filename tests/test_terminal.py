@@ -150,3 +150,19 @@ def test_the_printer_prints_what_rich_prints_at_no_width():
         out.line(text)
         console.print(text, markup=False)
     assert out.text() == rendered(buf)
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_a_report_is_returned_as_text_in_a_notebook_too(monkeypatch, color: bool):
+    """In Jupyter, Rich displays what a console prints instead of writing it to the console's file;
+    the report functions return their text there as everywhere."""
+    import rich.console
+
+    from escalation import api
+    from escalation.report import explain_text
+    from escalation.report.text import to_table
+
+    result, why = api.replay(INDEX_CASE), api.explain(INDEX_CASE, rule_ids=["step4-rituximab"])
+    outside = to_table(result, 100, color), explain_text.to_table(why, 100)
+    monkeypatch.setattr(rich.console, "_is_jupyter", lambda: True)
+    assert (to_table(result, 100, color), explain_text.to_table(why, 100)) == outside and all(outside)

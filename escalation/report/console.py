@@ -71,11 +71,12 @@ def rendered(buf: io.StringIO) -> str:
 
 
 def buffer_console(buf: io.StringIO, width: int, color: bool = False) -> Console:
-    """A Rich console that renders into `buf` at exactly `width` columns, with no markup guessing."""
+    """A Rich console that renders into `buf` at exactly `width` columns, with no markup guessing,
+    and into `buf` in a notebook too (where Rich would otherwise display it and leave `buf` empty)."""
     from rich.console import Console
 
     return Console(file=buf, width=width, color_system="standard" if color else None,
-                   force_terminal=color, highlight=False, emoji=False, soft_wrap=False)
+                   force_terminal=color, force_jupyter=False, highlight=False, emoji=False, soft_wrap=False)
 
 
 def _plain_ascii(text: str) -> bool:
