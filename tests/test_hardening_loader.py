@@ -287,10 +287,11 @@ def test_a_nul_byte_in_a_path_is_an_input_error(load):
 
 
 def _tree(node) -> object:
-    """A node tree as plain values: tag, value and where each node starts."""
+    """A node tree as plain values: tag, value, style and where each node starts and ends."""
     if node is None:
         return None
-    where = (node.start_mark.line, node.start_mark.column)
+    where = (node.start_mark.line, node.start_mark.column, node.end_mark.line, node.end_mark.column,
+             getattr(node, "style", None), getattr(node, "flow_style", None))
     if isinstance(node.value, str):
         return (node.tag, node.value, where)
     if node.value and isinstance(node.value[0], tuple):
