@@ -41,9 +41,9 @@ class Point:
 def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int = 1,
               advance: Callable[[], None] | None = None) -> tuple[list[Point], float]:
     """All points of the sweep in a stable order, and the wall time the replays took (a cluster's
-    start-up and shut-down excluded). The `sweep` command checks every file and value before it calls this; a
-    replay that fails anyway (a file changed meanwhile, a value a rule cannot take when called
-    from Python) raises its InputError."""
+    start-up and shut-down excluded). The `sweep` command checks every file and value before it
+    calls this; a replay that fails anyway (a file changed meanwhile, a value a rule cannot take
+    when called from Python) raises its InputError."""
     from escalation.batch.plan import chunk_task
     from escalation.batch.run import dask_client, plan, run_here, run_on
     from escalation.batch.work import ChunkOutput, replay_chunk

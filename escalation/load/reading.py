@@ -296,7 +296,8 @@ def _composed_in_c(text: str) -> tuple[yaml.Node | None, Any] | None:
     `!`, so the event guards have nothing to find but the nesting, which is measured on the tree."""
     loader = LOADER(text)
     try:
-        node = CParser.get_single_node(loader)  # CParser's own, not the guarded composer's (first in LOADER's bases)
+        # CParser's own composer, not the guarded one that comes first in LOADER's bases
+        node = CParser.get_single_node(loader)
         if node is None:
             return None, None
         if _deeper_than(node, MAX_NESTING):
