@@ -40,11 +40,13 @@ sides where it can.
   Beside them, for comparison, the libraries the command is built on with none of its own work
   (LIBRARIES: pydantic's models, typer, Rich's console and table, one pydantic model built, the
   process ended as the command ends it).
-  Measured on this tree as the README installs it: `pip install --no-deps --target` into a
-  temporary folder (so its modules are byte-compiled, as pip does for every install, like the
-  libraries of the baseline), run from another folder. (Run from the source tree on a machine
-  that writes no bytecode, as this one does with PYTHONDONTWRITEBYTECODE, every run would compile
-  the tool's sources afresh, some 40 ms that no installed copy pays.)
+  Measured on this tree as the README installs it, in a fresh virtual environment: pip installs
+  the tree (no dependencies, byte-compiled as for every install) into the new environment's
+  site-packages, and a path file there names the running environment's site-packages for the
+  dependencies. Both commands run with that environment's Python, from another folder. (The
+  running environment itself is no fair place to time: a development install's import hook loads
+  at every start, some 8 ms added to both sides, and on a machine that writes no bytecode, as
+  this one does with PYTHONDONTWRITEBYTECODE, the source tree is compiled afresh on every run.)
 - flat memory: M replays (default 100,000) in one child process, cycling over the shipped
   scenarios, a what-if override of one parameter every 100th replay and the result built every
   10th; RSS after the first 1,000 and at the end. Target: within 10%.
@@ -62,6 +64,7 @@ import os
 import platform
 import re
 import resource
+import site
 import statistics
 import subprocess
 import sys
@@ -323,9 +326,11 @@ def long_timelines(runs: int, young: int) -> dict:
     return out
 
 
-def timed(cmd: list[str], path: Path = ROOT, cwd: Path = ROOT) -> tuple[float, float]:
+def timed(cmd: list[str], path: Path | None = ROOT, cwd: Path = ROOT) -> tuple[float, float]:
     """Wall seconds of a command, and the CPU seconds (user + system) of its process."""
-    env = {**os.environ, "PYTHONPATH": str(path)}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if path is not None:
+        env["PYTHONPATH"] = str(path)
     r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     took, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -334,24 +339,43 @@ def timed(cmd: list[str], path: Path = ROOT, cwd: Path = ROOT) -> tuple[float, f
     return took, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
-CLI = [sys.executable, "-m", "escalation", "replay", str(ROOT / SCENARIO)]
-IMPORTS = [sys.executable, "-c", "import pydantic, yaml, durable.lang"]
-# What the libraries the command is built on cost before any of its own work: the baseline's
-# imports, pydantic's models, typer, the Rich console and table, and one model built (pydantic's
-# first build loads its plugin machinery, importlib.metadata included); ended as the command line
-# ends (cli.app.main), with what is left frozen out of the garbage collector's last walk.
-LIBRARIES = [sys.executable, "-c", "import gc, pydantic, yaml, durable.lang; from pydantic import BaseModel; "
-             "import typer, rich.console, rich.table\nclass M(BaseModel):\n    x: int\nM(x=1)\ngc.freeze()"]
+def cli(python: Path) -> list[str]:
+    return [str(python), "-m", "escalation", "replay", str(ROOT / SCENARIO)]
+
+
+def imports(python: Path) -> list[str]:
+    return [str(python), "-c", "import pydantic, yaml, durable.lang"]
+
+
+def libraries(python: Path) -> list[str]:
+    """What the libraries the command is built on cost before any of its own work.
+
+    The baseline's imports, pydantic's models, typer, the Rich console and table, and one model
+    built (pydantic's first build loads its plugin machinery, importlib.metadata included); ended
+    as the command line ends (cli.app.main), with what is left frozen out of the collector's last walk.
+    """
+    return [str(python), "-c", "import gc, pydantic, yaml, durable.lang; from pydantic import BaseModel; "
+            "import typer, rich.console, rich.table\nclass M(BaseModel):\n    x: int\nM(x=1)\ngc.freeze()"]
 
 
 def installed(into: Path) -> Path:
-    """This tree installed as the README does (pip, no dependencies: the venv has them), byte-compiled."""
-    target = into / "site"
+    """This tree installed as the README does, in a fresh environment; its Python returned.
+
+    The environment has no pip and no copy of the dependencies: a path file names the running
+    environment's site-packages, appended to the path as plain folders (their own path files,
+    a development install's hook among them, are not run).
+    """
+    venv = into / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site_dir = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                   capture_output=True, text=True, check=True).stdout.strip())
+    (site_dir / "_dependencies.pth").write_text("".join(f"{p}\n" for p in site.getsitepackages()))
     done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                           "--target", str(target), str(ROOT)], capture_output=True, text=True)
+                           "--target", str(site_dir), str(ROOT)], capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"pip install --target failed: {done.stderr.strip()[-500:]}")
-    return target
+    return python
 
 
 def _ratios(cli: list[tuple[float, float]], base: list[tuple[float, float]], tag: str) -> dict:
@@ -366,13 +390,13 @@ def _ratios(cli: list[tuple[float, float]], base: list[tuple[float, float]], tag
 def cold_start(k: int) -> dict:
     """The installed tool against the imports, alternating; the libraries alone beside them."""
     with tempfile.TemporaryDirectory() as tmp:
-        site, elsewhere = installed(Path(tmp)), Path(tmp)
-        cli, base, libs = [], [], []
+        python, elsewhere = installed(Path(tmp)), Path(tmp)
+        runs, base, libs = [], [], []
         for _ in range(k):
-            base.append(timed(IMPORTS, site, elsewhere))
-            libs.append(timed(LIBRARIES, site, elsewhere))
-            cli.append(timed(CLI, site, elsewhere))
-    out = _ratios(cli, base, "")
+            base.append(timed(imports(python), None, elsewhere))
+            libs.append(timed(libraries(python), None, elsewhere))
+            runs.append(timed(cli(python), None, elsewhere))
+    out = _ratios(runs, base, "")
     out["cold_libraries_s"] = [w for w, _ in libs]
     out["cold_libraries_s_median"] = med(out["cold_libraries_s"])
     out["cold_libraries_ratio"] = out["cold_libraries_s_median"] / out["cold_imports_s_median"]
