@@ -164,8 +164,32 @@ def test_every_mapping_names_where_it_was_checked_and_a_known_target():
     assert {m.measure for m in t.measures} <= set(MEASURES)
     assert {c.target for c in t.codes} <= set(CODES)
     assert {d.unit for d in t.dose_units} == set(DOSE_UNITS)
-    unconfirmed = {"anti_mda5", "kl6", "map"}  # no LOINC code confirmed from a source readable here
+    unconfirmed = {"anti_mda5", "kl6"}  # no quantitative LOINC code confirmed from a source readable here
     assert not unconfirmed & {m.measure for m in t.measures}
+
+
+def _administered(rid: str, rxnorm: str) -> dict:
+    return {"resourceType": "MedicationAdministration", "id": rid, "status": "completed",
+            "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2021-01-03",
+            "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                      "code": rxnorm}]}}
+
+
+def test_mean_airway_pressure_prednisolone_tacrolimus_mmf_and_plasma_exchange_map_by_standard_code(tmp_path):
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER,
+                   _obs(id="o-map", code={"coding": [{"system": "http://loinc.org", "code": "76530-5"}]},
+                        valueQuantity={"value": 18, "system": "http://unitsofmeasure.org", "code": "cm[H2O]"}),
+                   _administered("m-psl", "8638"), _administered("m-tac", "42316"), _administered("m-mmf", "68149"),
+                   {"resourceType": "Procedure", "id": "p-pe", "status": "completed", "subject": {"reference": "Patient/p1"},
+                    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "225067007"}]},
+                    "performedDateTime": "2021-01-04"})
+    imported = import_paths([path])
+    (_, sc), = imported.scenarios
+    ev = events_by_source(sc)
+    assert ev["Observation/o-map"].values["map"].canonical("map").value == 18
+    assert [ev[f"MedicationAdministration/m-{k}"].code for k in ("psl", "tac", "mmf")] == ["PSL", "Tac", "MMF"]
+    assert (ev["Procedure/p-pe"].code, ev["Procedure/p-pe"].day.earliest) == ("PE", 3)
+    assert not imported.summary.unmapped and not imported.summary.skipped
 
 
 # --- bad input: one line, the file, the line, the resource; nothing written -----------------------
