@@ -40,8 +40,13 @@ def _same(x: float) -> float:
     return x
 
 
+# IU/L is read as U/L for enzymes, as laboratories report them; UCUM itself keeps [IU] apart
+# from the enzyme unit U, so this is a convention of the project, not a UCUM conversion.
 _U_PER_L = {"U/l": _same, "IU/L": _same, "IU/l": _same}
+# 1 mmHg = 133.322387415 Pa by definition, so 1 kPa = 7.50062 mmHg (UCUM's own table rounds
+# mm[Hg] to 133.3220 Pa, which gives 7.50064: 3 parts per million apart).
 _KPA_TO_MMHG = 7.50062
+# 1 cmH2O = 98.0665 Pa (UCUM's m[H2O] is 9.80665 kPa), so 1 mbar = 100 Pa = 1.01972 cmH2O.
 _MBAR_TO_CMH2O = 1.01972
 
 MEASURES: dict[str, Measure] = {
