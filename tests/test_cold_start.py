@@ -1,7 +1,7 @@
 """A cold `escalation replay` imports only what a replay needs (benchmarks/bench_replay.py times it).
 
 The cohort, FHIR, batch, report and analysis modules, and the heavy libraries behind them, load
-with the commands that use them.
+with the commands that use them: `escalation check` loads the FHIR modules only for FHIR input.
 """
 
 from __future__ import annotations
@@ -58,3 +58,20 @@ def test_a_json_replay_loads_no_rich():
 def test_the_commands_that_need_them_still_load_them():
     _, modules = modules_loaded_by("cohort", "summary", "--format", "json")
     assert "escalation.literature.summary" in modules
+
+
+def _fhir_modules(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] == "fhir" or m.startswith("escalation.fhir"))
+
+
+def test_check_on_yaml_loads_no_fhir_module():
+    out, modules = modules_loaded_by("check", "scenarios", "rules")
+    assert out.startswith("ok: ") and "(rules)" in out
+    assert _fhir_modules(modules) == []
+
+
+def test_check_on_a_bundle_loads_the_fhir_modules():
+    """The other side of the test above: the same probe sees fhir.resources when FHIR is checked."""
+    out, modules = modules_loaded_by("check", "tests/fixtures/fhir/synthea_like.json")
+    assert "(FHIR Bundle: 1 of 1 patient importable as a scenario;" in out
+    assert {"escalation.fhir.to_scenario", "fhir.resources"} <= set(_fhir_modules(modules))

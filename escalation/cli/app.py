@@ -32,9 +32,8 @@ from escalation.cli.common import (
 from escalation.cli.fhir import ReplayFormat, ReplayFormatOpt, render_replay
 from escalation.cli.help import PlainCommand
 from escalation.load import shipped
-from escalation.load.discover import kind_of, require_some, yaml_files
 from escalation.load.errors import InputError
-from escalation.load.loading import load_ruleset, load_scenario, read_yaml
+from escalation.load.loading import load_ruleset, load_scenario
 from escalation.load.ruleset import Ruleset
 from escalation.match.results import NOTICE
 from escalation.report.console import output_width, plain_text
@@ -236,36 +235,21 @@ def _counter(progress: Callable[[int, int], None], total: int) -> Callable[[], N
     return advance
 
 
-def _check_one(path: Path) -> str:
-    """Validate one file as whatever its top-level keys say it is; the kind, for the report."""
-    from escalation.literature.records import load_records
-
-    data, _ = read_yaml(path)
-    kind = kind_of(data)
-    if kind is None:
-        raise InputError(str(path), "not a scenario, rule set or records file: it needs a top-level "
-                         "scenario:, ruleset: or records: key", line=1)
-    {"scenario": load_scenario, "rules": load_ruleset, "records": load_records}[kind](path)
-    return kind
-
-
 @app.command(cls=PlainCommand)
 def check(
-    files: Annotated[list[Path], typer.Argument(metavar="PATHS", help="files or folders (walked recursively) "
-                                                "of scenarios, variants, rule sets and published-case records")],
+    files: Annotated[list[Path], typer.Argument(
+        metavar="PATHS", help="files or folders, walked recursively: scenario, variant, rule set and "
+        "published-case record YAML files; FHIR R4 Bundle JSON files (other .json files found in folders "
+        "are passed over); a folder with .ndjson files directly inside is one FHIR Bulk Data export, "
+        "checked as a whole (YAML files in it are still checked one by one)")],
 ) -> None:
-    """Validate every file named or found under a folder, without replaying anything."""
-    failed = False
-    with errors():
-        found = require_some(yaml_files(files), files, "files to check")
-    for path in found:
-        try:
-            typer.echo(f"ok: {path} ({_check_one(path)})")
-        except InputError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            failed = True
-    if failed:
-        raise typer.Exit(EXIT_BAD_INPUT)
+    """Validate every file named or found under a folder, without replaying anything. FHIR input is
+    imported in memory as `import fhir` imports it (nothing is written), and the check says how
+    many patients would become scenarios and how many codes and records the import would leave
+    out. Research review only."""
+    from escalation.cli.check import run_check
+
+    run_check(files)
 
 
 @app.command(cls=PlainCommand)

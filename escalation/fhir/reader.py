@@ -76,6 +76,11 @@ def _is_manifest(path: Path) -> bool:
         data = json.loads(_text(path))
     except (InputError, ValueError):
         return False
+    return is_manifest(data)
+
+
+def is_manifest(data: Any) -> bool:
+    """Parsed JSON that is a Bulk Data completion manifest; `check` names it when given one alone."""
     return isinstance(data, dict) and "resourceType" not in data and "output" in data and "transactionTime" in data
 
 

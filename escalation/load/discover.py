@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from escalation.load.errors import InputError
 
 FileKind = Literal["scenario", "rules", "records"]
+T = TypeVar("T")
 YAML_SUFFIXES = (".yaml", ".yml")
 LITERATURE = "literature"  # a folder of published-case records, not timelines
 _KEYS: tuple[tuple[str, FileKind], ...] = (("scenario", "scenario"), ("ruleset", "rules"), ("records", "records"))
@@ -46,9 +47,11 @@ def yaml_files(paths: Iterable[Path], skip_literature: bool = False) -> list[Pat
     return out
 
 
-def require_some(found: list[Path], paths: Iterable[Path], what: str) -> list[Path]:
-    """Finding nothing to work on is an error, never a silent pass."""
+def require_some(found: list[T], paths: Iterable[Path], what: str,
+                 looked_for: str = "*.yaml and *.yml files") -> list[T]:
+    """Finding nothing to work on is an error, never a silent pass; the message says what was
+    looked for, since a command that also reads FHIR looks for more than YAML."""
     if not found:
         where = ", ".join(str(p) for p in paths) or "(no paths)"
-        raise InputError(where, f"no {what} found (looked for *.yaml and *.yml files, walking folders)")
+        raise InputError(where, f"no {what} found (looked for {looked_for}, walking folders)")
     return found
