@@ -210,7 +210,7 @@ def scenario_files(paths: Iterable[PathLike] | None = None) -> list[Path]:
     given = [Path(p) for p in paths] if paths is not None else []
     roots = given or [shipped.shipped("scenarios")]
     found = discover.yaml_files(roots, skip_literature=True) + bundle_files(given)  # FHIR Bundles too
-    return discover.require_some(found, roots, "scenario files")
+    return discover.require_some(found, roots, "scenario files", "*.yaml and *.yml files and FHIR Bundle *.json files")
 
 
 def check_expectations(

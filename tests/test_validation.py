@@ -75,6 +75,7 @@ def test_output_paths_are_checked_first(tmp_path):
 def test_an_empty_folder_is_not_a_passing_test_run(tmp_path):
     result = runner.invoke(app, ["test", str(tmp_path)])
     assert result.exit_code == 2 and "no scenario files found" in result.stderr
+    assert "FHIR Bundle *.json files" in result.stderr  # `test` takes Bundles too, and says so
 
 
 def test_bounded_spo2_gives_a_bounded_osi(pathway):
