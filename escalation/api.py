@@ -11,7 +11,7 @@ Nothing returned is advice for a patient: each result carries the research-only 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,18 +34,22 @@ PathLike = str | Path
 IN_MEMORY = "<in memory>"  # the file name a result shows for a scenario or rule set built in Python
 
 
-def load_scenario(path: PathLike) -> Scenario:
+def load_scenario(path: PathLike, rulesets: Sequence[Ruleset] = ()) -> Scenario:
     """A validated scenario, variants resolved; bad input raises InputError with file and line.
 
-    A FHIR R4 Bundle of one patient (a .json file) is imported in memory (escalation.fhir).
+    A FHIR R4 Bundle of one patient (a .json file) is imported in memory (escalation.fhir). Its
+    day 0 is the first inpatient encounter with a diagnosis the rule sets test, so the rule sets
+    it will be replayed under are given here: the same Bundle then gets the same day 0 from
+    `replay`, `import fhir --rules` and `batch`. With none given: JDM and RP-ILD, those the
+    shipped pathway tests.
     """
     if Path(path).suffix == ".json":  # only a .json file can be a Bundle (fhir.reader.is_bundle_file)
         from escalation.fhir.reader import is_bundle_file
 
         if is_bundle_file(Path(path)):
-            from escalation.fhir.to_scenario import one_scenario
+            from escalation.fhir.to_scenario import Options, one_scenario, rule_diagnoses
 
-            return one_scenario(Path(path))
+            return one_scenario(Path(path), Options(diagnoses=rule_diagnoses(rulesets)))
     return loading.load_scenario(path)
 
 
@@ -99,11 +103,11 @@ def replay(
     Paths are read as given; a Scenario or Ruleset built in Python is used as it is. With no
     rules, the shipped report pathway is used.
     """
+    rs = with_overrides(rules, overrides or {}) if isinstance(rules, Ruleset) else load_ruleset(rules, overrides)
     if isinstance(scenario, Scenario):
         sc, file = scenario, IN_MEMORY
     else:
-        sc, file = load_scenario(scenario), scenario
-    rs = with_overrides(rules, overrides or {}) if isinstance(rules, Ruleset) else load_ruleset(rules, overrides)
+        sc, file = load_scenario(scenario, [rs]), scenario
     used = {k: float(v) for k, v in (overrides or {}).items()}
     return build_result(run_replay(sc, rs, through_day), file, used)
 
@@ -121,11 +125,11 @@ def explain(
     `days` limits the days shown and summarised: `(A, B)` or `"A..B"` (both included). An unknown
     rule id or a bad day range is an InputError. Which conditions held is the engine's answer.
     """
+    rs = rules if isinstance(rules, Ruleset) else load_ruleset(rules)
     if isinstance(scenario, Scenario):
         sc, file = scenario, IN_MEMORY
     else:
-        sc, file = load_scenario(scenario), scenario
-    rs = rules if isinstance(rules, Ruleset) else load_ruleset(rules)
+        sc, file = load_scenario(scenario, [rs]), scenario
     wanted = _rule_ids(rs, rule_ids)
     window = parse_days(days) if isinstance(days, str) else _day_window(days)
     from escalation.match.explanation import explain_replay
@@ -182,7 +186,7 @@ def compare(
     files = list(scenarios) if scenarios is not None else [shipped.index_case()]
     diffs: list[ScenarioDiff] = []
     for f in files:
-        sc = load_scenario(f)
+        sc = load_scenario(f, [a, b])
         diffs.append(diff_results(build_result(run_replay(sc, a), f), build_result(run_replay(sc, b), f)))
     return RulesetDiff(notice=NOTICE, a=_label(a, rules_a), b=_label(b, rules_b), scenarios=diffs)
 
@@ -228,7 +232,7 @@ def check_expectations(
     from escalation.analysis.expectations import TestReport, coverage, outcome
 
     rulesets = [load_ruleset(p) for p in rule_files(rules)]
-    loaded = [(f, load_scenario(f)) for f in scenario_files(scenarios)]
+    loaded = [(f, load_scenario(f, rulesets)) for f in scenario_files(scenarios)]
     results, outcomes = [], []
     total = len(rulesets) * len(loaded)
     for rs in rulesets:
@@ -266,7 +270,7 @@ def write_report(
     rule_paths = [Path(p) for p in given] or [shipped.default_rules()]
     check_ruleset_count(len(rule_paths))
     scenario_path = Path(scenario)
-    sc = load_scenario(scenario_path)
     rulesets = [load_ruleset(p) for p in rule_paths]
+    sc = load_scenario(scenario_path, rulesets)
     results = [build_result(run_replay(sc, rs), scenario_path) for rs in rulesets]
     return render(sc, scenario_path, results, rulesets, Path(out), rule_paths=rule_paths)

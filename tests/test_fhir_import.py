@@ -154,6 +154,29 @@ def test_an_exported_scenario_marks_its_day_zero_encounter(tmp_path):
     assert "with a diagnosis of the rule set (JDM, RP-ILD)" in again.scenario.day_zero
 
 
+def test_a_bundle_gets_the_day_zero_of_the_rule_set_it_is_replayed_under(tmp_path):
+    """Two inpatient stays, the first for JDM alone, the second for RP-ILD: the Romero-Bueno set
+    tests RP-ILD only, so its day 0 is the second stay, from `replay` and from `import fhir` alike."""
+    from escalation import api
+    from escalation.fhir.to_scenario import DEFAULT_DIAGNOSES, rule_diagnoses
+
+    def stay(rid: str, start: str, dx: str) -> dict:
+        return {**ENCOUNTER, "id": rid, "period": {"start": start}, "reasonCode": [{"coding": [
+            {"system": "https://escalation.invalid/fhir/CodeSystem/diagnosis", "code": dx}]}]}
+
+    path = _bundle(tmp_path, PATIENT, stay("e-jdm", "2021-01-01", "JDM"), stay("e-ild", "2021-02-01", "RP-ILD"),
+                   _obs(effectiveDateTime="2021-02-03", valueQuantity={"value": 90, "code": "%"}))
+    romero = api.load_ruleset(ROOT / "rules" / "romero-bueno-2020.yaml")
+    (_, imported), = import_paths([path], Options(diagnoses=rule_diagnoses([romero]))).scenarios
+    for sc in (api.load_scenario(path, [romero]), imported):
+        assert sc.scenario.day_zero.startswith("start of Encounter/e-ild")
+        assert sc.events[0].day.earliest == 2
+    assert api.load_scenario(path).scenario.day_zero.startswith("start of Encounter/e-jdm")
+    assert api.replay(path, romero).model_dump()["decision_points"] == api.replay(imported, romero).model_dump()[
+        "decision_points"]
+    assert DEFAULT_DIAGNOSES == rule_diagnoses([api.load_ruleset()])  # no rules given: the shipped pathway's
+
+
 # --- the code table --------------------------------------------------------------------------------
 
 
@@ -278,6 +301,11 @@ def test_replay_and_test_accept_a_one_patient_bundle(tmp_path):
     tested = CliRunner().invoke(app, ["test", str(folder), "--format", "json"])
     assert tested.exit_code == 0, tested.output
     assert json.loads(tested.stdout)["unchecked"] == 3  # one scenario, three shipped rule sets, no expectations
+    swept = CliRunner().invoke(app, ["sweep", "--set", "step3-ecmo-oi.oi_above=30:32:2", str(SYNTHEA),
+                                     "--out", str(tmp_path / "sweep")])
+    assert swept.exit_code == 0, swept.output  # its up-front check once read a Bundle as a YAML scenario
+    rows = (tmp_path / "sweep" / "sweep.csv").read_text().splitlines()[2:]
+    assert {r.split(",")[3] for r in rows if r.startswith("fhir-7d3c1a2e-")} == {"30", "32"}
 
 
 def test_replay_refuses_a_bundle_of_several_patients(tmp_path):

@@ -33,7 +33,7 @@ from escalation.cli.fhir import ReplayFormat, ReplayFormatOpt, render_replay
 from escalation.cli.help import PlainCommand
 from escalation.load import shipped
 from escalation.load.errors import InputError
-from escalation.load.loading import load_ruleset, load_scenario
+from escalation.load.loading import load_ruleset
 from escalation.load.ruleset import Ruleset
 from escalation.match.results import NOTICE
 from escalation.report.console import output_width, plain_text
@@ -216,7 +216,7 @@ def sweep(
             apply_overrides(ruleset, {(rng.rule_id, rng.param): value}, str(rules_path))
         files = api.scenario_files(paths)
         for f in files:
-            load_scenario(f)  # every input is checked before any work starts
+            api.load_scenario(f, [ruleset])  # every input (FHIR Bundles too) is checked before any work starts
         with _progress("sweeping") as advance:
             points, _ = run_sweep(files, rules_path, rng, workers, _counter(advance, len(files) * len(rng.values())))
     with errors():
