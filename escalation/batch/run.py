@@ -37,7 +37,7 @@ from escalation.batch.store import (
     ERRORS,
     done_chunks,
     locked,
-    part,
+    query_parts,
     read_manifest,
     remove_partial,
     write_manifest,
@@ -264,14 +264,12 @@ def _check_folder(out: Path, old: Manifest | None, new: Manifest, resume: bool) 
 
 
 def _failed_counts(out: Path, done: set[int]) -> tuple[int, list[str]]:
-    import duckdb
-
-    files = [str(part(out, ERRORS, i)) for i in sorted(done)]
-    if not files:
+    """How many replays of the done chunks failed, and in which files: read by DuckDB's SQL."""
+    if not done:
         return 0, []
-    con = duckdb.connect()
-    n = con.execute("SELECT count(*) FROM read_parquet(?)", [files]).fetchone()[0]
-    names = con.execute("SELECT DISTINCT file FROM read_parquet(?) ORDER BY file", [files]).fetchall()
+    with query_parts(out, sorted(done), (ERRORS,)) as con:
+        n = con.execute("SELECT count(*) FROM errors").fetchone()[0]
+        names = con.execute("SELECT DISTINCT file FROM errors ORDER BY file").fetchall()
     return int(n), [r[0] for r in names]
 
 

@@ -5,6 +5,7 @@ and errors files are written first, and every file is written whole under a temp
 flushed to disk (fsync) and renamed, and the folder is flushed after the rename. So a run cut off
 at any moment leaves either a finished chunk or none: a temporary file (`.part-*.tmp`) is never
 read, and `--resume` removes it and runs its chunk again. Writing a chunk twice replaces it.
+Everything that reads the files back goes through `query_parts`, which takes each path literally.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import fcntl
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,8 +23,10 @@ from escalation.batch.plan import Manifest
 from escalation.load.errors import InputError
 from escalation.report.files import umask, write_atomically
 
-if TYPE_CHECKING:  # imported where a file is written
+if TYPE_CHECKING:  # imported where a file is written or read
+    import duckdb
     import pyarrow as pa
+    import pyarrow.dataset as ds
 
 MANIFEST = "manifest.json"
 RESULTS, REPLAYS, ERRORS = "results", "replays", "errors"
@@ -80,6 +83,83 @@ def done_chunks(out: Path) -> set[int]:
     if not folder.is_dir():
         return set()
     return {int(m.group(1)) for p in folder.iterdir() if (m := _PART.match(p.name))}
+
+
+@contextmanager
+def query_parts(out: Path, chunks: Iterable[int],
+                tables: Iterable[str] = TABLES) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection on which each of `tables`, by its name, holds the rows of those chunks.
+
+    The one way the batch's files are read back. DuckDB's read_parquet takes a path as a glob
+    pattern and expands a leading `~`: a batch folder named `run*` would read another batch's
+    files too, and one named `~` would be looked for in $HOME. So pyarrow opens each file under
+    its literal absolute path, and DuckDB scans the dataset of exactly those files lazily, as
+    read_parquet did: no table is held in memory whole. A file that is missing, not Parquet, not
+    this version's table, or that fails while the queries scan it, is an InputError naming it.
+    """
+    import duckdb
+
+    chunks = list(chunks)
+    files = {t: [part(out, t, i) for i in chunks] for t in tables}
+    con = duckdb.connect()
+    try:
+        for table, paths in files.items():
+            con.register(table, _dataset(table, paths))
+        yield con
+    except (duckdb.InvalidInputException, duckdb.IOException) as exc:
+        raise _unreadable(out, files, exc) from None
+    finally:
+        con.close()
+
+
+def _schema(table: str) -> pa.Schema:
+    from escalation.batch import rows as R
+
+    return R.arrow_schema({RESULTS: R.ResultRow, REPLAYS: R.ReplayRow, ERRORS: R.ErrorRow}[table])
+
+
+def _dataset(table: str, paths: list[Path]) -> ds.FileSystemDataset:
+    """The files as one pyarrow dataset, each checked first by its footer (cheap: no rows read)."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+    from pyarrow import fs
+
+    schema = _schema(table)
+    for path in paths:
+        with _naming(path):
+            with open(path, "rb") as fh:
+                found = pq.read_schema(fh)
+            if not found.equals(schema, check_metadata=False):
+                raise InputError(str(path), f"its columns are not those of the {table} table this version "
+                                            "of escalation writes")
+    return ds.dataset([str(p.absolute()) for p in paths], schema=schema, format="parquet",
+                      filesystem=fs.LocalFileSystem())
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """pyarrow's and the system's errors in reading one file as an InputError naming the file."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (OSError, pa.ArrowException) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(str(path), f"cannot read this file of a done chunk: {reason}".splitlines()[0]) from None
+
+
+def _unreadable(out: Path, files: dict[str, list[Path]], exc: Exception) -> InputError:
+    """The file a failed scan could not read, found by reading each whole; else the folder."""
+    import pyarrow.parquet as pq
+
+    for paths in files.values():
+        for path in paths:
+            try:
+                with _naming(path), open(path, "rb") as fh:
+                    pq.read_table(fh)
+            except InputError as found:
+                return found
+    return InputError(str(out), f"cannot read the batch's Parquet files: {exc}".splitlines()[0])
 
 
 def remove_partial(out: Path) -> int:

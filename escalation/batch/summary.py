@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from escalation.batch.plan import PURPOSE
-from escalation.batch.store import ERRORS, REPLAYS, RESULTS, done_chunks, part, read_manifest
+from escalation.batch.store import done_chunks, query_parts, read_manifest
 from escalation.load.errors import InputError
 from escalation.match.results import NOTICE
 from escalation.report.console import FALLBACK_WIDTH, buffer_console, printable, rendered
@@ -87,7 +87,7 @@ class BatchSummary(_Out):
 _RULES = """
 WITH ok AS (
     SELECT ruleset_id, ruleset_content_hash, grid_point, count(*) AS replays
-    FROM read_parquet($replays) WHERE status = 'ok'
+    FROM replays WHERE status = 'ok'
     GROUP BY ruleset_id, ruleset_content_hash, grid_point
 )
 SELECT d.ruleset_id, d.ruleset_content_hash, d.grid_point, any_value(d.grid) AS grid, d.rule_id,
@@ -95,7 +95,7 @@ SELECT d.ruleset_id, d.ruleset_content_hash, d.grid_point, any_value(d.grid) AS 
        count(*) AS decision_points, count(d.lag_days) AS lag_n,
        quantile_cont(d.lag_days, 0.5) AS lag_median, quantile_cont(d.lag_days, 0.25) AS lag_q1,
        quantile_cont(d.lag_days, 0.75) AS lag_q3, count(*) - count(d.actual_day) AS no_action
-FROM read_parquet($results) AS d
+FROM results AS d
 JOIN ok USING (ruleset_id, ruleset_content_hash, grid_point)
 WHERE d.kind = 'decision_point'
 GROUP BY d.ruleset_id, d.ruleset_content_hash, d.grid_point, d.rule_id
@@ -105,43 +105,40 @@ ORDER BY d.ruleset_id, d.ruleset_content_hash, d.grid_point, step NULLS LAST, d.
 _UNFLAGGED = """
 SELECT ruleset_id, ruleset_content_hash, grid_point, any_value(grid) AS grid, code,
        count(DISTINCT job) AS replays, count(*) AS actions
-FROM read_parquet($results) WHERE kind = 'unflagged_action'
+FROM results WHERE kind = 'unflagged_action'
 GROUP BY ruleset_id, ruleset_content_hash, grid_point, code
 ORDER BY ruleset_id, ruleset_content_hash, grid_point, code
 """
 
 _ERRORS = """
 SELECT stage, file, line, "where", message, count(*) AS replays
-FROM read_parquet($errors)
+FROM errors
 GROUP BY stage, file, line, "where", message
 ORDER BY file, line NULLS FIRST, message
 """
 
-_COUNTS = "SELECT count(*) FILTER (status = 'ok'), count(*) FILTER (status = 'error') FROM read_parquet($replays)"
+_COUNTS = "SELECT count(*) FILTER (status = 'ok'), count(*) FILTER (status = 'error') FROM replays"
 
 
-def _records(con: Any, sql: str, params: dict[str, Any], model: type[BaseModel]) -> list[Any]:
-    cursor = con.execute(sql, params)
+def _records(con: Any, sql: str, model: type[BaseModel]) -> list[Any]:
+    cursor = con.execute(sql)
     names = [c[0] for c in cursor.description]
     return [model(**dict(zip(names, row))) for row in cursor.fetchall()]
 
 
 def summarize(out: Path) -> BatchSummary:
     """The summary of the done chunks of the batch in `out`."""
-    import duckdb
-
     manifest = read_manifest(out)
     if manifest is None:
         raise InputError(str(out), "holds no batch (no manifest.json)")
     done = sorted(done_chunks(out) & set(range(manifest.chunking.chunks)))
-    files = {t: [str(part(out, t, i)) for i in done] for t in (RESULTS, REPLAYS, ERRORS)}
-    con = duckdb.connect()
     rules, unflagged, errors, (ok, failed) = [], [], [], (0, 0)
     if done:
-        rules = _records(con, _RULES, {"results": files[RESULTS], "replays": files[REPLAYS]}, RuleStat)
-        unflagged = _records(con, _UNFLAGGED, {"results": files[RESULTS]}, UnflaggedStat)
-        errors = _records(con, _ERRORS, {"errors": files[ERRORS]}, ErrorStat)
-        ok, failed = con.execute(_COUNTS, {"replays": files[REPLAYS]}).fetchone()
+        with query_parts(out, done) as con:
+            rules = _records(con, _RULES, RuleStat)
+            unflagged = _records(con, _UNFLAGGED, UnflaggedStat)
+            errors = _records(con, _ERRORS, ErrorStat)
+            ok, failed = con.execute(_COUNTS).fetchone()
     return BatchSummary(
         out=str(out), complete=len(done) == manifest.chunking.chunks, chunks=manifest.chunking.chunks,
         chunks_done=len(done), replays_planned=manifest.chunking.jobs, replays_ok=ok, replays_failed=failed,
