@@ -58,6 +58,31 @@ def _plasma_exchange_days(output: work.ChunkOutput) -> list[int | None]:
     return [r.day for r in output.results if r.rule_id == "step2-plasma-exchange"]
 
 
+# --- 1: an error in a base file names the base file and its line ---------------------------------
+
+def test_an_error_in_the_file_a_variant_derives_from_names_that_file_at_its_line(tmp_path, monkeypatch):
+    v = _variant(tmp_path / "in")
+    base = v.parent / "base.yaml"
+    lines = base.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("age_years:"))
+    lines[at] = lines[at].split(":")[0] + ": -4"
+    base.write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(tmp_path)
+    output = _chunk(plan([Path("in/v.yaml")], None, []))
+    [error] = output.errors
+    assert (error.file, error.line, error.where) == (str(base.resolve()), at + 1, "patient.age_years")
+    assert error.scenario_file == "in/v.yaml" and error.stage == "load"
+
+
+def test_an_error_in_the_variant_itself_keeps_the_name_it_was_given(tmp_path, monkeypatch):
+    v = _variant(tmp_path / "in")
+    v.write_text(v.read_text() + "surprise: 1\n")
+    monkeypatch.chdir(tmp_path)
+    [error] = _chunk(plan([Path("in/v.yaml")], None, [])).errors
+    assert (error.file, error.line) == ("in/v.yaml", len(v.read_text().splitlines()))
+    assert "surprise" in error.message
+
+
 # --- 2: the files a variant derives from are the loader's, hashed, and checked by the workers ---
 
 LINKS = [

@@ -27,6 +27,7 @@ from escalation.batch import rows as R
 from escalation.batch.plan import ChunkTask, InputFile, Job, sha256_of
 from escalation.batch.store import ERRORS, REPLAYS, RESULTS, write_chunk
 from escalation.load.errors import InputError
+from escalation.load.reading import shown_name
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
 
@@ -81,6 +82,15 @@ class ChunkStats(BaseModel):
     pid: int
 
 
+def _named(exc: InputError, ref: InputFile) -> InputError:
+    """The error under the input's name as given when it is about the input itself; an error in
+    a file it derives from keeps that file's name, since its line is a line of that file."""
+    own = shown_name(ref.path)
+    if exc.file == own or exc.file.startswith(f"{own} (derived from "):
+        return InputError(shown_name(ref.file) + exc.file[len(own):], exc.message, exc.line, exc.where)
+    return exc
+
+
 def _checked(ref: InputFile, load: Callable[[str], T]) -> T | InputError:
     """The loaded file, or the error it raises; a file changed since planning is refused too."""
     try:
@@ -89,7 +99,7 @@ def _checked(ref: InputFile, load: Callable[[str], T]) -> T | InputError:
                              "plan the batch again")
         return load(ref.path)
     except InputError as exc:
-        return InputError(ref.file, exc.message, exc.line, exc.where)
+        return _named(exc, ref)
     except OSError as exc:
         return InputError(ref.file, f"cannot read: {exc.strerror or exc}")
 
