@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 
 from escalation.batch import store, work
 from escalation.batch.plan import FileHash, Manifest, chunk_task, input_file, sha256_of
-from escalation.batch.run import plan
+from escalation.batch.run import plan, run_batch
 from escalation.cli.app import app
 from escalation.load import loading
-from escalation.load.errors import InputError
+from escalation.load.errors import InputError, UnreadableFile
 
 runner = CliRunner()
 SPO2_ONLY = ROOT / "scenarios" / "variants" / "spo2-only.yaml"
@@ -133,6 +133,49 @@ def test_resume_refuses_a_batch_whose_variant_base_has_changed(tmp_path):
     assert result.exit_code == 2, result.output
     assert "cannot resume" in result.stderr and "base.yaml, which it derives from" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and store.done_chunks(out) == set()
+
+
+# --- 3: a file that cannot be read fails the chunk and is never kept -----------------------------
+
+@pytest.mark.parametrize("missing", ["v.yaml"])
+def test_a_file_that_cannot_be_read_fails_the_chunk_and_is_not_kept(tmp_path, missing):
+    v = _variant(tmp_path)
+    manifest = plan([v], None, [])
+    gone = tmp_path / missing
+    gone.rename(gone.with_suffix(".away"))  # e.g. the share is not mounted on this worker yet
+    with pytest.raises(OSError, match="No such file|file not found"):
+        _chunk(manifest)
+    gone.with_suffix(".away").rename(gone)
+    assert [r.status for r in _chunk(manifest).replays] == ["ok"]  # the same process, readable now
+
+
+def test_a_file_the_loader_cannot_read_after_hashing_fails_the_chunk(tmp_path, monkeypatch):
+    scenario = tmp_path / "a.yaml"
+    shutil.copy(INDEX_CASE, scenario)
+    manifest = plan([scenario], None, [])
+
+    def unreadable(path: str) -> None:
+        raise UnreadableFile(path, "cannot read file: Input/output error")
+
+    monkeypatch.setattr(work.api, "load_scenario", unreadable)
+    with pytest.raises(OSError, match="Input/output error"):
+        _chunk(manifest)
+    monkeypatch.undo()
+    assert [r.status for r in _chunk(manifest).replays] == ["ok"]
+
+
+def test_an_unreadable_file_is_a_failed_chunk_that_resume_runs_again(tmp_path):
+    scenario = tmp_path / "in" / "a.yaml"
+    scenario.parent.mkdir()
+    shutil.copy(INDEX_CASE, scenario)
+    manifest, out = plan([scenario], None, []), tmp_path / "out"
+    scenario.rename(scenario.with_suffix(".away"))  # e.g. the share is not mounted on the workers yet
+    first = run_batch(manifest, out, workers=1)
+    assert first.chunks_done == 0 and [f.index for f in first.failures] == [0]
+    assert "FileNotFoundError" in first.failures[0].message and store.done_chunks(out) == set()
+    scenario.with_suffix(".away").rename(scenario)
+    again = run_batch(manifest, out, resume=True, workers=1)
+    assert again.complete and again.failures == [] and again.replays_failed == 0
 
 
 # --- 4: inputs are checked to be regular, readable files before they are hashed ------------------

@@ -6,8 +6,11 @@ kept by content hash: a scenario replayed at twenty grid points is read and vali
 a rule set with a grid point's overrides is built once per process (the engine then compiles
 and registers each rule set shape once per process, see escalation/evaluate/engine.py).
 
-A file that fails to load, or a replay the engine refuses, becomes an error row: the other
-replays of the chunk go on.
+A file that fails to load (its content is wrong, or it has changed since planning), or a replay
+the engine refuses, becomes an error row: the other replays of the chunk go on. A file that
+cannot be read at all (missing, no permission, an I/O error) fails the chunk instead, and is not
+kept: the chunk is reported as not written and `--resume` runs it again, once the file system
+serves the file.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from escalation import api
 from escalation.batch import rows as R
 from escalation.batch.plan import ChunkTask, InputFile, Job, sha256_of
 from escalation.batch.store import ERRORS, REPLAYS, RESULTS, write_chunk
-from escalation.load.errors import InputError
+from escalation.load.errors import InputError, UnreadableFile
 from escalation.load.reading import shown_name
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
@@ -82,6 +85,17 @@ class ChunkStats(BaseModel):
     pid: int
 
 
+def _changed(file: str, message: str = "has changed since the batch was planned (sha256 differs)") -> InputError:
+    return InputError(shown_name(file), f"{message}; plan the batch again")
+
+
+def _as_planned(ref: InputFile) -> None:
+    """Refuse a file that differs from the plan (InputError). A file that cannot be read at all
+    raises OSError: the chunk fails and is retried."""
+    if sha256_of(Path(ref.path)) != ref.sha256:
+        raise _changed(ref.file)
+
+
 def _named(exc: InputError, ref: InputFile) -> InputError:
     """The error under the input's name as given when it is about the input itself; an error in
     a file it derives from keeps that file's name, since its line is a line of that file."""
@@ -92,16 +106,16 @@ def _named(exc: InputError, ref: InputFile) -> InputError:
 
 
 def _checked(ref: InputFile, load: Callable[[str], T]) -> T | InputError:
-    """The loaded file, or the error it raises; a file changed since planning is refused too."""
+    """The loaded file, or the error its content raises (kept: the same content fails the same
+    way). A file changed since planning raises InputError, and one that cannot be read raises
+    OSError; neither is returned, so neither is kept."""
+    _as_planned(ref)
     try:
-        if sha256_of(Path(ref.path)) != ref.sha256:
-            raise InputError(ref.file, "has changed since the batch was planned (sha256 differs); "
-                             "plan the batch again")
         return load(ref.path)
+    except UnreadableFile as exc:  # it was read a moment ago, to be hashed
+        raise OSError(f"{exc.file}: {exc.message}") from None
     except InputError as exc:
         return _named(exc, ref)
-    except OSError as exc:
-        return InputError(ref.file, f"cannot read: {exc.strerror or exc}")
 
 
 def _scenario(ref: InputFile) -> Scenario:
