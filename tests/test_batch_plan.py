@@ -135,9 +135,39 @@ def test_resume_refuses_a_batch_whose_variant_base_has_changed(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and store.done_chunks(out) == set()
 
 
+def test_a_base_changed_during_the_run_is_an_error_row_naming_it(tmp_path):
+    v = _variant(tmp_path)
+    base = tmp_path / "base.yaml"
+    manifest = plan([v], None, [])
+    original = base.read_text()
+    _move_day_11_to_12(base)
+    output = _chunk(manifest)
+    [error] = output.errors
+    assert error.file == str(base.resolve()) and "has changed since the batch was planned" in error.message
+    assert [r.status for r in output.replays] == ["error"]
+    base.write_text(original)  # back as planned: the verdict was not kept
+    assert [r.status for r in _chunk(manifest).replays] == ["ok"]
+
+
+def test_a_base_that_appears_during_the_run_is_an_error_row(tmp_path):
+    v = _variant(tmp_path, "derives_from: later.yaml")
+    manifest = plan([v], None, [])
+    assert manifest.scenarios[0].linked == []  # no such file: loading v would say so
+    shutil.copy(INDEX_CASE, tmp_path / "later.yaml")
+    [error] = _chunk(manifest).errors
+    assert error.file == str(v) and "now derives from" in error.message and "later.yaml" in error.message
+
+
+def test_a_long_lived_worker_loads_a_variant_again_when_its_base_changes(tmp_path):
+    v = _variant(tmp_path)
+    assert _plasma_exchange_days(_chunk(plan([v], None, []))) == [11]
+    _move_day_11_to_12(tmp_path / "base.yaml")  # the next batch, on the same worker process
+    assert _plasma_exchange_days(_chunk(plan([v], None, []))) == [12]
+
+
 # --- 3: a file that cannot be read fails the chunk and is never kept -----------------------------
 
-@pytest.mark.parametrize("missing", ["v.yaml"])
+@pytest.mark.parametrize("missing", ["v.yaml", "base.yaml"])
 def test_a_file_that_cannot_be_read_fails_the_chunk_and_is_not_kept(tmp_path, missing):
     v = _variant(tmp_path)
     manifest = plan([v], None, [])
