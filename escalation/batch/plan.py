@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from datetime import UTC, datetime
+from itertools import zip_longest
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from escalation.batch.grid import GridPoint, SweepRange, grid_points
+from escalation.load.errors import InputError
+from escalation.load.loading import derives_chain
+from escalation.load.reading import open_regular, shown_name
 from escalation.match.results import NOTICE, ReplayResult
 from escalation.version import __version__
 
@@ -26,8 +29,6 @@ PURPOSE = ("Batch replay of patient timelines under published pathways, for rese
            "no row is a recommendation or an order for any patient.")
 MAX_CHUNK = 200  # replays in one chunk, at most
 ORDER = "rule set, then scenario, then grid point (the last varies fastest)"
-_DERIVES = re.compile(r"^derives_from:[ \t]*['\"]?([^'\"#\r\n]+?)['\"]?[ \t]*(?:#.*)?$", re.MULTILINE)
-MAX_LINKS = 16
 
 
 class _Model(BaseModel):
@@ -111,44 +112,48 @@ class Manifest(_Model):
 def _file_differences(what: str, old: list[InputFile], new: list[InputFile]) -> list[str]:
     if [f.file for f in old] != [f.file for f in new]:
         return [f"the {what} files differ ({len(old)} then, {len(new)} now, or in another order)"]
-    return [f"{what} {a.file} has changed since the batch was planned" for a, b in zip(old, new)
-            if a.key() != b.key()]
+    return [f"{what} {a.file} has changed since the batch was planned{_which_link(a, b)}"
+            for a, b in zip(old, new) if a.key() != b.key()]
+
+
+def _which_link(old: InputFile, new: InputFile) -> str:
+    """Which file a variant derives from changed, when the variant itself did not."""
+    if old.sha256 != new.sha256:
+        return ""
+    changed = next(((b or a).file for a, b in zip_longest(old.linked, new.linked) if a != b), None)
+    return f" ({changed}, which it derives from)" if changed else ""
 
 
 def sha256_of(path: Path) -> str:
-    """The file's content hash: what the manifest records and a resumed run must find again."""
+    """The file's content hash: what the manifest records and a resumed run must find again.
+
+    Only a regular file is read: anything else is an InputError from its metadata, before it is
+    opened (hashing /dev/zero would never end). An OSError is the caller's: the planner makes it
+    an input error, a worker fails its chunk (the file may read fine on another try).
+    """
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path, shown_name(path)) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
 
 
 def linked_files(path: Path) -> list[FileHash]:
-    """The files a variant derives from, followed as far as they exist (the loader checks them)."""
-    out: list[FileHash] = []
-    seen = {path.resolve()}
-    current = path
-    for _ in range(MAX_LINKS):
-        try:
-            match = _DERIVES.search(current.read_text(encoding="utf-8", errors="replace"))
-        except OSError:
-            break
-        if match is None:
-            break
-        base = (current.parent / match.group(1).strip()).resolve()
-        if base in seen or not base.is_file():
-            break
-        seen.add(base)
-        out.append(FileHash(file=str(base), sha256=sha256_of(base)))
-        current = base
-    return out
+    """The files a variant derives from, hashed, found as the loader finds them (derives_chain):
+    every file a worker reads to load `path` besides `path` itself."""
+    return [FileHash(file=str(base), sha256=sha256_of(base)) for base in derives_chain(path)]
 
 
 def input_file(index: int, path: Path) -> InputFile:
-    """A named input with its hash, and the hashes of the files it derives from."""
-    return InputFile(index=index, file=str(path), path=str(path.absolute()), sha256=sha256_of(path),
-                     linked=linked_files(path))
+    """A named input with its hash, and the hashes of the files it derives from; a file that
+    cannot be read, or is not a regular file, is an input error naming it, before any work."""
+    try:
+        return InputFile(index=index, file=str(path), path=str(path.absolute()), sha256=sha256_of(path),
+                         linked=linked_files(path))
+    except FileNotFoundError as exc:
+        raise InputError(shown_name(exc.filename or path), "file not found") from None
+    except OSError as exc:
+        raise InputError(shown_name(exc.filename or path), f"cannot read file: {exc.strerror or exc}") from None
 
 
 def chunk_size_for(jobs: int, requested: int | None = None) -> int:

@@ -6,8 +6,11 @@ kept by content hash: a scenario replayed at twenty grid points is read and vali
 a rule set with a grid point's overrides is built once per process (the engine then compiles
 and registers each rule set shape once per process, see escalation/evaluate/engine.py).
 
-A file that fails to load, or a replay the engine refuses, becomes an error row: the other
-replays of the chunk go on.
+A file that fails to load (its content, or a file it derives from, is wrong or has changed since
+planning), or a replay the engine refuses, becomes an error row: the other replays of the chunk
+go on. A file that cannot be read at all (missing, no permission, an I/O error) fails the chunk
+instead, and is not kept: the chunk is reported as not written and `--resume` runs it again,
+once the file system serves the file.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from escalation import api
 from escalation.batch import rows as R
 from escalation.batch.plan import ChunkTask, InputFile, Job, sha256_of
 from escalation.batch.store import ERRORS, REPLAYS, RESULTS, write_chunk
-from escalation.load.errors import InputError
+from escalation.load.errors import InputError, UnreadableFile
+from escalation.load.loading import derives_chain
+from escalation.load.reading import shown_name
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
 
@@ -81,33 +86,65 @@ class ChunkStats(BaseModel):
     pid: int
 
 
+def _key(ref: InputFile) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """What a loaded file is kept by: its path and the content of it and of every file it derives
+    from, so that a long-lived worker never serves one batch a file loaded for another."""
+    return ref.path, ref.sha256, tuple((f.file, f.sha256) for f in ref.linked)
+
+
+def _changed(file: str, message: str = "has changed since the batch was planned (sha256 differs)") -> InputError:
+    return InputError(shown_name(file), f"{message}; plan the batch again")
+
+
+def _as_planned(ref: InputFile) -> None:
+    """Refuse a file, or a file it derives from, that differs from the plan (InputError, naming
+    that file). A file that cannot be read at all raises OSError: the chunk fails and is retried."""
+    if sha256_of(Path(ref.path)) != ref.sha256:
+        raise _changed(ref.file)
+    for linked in ref.linked:
+        if sha256_of(Path(linked.file)) != linked.sha256:
+            raise _changed(linked.file)
+    found = [str(p) for p in derives_chain(ref.path)]
+    if found != [f.file for f in ref.linked]:
+        raise _changed(ref.file, f"now derives from {', '.join(found) or 'no file'}, not from the files planned")
+
+
+def _named(exc: InputError, ref: InputFile) -> InputError:
+    """The error under the input's name as given when it is about the input itself; an error in
+    a file it derives from keeps that file's name, since its line is a line of that file."""
+    own = shown_name(ref.path)
+    if exc.file == own or exc.file.startswith(f"{own} (derived from "):
+        return InputError(shown_name(ref.file) + exc.file[len(own):], exc.message, exc.line, exc.where)
+    return exc
+
+
 def _checked(ref: InputFile, load: Callable[[str], T]) -> T | InputError:
-    """The loaded file, or the error it raises; a file changed since planning is refused too."""
+    """The loaded file, or the error its content raises (kept: the same content fails the same
+    way). A file changed since planning raises InputError, and one that cannot be read raises
+    OSError; neither is returned, so neither is kept."""
+    _as_planned(ref)
     try:
-        if sha256_of(Path(ref.path)) != ref.sha256:
-            raise InputError(ref.file, "has changed since the batch was planned (sha256 differs); "
-                             "plan the batch again")
         return load(ref.path)
+    except UnreadableFile as exc:  # it was read a moment ago, to be hashed
+        raise OSError(f"{exc.file}: {exc.message}") from None
     except InputError as exc:
-        return InputError(ref.file, exc.message, exc.line, exc.where)
-    except OSError as exc:
-        return InputError(ref.file, f"cannot read: {exc.strerror or exc}")
+        return _named(exc, ref)
 
 
 def _scenario(ref: InputFile) -> Scenario:
-    found = _SCENARIOS.get((ref.path, ref.sha256), lambda: _checked(ref, api.load_scenario))
+    found = _SCENARIOS.get(_key(ref), lambda: _checked(ref, api.load_scenario))
     if isinstance(found, InputError):
         raise found
     return found
 
 
 def _ruleset(job: Job) -> Ruleset:
-    base = _RULESETS.get((job.ruleset.path, job.ruleset.sha256), lambda: _checked(job.ruleset, api.load_ruleset))
+    base = _RULESETS.get(_key(job.ruleset), lambda: _checked(job.ruleset, api.load_ruleset))
     if isinstance(base, InputError):
         raise base
     if not job.point.values:
         return base
-    key = (job.ruleset.path, job.ruleset.sha256, job.point.label)
+    key = (*_key(job.ruleset), job.point.label)
     return _POINTS.get(key, lambda: api.with_overrides(base, job.point.values, job.ruleset.file))
 
 

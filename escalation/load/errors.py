@@ -25,6 +25,12 @@ class InputError(Exception):
         return f"{place}: {self.message}"
 
 
+class UnreadableFile(InputError):
+    """A file that could not be read at all (missing, no permission, an I/O error), as opposed to
+    one read and found wrong: the same file may read fine later, so a batch worker retries its
+    chunk rather than recording the failure as the file's."""
+
+
 def located_error(message: str, path: tuple[str | int, ...]) -> PydanticCustomError:
     """A validation error raised by a whole-file check that still points at one place in the file.
 

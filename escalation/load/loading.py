@@ -14,11 +14,13 @@ index case). Shipped variants need the tree: scenarios/variants/*.yaml derive fr
 ../index_case.yaml. The path is resolved, symlinks included, before it is compared, so neither
 `..`, an absolute path nor a link reaches /etc/shadow or /dev/zero; the error points at the
 derives_from line. Cycles are refused, and a chain may be at most MAX_DERIVES_CHAIN (16)
-derives_from long.
+derives_from long. `derives_chain` lists the files a load reads after the one named, found the
+same way, for a batch to hash them.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -198,6 +200,42 @@ def _base_path(path: Path, ref: str, line: int | None, seen: tuple[Path, ...]) -
         raise InputError(name, f"derives_from: a chain of variants may be at most {MAX_DERIVES_CHAIN} "
                          "files long", line=line)
     return base
+
+
+# A key reads `derives_from` only if the text spells it so, or builds it from escapes in a quoted
+# key: \x, \u and \U write any character, a backslash before a line break joins two lines. YAML's
+# other escapes write none of its letters, and line folding adds a space, never removes one.
+_MAY_DERIVE = re.compile(r"derives_from|\\[xuU\n]")
+
+
+def derives_chain(path: Path | str) -> list[Path]:
+    """The files that loading `path` reads after it, nearest first: each `derives_from`, resolved
+    by `_base_path` as loading resolves it (the same roots, cycle check and chain limit).
+
+    For a caller that must know every file a load depends on (a batch hashes them all). The
+    chain ends where loading would stop with an error, which loading the file then reports: a
+    file that cannot be read or parsed, or a link `_base_path` refuses.
+    """
+    chain: list[Path] = []
+    current, seen = Path(path), ()
+    while (base := _derives_link(current, seen)) is not None:
+        chain.append(base)
+        current, seen = base, (*seen, current.resolve())
+    return chain
+
+
+def _derives_link(path: Path, seen: tuple[Path, ...]) -> Path | None:
+    """The file `path` derives from, or None; a file with no `derives_from` is not parsed."""
+    name = shown_name(path)
+    try:
+        text = read_text(path, name)
+        if _MAY_DERIVE.search(text) is None:
+            return None
+        data = parse_yaml(text, name)[1]
+        ref = data.get("derives_from") if isinstance(data, dict) else None
+        return _base_path(path, ref, None, seen) if isinstance(ref, str) else None
+    except InputError:
+        return None
 
 
 def load_scenario(path: Path | str) -> Scenario:

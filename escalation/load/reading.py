@@ -35,14 +35,14 @@ import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import yaml
 from yaml.composer import Composer, ComposerError
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.resolver import BaseResolver
 
-from escalation.load.errors import InputError
+from escalation.load.errors import InputError, UnreadableFile
 
 try:
     from yaml._yaml import get_version as _libyaml_version
@@ -89,22 +89,38 @@ def shown_name(path: Path | str) -> str:
 
 def read_text(path: Path, name: str, limit: int | None = None) -> str:
     """The text of a regular file of at most `limit` bytes (default MAX_FILE_BYTES), as UTF-8
-    with universal newlines."""
+    with universal newlines. A file that cannot be read at all is an UnreadableFile."""
     limit = MAX_FILE_BYTES if limit is None else limit
-    if "\x00" in str(path):
-        raise InputError(name, "the file name contains a NUL character")
     try:
-        _check_file(os.stat(path), name, limit)  # before opening: opening a device can have effects
-        with open(os.open(path, _OPEN_FLAGS), "rb") as f:  # non-blocking: a pipe swapped in cannot hang
-            _check_file(os.fstat(f.fileno()), name, limit)
+        with open_regular(path, name, limit) as f:
             raw = f.read(limit + 1)
     except FileNotFoundError:
-        raise InputError(name, "file not found") from None
+        raise UnreadableFile(name, "file not found") from None
     except OSError as exc:
-        raise InputError(name, f"cannot read file: {exc.strerror or exc}") from None
+        raise UnreadableFile(name, f"cannot read file: {exc.strerror or exc}") from None
     if len(raw) > limit:
         raise InputError(name, f"the file turned out longer than the limit of {_limit(limit)} while being read")
     return _decode(raw, name)
+
+
+def open_regular(path: Path, name: str, limit: int | None = None) -> BinaryIO:
+    """A regular file (of at most `limit` bytes, when given) opened for reading in binary.
+
+    Folders, devices, pipes and sockets are refused (InputError) from their metadata before the
+    file is opened, since opening a device can have effects and /dev/zero never ends, and again
+    once it is open, non-blocking, so that a pipe swapped in meanwhile cannot hang the reader.
+    An OSError is the caller's to judge: whoever reads the file knows what a missing one means.
+    """
+    if "\x00" in str(path):
+        raise InputError(name, "the file name contains a NUL character")
+    _check_file(os.stat(path), name, limit)
+    f = open(os.open(path, _OPEN_FLAGS), "rb")  # noqa: SIM115 - the caller's to close
+    try:
+        _check_file(os.fstat(f.fileno()), name, limit)
+    except BaseException:
+        f.close()
+        raise
+    return f
 
 
 def is_regular_file(path: Path) -> bool:
@@ -115,14 +131,14 @@ def is_regular_file(path: Path) -> bool:
         return False
 
 
-def _check_file(st: os.stat_result, name: str, limit: int) -> None:
-    """Refuse anything but a regular file within the size limit."""
+def _check_file(st: os.stat_result, name: str, limit: int | None) -> None:
+    """Refuse anything but a regular file within the size limit (None: any size)."""
     for test, problem in _NOT_REGULAR:
         if test(st.st_mode):
             raise InputError(name, problem)
     if not stat.S_ISREG(st.st_mode):
         raise InputError(name, "is not a regular file")
-    if st.st_size > limit:
+    if limit is not None and st.st_size > limit:
         raise InputError(name, f"the file is {st.st_size} bytes, over the limit of {_limit(limit)} for an input file")
 
 

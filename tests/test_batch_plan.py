@@ -1,0 +1,233 @@
+"""A batch's plan and its workers' loading: which files a variant reads (derives_from) and their
+hashes, where a load error is reported, and what a file that cannot be read costs.
+
+Most tests call the planner (escalation.batch.run.plan) and the worker's chunk function
+(escalation.batch.work.replay_chunk) directly, in this process: the same code a Dask worker runs,
+without a cluster. One test runs a local cluster of one worker, for the failed-chunk-then-resume
+path that only the cluster reports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import INDEX_CASE, ROOT
+from typer.testing import CliRunner
+
+from escalation.batch import store, work
+from escalation.batch.plan import FileHash, Manifest, chunk_task, input_file, sha256_of
+from escalation.batch.run import plan, run_batch
+from escalation.cli.app import app
+from escalation.load import loading
+from escalation.load.errors import InputError, UnreadableFile
+
+runner = CliRunner()
+SPO2_ONLY = ROOT / "scenarios" / "variants" / "spo2-only.yaml"
+SHIPPED_LINK = "derives_from: ../index_case.yaml"
+
+
+def _variant(folder: Path, link: str = "derives_from: base.yaml") -> Path:
+    """folder/v.yaml, the shipped SpO2-only variant, deriving from folder/base.yaml (the index case)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(INDEX_CASE, folder / "base.yaml")
+    text = SPO2_ONLY.read_text()
+    assert SHIPPED_LINK in text
+    (folder / "v.yaml").write_text(text.replace(SHIPPED_LINK, link))
+    return folder / "v.yaml"
+
+
+def _move_day_11_to_12(base: Path) -> None:
+    """A real change to the base: its day-11 events move to day 12, and so does a decision point."""
+    text = base.read_text()
+    assert "    day: 11\n" in text
+    base.write_text(text.replace("    day: 11\n", "    day: 12\n"))
+
+
+def _chunk(manifest: Manifest) -> work.ChunkOutput:
+    """Chunk 0 as a worker replays it (every test plan here has one chunk)."""
+    assert manifest.chunking.chunks == 1
+    return work.replay_chunk(chunk_task(manifest, 0, None))
+
+
+def _plasma_exchange_days(output: work.ChunkOutput) -> list[int | None]:
+    return [r.day for r in output.results if r.rule_id == "step2-plasma-exchange"]
+
+
+# --- 1: an error in a base file names the base file and its line ---------------------------------
+
+def test_an_error_in_the_file_a_variant_derives_from_names_that_file_at_its_line(tmp_path, monkeypatch):
+    v = _variant(tmp_path / "in")
+    base = v.parent / "base.yaml"
+    lines = base.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("age_years:"))
+    lines[at] = lines[at].split(":")[0] + ": -4"
+    base.write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(tmp_path)
+    output = _chunk(plan([Path("in/v.yaml")], None, []))
+    [error] = output.errors
+    assert (error.file, error.line, error.where) == (str(base.resolve()), at + 1, "patient.age_years")
+    assert error.scenario_file == "in/v.yaml" and error.stage == "load"
+
+
+def test_an_error_in_the_variant_itself_keeps_the_name_it_was_given(tmp_path, monkeypatch):
+    v = _variant(tmp_path / "in")
+    v.write_text(v.read_text() + "surprise: 1\n")
+    monkeypatch.chdir(tmp_path)
+    [error] = _chunk(plan([Path("in/v.yaml")], None, [])).errors
+    assert (error.file, error.line) == ("in/v.yaml", len(v.read_text().splitlines()))
+    assert "surprise" in error.message
+
+
+# --- 2: the files a variant derives from are the loader's, hashed, and checked by the workers ---
+
+LINKS = [
+    "derives_from: base.yaml",
+    "derives_from : base.yaml",
+    "derives_from:\n  base.yaml",
+    "derives_from: 'base.yaml'   # the index case",
+    '"deriv\\x65s_from": base.yaml',
+    '? "derives\\\n  _from"\n: base.yaml',
+    "derives_from: ./sub/../base.yaml",
+]
+
+
+@pytest.mark.parametrize("link", LINKS)
+def test_the_files_a_variant_derives_from_are_found_as_the_loader_finds_them(tmp_path, monkeypatch, link):
+    v = _variant(tmp_path, link)
+    (tmp_path / "sub").mkdir()
+    read: list[Path] = []
+    real = loading.read_yaml
+    monkeypatch.setattr(loading, "read_yaml", lambda p: (read.append(Path(p).resolve()), real(p))[1])
+    assert loading.load_scenario(v).scenario.id == "variant-spo2-only"
+    base = (tmp_path / "base.yaml").resolve()
+    assert read == [v.resolve(), base]
+    assert input_file(0, v).linked == [FileHash(file=str(base), sha256=sha256_of(base))]
+
+
+def test_a_chain_of_variants_is_followed_and_a_link_the_loader_refuses_is_not(tmp_path):
+    v = _variant(tmp_path / "scenarios")
+    v2 = v.parent / "v2.yaml"
+    v2.write_text("derives_from: v.yaml\nscenario:\n  id: v2\n  title: a variant of a variant\n"
+                  "  hypothetical: true\n  source: {section: Case presentation}\n")
+    assert loading.load_scenario(v2).scenario.id == "v2"
+    assert loading.derives_chain(v2) == [v.resolve(), (v.parent / "base.yaml").resolve()]
+    (tmp_path / "outside.yaml").write_text(INDEX_CASE.read_text())
+    v.write_text(v.read_text().replace("derives_from: base.yaml", "derives_from: ../outside.yaml"))
+    with pytest.raises(InputError, match="lies outside"):
+        loading.load_scenario(v)
+    assert loading.derives_chain(v) == [] and input_file(0, v).linked == []
+
+
+def test_resume_refuses_a_batch_whose_variant_base_has_changed(tmp_path):
+    v = _variant(tmp_path / "in", "derives_from : base.yaml")
+    out = tmp_path / "out"
+    out.mkdir()
+    store.write_manifest(out, plan([v], None, []))
+    _move_day_11_to_12(v.parent / "base.yaml")
+    result = runner.invoke(app, ["batch", str(v), "--resume", "--out", str(out), "--workers", "1"])
+    assert result.exit_code == 2, result.output
+    assert "cannot resume" in result.stderr and "base.yaml, which it derives from" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and store.done_chunks(out) == set()
+
+
+def test_a_base_changed_during_the_run_is_an_error_row_naming_it(tmp_path):
+    v = _variant(tmp_path)
+    base = tmp_path / "base.yaml"
+    manifest = plan([v], None, [])
+    original = base.read_text()
+    _move_day_11_to_12(base)
+    output = _chunk(manifest)
+    [error] = output.errors
+    assert error.file == str(base.resolve()) and "has changed since the batch was planned" in error.message
+    assert [r.status for r in output.replays] == ["error"]
+    base.write_text(original)  # back as planned: the verdict was not kept
+    assert [r.status for r in _chunk(manifest).replays] == ["ok"]
+
+
+def test_a_base_that_appears_during_the_run_is_an_error_row(tmp_path):
+    v = _variant(tmp_path, "derives_from: later.yaml")
+    manifest = plan([v], None, [])
+    assert manifest.scenarios[0].linked == []  # no such file: loading v would say so
+    shutil.copy(INDEX_CASE, tmp_path / "later.yaml")
+    [error] = _chunk(manifest).errors
+    assert error.file == str(v) and "now derives from" in error.message and "later.yaml" in error.message
+
+
+def test_a_long_lived_worker_loads_a_variant_again_when_its_base_changes(tmp_path):
+    v = _variant(tmp_path)
+    assert _plasma_exchange_days(_chunk(plan([v], None, []))) == [11]
+    _move_day_11_to_12(tmp_path / "base.yaml")  # the next batch, on the same worker process
+    assert _plasma_exchange_days(_chunk(plan([v], None, []))) == [12]
+
+
+# --- 3: a file that cannot be read fails the chunk and is never kept -----------------------------
+
+@pytest.mark.parametrize("missing", ["v.yaml", "base.yaml"])
+def test_a_file_that_cannot_be_read_fails_the_chunk_and_is_not_kept(tmp_path, missing):
+    v = _variant(tmp_path)
+    manifest = plan([v], None, [])
+    gone = tmp_path / missing
+    gone.rename(gone.with_suffix(".away"))  # e.g. the share is not mounted on this worker yet
+    with pytest.raises(OSError, match="No such file|file not found"):
+        _chunk(manifest)
+    gone.with_suffix(".away").rename(gone)
+    assert [r.status for r in _chunk(manifest).replays] == ["ok"]  # the same process, readable now
+
+
+def test_a_file_the_loader_cannot_read_after_hashing_fails_the_chunk(tmp_path, monkeypatch):
+    scenario = tmp_path / "a.yaml"
+    shutil.copy(INDEX_CASE, scenario)
+    manifest = plan([scenario], None, [])
+
+    def unreadable(path: str) -> None:
+        raise UnreadableFile(path, "cannot read file: Input/output error")
+
+    monkeypatch.setattr(work.api, "load_scenario", unreadable)
+    with pytest.raises(OSError, match="Input/output error"):
+        _chunk(manifest)
+    monkeypatch.undo()
+    assert [r.status for r in _chunk(manifest).replays] == ["ok"]
+
+
+def test_an_unreadable_file_is_a_failed_chunk_that_resume_runs_again(tmp_path):
+    scenario = tmp_path / "in" / "a.yaml"
+    scenario.parent.mkdir()
+    shutil.copy(INDEX_CASE, scenario)
+    manifest, out = plan([scenario], None, []), tmp_path / "out"
+    scenario.rename(scenario.with_suffix(".away"))  # e.g. the share is not mounted on the workers yet
+    first = run_batch(manifest, out, workers=1)
+    assert first.chunks_done == 0 and [f.index for f in first.failures] == [0]
+    assert "FileNotFoundError" in first.failures[0].message and store.done_chunks(out) == set()
+    scenario.with_suffix(".away").rename(scenario)
+    again = run_batch(manifest, out, resume=True, workers=1)
+    assert again.complete and again.failures == [] and again.replays_failed == 0
+
+
+# --- 4: inputs are checked to be regular, readable files before they are hashed ------------------
+
+@pytest.mark.parametrize("kind", ["device", "pipe"])
+def test_an_input_that_is_not_a_regular_file_is_refused_at_once(tmp_path, kind):
+    if kind == "device":
+        path, problem = Path("/dev/zero"), "is a device, not a regular file"
+    else:
+        path, problem = tmp_path / "a.yaml", "is a pipe (FIFO), not a regular file"
+        os.mkfifo(path)
+    result = subprocess.run([sys.executable, "-m", "escalation", "batch", str(path), "--out", str(tmp_path / "o")],
+                            check=False, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"error: {path}: {problem}"
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_input_that_cannot_be_read_is_one_line_and_exit_2(tmp_path):
+    path = Path("/proc/self/mem")  # a regular file to stat, whose reading at 0 fails, even for root
+    result = runner.invoke(app, ["batch", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"error: {path}: cannot read file: Input/output error"
+    with pytest.raises(InputError, match="cannot read file: Not a directory"):
+        input_file(0, Path(INDEX_CASE) / "x.yaml")
