@@ -145,8 +145,8 @@ def test_a_file_that_turns_out_longer_than_its_size_is_cut_off(monkeypatch):
     status = Path("/proc/self/status")
     if not status.is_file():
         pytest.skip("needs Linux /proc")
-    monkeypatch.setattr(reading, "MAX_FILE_BYTES", 100)
-    result = CliRunner().invoke(app, ["replay", str(status)])
+    monkeypatch.setattr(reading, "MAX_FILE_BYTES", 100)  # `check`: no rule set to read under the cap too
+    result = CliRunner().invoke(app, ["check", str(status)])
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"error: {status}: ") and "limit" in result.stderr, result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr
