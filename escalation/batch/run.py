@@ -183,48 +183,176 @@ def _workers_ignore_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+POLL_SECONDS = 0.2  # how long a wait for a chunk goes without looking at the connection
+WORKER_CHECK_SECONDS = 2.0  # how often an idle wait asks the scheduler how many workers it has
+NO_WORKERS_SECONDS = 60.0  # how long a scheduler may have no worker before the run stops
+ASK_SECONDS = 20.0  # a question to the scheduler, or a chunk's result, that takes longer: it is gone
+
+
 def run_on(client: Any, fn: Callable[[ChunkTask], Any], tasks: Iterable[ChunkTask],
            on_result: OnResult) -> list[ChunkFailure]:
     """Submit the chunks and hand each result to `on_result` as it arrives.
 
     A few chunks per worker are in flight at a time, topped up as they finish, so that a batch
     of any size holds few tasks in memory and an interruption has little to cancel. A chunk
-    whose task fails (its worker died too often, the scheduler went away, the folder could not
-    be written) is reported, not retried for ever; the others go on.
+    whose task fails (its worker died too often, the folder could not be written) is reported,
+    not retried for ever; the others go on. When the connection to the scheduler is lost, or the
+    scheduler has no worker for NO_WORKERS_SECONDS, nothing more can finish: no chunk is
+    submitted after that, and every chunk not yet finished is reported with the reason, rather
+    than waited for (Dask would never finish it).
     """
-    from distributed import as_completed
+    flight = _Flight(client, fn, iter(tasks))
+    workers, flight.stopped = _workers(client, NO_WORKERS_SECONDS)
+    flight.fill(max(8, 4 * workers))
+    watch = _Watch(client)
+    while flight.stopped is None and flight.inflight:
+        future = flight.next_done()
+        if future is None:
+            flight.stopped = watch.check()
+            continue
+        watch.progressed()
+        flight.handle(future, on_result)
+        flight.fill(1)
+    return flight.failures()
 
-    token = uuid.uuid4().hex[:12]
-    pending = iter(tasks)
-    running = as_completed(loop=client.loop)
-    index: dict[str, int] = {}
 
-    def submit(task: ChunkTask) -> None:
-        future = client.submit(fn, task, key=f"escalation-chunk-{token}-{task.index}", pure=False, retries=1)
-        index[future.key] = task.index
-        running.add(future)
+class _Flight:
+    """The chunks submitted and not yet handled, those not submitted yet, and what failed."""
 
-    for task in itertools.islice(pending, max(8, 4 * len(client.scheduler_info()["workers"]))):
-        submit(task)
-    failures: list[ChunkFailure] = []
-    for future in running:
-        if future.status == "finished":
-            on_result(future.result())
+    def __init__(self, client: Any, fn: Callable[[ChunkTask], Any], pending: Iterator[ChunkTask]) -> None:
+        from distributed import as_completed
+
+        self.client, self.fn, self.pending = client, fn, pending
+        self.token = uuid.uuid4().hex[:12]
+        self.running = as_completed(loop=client.loop)
+        self.inflight: dict[str, int] = {}  # future key: chunk
+        self.failed: list[ChunkFailure] = []
+        self.stopped: str | None = None  # why no chunk can finish any more
+
+    def fill(self, n: int) -> None:
+        """Submit up to `n` more chunks; none once the client has lost its scheduler (Dask would
+        hold them for a reconnection that may never come)."""
+        if self.stopped is not None or self.client.status != "running":
+            self.stopped = self.stopped or _lost(self.client)
+            return
+        for task in itertools.islice(self.pending, n):
+            future = self.client.submit(self.fn, task, key=f"escalation-chunk-{self.token}-{task.index}",
+                                        pure=False, retries=1)
+            self.inflight[future.key] = task.index
+            self.running.add(future)
+
+    def next_done(self) -> Any | None:
+        """The next finished future, or None after POLL_SECONDS with none: as_completed's own
+        iterator would wait for ever for a future that a lost scheduler will never finish."""
+        with self.running.thread_condition:
+            if not self.running.has_ready():
+                self.running.thread_condition.wait(POLL_SECONDS)
+        return next(self.running) if self.running.has_ready() else None
+
+    def handle(self, future: Any, on_result: OnResult) -> None:
+        """A future done: its result to `on_result`, or its failure recorded. Dask cancels every
+        future in flight when the connection drops: a cancelled one stops the run."""
+        status = future.status
+        if status == "cancelled":
+            self.stopped = _lost(self.client)
+            future.release()
+            return
+        index = self.inflight.pop(future.key)
+        try:
+            result = future.result(timeout=ASK_SECONDS) if status == "finished" else None
+            message = None if status == "finished" else _why(future)
+        except Exception as exc:  # noqa: BLE001 - finished, but its result could not be fetched
+            message = _text(exc)
+        finally:
+            future.release()
+        if message is None:
+            on_result(result)
         else:
-            failures.append(ChunkFailure(index=index[future.key], message=_why(future)))
-        future.release()
-        if (task := next(pending, None)) is not None:
-            submit(task)
-    return sorted(failures, key=lambda f: f.index)
+            self.failed.append(ChunkFailure(index=index, message=message))
+
+    def failures(self) -> list[ChunkFailure]:
+        """What failed; after a stop, every chunk not finished too, with the reason."""
+        if self.stopped is not None:
+            left = [*self.inflight.values(), *(t.index for t in self.pending)]
+            self.failed += [ChunkFailure(index=i, message=self.stopped) for i in left]
+        return sorted(self.failed, key=lambda f: f.index)
+
+
+class _Watch:
+    """Notices, while no chunk finishes, that the client lost its scheduler or that the
+    scheduler has had no worker for NO_WORKERS_SECONDS."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.asked = time.monotonic()
+        self.no_workers_since: float | None = None
+
+    def progressed(self) -> None:
+        self.asked = time.monotonic()
+        self.no_workers_since = None
+
+    def check(self) -> str | None:
+        if self.client.status != "running":
+            return _lost(self.client)
+        now = time.monotonic()
+        if now - self.asked < WORKER_CHECK_SECONDS:
+            return None
+        self.asked = now
+        try:
+            count = _worker_count(self.client)
+        except Exception as exc:  # noqa: BLE001 - the scheduler does not answer
+            return f"the Dask scheduler does not answer ({_text(exc)})"
+        if count:
+            self.no_workers_since = None
+            return None
+        self.no_workers_since = self.no_workers_since or now
+        return _no_workers_text(self.client, NO_WORKERS_SECONDS) \
+            if now - self.no_workers_since >= NO_WORKERS_SECONDS else None
+
+
+def _worker_count(client: Any) -> int:
+    """How many workers the scheduler has now; asked with a time limit (a dead one never answers)."""
+    info = client.sync(client.scheduler.identity, callback_timeout=ASK_SECONDS)
+    return len(info.get("workers", {}))
+
+
+def _workers(client: Any, seconds: float) -> tuple[int, str | None]:
+    """How many workers the scheduler has, waiting up to `seconds` for a first one; with no
+    worker by then, or no answer, 0 and why nothing can run."""
+    try:
+        if count := _worker_count(client):
+            return count, None
+        client.wait_for_workers(1, timeout=seconds)
+        return _worker_count(client), None
+    except TimeoutError:  # asyncio.TimeoutError too, since Python 3.11
+        return 0, _no_workers_text(client, seconds)
+    except Exception as exc:  # noqa: BLE001 - the scheduler does not answer
+        return 0, f"the Dask scheduler does not answer ({_text(exc)})"
+
+
+def _address(client: Any) -> str:
+    return str(getattr(client.scheduler, "address", None) or "the scheduler")
+
+
+def _no_workers_text(client: Any, seconds: float) -> str:
+    address = _address(client)
+    return (f"the Dask scheduler at {address} has had no worker for {seconds:g} s; start "
+            f"workers with `dask worker {address} --nthreads 1`")
+
+
+def _lost(client: Any) -> str:
+    return f"the connection to the Dask scheduler at {_address(client)} was lost"
 
 
 def _why(future: Any) -> str:
-    if future.status == "cancelled":
-        return "cancelled: the scheduler, or the connection to it, was lost"
     try:
         exc = future.exception(timeout=5)
     except Exception as other:  # noqa: BLE001 - the cluster is gone
         exc = other
+    return _text(exc)
+
+
+def _text(exc: BaseException | None) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]
 

@@ -99,10 +99,10 @@ def _finish(outcome: Any, out: Path) -> None:
     typer.echo(f"wrote {out}: {outcome.replays_done} of {outcome.replays} replays in "
                f"{outcome.chunks_done} of {outcome.chunks} chunks ({outcome.ran_replays} this run, "
                f"{rate:,.1f} replays/s) ({SHORT_NOTICE})", err=True)
-    if outcome.failures:
-        first = outcome.failures[0]
-        fail(f"{len(outcome.failures)} of {outcome.chunks} chunks were not written (chunk {first.index}: "
-             f"{first.message}); the same command with --resume completes them", EXIT_SOME_FAILED)
+    if not outcome.complete:  # whatever the reason: a chunk not in DIR is missing
+        first = f" (chunk {outcome.failures[0].index}: {outcome.failures[0].message})" if outcome.failures else ""
+        fail(f"{outcome.chunks - outcome.chunks_done} of {outcome.chunks} chunks are missing in {out}{first}; "
+             "the same command with --resume completes them", EXIT_SOME_FAILED)
     if outcome.replays_failed:
         fail(f"{outcome.replays_failed} of {outcome.replays} replays failed ({len(outcome.failed_files)} "
              f"files, first {outcome.failed_files[0]}); the others are written; see {out / 'errors'} or "
