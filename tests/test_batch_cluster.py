@@ -1,9 +1,10 @@
-"""`escalation batch` when the cluster lets it down: a scheduler lost mid-run, or one with no worker.
+"""`escalation batch` when the cluster lets it down: a scheduler lost mid-run, a scheduler with no
+worker, and a worker that writes where DIR is not.
 
 Each ends in bounded time with a clear line and a non-zero exit, and `--resume` completes the
 batch. The Dask schedulers and workers are started here on 127.0.0.1, on free ports, and stopped
-here; a worker is made slow by a preload file (Dask imports it in the worker as it starts). A
-command that could hang runs in a subprocess, under a time limit.
+here; a worker is made slow, or made to write elsewhere, by a preload file (Dask imports it in the
+worker as it starts). A command that could hang runs in a subprocess, under a time limit.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ SCENARIO = ROOT / "scenarios" / "index_case.yaml"
 ARGS = [str(SCENARIO), "--grid", "step3-ecmo-oi.oi_above=30:59:1", "--chunk-size", "1"]  # 30 chunks
 CHUNKS = 30  # more than a run keeps in flight, so that some wait to be submitted
 LIMIT = 90  # seconds: a command that takes longer than this hangs
-# The preload replaces run_chunk in the worker, where the client's task is looked up by name; Dask
+# The preloads replace run_chunk in the worker, where the client's task is looked up by name; Dask
 # may run a preload file twice in one process, so the original is kept on the module, once.
 SLOW = """
 import time
@@ -47,7 +48,16 @@ def run_chunk(task):
 
 work.run_chunk = run_chunk
 """
+ELSEWHERE = """
+import escalation.batch.work as work
 
+original = work.__dict__.setdefault("original_run_chunk", work.run_chunk)
+
+def run_chunk(task):  # as a worker whose file system has its own folder at DIR's path
+    return original(task.model_copy(update={{"out": {elsewhere!r}}}))
+
+work.run_chunk = run_chunk
+"""
 
 
 def rows(out: Path) -> list[dict]:
@@ -156,3 +166,17 @@ def test_a_scheduler_with_no_worker_says_so_instead_of_waiting_for_ever(tmp_path
     assert code == 1, err
     assert f"has had no worker for 2 s; start workers with `dask worker {address}" in err, err
     assert f"{CHUNKS} of {CHUNKS} chunks are missing" in err and "--resume" in err
+
+
+def test_a_chunk_a_worker_wrote_outside_dir_is_missing_and_the_exit_is_1(reference, tmp_path):
+    out, elsewhere = tmp_path / "out", tmp_path / "worker-side"
+    with dask_cluster(tmp_path, preload=ELSEWHERE.format(elsewhere=str(elsewhere))) as (address, _):
+        result = CliRunner().invoke(app, ["batch", *ARGS, "--scheduler", address, "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert store.done_chunks(out) == set() and store.done_chunks(elsewhere) == set(range(CHUNKS))
+    line = result.stderr.strip().splitlines()[-1]
+    assert f"{CHUNKS} of {CHUNKS} chunks are missing in {out}" in line, line
+    assert f"wrote it outside {out}" in line and "every worker must see" in line and "--resume" in line, line
+    resumed = CliRunner().invoke(app, ["batch", *ARGS, "--workers", "1", "--out", str(out), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert rows(out) == rows(reference)

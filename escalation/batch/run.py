@@ -35,6 +35,7 @@ from escalation.batch.plan import (
 )
 from escalation.batch.store import (
     ERRORS,
+    RESULTS,
     done_chunks,
     locked,
     part,
@@ -440,6 +441,8 @@ def run_batch(manifest: Manifest, out: Path, *, resume: bool = False, workers: i
                 failures = run_on(client, run_chunk, (chunk_task(manifest, i, out) for i in todo), on_result)
                 seconds = time.perf_counter() - t0  # to the last chunk written, before shutting down
         done = done_chunks(out) & set(range(chunking.chunks))
+        failures = _not_written(out, done, stats, failures)
+        stats = [s for s in stats if s.index in done]
     failed, files = _failed_counts(out, done)
     return BatchOutcome(
         out=str(out), chunks=chunking.chunks, chunks_done=len(done), replays=chunking.jobs,
@@ -447,3 +450,14 @@ def run_batch(manifest: Manifest, out: Path, *, resume: bool = False, workers: i
         failed_files=files, ran_chunks=len(stats), ran_replays=sum(s.replays for s in stats),
         seconds=seconds, failures=failures)
 
+
+def _not_written(out: Path, done: set[int], stats: list[ChunkStats], failures: list[ChunkFailure]) -> list[ChunkFailure]:
+    """The chunks of this run that are not in DIR now: those that failed, and those a worker
+    reported written that are not there, because it wrote them where it sees DIR's path, a folder
+    this process does not see. DIR is listed once, at the end, rather than each file looked up as
+    it is reported, since a shared file system may show a file written elsewhere a little late."""
+    unseen = [ChunkFailure(index=s.index, message=(
+        f"worker pid {s.pid} wrote it outside {out}, where it sees that path ({part(out, RESULTS, s.index)} "
+        f"is not here); every worker must see {out.absolute()} under that same path"))
+        for s in stats if s.index not in done]
+    return sorted([f for f in failures if f.index not in done] + unseen, key=lambda f: f.index)
