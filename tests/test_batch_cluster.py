@@ -1,5 +1,5 @@
 """`escalation batch` when the cluster lets it down: a scheduler lost mid-run, a scheduler with no
-worker, and a worker that writes where DIR is not.
+worker, a worker that writes where DIR is not, and Ctrl-C while local workers start.
 
 Each ends in bounded time with a clear line and a non-zero exit, and `--resume` completes the
 batch. The Dask schedulers and workers are started here on 127.0.0.1, on free ports, and stopped
@@ -180,3 +180,36 @@ def test_a_chunk_a_worker_wrote_outside_dir_is_missing_and_the_exit_is_1(referen
     resumed = CliRunner().invoke(app, ["batch", *ARGS, "--workers", "1", "--out", str(out), "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert rows(out) == rows(reference)
+
+
+INTERRUPT_AT_START = """
+import os, signal
+import distributed
+
+class StartedThenInterrupted(distributed.LocalCluster):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        os.killpg(0, signal.SIGINT)  # Ctrl-C at a terminal, as the workers come up: the whole group
+
+distributed.LocalCluster = StartedThenInterrupted
+"""
+
+
+def test_ctrl_c_while_local_workers_start_stops_the_batch_and_no_worker_prints_a_traceback(tmp_path):
+    out = tmp_path / "out"
+    proc = _run(["batch", *ARGS, "--workers", "2", "--out", str(out)], INTERRUPT_AT_START)
+    code, err, _ = _finish(proc)
+    assert code == 130, err
+    assert "error: interrupted" in err and "--resume" in err, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert len(store.done_chunks(out)) < CHUNKS
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the cluster was shut down: nothing of it is left
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("processes of the interrupted batch are still running")

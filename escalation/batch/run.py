@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from escalation.load.errors import InputError
 
 OnResult = Callable[[Any], None]
 WORKER_MODULE = run_chunk.__module__  # what a worker runs, and everything it imports
+WORKER_START = "escalation.batch.local_worker"  # a local worker's first preload: it ignores Ctrl-C
 
 
 class ChunkFailure(BaseModel):
@@ -161,27 +162,49 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, parque
     # no statistical profiler in the workers (it samples every 10 ms and costs a few per cent);
     # each worker imports the replay code and Parquet's writer as it starts, beside the other
     # workers starting, rather than with its first chunk, which would then take longer than the rest
-    with _workers_ignore_ctrl_c(), dask.config.set({"distributed.worker.profile.enabled": False}):
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
-                               preload=[WORKER_MODULE, *(["pyarrow.parquet"] if parquet else [])])
-    with cluster, Client(cluster, set_as_default=False) as client:
-        yield client
+    with ExitStack() as stack:
+        with _ctrl_c_held(), dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                preload=[WORKER_START, WORKER_MODULE, *(["pyarrow.parquet"] if parquet else [])]))
+        # a Ctrl-C held while the cluster started is raised on leaving the block above: the cluster
+        # is already in the stack, so it is shut down
+        yield stack.enter_context(Client(cluster, set_as_default=False))
 
 
 @contextmanager
-def _workers_ignore_ctrl_c() -> Iterator[None]:
-    """Worker processes started in here ignore SIGINT (a process started with it ignored keeps it
-    so): Ctrl-C at a terminal reaches the whole process group, and only this process should act
-    on it, by shutting the cluster down, instead of every worker printing a traceback."""
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold Ctrl-C back while local workers start, then act on it.
+
+    Ctrl-C at a terminal reaches the whole process group. Worker processes started in here
+    inherit SIGINT blocked (a signal mask survives fork and exec, and so does the mask of the
+    threads that start them), so that one still starting is not killed by it; each then ignores
+    it (`local_worker`), and only this process acts on it, by shutting the cluster down. This
+    process blocks it only until the cluster is up: a Ctrl-C that came meanwhile is pending, or
+    caught by the handler below if another thread took it, and is raised as KeyboardInterrupt on
+    the way out, not lost (ignoring SIGINT here, as an earlier version did, lost it).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # the resource tracker, started with the first worker, unblocks SIGINT in the thread that
+    # starts it, and every worker after it would start unprotected: it is started here, first
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    caught: list[Any] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if callable(previous):  # not when this process was started with Ctrl-C ignored
+        signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending Ctrl-C is delivered here
+    if caught and callable(previous):
+        previous(signal.SIGINT, caught[0])  # Python's own handler raises KeyboardInterrupt
 
 
 POLL_SECONDS = 0.2  # how long a wait for a chunk goes without looking at the connection
