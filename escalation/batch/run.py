@@ -24,9 +24,10 @@ from pydantic import BaseModel, ConfigDict
 
 from escalation import api
 from escalation.batch.grid import SweepRange, parse_grid
-from escalation.batch.inputs import IMPORTED
+from escalation.batch.inputs import expand_inputs, has_bulk_folders, is_import_folder
 from escalation.batch.plan import (
     ChunkTask,
+    InputFile,
     Manifest,
     RulesetInput,
     chunk_task,
@@ -48,6 +49,7 @@ from escalation.load import shipped
 from escalation.load.errors import InputError
 
 OnResult = Callable[[Any], None]
+Planner = Callable[[Manifest | None], Manifest]  # the manifest to resume, if any -> the plan
 WORKER_MODULE = run_chunk.__module__  # what a worker runs, and everything it imports
 WORKER_START = "escalation.batch.local_worker"  # a local worker's first preload: it ignores Ctrl-C
 
@@ -114,11 +116,28 @@ def _ruleset_input(index: int, path: Path, grid: list[SweepRange]) -> RulesetInp
 def plan_batch(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Sequence[str],
                chunk_size: int | None = None) -> Manifest:
     """The batch's manifest from command-line text; a bad range is an input error (`--grid`)."""
-    try:
-        ranges = parse_grid(list(grid))
-    except ValueError as exc:
-        raise InputError("--grid", str(exc)) from None
-    return plan(inputs, rules, ranges, chunk_size)
+    return plan(inputs, rules, _ranges(grid), chunk_size)
+
+
+def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Sequence[str],
+                  chunk_size: int | None, out: Path) -> Planner:
+    """What `escalation batch` plans, checked as far as it can be without writing anything: a
+    bad grid, or a rule set that cannot take a grid value, is an input error before DIR is
+    touched. With a Bulk Data folder among the inputs, the scenarios are known only once it is
+    imported into DIR, and that waits until `run_batch` holds DIR's lock and calls the function
+    returned; with none, the plan is made here."""
+    ranges = _ranges(grid)
+    rule_paths = _rule_paths(rules)
+    rulesets = [_ruleset_input(i, p, ranges) for i, p in enumerate(rule_paths)]
+
+    def planned(old: Manifest | None) -> Manifest:
+        paths = expand_inputs(inputs, out, rule_paths, old)
+        return make_manifest(_scenario_inputs(paths), rulesets, ranges, chunk_size)
+
+    if has_bulk_folders(inputs):
+        return planned
+    manifest = planned(None)
+    return lambda old: manifest
 
 
 def plan(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: list[SweepRange],
@@ -126,11 +145,24 @@ def plan(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: list[SweepR
     """The manifest. Rule sets and grid values are checked here (bad ones are input errors,
     before any work; `check_values=False` when the caller has tried every value already);
     scenarios are only found and hashed: the workers load them."""
-    scenario_paths = _unique(api.scenario_files(inputs))
-    rule_paths = _unique(api.rule_files(rules) if rules else [shipped.default_rules()])
-    rulesets = [_ruleset_input(i, p, grid if check_values else []) for i, p in enumerate(rule_paths)]
-    scenarios = [input_file(i, p) for i, p in enumerate(scenario_paths)]
+    scenarios = _scenario_inputs(inputs)
+    rulesets = [_ruleset_input(i, p, grid if check_values else []) for i, p in enumerate(_rule_paths(rules))]
     return make_manifest(scenarios, rulesets, grid, chunk_size)
+
+
+def _ranges(grid: Sequence[str]) -> list[SweepRange]:
+    try:
+        return parse_grid(list(grid))
+    except ValueError as exc:
+        raise InputError("--grid", str(exc)) from None
+
+
+def _rule_paths(rules: Sequence[Path] | None) -> list[Path]:
+    return _unique(api.rule_files(rules) if rules else [shipped.default_rules()])
+
+
+def _scenario_inputs(inputs: Sequence[Path]) -> list[InputFile]:
+    return [input_file(i, p) for i, p in enumerate(_unique(api.scenario_files(inputs)))]
 
 
 # --- executing chunks ----------------------------------------------------------------------------
@@ -401,18 +433,23 @@ def quiet_dask() -> Iterator[None]:
 
 # --- the batch -----------------------------------------------------------------------------------
 
-def _check_folder(out: Path, old: Manifest | None, new: Manifest, resume: bool) -> None:
+def _check_folder(out: Path, old: Manifest | None, resume: bool) -> None:
+    """DIR holds a batch to resume, or (a new batch) nothing but what an earlier attempt that
+    stopped before its manifest left: the lock file and imported scenarios, which are replaced."""
     if resume:
         if old is None:
             raise InputError(str(out), "holds no batch to resume (no manifest.json)")
-        differences = old.differences(new)
-        if differences:
-            raise InputError(str(out / "manifest.json"), "cannot resume: " + "; ".join(differences[:3]))
         return
     if old is not None:
         raise InputError(str(out), "already holds a batch; --resume completes it, or choose another folder")
-    if out.is_dir() and any(p.name not in (".lock", IMPORTED) for p in out.iterdir()):
+    if out.is_dir() and any(p.name != ".lock" and not is_import_folder(p.name) for p in out.iterdir()):
         raise InputError(str(out), "is not empty; a batch needs a new or empty folder")
+
+
+def _check_same(out: Path, old: Manifest, new: Manifest) -> None:
+    differences = old.differences(new)
+    if differences:
+        raise InputError(str(out / "manifest.json"), "cannot resume: " + "; ".join(differences[:3]))
 
 
 def _failed_counts(out: Path, done: set[int]) -> tuple[int, list[str]]:
@@ -427,19 +464,25 @@ def _failed_counts(out: Path, done: set[int]) -> tuple[int, list[str]]:
     return int(n), [r[0] for r in names]
 
 
-def run_batch(manifest: Manifest, out: Path, *, resume: bool = False, workers: int | None = None,
+def run_batch(manifest: Manifest | Planner, out: Path, *, resume: bool = False, workers: int | None = None,
               scheduler: str | None = None, started: Callable[[int, int], None] | None = None,
               advance: Callable[[int], None] | None = None) -> BatchOutcome:
     """Write the manifest (or check it, to resume), then run and write every chunk not yet done.
 
-    `started(done, total)` is called once with the replays already done; `advance(n)` after each
-    chunk written, with its replays. Ctrl-C propagates as KeyboardInterrupt, after the cluster
-    is shut down; every chunk written so far stays, and `resume` completes the rest.
+    `manifest` may be a `Planner` (see `batch_planner`): it is called once DIR is checked and
+    locked, since planning may import into DIR. `started(done, total)` is called once with the
+    replays already done; `advance(n)` after each chunk reported, with its replays. Ctrl-C
+    propagates as KeyboardInterrupt, after the cluster is shut down; every chunk written so far
+    stays, and `resume` completes the rest.
     """
-    _check_folder(out, read_manifest(out), manifest, resume)  # before the lock creates anything
+    planner = manifest if callable(manifest) else (lambda old: manifest)
+    _check_folder(out, read_manifest(out), resume)  # before the lock creates anything
     with locked(out):
-        _check_folder(out, read_manifest(out), manifest, resume)  # and again, holding it
-        if resume:
+        old = read_manifest(out)
+        _check_folder(out, old, resume)  # and again, holding it
+        manifest = planner(old if resume else None)
+        if old is not None:  # resuming (checked above)
+            _check_same(out, old, manifest)
             remove_partial(out)
         else:
             write_manifest(out, manifest)

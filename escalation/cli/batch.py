@@ -17,10 +17,8 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from escalation import api
 from escalation.cli.common import Format, FormatOpt, Width, errors, fail, json_text
 from escalation.cli.help import PlainCommand
-from escalation.load import shipped
 from escalation.match.results import NOTICE
 from escalation.report.console import output_width
 from escalation.report.files import check_output
@@ -131,18 +129,16 @@ def run(
 ) -> None:
     """Replay every scenario under every rule set at every grid point, on Dask workers, into a
     Parquet dataset in DIR; `escalation batch summary DIR` reads it. For research review only."""
-    from escalation.batch.inputs import expand_inputs
-    from escalation.batch.run import plan_batch, run_batch
+    from escalation.batch.run import batch_planner, run_batch
 
     if workers is not None and scheduler is not None:
         fail("--workers and --scheduler: give one or the other (a scheduler has its own workers)")
     with errors():
         check_output(out, folder=True)
-        inputs = expand_inputs(inputs, out, api.rule_files(rules) if rules else [shipped.default_rules()])
-        manifest = plan_batch(inputs, rules, grid, chunk_size)
+        planner = batch_planner(inputs, rules, grid, chunk_size, out)  # Bulk Data is imported under DIR's lock
         try:
             with _progress() as (started, advance):
-                outcome = run_batch(manifest, out, resume=resume, workers=workers, scheduler=scheduler,
+                outcome = run_batch(planner, out, resume=resume, workers=workers, scheduler=scheduler,
                                     started=started, advance=advance)
         except KeyboardInterrupt:
             _interrupted(out)
