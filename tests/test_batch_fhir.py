@@ -26,3 +26,72 @@ def test_a_bulk_data_folder_is_imported_and_replayed(tmp_path: Path):
     assert summary.exit_code == 0, summary.output
     again = CliRunner().invoke(app, ["batch", str(BULK), "--out", str(out), "--workers", "1", "--resume"])
     assert again.exit_code == 0, again.output  # the import is deterministic: the hashes still match
+
+
+def _export(where: Path, drop: str | None = None) -> Path:
+    """A copy of the Bulk Data fixture, without the records that mention `drop`."""
+    where.mkdir(parents=True)
+    for f in BULK.iterdir():
+        lines = [line for line in f.read_text().splitlines() if drop is None or drop not in line]
+        (where / f.name).write_text("\n".join(lines) + "\n")
+    return where
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _batch(*args: str):
+    return CliRunner().invoke(app, ["batch", *args, "--workers", "1"])
+
+
+def test_a_refused_run_and_a_changed_export_leave_the_imported_scenarios_as_the_batch_planned(tmp_path: Path):
+    out = tmp_path / "batch"
+    first = _export(tmp_path / "a" / "export")
+    assert _batch(str(first), "--out", str(out)).exit_code == 0
+    planned = _files(out / "imported")
+    other = _export(tmp_path / "b" / "export", drop="p-bronchiolitis")  # same folder name, one patient fewer
+    refused = _batch(str(other), "--out", str(out))
+    assert refused.exit_code == 2 and "already holds a batch" in refused.stderr
+    assert _files(out / "imported") == planned  # the refused run imported nothing into DIR
+    changed = _batch(str(other), "--out", str(out), "--resume")
+    assert changed.exit_code == 2, changed.output
+    line = changed.stderr.strip()
+    assert line.startswith(f"error: {other}: cannot resume: this export has changed") and "\n" not in line, line
+    assert "no longer imported: fhir-p-bronchiolitis.yaml" in line and "another folder" in line, line
+    assert _files(out / "imported") == planned
+    again = _batch(str(first), "--out", str(out), "--resume")
+    assert again.exit_code == 0, again.output
+    assert _files(out / "imported") == planned
+
+
+def test_an_import_replaces_the_imported_folder_whole(tmp_path: Path):
+    """Files left in DIR/imported by an attempt that stopped before its manifest are not replayed,
+    and a staged import left by a run killed while importing is removed."""
+    out = tmp_path / "batch"
+    stale = out / "imported" / "01-export" / "fhir-p-gone.yaml"
+    stale.parent.mkdir(parents=True)
+    stale.write_text((ROOT / "scenarios" / "index_case.yaml").read_text())  # a valid scenario, not in the export
+    killed = out / ".imported.k1ll3d.tmp" / "imported" / "01-export" / "half.yaml"
+    killed.parent.mkdir(parents=True)
+    killed.write_text("scenario:\n")
+    result = _batch(str(_export(tmp_path / "a" / "export")), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert not stale.exists() and not (out / ".imported.k1ll3d.tmp").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [Path(s["file"]).name for s in manifest["scenarios"]] == sorted(
+        p.name for p in (out / "imported" / "01-export").glob("*.yaml"))
+    assert all("p-gone" not in s["file"] for s in manifest["scenarios"])
+
+
+def test_a_run_refused_by_the_lock_imports_nothing(tmp_path: Path):
+    from escalation.batch.store import locked
+
+    out = tmp_path / "batch"
+    mine = out / "imported" / "01-export" / "being-read.yaml"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("# a file a running batch's workers read\n")
+    with locked(out):  # another run, writing into DIR now
+        result = _batch(str(_export(tmp_path / "a" / "export")), "--out", str(out))
+    assert result.exit_code == 2 and "another batch is writing into this folder now" in result.stderr
+    assert _files(out / "imported") == {"01-export/being-read.yaml": b"# a file a running batch's workers read\n"}

@@ -3,16 +3,32 @@
 A Bulk Data folder holds many patients in one set of NDJSON files. The workers replay scenario
 files, each cached by its content hash, so the folder is imported once, before the plan is made,
 into `DIR/imported/NN-NAME/` (one scenario file per patient and the import summary, as
-`escalation import fhir` writes them), and the batch then runs on those files. The import is
-deterministic, so a `--resume` imports the same files again and the manifest's hashes still match.
+`escalation import fhir` writes them), and the batch then runs on those files.
+
+The import writes into DIR, so it runs only once DIR is checked and locked for this run (see
+`run_batch`): a run that is refused, or a second run beside a first, never touches a batch's
+imported files. It is rendered into a staged folder that then replaces `DIR/imported` whole, so
+no file of an earlier import stays to be replayed. The import is deterministic, so a `--resume`
+imports the same files again; a resume whose export now imports differently is refused before
+`DIR/imported` is touched.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from escalation.batch.plan import Manifest, sha256_of
+from escalation.load.errors import InputError
+
 IMPORTED = "imported"  # the folder inside DIR that holds imported Bulk Data patients
+
+
+def is_import_folder(name: str) -> bool:
+    """Whether a name in DIR is the imported folder, or a staged import that a killed run left
+    (a new batch may start in a DIR that holds only these, and replaces them)."""
+    return name == IMPORTED or (name.startswith(f".{IMPORTED}.") and name.endswith(".tmp"))
 
 
 def is_bulk_folder(path: Path) -> bool:
@@ -20,29 +36,67 @@ def is_bulk_folder(path: Path) -> bool:
     return path.is_dir() and any(p.suffix == ".ndjson" for p in path.iterdir())
 
 
-def expand_inputs(inputs: Sequence[Path], out: Path, rules: Sequence[Path]) -> list[Path]:
-    """The inputs with each Bulk Data folder replaced by the folder of its imported scenarios."""
-    expanded: list[Path] = []
-    for number, path in enumerate(inputs, start=1):
-        if is_bulk_folder(Path(path)):
-            expanded.append(_import(Path(path), out / IMPORTED / f"{number:02d}-{Path(path).name}", rules))
-        else:
-            expanded.append(Path(path))
-    return expanded
+def has_bulk_folders(inputs: Sequence[Path]) -> bool:
+    return any(is_bulk_folder(Path(p)) for p in inputs)
 
 
-def _import(folder: Path, dest: Path, rules: Sequence[Path]) -> Path:
+def expand_inputs(inputs: Sequence[Path], out: Path, rules: Sequence[Path],
+                  planned: Manifest | None = None) -> list[Path]:
+    """The inputs with each Bulk Data folder replaced by the folder of its imported scenarios.
+
+    Call it holding DIR's lock, DIR checked (`run_batch` does). To resume, `planned` is the
+    batch's manifest: the export must import to exactly the scenario files it lists, by hash.
+    """
+    from escalation.report.files import replace_folder, staged
+
+    bulk = {n: Path(p) for n, p in enumerate(inputs, start=1) if is_bulk_folder(Path(p))}
+    if not bulk:
+        return [Path(p) for p in inputs]
+    dest = out / IMPORTED
+    for left in out.glob(f".{IMPORTED}.*.tmp"):  # by a run killed while importing; DIR is locked
+        shutil.rmtree(left, ignore_errors=True)
+    with staged(dest) as stage:
+        new = stage / IMPORTED
+        new.mkdir()
+        for number, folder in bulk.items():
+            _import(folder, new / _name(number, folder), rules)
+        if planned is not None:
+            for number, folder in bulk.items():
+                _check_unchanged(folder, new / _name(number, folder), dest / _name(number, folder), planned)
+        replace_folder(new, dest)
+    return [dest / _name(n, Path(p)) if n in bulk else Path(p) for n, p in enumerate(inputs, start=1)]
+
+
+def _name(number: int, folder: Path) -> str:
+    return f"{number:02d}-{folder.name}"
+
+
+def _import(folder: Path, dest: Path, rules: Sequence[Path]) -> None:
     from escalation.fhir.scenario_file import scenario_yaml
     from escalation.fhir.to_scenario import Options, import_paths, rule_diagnoses
     from escalation.load.loading import load_ruleset
-    from escalation.report.files import publish, staged
 
     imported = import_paths([folder], Options(diagnoses=rule_diagnoses(load_ruleset(p) for p in rules)))
-    names = [f"{data['scenario']['id']}.yaml" for data, _ in imported.scenarios]
-    with staged(dest) as stage:
-        for name, (data, _) in zip(names, imported.scenarios):
-            (stage / name).write_text(scenario_yaml(data), encoding="utf-8")
-        (stage / "import-summary.json").write_text(
-            imported.summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        publish(stage, dest, [*names, "import-summary.json"])
-    return dest
+    dest.mkdir()
+    for data, _ in imported.scenarios:
+        (dest / f"{data['scenario']['id']}.yaml").write_text(scenario_yaml(data), encoding="utf-8")
+    (dest / "import-summary.json").write_text(imported.summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def _check_unchanged(export: Path, staged: Path, dest: Path, planned: Manifest) -> None:
+    """The export imports to the scenario files the batch was planned with, or resuming would
+    mix two exports in one batch: refused, naming the export and what differs."""
+    prefix = dest.absolute()
+    then = {Path(s.path).relative_to(prefix).as_posix(): s.sha256 for s in planned.scenarios
+            if Path(s.path).is_relative_to(prefix)}
+    now = {p.relative_to(staged).as_posix(): sha256_of(p) for p in staged.rglob("*") if p.suffix in (".yaml", ".yml")}
+    if now == then:
+        return
+    gone = sorted(then.keys() - now.keys())
+    new = sorted(now.keys() - then.keys())
+    changed = sorted(k for k in then.keys() & now.keys() if then[k] != now[k])
+    what = "; ".join(f"{label}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+                     for label, names in (("no longer imported", gone), ("new", new), ("different", changed))
+                     if names)
+    raise InputError(str(export), f"cannot resume: this export has changed since the batch was planned "
+                     f"({what}); resume with the export as it was, or start a new batch in another folder")

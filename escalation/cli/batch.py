@@ -17,10 +17,8 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from escalation import api
 from escalation.cli.common import Format, FormatOpt, Width, errors, fail, json_text
 from escalation.cli.help import PlainCommand
-from escalation.load import shipped
 from escalation.match.results import NOTICE
 from escalation.report.console import output_width
 from escalation.report.files import check_output
@@ -99,10 +97,10 @@ def _finish(outcome: Any, out: Path) -> None:
     typer.echo(f"wrote {out}: {outcome.replays_done} of {outcome.replays} replays in "
                f"{outcome.chunks_done} of {outcome.chunks} chunks ({outcome.ran_replays} this run, "
                f"{rate:,.1f} replays/s) ({SHORT_NOTICE})", err=True)
-    if outcome.failures:
-        first = outcome.failures[0]
-        fail(f"{len(outcome.failures)} of {outcome.chunks} chunks were not written (chunk {first.index}: "
-             f"{first.message}); the same command with --resume completes them", EXIT_SOME_FAILED)
+    if not outcome.complete:  # whatever the reason: a chunk not in DIR is missing
+        first = f" (chunk {outcome.failures[0].index}: {outcome.failures[0].message})" if outcome.failures else ""
+        fail(f"{outcome.chunks - outcome.chunks_done} of {outcome.chunks} chunks are missing in {out}{first}; "
+             "the same command with --resume completes them", EXIT_SOME_FAILED)
     if outcome.replays_failed:
         fail(f"{outcome.replays_failed} of {outcome.replays} replays failed ({len(outcome.failed_files)} "
              f"files, first {outcome.failed_files[0]}); the others are written; see {out / 'errors'} or "
@@ -131,18 +129,16 @@ def run(
 ) -> None:
     """Replay every scenario under every rule set at every grid point, on Dask workers, into a
     Parquet dataset in DIR; `escalation batch summary DIR` reads it. For research review only."""
-    from escalation.batch.inputs import expand_inputs
-    from escalation.batch.run import plan_batch, run_batch
+    from escalation.batch.run import batch_planner, run_batch
 
     if workers is not None and scheduler is not None:
         fail("--workers and --scheduler: give one or the other (a scheduler has its own workers)")
     with errors():
         check_output(out, folder=True)
-        inputs = expand_inputs(inputs, out, api.rule_files(rules) if rules else [shipped.default_rules()])
-        manifest = plan_batch(inputs, rules, grid, chunk_size)
+        planner = batch_planner(inputs, rules, grid, chunk_size, out)  # Bulk Data is imported under DIR's lock
         try:
             with _progress() as (started, advance):
-                outcome = run_batch(manifest, out, resume=resume, workers=workers, scheduler=scheduler,
+                outcome = run_batch(planner, out, resume=resume, workers=workers, scheduler=scheduler,
                                     started=started, advance=advance)
         except KeyboardInterrupt:
             _interrupted(out)

@@ -137,3 +137,18 @@ def publish(stage: Path, out: Path, names: list[str]) -> list[Path]:
     except OSError as exc:
         raise InputError(str(out), f"cannot write here: {exc.strerror or exc}") from None
     return [out / n for n in names]
+
+
+def replace_folder(new: Path, out: Path) -> None:
+    """Put the folder `new`, rendered inside a `staged` folder next to `out`, in place of `out`
+    whole: unlike `publish`, nothing of an earlier `out` stays beside the new files. The earlier
+    folder is moved into the stage first (two renames on one file system, no copy), and goes when
+    the stage does."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise InputError(str(out), "is not a folder; move it away, and nothing else is replaced")
+    try:
+        if out.exists():
+            os.rename(out, Path(tempfile.mkdtemp(dir=new.parent, prefix="replaced.")) / out.name)
+        os.rename(new, out)
+    except OSError as exc:
+        raise InputError(str(out), f"cannot write here: {exc.strerror or exc}") from None
