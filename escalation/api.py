@@ -34,14 +34,16 @@ PathLike = str | Path
 IN_MEMORY = "<in memory>"  # the file name a result shows for a scenario or rule set built in Python
 
 
-def load_scenario(path: PathLike, rulesets: Sequence[Ruleset] = ()) -> Scenario:
+def load_scenario(path: PathLike, rulesets: Sequence[Ruleset] = (), *,
+                  diagnoses: Sequence[str] | None = None) -> Scenario:
     """A validated scenario, variants resolved; bad input raises InputError with file and line.
 
     A FHIR R4 Bundle of one patient (a .json file) is imported in memory (escalation.fhir). Its
     day 0 is the first inpatient encounter with a diagnosis the rule sets test, so the rule sets
     it will be replayed under are given here: the same Bundle then gets the same day 0 from
-    `replay`, `import fhir --rules` and `batch`. With none given: JDM and RP-ILD, those the
-    shipped pathway tests.
+    `replay` and `import fhir --rules`. With none given: JDM and RP-ILD, those the shipped
+    pathway tests. `diagnoses` gives the codes directly instead (a batch gives those of all its
+    rule sets, so that a patient has one day 0 under every one).
     """
     if Path(path).suffix == ".json":  # only a .json file can be a Bundle (fhir.reader.is_bundle_file)
         from escalation.fhir.reader import is_bundle_file
@@ -49,7 +51,8 @@ def load_scenario(path: PathLike, rulesets: Sequence[Ruleset] = ()) -> Scenario:
         if is_bundle_file(Path(path)):
             from escalation.fhir.to_scenario import Options, one_scenario, rule_diagnoses
 
-            return one_scenario(Path(path), Options(diagnoses=rule_diagnoses(rulesets)))
+            codes = tuple(diagnoses) if diagnoses else rule_diagnoses(rulesets)
+            return one_scenario(Path(path), Options(diagnoses=codes))
     return loading.load_scenario(path)
 
 

@@ -184,7 +184,7 @@ def test_a_file_the_loader_cannot_read_after_hashing_fails_the_chunk(tmp_path, m
     shutil.copy(INDEX_CASE, scenario)
     manifest = plan([scenario], None, [])
 
-    def unreadable(path: str) -> None:
+    def unreadable(path: str, **_: object) -> None:
         raise UnreadableFile(path, "cannot read file: Input/output error")
 
     monkeypatch.setattr(work.api, "load_scenario", unreadable)

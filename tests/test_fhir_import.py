@@ -154,19 +154,29 @@ def test_an_exported_scenario_marks_its_day_zero_encounter(tmp_path):
     assert "with a diagnosis of the rule set (JDM, RP-ILD)" in again.scenario.day_zero
 
 
+def _stay(rid: str, start: str, dx: str) -> dict:
+    return {**ENCOUNTER, "id": rid, "period": {"start": start}, "reasonCode": [{"coding": [
+        {"system": "https://escalation.invalid/fhir/CodeSystem/diagnosis", "code": dx}]}]}
+
+
+def _two_stays(tmp_path: Path) -> Path:
+    """Two inpatient stays, the first for JDM alone, the second for RP-ILD; a reading on 2021-02-03:
+    day 2 of the second stay, day 33 of the first."""
+    return _bundle(tmp_path, PATIENT, _stay("e-jdm", "2021-01-01", "JDM"), _stay("e-ild", "2021-02-01", "RP-ILD"),
+                   _obs(effectiveDateTime="2021-02-03", valueQuantity={"value": 90, "code": "%"}))
+
+
+ROMERO, REPORT = ROOT / "rules" / "romero-bueno-2020.yaml", ROOT / "rules" / "report-pathway.yaml"
+
+
 def test_a_bundle_gets_the_day_zero_of_the_rule_set_it_is_replayed_under(tmp_path):
-    """Two inpatient stays, the first for JDM alone, the second for RP-ILD: the Romero-Bueno set
-    tests RP-ILD only, so its day 0 is the second stay, from `replay` and from `import fhir` alike."""
+    """The Romero-Bueno set tests RP-ILD only, so its day 0 is the second stay, from `replay` and
+    from `import fhir` alike."""
     from escalation import api
     from escalation.fhir.to_scenario import DEFAULT_DIAGNOSES, rule_diagnoses
 
-    def stay(rid: str, start: str, dx: str) -> dict:
-        return {**ENCOUNTER, "id": rid, "period": {"start": start}, "reasonCode": [{"coding": [
-            {"system": "https://escalation.invalid/fhir/CodeSystem/diagnosis", "code": dx}]}]}
-
-    path = _bundle(tmp_path, PATIENT, stay("e-jdm", "2021-01-01", "JDM"), stay("e-ild", "2021-02-01", "RP-ILD"),
-                   _obs(effectiveDateTime="2021-02-03", valueQuantity={"value": 90, "code": "%"}))
-    romero = api.load_ruleset(ROOT / "rules" / "romero-bueno-2020.yaml")
+    path = _two_stays(tmp_path)
+    romero = api.load_ruleset(ROMERO)
     (_, imported), = import_paths([path], Options(diagnoses=rule_diagnoses([romero]))).scenarios
     for sc in (api.load_scenario(path, [romero]), imported):
         assert sc.scenario.day_zero.startswith("start of Encounter/e-ild")
@@ -175,6 +185,22 @@ def test_a_bundle_gets_the_day_zero_of_the_rule_set_it_is_replayed_under(tmp_pat
     assert api.replay(path, romero).model_dump()["decision_points"] == api.replay(imported, romero).model_dump()[
         "decision_points"]
     assert DEFAULT_DIAGNOSES == rule_diagnoses([api.load_ruleset()])  # no rules given: the shipped pathway's
+
+
+def test_a_batch_gives_a_bundle_one_day_zero_under_all_its_rule_sets(tmp_path):
+    """As a batch imports a Bulk Data folder: by the diagnoses of every rule set, so that days
+    compare across rule sets; a batch of the Romero-Bueno set alone gets its own day 0."""
+    from escalation.batch import work
+    from escalation.batch.plan import job
+    from escalation.batch.run import plan
+
+    path = _two_stays(tmp_path)
+    for rules, codes, day in (([ROMERO], ["RP-ILD"], 2), ([REPORT, ROMERO], ["JDM", "RP-ILD"], 33)):
+        manifest = plan([path], rules, [])
+        assert manifest.day_zero_diagnoses() == codes
+        for number in range(manifest.chunking.jobs):
+            planned = job(manifest, number)
+            assert work._scenario(planned.scenario, planned.diagnoses).events[0].day.earliest == day
 
 
 # --- the code table --------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ class RulesetInput(InputFile):
     version: str
     title: str
     content_hash: str = Field(description="the rule set as evaluated, without grid overrides")
+    diagnoses: list[str] = Field(default=[], description="the diagnosis codes its rules test (FHIR day 0)")
 
 
 class Chunking(_Model):
@@ -93,6 +94,11 @@ class Manifest(_Model):
         "errors": "errors/part-NNNNNN.parquet: one row per failed replay, with file and line",
         "done": "a chunk is done when its results file exists; it is written last, by rename",
     })
+
+    def day_zero_diagnoses(self) -> list[str]:
+        """The codes a FHIR Bundle's day 0 is chosen by: those of every rule set, as for a Bulk Data
+        import, so that a patient has one day 0, and comparable days, under all of them."""
+        return sorted({d for rs in self.rulesets for d in rs.diagnoses})
 
     def differences(self, other: Manifest) -> list[str]:
         """What differs between two plans of a batch, in words; empty when they are the same."""
@@ -185,6 +191,7 @@ class Job(_Model):
     scenario: InputFile
     ruleset: RulesetInput
     point: GridPoint
+    diagnoses: list[str] = Field(default=[], description="what a FHIR Bundle's day 0 is chosen by")
 
 
 class ChunkTask(_Model):
@@ -202,7 +209,7 @@ def job(manifest: Manifest, number: int) -> Job:
     r_index, rest = divmod(number, s * g)
     s_index, g_index = divmod(rest, g)
     return Job(job=number, scenario=manifest.scenarios[s_index], ruleset=manifest.rulesets[r_index],
-               point=manifest.grid_points[g_index])
+               point=manifest.grid_points[g_index], diagnoses=manifest.day_zero_diagnoses())
 
 
 def chunk_task(manifest: Manifest, index: int, out: Path | None) -> ChunkTask:

@@ -110,7 +110,7 @@ def _ruleset_input(index: int, path: Path, grid: list[SweepRange]) -> RulesetInp
     base = input_file(index, path)
     info = ruleset.ruleset
     return RulesetInput(**base.model_dump(), id=info.id, version=info.version, title=info.title,
-                        content_hash=ruleset.content_hash())
+                        content_hash=ruleset.content_hash(), diagnoses=list(ruleset.diagnosis_codes()))
 
 
 def plan_batch(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Sequence[str],

@@ -15,6 +15,7 @@ once the file system serves the file.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -131,8 +132,9 @@ def _checked(ref: InputFile, load: Callable[[str], T]) -> T | InputError:
         return _named(exc, ref)
 
 
-def _scenario(ref: InputFile) -> Scenario:
-    found = _SCENARIOS.get(_key(ref), lambda: _checked(ref, api.load_scenario))
+def _scenario(ref: InputFile, diagnoses: list[str]) -> Scenario:
+    load = functools.partial(api.load_scenario, diagnoses=diagnoses or None)
+    found = _SCENARIOS.get((*_key(ref), tuple(diagnoses)), lambda: _checked(ref, load))
     if isinstance(found, InputError):
         raise found
     return found
@@ -168,7 +170,7 @@ def replay_job(chunk: int, job: Job) -> Replayed:
     """One replay as rows; a load or replay failure as an error row instead of results."""
     base = R.common(chunk, job)
     try:
-        scenario, ruleset = _scenario(job.scenario), _ruleset(job)
+        scenario, ruleset = _scenario(job.scenario, job.diagnoses), _ruleset(job)
     except InputError as exc:
         return _failed(base, None, "load", exc, job.scenario.file)
     try:

@@ -30,7 +30,6 @@ from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zer
 from escalation.fhir.mapping import Unmapped, Yield, fail, first
 from escalation.fhir.reader import Located, read_paths
 from escalation.load.errors import InputError
-from escalation.load.ruleset import DiagnosisCondition
 from escalation.load.scenario import Event, Scenario
 
 NOTICE = ("RESEARCH REVIEW ONLY - not medical advice. An imported timeline is material for a "
@@ -367,9 +366,7 @@ def _validate(data: dict[str, Any], placed: list[tuple[dict[str, Any], Located]]
 
 def rule_diagnoses(rulesets: Iterable[Any]) -> tuple[str, ...]:
     """The diagnosis codes rule sets test (`diagnosis: CODE`): what the day-0 rule looks for."""
-    found = {c.diagnosis for rs in rulesets for rule in rs.rules for c in rule.conditions
-             if isinstance(c, DiagnosisCondition)}
-    return tuple(sorted(found)) or DEFAULT_DIAGNOSES
+    return tuple(sorted({code for rs in rulesets for code in rs.diagnosis_codes()})) or DEFAULT_DIAGNOSES
 
 
 def one_scenario(path: Path, options: Options | None = None) -> Scenario:

@@ -407,6 +407,12 @@ class Ruleset(_Strict):
             return "escalation"
         return self.labels[rule.proposes[0]].kind
 
+    def diagnosis_codes(self) -> tuple[str, ...]:
+        """The diagnoses its rules test (`diagnosis: CODE`), sorted: a FHIR import chooses day 0
+        as the first inpatient stay with one of them."""
+        return tuple(sorted({c.diagnosis for rule in self.rules for c in rule.conditions
+                             if isinstance(c, DiagnosisCondition)}))
+
     def content_hash(self) -> str:
         """A hash of the rule set as evaluated (after any overrides), for reproducible reports."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
