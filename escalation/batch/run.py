@@ -39,6 +39,7 @@ from escalation.batch.store import (
     RESULTS,
     done_chunks,
     locked,
+    part,
     query_parts,
     read_manifest,
     remove_partial,
