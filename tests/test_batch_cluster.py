@@ -200,9 +200,9 @@ def test_ctrl_c_while_local_workers_start_stops_the_batch_and_no_worker_prints_a
     proc = _run(["batch", *ARGS, "--workers", "2", "--out", str(out)], INTERRUPT_AT_START)
     code, err, _ = _finish(proc)
     assert code == 130, err
-    assert "error: interrupted" in err and "--resume" in err, err
+    assert f"error: interrupted before the batch started; nothing is written in {out}" in err, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
-    assert len(store.done_chunks(out)) < CHUNKS
+    assert not (out / "manifest.json").exists() and not store.done_chunks(out)  # the same command runs it
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # the cluster was shut down: nothing of it is left
         try:
@@ -213,3 +213,20 @@ def test_ctrl_c_while_local_workers_start_stops_the_batch_and_no_worker_prints_a
     else:
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail("processes of the interrupted batch are still running")
+
+
+def test_a_scheduler_that_cannot_be_reached_leaves_dir_as_it_was(tmp_path, monkeypatch):
+    """No manifest is written before the cluster answers, so the corrected command is the same
+    command, not a --resume."""
+    from escalation.batch import run
+
+    monkeypatch.setattr(run, "CONNECT_SECONDS", 1)
+    out = tmp_path / "out"
+    with socket.socket() as closed:  # a free port on which nothing listens
+        closed.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{closed.getsockname()[1]}"
+    result = CliRunner().invoke(app, ["batch", *ARGS, "--scheduler", address, "--out", str(out)])
+    assert result.exit_code == 2 and f"cannot reach a Dask scheduler at {address}" in result.stderr, result.output
+    assert not (out / "manifest.json").exists()
+    again = CliRunner().invoke(app, ["batch", *ARGS, "--workers", "1", "--out", str(out)])
+    assert again.exit_code == 0, again.output

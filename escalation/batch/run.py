@@ -176,6 +176,12 @@ def run_here(fn: Callable[[ChunkTask], Any], tasks: list[ChunkTask], on_result: 
 
 
 @contextmanager
+def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+    with quiet_dask(), dask_client(workers, scheduler) as client:
+        yield client
+
+
+@contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None, parquet: bool = True) -> Iterator[Any]:
     """A client of the cluster at `scheduler`, or of a new LocalCluster of single-thread workers
     (which import Parquet's writer as they start when `parquet`: a batch writes, a sweep does not)."""
@@ -184,7 +190,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, parque
 
     if scheduler:
         try:
-            client = Client(scheduler, timeout="20s", set_as_default=False)
+            client = Client(scheduler, timeout=f"{CONNECT_SECONDS}s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise InputError("--scheduler", f"cannot reach a Dask scheduler at {scheduler}: {exc}") from None
         with client:
@@ -243,6 +249,7 @@ def _ctrl_c_held() -> Iterator[None]:
 POLL_SECONDS = 0.2  # how long a wait for a chunk goes without looking at the connection
 WORKER_CHECK_SECONDS = 2.0  # how often an idle wait asks the scheduler how many workers it has
 NO_WORKERS_SECONDS = 60.0  # how long a scheduler may have no worker before the run stops
+CONNECT_SECONDS = 20  # how long a --scheduler address may take to answer at the start
 ASK_SECONDS = 20.0  # a question to the scheduler, or a chunk's result, that takes longer: it is gone
 
 
@@ -483,14 +490,9 @@ def run_batch(manifest: Manifest | Planner, out: Path, *, resume: bool = False, 
         if old is not None:  # resuming (checked above)
             _check_same(out, old, manifest)
             remove_partial(out)
-        else:
-            write_manifest(out, manifest)
         chunking = manifest.chunking
         done = done_chunks(out) & set(range(chunking.chunks))
         todo = [i for i in range(chunking.chunks) if i not in done]
-        before = sum(len(range(*chunking.bounds(i))) for i in done)
-        if started:
-            started(before, chunking.jobs)
         stats: list[ChunkStats] = []
 
         def on_result(s: ChunkStats) -> None:
@@ -500,8 +502,15 @@ def run_batch(manifest: Manifest | Planner, out: Path, *, resume: bool = False, 
 
         seconds = 0.0
         failures: list[ChunkFailure] = []
-        if todo:
-            with quiet_dask(), dask_client(workers, scheduler) as client:
+        # the cluster first: a scheduler that cannot be reached leaves DIR as it was, with no
+        # manifest, so the corrected command is the same command and not a --resume
+        with ExitStack() as stack:
+            client = stack.enter_context(_client(workers, scheduler)) if todo else None
+            if old is None:
+                write_manifest(out, manifest)
+            if started:
+                started(sum(len(range(*chunking.bounds(i))) for i in done), chunking.jobs)
+            if client is not None:
                 t0 = time.perf_counter()  # the cluster is up: from the first chunk submitted
                 failures = run_on(client, run_chunk, (chunk_task(manifest, i, out) for i in todo), on_result)
                 seconds = time.perf_counter() - t0  # to the last chunk written, before shutting down

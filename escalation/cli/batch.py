@@ -149,9 +149,10 @@ def _interrupted(out: Path) -> None:
     from escalation.batch.store import done_chunks, read_manifest
 
     manifest = read_manifest(out)
-    total = manifest.chunking.chunks if manifest is not None else 0
-    fail(f"interrupted: {len(done_chunks(out))} of {total} chunks are written in {out}; the same command "
-         "with --resume completes the rest", EXIT_INTERRUPTED)
+    if manifest is None:  # stopped while the cluster started: nothing of the batch is in DIR
+        fail(f"interrupted before the batch started; nothing is written in {out}", EXIT_INTERRUPTED)
+    fail(f"interrupted: {len(done_chunks(out))} of {manifest.chunking.chunks} chunks are written in {out}; "
+         "the same command with --resume completes the rest", EXIT_INTERRUPTED)
 
 
 @batch_app.command("summary", cls=PlainCommand)
