@@ -231,3 +231,12 @@ def test_an_input_that_cannot_be_read_is_one_line_and_exit_2(tmp_path):
     assert result.stderr.strip() == f"error: {path}: cannot read file: Input/output error"
     with pytest.raises(InputError, match="cannot read file: Not a directory"):
         input_file(0, Path(INDEX_CASE) / "x.yaml")
+
+
+def test_a_worker_of_another_version_fails_its_chunk_saying_so(tmp_path, monkeypatch):
+    manifest = plan([INDEX_CASE], None, [])
+    monkeypatch.setattr(work, "__version__", "0.0.0-elsewhere")
+    with pytest.raises(RuntimeError, match=r"runs escalation 0\.0\.0-elsewhere, the batch was planned with"):
+        _chunk(manifest)
+    monkeypatch.undo()
+    assert [r.status for r in _chunk(manifest).replays] == ["ok"]

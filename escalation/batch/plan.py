@@ -200,6 +200,7 @@ class ChunkTask(_Model):
     index: int
     jobs: list[Job]
     out: str | None = None
+    version: str = Field(default=__version__, description="the escalation version the batch was planned with")
 
 
 def job(manifest: Manifest, number: int) -> Job:
@@ -216,4 +217,4 @@ def chunk_task(manifest: Manifest, index: int, out: Path | None) -> ChunkTask:
     """The jobs of chunk `index`, for a worker; the same chunk of the same plan is the same task."""
     start, stop = manifest.chunking.bounds(index)
     return ChunkTask(index=index, jobs=[job(manifest, n) for n in range(start, stop)],
-                     out=str(out.absolute()) if out is not None else None)
+                     out=str(out.absolute()) if out is not None else None, version=manifest.version)

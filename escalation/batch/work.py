@@ -35,6 +35,7 @@ from escalation.load.loading import derives_chain
 from escalation.load.reading import shown_name
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
+from escalation.version import __version__
 
 T = TypeVar("T")
 _ENGINE = threading.Lock()  # one live engine session per process (durable_rules)
@@ -184,7 +185,14 @@ def replay_job(chunk: int, job: Job) -> Replayed:
 
 
 def replay_chunk(task: ChunkTask) -> ChunkOutput:
-    """Every job of the chunk, in order, one engine session at a time."""
+    """Every job of the chunk, in order, one engine session at a time.
+
+    A worker of another escalation version (a `dask worker` on another machine, installed apart)
+    could replay the same plan differently: it fails the chunk instead, saying so.
+    """
+    if task.version != __version__:
+        raise RuntimeError(f"this worker runs escalation {__version__}, the batch was planned with "
+                           f"{task.version}: install the same version on every worker")
     results: list[R.ResultRow] = []
     replays: list[R.ReplayRow] = []
     errors: list[R.ErrorRow] = []
