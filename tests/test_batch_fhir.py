@@ -8,6 +8,7 @@ from pathlib import Path
 from conftest import ROOT
 from typer.testing import CliRunner
 
+from escalation.batch.inputs import MARK
 from escalation.cli import app
 
 BULK = ROOT / "tests" / "fixtures" / "fhir" / "bulk"
@@ -19,7 +20,7 @@ def test_a_bulk_data_folder_is_imported_and_replayed(tmp_path: Path):
     assert result.exit_code == 0, result.output
     imported = sorted((out / "imported").glob("*/*.yaml"))
     assert imported, "no scenario was imported"
-    assert (next(iter((out / "imported").iterdir())) / "import-summary.json").is_file()
+    assert (out / "imported" / "01-bulk" / "import-summary.json").is_file() and (out / "imported" / MARK).is_file()
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["scenarios"]) == len(imported)
     summary = CliRunner().invoke(app, ["batch", "summary", str(out), "--format", "json"])
@@ -71,6 +72,7 @@ def test_an_import_replaces_the_imported_folder_whole(tmp_path: Path):
     out = tmp_path / "batch"
     stale = out / "imported" / "01-export" / "fhir-p-gone.yaml"
     stale.parent.mkdir(parents=True)
+    (out / "imported" / MARK).write_text("")  # the import of an attempt that stopped before its manifest
     stale.write_text((ROOT / "scenarios" / "index_case.yaml").read_text())  # a valid scenario, not in the export
     killed = out / ".imported.k1ll3d.tmp" / "imported" / "01-export" / "half.yaml"
     killed.parent.mkdir(parents=True)
@@ -91,7 +93,20 @@ def test_a_run_refused_by_the_lock_imports_nothing(tmp_path: Path):
     mine = out / "imported" / "01-export" / "being-read.yaml"
     mine.parent.mkdir(parents=True)
     mine.write_text("# a file a running batch's workers read\n")
+    (out / "imported" / MARK).write_text("")
     with locked(out):  # another run, writing into DIR now
         result = _batch(str(_export(tmp_path / "a" / "export")), "--out", str(out))
     assert result.exit_code == 2 and "another batch is writing into this folder now" in result.stderr
-    assert _files(out / "imported") == {"01-export/being-read.yaml": b"# a file a running batch's workers read\n"}
+    assert _files(out / "imported") == {"01-export/being-read.yaml": b"# a file a running batch's workers read\n",
+                                        MARK: b""}
+
+
+def test_a_folder_named_imported_that_no_batch_wrote_is_never_replaced(tmp_path: Path):
+    out = tmp_path / "study"
+    own = {"hand-made.yaml": b"scenario:\n", "my-notes/notes.txt": b"mine\n"}
+    for name, data in own.items():
+        (out / "imported" / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / "imported" / name).write_bytes(data)
+    result = _batch(str(_export(tmp_path / "a" / "export")), "--out", str(out))
+    assert result.exit_code == 2 and "is not empty; a batch needs a new or empty folder" in result.stderr
+    assert _files(out / "imported") == own

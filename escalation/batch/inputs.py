@@ -23,12 +23,16 @@ from escalation.batch.plan import Manifest, sha256_of
 from escalation.load.errors import InputError
 
 IMPORTED = "imported"  # the folder inside DIR that holds imported Bulk Data patients
+MARK = ".written-by-escalation-batch"  # in DIR/imported: the folder is a batch's import
 
 
-def is_import_folder(name: str) -> bool:
-    """Whether a name in DIR is the imported folder, or a staged import that a killed run left
-    (a new batch may start in a DIR that holds only these, and replaces them)."""
-    return name == IMPORTED or (name.startswith(f".{IMPORTED}.") and name.endswith(".tmp"))
+def is_import_folder(path: Path) -> bool:
+    """Whether an entry of DIR is a batch's imported folder (it holds the mark), or a staged
+    import a killed run left: a new batch may start in a DIR that holds only these, and replaces
+    them. A folder named `imported` without the mark is someone's own, never replaced."""
+    if path.name == IMPORTED:
+        return path.is_dir() and not path.is_symlink() and (path / MARK).is_file()
+    return path.name.startswith(f".{IMPORTED}.") and path.name.endswith(".tmp")
 
 
 def is_bulk_folder(path: Path) -> bool:
@@ -58,6 +62,8 @@ def expand_inputs(inputs: Sequence[Path], out: Path, rules: Sequence[Path],
     with staged(dest) as stage:
         new = stage / IMPORTED
         new.mkdir()
+        (new / MARK).write_text("Bulk Data imported by `escalation batch`; replaced whole by the next import.\n",
+                                encoding="utf-8")
         for number, folder in bulk.items():
             _import(folder, new / _name(number, folder), rules)
         if planned is not None:

@@ -450,7 +450,7 @@ def _check_folder(out: Path, old: Manifest | None, resume: bool) -> None:
         return
     if old is not None:
         raise InputError(str(out), "already holds a batch; --resume completes it, or choose another folder")
-    if out.is_dir() and any(p.name != ".lock" and not is_import_folder(p.name) for p in out.iterdir()):
+    if out.is_dir() and any(p.name != ".lock" and not is_import_folder(p) for p in out.iterdir()):
         raise InputError(str(out), "is not empty; a batch needs a new or empty folder")
 
 
