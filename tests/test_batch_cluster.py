@@ -230,3 +230,30 @@ def test_a_scheduler_that_cannot_be_reached_leaves_dir_as_it_was(tmp_path, monke
     assert not (out / "manifest.json").exists()
     again = CliRunner().invoke(app, ["batch", *ARGS, "--workers", "1", "--out", str(out)])
     assert again.exit_code == 0, again.output
+
+
+@pytest.mark.parametrize("kind", ["silent", "tls"])
+def test_a_scheduler_address_that_never_answers_or_needs_tls_is_one_line(tmp_path, monkeypatch, kind):
+    """A port that accepts and stays silent once hung the batch for good; tls:// with no TLS
+    settings was a traceback."""
+    import threading
+
+    from escalation.batch import run
+
+    monkeypatch.setattr(run, "CONNECT_SECONDS", 1)
+    out = tmp_path / "out"
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        accepted: list[socket.socket] = []
+        threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True).start()
+        address = f"{'tcp' if kind == 'silent' else 'tls'}://127.0.0.1:{listener.getsockname()[1]}"
+        t0 = time.monotonic()
+        result = CliRunner().invoke(app, ["batch", *ARGS, "--scheduler", address, "--out", str(out)])
+        took = time.monotonic() - t0
+        for conn in accepted:
+            conn.close()
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: --scheduler: cannot reach a Dask scheduler at {address}: "), result.stderr
+    assert len(result.stderr.splitlines()) == 1 and took < 30, (took, result.stderr)
+    assert not (out / "manifest.json").exists()

@@ -181,6 +181,32 @@ def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
         yield client
 
 
+def _connected(scheduler: str) -> Any:
+    """A client of the scheduler at `scheduler`, or an InputError within CONNECT_SECONDS or so.
+
+    Dask's own timeout does not hold for an address that accepts the connection and never
+    answers (a dashboard port given by mistake, say): the client is made in a thread that is
+    left behind if it has not returned by the deadline. Any error of Dask's (a bad address, a
+    tls:// address with no TLS settings) is the same one line."""
+    from distributed import Client
+
+    made: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            made["client"] = Client(scheduler, timeout=f"{CONNECT_SECONDS}s", set_as_default=False)
+        except Exception as exc:  # noqa: BLE001 - reported below, as one line
+            made["error"] = exc
+
+    thread = threading.Thread(target=connect, name="escalation-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_SECONDS + 5)
+    if "client" in made:
+        return made["client"]
+    why = _text(made["error"]) if "error" in made else f"no answer in {CONNECT_SECONDS} s"
+    raise InputError("--scheduler", f"cannot reach a Dask scheduler at {scheduler}: {why}")
+
+
 @contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None, parquet: bool = True) -> Iterator[Any]:
     """A client of the cluster at `scheduler`, or of a new LocalCluster of single-thread workers
@@ -189,11 +215,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, parque
     from distributed import Client, LocalCluster
 
     if scheduler:
-        try:
-            client = Client(scheduler, timeout=f"{CONNECT_SECONDS}s", set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise InputError("--scheduler", f"cannot reach a Dask scheduler at {scheduler}: {exc}") from None
-        with client:
+        with _connected(scheduler) as client:
             yield client
         return
     n = workers or os.cpu_count() or 1
