@@ -297,6 +297,21 @@ def test_malformed_json_gives_the_line(tmp_path):
     assert result.stderr.strip() == f"error: {path}:4: malformed JSON: Expecting value (column 16)"
 
 
+def test_json_nested_past_the_recursion_limit_is_one_line_and_the_other_files_are_checked(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    bundle = tmp_path / "deep.json"
+    bundle.write_text('{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": ' + deep + "}]}")
+    result = _run(tmp_path, str(bundle))
+    assert result.exit_code == 2 and result.stderr.strip() == f"error: {bundle}: JSON nested too deeply to read"
+    folder = tmp_path / "bulk"
+    folder.mkdir()
+    (folder / "Patient.000.ndjson").write_text(json.dumps(PATIENT) + "\n" + deep + "\n")
+    result = _run(tmp_path, str(folder))
+    assert result.stderr.strip() == f"error: {folder}/Patient.000.ndjson:2: JSON nested too deeply to read"
+    checked = CliRunner().invoke(app, ["check", str(bundle), str(ROOT / "scenarios" / "index_case.yaml")])
+    assert checked.exit_code == 2 and "ok: " in checked.stdout and "nested too deeply" in checked.stderr
+
+
 def test_ndjson_errors_give_the_ndjson_line_number(tmp_path):
     folder = tmp_path / "bulk"
     folder.mkdir()

@@ -74,7 +74,7 @@ def _is_manifest(path: Path) -> bool:
     """A Bulk Data completion manifest lists the export's files; it holds no resource."""
     try:
         data = json.loads(_text(path))
-    except (InputError, ValueError):
+    except (InputError, ValueError, RecursionError):
         return False
     return is_manifest(data)
 
@@ -108,22 +108,27 @@ def _text(path: Path) -> str:
     return read_text(path, shown_name(path), MAX_FHIR_FILE_BYTES)
 
 
+def _parse(text: str, name: str, line: int | None = None) -> Any:
+    """The JSON of a file (or of one NDJSON line), its errors one line naming the file: malformed
+    JSON, or JSON nested deeper than the json module's recursion can follow."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(name, f"malformed JSON: {exc.msg} (column {exc.colno})",
+                         line=exc.lineno if line is None else line) from None
+    except RecursionError:
+        raise InputError(name, "JSON nested too deeply to read", line=line) from None
+
+
 def _ndjson(text: str, name: str) -> Iterator[Located]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(name, f"malformed JSON: {exc.msg} (column {exc.colno})", line=number) from None
-        yield located(raw, name, number)
+        yield located(_parse(line, name, number), name, number)
 
 
 def _bundle(text: str, name: str) -> list[Located]:
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(name, f"malformed JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
+    raw = _parse(text, name)
     if not isinstance(raw, dict) or raw.get("resourceType") != "Bundle":
         kind = raw.get("resourceType") if isinstance(raw, dict) else None
         raise InputError(name, f"not a FHIR Bundle{f' (a {kind})' if kind else ''}: give a Bundle "
