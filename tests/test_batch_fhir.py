@@ -58,7 +58,8 @@ def test_a_refused_run_and_a_changed_export_leave_the_imported_scenarios_as_the_
     changed = _batch(str(other), "--out", str(out), "--resume")
     assert changed.exit_code == 2, changed.output
     line = changed.stderr.strip()
-    assert line.startswith(f"error: {other}: cannot resume: this export has changed") and "\n" not in line, line
+    assert line.startswith(f"error: {other}: cannot resume: this export now imports to other scenario files") \
+        and "\n" not in line, line
     assert "no longer imported: fhir-p-bronchiolitis.yaml" in line and "another folder" in line, line
     assert _files(out / "imported") == planned
     again = _batch(str(first), "--out", str(out), "--resume")
@@ -110,3 +111,15 @@ def test_a_folder_named_imported_that_no_batch_wrote_is_never_replaced(tmp_path:
     result = _batch(str(_export(tmp_path / "a" / "export")), "--out", str(out))
     assert result.exit_code == 2 and "is not empty; a batch needs a new or empty folder" in result.stderr
     assert _files(out / "imported") == own
+
+
+def test_a_resume_under_rule_sets_of_other_diagnoses_names_them_as_a_possible_cause(tmp_path: Path):
+    """The Romero-Bueno set tests RP-ILD only: under the report pathway (JDM too) the same export
+    imports with other days, and the refusal says the rule sets may be why, not only the export."""
+    out, export = tmp_path / "batch", _export(tmp_path / "a" / "export")
+    romero = str(ROOT / "rules" / "romero-bueno-2020.yaml")
+    assert _batch(str(export), "--rules", romero, "--out", str(out)).exit_code == 0
+    planned = _files(out / "imported")
+    resumed = _batch(str(export), "--out", str(out), "--resume")
+    assert resumed.exit_code == 2 and "or the rule sets' diagnoses, which choose day 0" in resumed.stderr
+    assert _files(out / "imported") == planned

@@ -104,5 +104,7 @@ def _check_unchanged(export: Path, staged: Path, dest: Path, planned: Manifest) 
     what = "; ".join(f"{label}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
                      for label, names in (("no longer imported", gone), ("new", new), ("different", changed))
                      if names)
-    raise InputError(str(export), f"cannot resume: this export has changed since the batch was planned "
-                     f"({what}); resume with the export as it was, or start a new batch in another folder")
+    raise InputError(str(export), f"cannot resume: this export now imports to other scenario files than "
+                     f"the batch was planned with ({what}): the export has changed, or the rule sets' "
+                     "diagnoses, which choose day 0; resume with both as they were, or start a new batch "
+                     "in another folder")
