@@ -200,7 +200,7 @@ def test_ctrl_c_while_local_workers_start_stops_the_batch_and_no_worker_prints_a
     proc = _run(["batch", *ARGS, "--workers", "2", "--out", str(out)], INTERRUPT_AT_START)
     code, err, _ = _finish(proc)
     assert code == 130, err
-    assert f"error: interrupted before the batch started; nothing is written in {out}" in err, err
+    assert f"error: interrupted before the batch started: no manifest and no chunk is written in {out}" in err, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert not (out / "manifest.json").exists() and not store.done_chunks(out)  # the same command runs it
     deadline = time.monotonic() + 10

@@ -150,7 +150,8 @@ def _interrupted(out: Path) -> None:
 
     manifest = read_manifest(out)
     if manifest is None:  # stopped while the cluster started: nothing of the batch is in DIR
-        fail(f"interrupted before the batch started; nothing is written in {out}", EXIT_INTERRUPTED)
+        fail(f"interrupted before the batch started: no manifest and no chunk is written in {out}; the same "
+             "command starts it", EXIT_INTERRUPTED)
     fail(f"interrupted: {len(done_chunks(out))} of {manifest.chunking.chunks} chunks are written in {out}; "
          "the same command with --resume completes the rest", EXIT_INTERRUPTED)
 
