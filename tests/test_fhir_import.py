@@ -349,6 +349,18 @@ def test_replay_and_test_accept_a_one_patient_bundle(tmp_path):
     assert {r.split(",")[3] for r in rows if r.startswith("fhir-7d3c1a2e-")} == {"30", "32"}
 
 
+def test_a_bundle_that_names_its_type_after_its_entries_is_still_a_bundle(tmp_path):
+    data = json.loads(SYNTHEA.read_text())
+    late = {k: v for k, v in data.items() if k != "resourceType"} | {"resourceType": "Bundle"}
+    path = tmp_path / "late.json"
+    path.write_text(json.dumps(late, indent=1))
+    assert '"Bundle"' not in path.read_text()[:4096]  # the head alone cannot tell
+    replayed = CliRunner().invoke(app, ["replay", str(path), "--format", "json"])
+    assert replayed.exit_code == 0, replayed.output
+    checked = CliRunner().invoke(app, ["check", str(path)])
+    assert checked.exit_code == 0 and "(FHIR Bundle: 1 of 1 patient" in checked.stdout, checked.output
+
+
 def test_replay_refuses_a_bundle_of_several_patients(tmp_path):
     other = {**PATIENT, "id": "p2"}
     path = _bundle(tmp_path, PATIENT, other, ENCOUNTER, {**ENCOUNTER, "id": "e2", "subject": {"reference": "Patient/p2"}},

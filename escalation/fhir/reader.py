@@ -98,9 +98,17 @@ def is_bundle_file(path: Path) -> bool:
     try:
         with path.open(encoding="utf-8") as fh:
             head = fh.read(4096)
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return False
-    return '"resourceType"' in head and '"Bundle"' in head
+    if '"resourceType"' in head and '"Bundle"' in head:
+        return True
+    if not head.lstrip().startswith("{"):
+        return False
+    try:  # a Bundle may name its type after its entries: the head cannot tell, the whole can
+        data = json.loads(_text(path))
+    except (InputError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("resourceType") == "Bundle"
 
 
 def _text(path: Path) -> str:
