@@ -123,3 +123,15 @@ def test_a_resume_under_rule_sets_of_other_diagnoses_names_them_as_a_possible_ca
     resumed = _batch(str(export), "--out", str(out), "--resume")
     assert resumed.exit_code == 2 and "or the rule sets' diagnoses, which choose day 0" in resumed.stderr
     assert _files(out / "imported") == planned
+
+
+def test_an_export_inside_a_folder_named_is_refused_naming_it_not_left_out(tmp_path: Path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.yaml").write_text((ROOT / "scenarios" / "index_case.yaml").read_text())
+    export = _export(data / "export")
+    result = _batch(str(data), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (f"error: {data}: holds FHIR Bulk Data (NDJSON files) in {export}, which a "
+                                     "batch reads only as an export folder named on its own: name that folder too")
+    assert not (tmp_path / "out" / "manifest.json").exists()

@@ -44,6 +44,18 @@ def has_bulk_folders(inputs: Sequence[Path]) -> bool:
     return any(is_bulk_folder(Path(p)) for p in inputs)
 
 
+def refuse_nested_exports(inputs: Sequence[Path]) -> None:
+    """A folder named that holds NDJSON files below its top is refused, naming the export inside:
+    a batch reads an export only when the export's own folder is named (its scenarios are found
+    by walking, its NDJSON files are not), and leaving it out would be silent."""
+    for given in map(Path, inputs):
+        if given.is_dir() and not is_bulk_folder(given):
+            inner = sorted({p.parent for p in given.rglob("*.ndjson") if p.is_file()})
+            if inner:
+                raise InputError(str(given), f"holds FHIR Bulk Data (NDJSON files) in {inner[0]}, which a batch "
+                                 "reads only as an export folder named on its own: name that folder too")
+
+
 def expand_inputs(inputs: Sequence[Path], out: Path, rules: Sequence[Path],
                   planned: Manifest | None = None) -> list[Path]:
     """The inputs with each Bulk Data folder replaced by the folder of its imported scenarios.

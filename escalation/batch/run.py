@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from escalation import api
 from escalation.batch.grid import SweepRange, parse_grid
-from escalation.batch.inputs import expand_inputs, has_bulk_folders, is_import_folder
+from escalation.batch.inputs import expand_inputs, has_bulk_folders, is_import_folder, refuse_nested_exports
 from escalation.batch.plan import (
     ChunkTask,
     InputFile,
@@ -127,6 +127,7 @@ def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Se
     touched. With a Bulk Data folder among the inputs, the scenarios are known only once it is
     imported into DIR, and that waits until `run_batch` holds DIR's lock and calls the function
     returned; with none, the plan is made here."""
+    refuse_nested_exports(inputs)
     ranges = _ranges(grid)
     rule_paths = _rule_paths(rules)
     rulesets = [_ruleset_input(i, p, ranges) for i, p in enumerate(rule_paths)]
