@@ -135,3 +135,12 @@ def test_an_export_inside_a_folder_named_is_refused_naming_it_not_left_out(tmp_p
     assert result.stderr.strip() == (f"error: {data}: holds FHIR Bulk Data (NDJSON files) in {export}, which a "
                                      "batch reads only as an export folder named on its own: name that folder too")
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_an_export_with_no_patient_to_replay_is_refused_naming_the_export(tmp_path: Path):
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "Patient.000.ndjson").write_text((BULK / "Patient.000.ndjson").read_text())  # no encounter: no day 0
+    result = _batch(str(export), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {export}: no patient of this export can be a scenario ("), result.stderr

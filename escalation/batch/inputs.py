@@ -95,6 +95,10 @@ def _import(folder: Path, dest: Path, rules: Sequence[Path]) -> None:
     from escalation.load.loading import load_ruleset
 
     imported = import_paths([folder], Options(diagnoses=rule_diagnoses(load_ruleset(p) for p in rules)))
+    if not imported.scenarios:  # said of the export, not of the empty folder it would import into
+        why = next((f"{p.patient}: {p.skipped}" for p in imported.summary.patients if p.skipped), "no Patient resource")
+        raise InputError(str(folder), f"no patient of this export can be a scenario ({why}); "
+                         "`escalation import fhir` lists every patient and why")
     dest.mkdir()
     for data, _ in imported.scenarios:
         (dest / f"{data['scenario']['id']}.yaml").write_text(scenario_yaml(data), encoding="utf-8")
