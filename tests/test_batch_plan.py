@@ -240,3 +240,20 @@ def test_a_worker_of_another_version_fails_its_chunk_saying_so(tmp_path, monkeyp
         _chunk(manifest)
     monkeypatch.undo()
     assert [r.status for r in _chunk(manifest).replays] == ["ok"]
+
+
+def test_other_code_of_the_same_version_is_refused_by_a_worker_and_on_resume(tmp_path, monkeypatch):
+    """Two copies that both say 0.2.0 but differ (a development tree, another checkout) must not
+    mix their replays in one batch: the manifest and each chunk carry a hash of the package."""
+    from escalation.batch import plan as P
+
+    manifest = plan([INDEX_CASE], None, [])
+    assert manifest.code_sha256 == P.code_sha256() and len(manifest.code_sha256) == 64
+    monkeypatch.setattr(work, "code_sha256", lambda: "0" * 64)
+    with pytest.raises(RuntimeError, match="other code than the batch was planned with"):
+        _chunk(manifest)
+    monkeypatch.undo()
+    other = manifest.model_copy(update={"code_sha256": "0" * 64})
+    assert manifest.differences(other) == [f"written by other escalation code than this, though both are "
+                                           f"{manifest.version} (their package files differ)"]
+    assert manifest.differences(manifest) == []

@@ -10,6 +10,7 @@ scenarios under many points: each worker loads a scenario once per chunk at most
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from datetime import UTC, datetime
@@ -73,6 +74,21 @@ class Chunking(_Model):
         return start, min(start + self.chunk_size, self.jobs)
 
 
+@functools.cache
+def code_sha256() -> str:
+    """A hash of this installation's escalation code: its modules, templates and code table, by
+    path and content. The version number alone cannot tell two trees apart that both call
+    themselves the same version (a development copy, a worker installed from another checkout);
+    this can, so a resume or a worker on other code is refused rather than mixed in. The shipped
+    rule sets and scenarios are left out: a batch hashes the ones it reads as inputs."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                       and p.relative_to(root).parts[0] != "shipped" and p.suffix not in (".pyc", ".pyo")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 class Manifest(_Model):
     """DIR/manifest.json: what the batch is, written before any result."""
 
@@ -80,6 +96,7 @@ class Manifest(_Model):
     purpose: str = PURPOSE
     tool: str = "escalation"
     version: str = __version__
+    code_sha256: str = Field(default="", description="this escalation's package files, hashed (code_sha256)")
     created_utc: str
     scenarios: list[InputFile]
     rulesets: list[RulesetInput]
@@ -105,6 +122,9 @@ class Manifest(_Model):
         out: list[str] = []
         if self.version != other.version:
             out.append(f"written by escalation {self.version}, this is {other.version}")
+        elif self.code_sha256 != other.code_sha256:
+            out.append(f"written by other escalation code than this, though both are {self.version} "
+                       "(their package files differ)")
         out += _file_differences("scenario", self.scenarios, other.scenarios)
         out += _file_differences("rule set", self.rulesets, other.rulesets)
         if self.grid != other.grid:
@@ -181,6 +201,7 @@ def make_manifest(scenarios: list[InputFile], rulesets: list[RulesetInput], grid
         scenarios=scenarios, rulesets=rulesets, grid=grid, grid_points=points,
         chunking=Chunking(jobs=jobs, chunk_size=size, chunks=math.ceil(jobs / size) if jobs else 0),
         unflagged_actions_recorded="unflagged_actions" in ReplayResult.model_fields,
+        code_sha256=code_sha256(),
     )
 
 
@@ -201,6 +222,7 @@ class ChunkTask(_Model):
     jobs: list[Job]
     out: str | None = None
     version: str = Field(default=__version__, description="the escalation version the batch was planned with")
+    code_sha256: str = Field(default="", description="the package files it was planned with, hashed")
 
 
 def job(manifest: Manifest, number: int) -> Job:
@@ -217,4 +239,5 @@ def chunk_task(manifest: Manifest, index: int, out: Path | None) -> ChunkTask:
     """The jobs of chunk `index`, for a worker; the same chunk of the same plan is the same task."""
     start, stop = manifest.chunking.bounds(index)
     return ChunkTask(index=index, jobs=[job(manifest, n) for n in range(start, stop)],
-                     out=str(out.absolute()) if out is not None else None, version=manifest.version)
+                     out=str(out.absolute()) if out is not None else None, version=manifest.version,
+                     code_sha256=manifest.code_sha256)

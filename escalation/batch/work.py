@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from escalation import api
 from escalation.batch import rows as R
-from escalation.batch.plan import ChunkTask, InputFile, Job, sha256_of
+from escalation.batch.plan import ChunkTask, InputFile, Job, code_sha256, sha256_of
 from escalation.batch.store import ERRORS, REPLAYS, RESULTS, write_chunk
 from escalation.load.errors import InputError, UnreadableFile
 from escalation.load.loading import derives_chain
@@ -193,6 +193,9 @@ def replay_chunk(task: ChunkTask) -> ChunkOutput:
     if task.version != __version__:
         raise RuntimeError(f"this worker runs escalation {__version__}, the batch was planned with "
                            f"{task.version}: install the same version on every worker")
+    if task.code_sha256 and task.code_sha256 != code_sha256():
+        raise RuntimeError(f"this worker's escalation {__version__} is other code than the batch was planned "
+                           "with (its package files differ): install the same copy on every worker")
     results: list[R.ResultRow] = []
     replays: list[R.ReplayRow] = []
     errors: list[R.ErrorRow] = []
