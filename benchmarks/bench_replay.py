@@ -326,11 +326,10 @@ def long_timelines(runs: int, young: int) -> dict:
     return out
 
 
-def timed(cmd: list[str], path: Path | None = ROOT, cwd: Path = ROOT) -> tuple[float, float]:
-    """Wall seconds of a command, and the CPU seconds (user + system) of its process."""
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds of a command, and the CPU seconds (user + system) of its process, run as
+    installed: no PYTHONPATH."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    if path is not None:
-        env["PYTHONPATH"] = str(path)
     r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     took, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -393,9 +392,9 @@ def cold_start(k: int) -> dict:
         python, elsewhere = installed(Path(tmp)), Path(tmp)
         runs, base, libs = [], [], []
         for _ in range(k):
-            base.append(timed(imports(python), None, elsewhere))
-            libs.append(timed(libraries(python), None, elsewhere))
-            runs.append(timed(cli(python), None, elsewhere))
+            base.append(timed(imports(python), elsewhere))
+            libs.append(timed(libraries(python), elsewhere))
+            runs.append(timed(cli(python), elsewhere))
     out = _ratios(runs, base, "")
     out["cold_libraries_s"] = [w for w, _ in libs]
     out["cold_libraries_s_median"] = med(out["cold_libraries_s"])

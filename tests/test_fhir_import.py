@@ -200,7 +200,7 @@ def test_a_batch_gives_a_bundle_one_day_zero_under_all_its_rule_sets(tmp_path):
         assert manifest.day_zero_diagnoses() == codes
         for number in range(manifest.chunking.jobs):
             planned = job(manifest, number)
-            assert work._scenario(planned.scenario, planned.diagnoses).events[0].day.earliest == day
+            assert work._scenario(planned.scenario, manifest.day_zero_diagnoses()).events[0].day.earliest == day
 
 
 # --- the code table --------------------------------------------------------------------------------

@@ -56,9 +56,10 @@ def refuse_nested_exports(inputs: Sequence[Path]) -> None:
                                  "reads only as an export folder named on its own: name that folder too")
 
 
-def expand_inputs(inputs: Sequence[Path], out: Path, rules: Sequence[Path],
+def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
                   planned: Manifest | None = None) -> list[Path]:
-    """The inputs with each Bulk Data folder replaced by the folder of its imported scenarios.
+    """The inputs with each Bulk Data folder replaced by the folder of its imported scenarios,
+    day 0 chosen by `diagnoses` (those of every rule set of the batch; plan.day_zero_diagnoses).
 
     Call it holding DIR's lock, DIR checked (`run_batch` does). To resume, `planned` is the
     batch's manifest: the export must import to exactly the scenario files it lists, by hash.
@@ -77,7 +78,7 @@ def expand_inputs(inputs: Sequence[Path], out: Path, rules: Sequence[Path],
         (new / MARK).write_text("Bulk Data imported by `escalation batch`; replaced whole by the next import.\n",
                                 encoding="utf-8")
         for number, folder in bulk.items():
-            _import(folder, new / _name(number, folder), rules)
+            _import(folder, new / _name(number, folder), diagnoses)
         if planned is not None:
             for number, folder in bulk.items():
                 _check_unchanged(folder, new / _name(number, folder), dest / _name(number, folder), planned)
@@ -89,12 +90,11 @@ def _name(number: int, folder: Path) -> str:
     return f"{number:02d}-{folder.name}"
 
 
-def _import(folder: Path, dest: Path, rules: Sequence[Path]) -> None:
+def _import(folder: Path, dest: Path, diagnoses: Sequence[str]) -> None:
     from escalation.fhir.scenario_file import scenario_yaml
-    from escalation.fhir.to_scenario import Options, import_paths, rule_diagnoses
-    from escalation.load.loading import load_ruleset
+    from escalation.fhir.to_scenario import DEFAULT_DIAGNOSES, Options, import_paths
 
-    imported = import_paths([folder], Options(diagnoses=rule_diagnoses(load_ruleset(p) for p in rules)))
+    imported = import_paths([folder], Options(diagnoses=tuple(diagnoses) or DEFAULT_DIAGNOSES))
     if not imported.scenarios:  # said of the export, not of the empty folder it would import into
         why = next((f"{p.patient}: {p.skipped}" for p in imported.summary.patients if p.skipped), "no Patient resource")
         raise InputError(str(folder), f"no patient of this export can be a scenario ({why}); "

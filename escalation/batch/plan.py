@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from itertools import zip_longest
 from pathlib import Path
@@ -50,8 +51,12 @@ class InputFile(_Model):
     sha256: str
     linked: list[FileHash] = Field(default=[], description="derives_from chain, hashed too")
 
+    def contents(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """Its hash and those of the files it derives from: everything a load of it reads."""
+        return self.sha256, tuple((f.file, f.sha256) for f in self.linked)
+
     def key(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-        return self.file, self.sha256, tuple((f.file, f.sha256) for f in self.linked)
+        return self.file, *self.contents()
 
 
 class RulesetInput(InputFile):
@@ -60,6 +65,12 @@ class RulesetInput(InputFile):
     title: str
     content_hash: str = Field(description="the rule set as evaluated, without grid overrides")
     diagnoses: list[str] = Field(default=[], description="the diagnosis codes its rules test (FHIR day 0)")
+
+
+def day_zero_diagnoses(rulesets: Iterable[RulesetInput]) -> list[str]:
+    """The codes a batch's FHIR input chooses day 0 by, Bundles and Bulk Data alike: those of
+    every rule set, so that a patient has one day 0, and comparable days, under all of them."""
+    return sorted({d for rs in rulesets for d in rs.diagnoses})
 
 
 class Chunking(_Model):
@@ -72,6 +83,10 @@ class Chunking(_Model):
         """The jobs of chunk `index`: [start, stop)."""
         start = index * self.chunk_size
         return start, min(start + self.chunk_size, self.jobs)
+
+    def replays_in(self, chunks: Iterable[int]) -> int:
+        """How many replays those chunks hold."""
+        return sum(len(range(*self.bounds(i))) for i in chunks)
 
 
 @functools.cache
@@ -113,9 +128,7 @@ class Manifest(_Model):
     })
 
     def day_zero_diagnoses(self) -> list[str]:
-        """The codes a FHIR Bundle's day 0 is chosen by: those of every rule set, as for a Bulk Data
-        import, so that a patient has one day 0, and comparable days, under all of them."""
-        return sorted({d for rs in self.rulesets for d in rs.diagnoses})
+        return day_zero_diagnoses(self.rulesets)
 
     def differences(self, other: Manifest) -> list[str]:
         """What differs between two plans of a batch, in words; empty when they are the same."""
@@ -212,7 +225,6 @@ class Job(_Model):
     scenario: InputFile
     ruleset: RulesetInput
     point: GridPoint
-    diagnoses: list[str] = Field(default=[], description="what a FHIR Bundle's day 0 is chosen by")
 
 
 class ChunkTask(_Model):
@@ -223,6 +235,7 @@ class ChunkTask(_Model):
     out: str | None = None
     version: str = Field(default=__version__, description="the escalation version the batch was planned with")
     code_sha256: str = Field(default="", description="the package files it was planned with, hashed")
+    diagnoses: list[str] = Field(default=[], description="what a FHIR Bundle's day 0 is chosen by")
 
 
 def job(manifest: Manifest, number: int) -> Job:
@@ -232,7 +245,7 @@ def job(manifest: Manifest, number: int) -> Job:
     r_index, rest = divmod(number, s * g)
     s_index, g_index = divmod(rest, g)
     return Job(job=number, scenario=manifest.scenarios[s_index], ruleset=manifest.rulesets[r_index],
-               point=manifest.grid_points[g_index], diagnoses=manifest.day_zero_diagnoses())
+               point=manifest.grid_points[g_index])
 
 
 def chunk_task(manifest: Manifest, index: int, out: Path | None) -> ChunkTask:
@@ -240,4 +253,4 @@ def chunk_task(manifest: Manifest, index: int, out: Path | None) -> ChunkTask:
     start, stop = manifest.chunking.bounds(index)
     return ChunkTask(index=index, jobs=[job(manifest, n) for n in range(start, stop)],
                      out=str(out.absolute()) if out is not None else None, version=manifest.version,
-                     code_sha256=manifest.code_sha256)
+                     code_sha256=manifest.code_sha256, diagnoses=manifest.day_zero_diagnoses())

@@ -31,6 +31,7 @@ from escalation.batch.plan import (
     Manifest,
     RulesetInput,
     chunk_task,
+    day_zero_diagnoses,
     input_file,
     make_manifest,
 )
@@ -129,11 +130,10 @@ def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Se
     returned; with none, the plan is made here."""
     refuse_nested_exports(inputs)
     ranges = _ranges(grid)
-    rule_paths = _rule_paths(rules)
-    rulesets = [_ruleset_input(i, p, ranges) for i, p in enumerate(rule_paths)]
+    rulesets = [_ruleset_input(i, p, ranges) for i, p in enumerate(_rule_paths(rules))]
 
     def planned(old: Manifest | None) -> Manifest:
-        paths = expand_inputs(inputs, out, rule_paths, old)
+        paths = expand_inputs(inputs, out, day_zero_diagnoses(rulesets), old)
         return make_manifest(_scenario_inputs(paths), rulesets, ranges, chunk_size)
 
     if has_bulk_folders(inputs):
@@ -174,12 +174,6 @@ def run_here(fn: Callable[[ChunkTask], Any], tasks: list[ChunkTask], on_result: 
     for task in tasks:
         on_result(fn(task))
     return []
-
-
-@contextmanager
-def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
-    with quiet_dask(), dask_client(workers, scheduler) as client:
-        yield client
 
 
 def _connected(scheduler: str) -> Any:
@@ -525,15 +519,17 @@ def run_batch(manifest: Manifest | Planner, out: Path, *, resume: bool = False, 
 
         seconds = 0.0
         failures: list[ChunkFailure] = []
-        # the cluster first: a scheduler that cannot be reached leaves DIR as it was, with no
-        # manifest, so the corrected command is the same command and not a --resume
+        # the cluster first: a scheduler that cannot be reached leaves DIR with no manifest (a Bulk Data
+        # import may be there), so the corrected command is the same command and not a --resume
         with ExitStack() as stack:
-            client = stack.enter_context(_client(workers, scheduler)) if todo else None
+            if todo:
+                stack.enter_context(quiet_dask())
+                client = stack.enter_context(dask_client(workers, scheduler))
             if old is None:
                 write_manifest(out, manifest)
             if started:
-                started(sum(len(range(*chunking.bounds(i))) for i in done), chunking.jobs)
-            if client is not None:
+                started(chunking.replays_in(done), chunking.jobs)
+            if todo:
                 t0 = time.perf_counter()  # the cluster is up: from the first chunk submitted
                 failures = run_on(client, run_chunk, (chunk_task(manifest, i, out) for i in todo), on_result)
                 seconds = time.perf_counter() - t0  # to the last chunk written, before shutting down
@@ -543,7 +539,7 @@ def run_batch(manifest: Manifest | Planner, out: Path, *, resume: bool = False, 
     failed, files = _failed_counts(out, done)
     return BatchOutcome(
         out=str(out), chunks=chunking.chunks, chunks_done=len(done), replays=chunking.jobs,
-        replays_done=sum(len(range(*chunking.bounds(i))) for i in done), replays_failed=failed,
+        replays_done=chunking.replays_in(done), replays_failed=failed,
         failed_files=files, ran_chunks=len(stats), ran_replays=sum(s.replays for s in stats),
         seconds=seconds, failures=failures)
 

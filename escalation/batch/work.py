@@ -91,7 +91,7 @@ class ChunkStats(BaseModel):
 def _key(ref: InputFile) -> tuple[str, str, tuple[tuple[str, str], ...]]:
     """What a loaded file is kept by: its path and the content of it and of every file it derives
     from, so that a long-lived worker never serves one batch a file loaded for another."""
-    return ref.path, ref.sha256, tuple((f.file, f.sha256) for f in ref.linked)
+    return ref.path, *ref.contents()
 
 
 def _changed(file: str, message: str = "has changed since the batch was planned (sha256 differs)") -> InputError:
@@ -167,11 +167,11 @@ def _failed(base: dict[str, Any], scenario_id: str | None, stage: str, exc: Exce
     return [], row, _error(base, stage, exc, file)
 
 
-def replay_job(chunk: int, job: Job) -> Replayed:
+def replay_job(chunk: int, job: Job, diagnoses: list[str]) -> Replayed:
     """One replay as rows; a load or replay failure as an error row instead of results."""
     base = R.common(chunk, job)
     try:
-        scenario, ruleset = _scenario(job.scenario, job.diagnoses), _ruleset(job)
+        scenario, ruleset = _scenario(job.scenario, diagnoses), _ruleset(job)
     except InputError as exc:
         return _failed(base, None, "load", exc, job.scenario.file)
     try:
@@ -202,7 +202,7 @@ def replay_chunk(task: ChunkTask) -> ChunkOutput:
     t0 = time.perf_counter()
     with _ENGINE:
         for job in task.jobs:
-            found, replayed, error = replay_job(task.index, job)
+            found, replayed, error = replay_job(task.index, job, task.diagnoses)
             results += found
             replays.append(replayed)
             if error is not None:

@@ -252,7 +252,7 @@ def read_conditions(scenario: Scenario, compiled: CompiledRuleset, run: PassResu
     for chunk in _chunks(compiled):
         if not chunk.rule_ids & set(wanted):
             continue
-        _run_chunk(compiled, chunk, _walk(compiled, features, run, plan), keys, held, same)
+        _run_chunk(compiled, chunk, _walk(compiled, features, run, plan, days), keys, held, same)
     return ConditionReads(run.placement.name, features, _Facts(days, make), held)
 
 
@@ -264,7 +264,7 @@ _Stretch = tuple[list[int], frozenset[str], DayFacts]
 
 
 def _walk(compiled: CompiledRuleset, features: DayFeatures, run: PassResult,
-          plan: list[tuple[int, frozenset[str]]]) -> Iterator[_Stretch]:
+          plan: list[tuple[int, frozenset[str]]], days: list[int]) -> Iterator[_Stretch]:
     """The planned days in order, in stretches: planned days that ask about the same rules and
     on which the engine's text stays the same (no feature change, no count still moving, no flag
     in between), each with the pass's facts on its first day (one DayFacts, moved on when the
@@ -289,7 +289,7 @@ def _walk(compiled: CompiledRuleset, features: DayFeatures, run: PassResult,
         j = i + 1
         while j < len(plan) and plan[j][0] <= until and plan[j][1] is rules:
             j += 1
-        yield [d for d, _ in plan[i:j]], rules, facts
+        yield days[i:j], rules, facts
         i = j
 
 
@@ -300,17 +300,19 @@ def _run_chunk(compiled: CompiledRuleset, chunk: _Chunk, stretches: Iterator[_St
     from the earlier one, and not asserted again. (The answers are forgotten with the session, so
     a long record of distinct days holds at most SESSION_FACTS fact texts at a time.)"""
     seen: dict[str, frozenset[ConditionId]] = {}  # the fact's text for the engine -> its answer
-    mine_of: dict[frozenset[str], frozenset[str]] = {}  # the rules asked -> those of this chunk
+    # the rules asked -> those of this chunk, and the fact keys they read
+    mine_of: dict[frozenset[str], tuple[frozenset[str], frozenset[str]]] = {}
     program = _chunk_ruleset(compiled, chunk)
     session, asserted = Session(program), 0
     try:
         for days, rules, facts in stretches:
-            mine = mine_of.get(rules)
-            if mine is None:
-                mine = mine_of[rules] = rules & chunk.rule_ids
+            cached = mine_of.get(rules)
+            if cached is None:
+                mine = rules & chunk.rule_ids
+                cached = mine_of[rules] = mine, frozenset(k for r in mine for k in keys[r])
+            mine, read = cached
             if not mine:
                 continue
-            read = frozenset(k for r in mine for k in keys[r])
             body, n_fields = session.members({"day": days[0], **{k: v for k, v in facts.fact().items() if k in read}})
             if body not in seen:
                 if asserted == SESSION_FACTS:  # a fresh session (engine.SESSION_FACTS)
