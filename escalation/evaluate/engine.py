@@ -339,10 +339,14 @@ def _gate(rule: Rule, names: _Names, params: dict[tuple[str, str], str]) -> dict
 
 
 def _shape(ruleset: Ruleset) -> str:
-    """The rule set as the engine sees it: ids, order, conditions and repeats, no values."""
-    rules = [[r.id, r.repeat if isinstance(r.repeat, str) else r.repeat.model_dump(),
-              [c.model_dump(mode="json") for c in r.conditions]] for r in ruleset.rules]
-    return json.dumps([ruleset.ruleset.id, rules], sort_keys=True, separators=(",", ":"))
+    """The rule set as the engine sees it: ids, order, conditions and repeats, no values.
+
+    Dumped whole, by the rule set's own serializer: dumping each condition by itself would build
+    a serializer for each kind of condition, about 1.3 ms of a cold replay."""
+    dumped = ruleset.model_dump(mode="json", include={"ruleset": {"id"},
+                                                      "rules": {"__all__": {"id", "repeat", "conditions"}}})
+    rules = [[r["id"], r["repeat"], r["conditions"]] for r in dumped["rules"]]
+    return json.dumps([dumped["ruleset"]["id"], rules], sort_keys=True, separators=(",", ":"))
 
 
 def _fields_problem(ruleset: Ruleset, per_rule: list[int]) -> Problem | None:

@@ -169,8 +169,11 @@ _CONDITION_KEYS = {
 
 
 def _condition_tag(data: Any) -> str | None:
+    """The kind of a condition, from the key that starts it; for a condition already validated
+    (as when a rule set is dumped), from its fields, which are the keys its dump would have:
+    dumping it here would build a serializer for each kind of condition."""
     if isinstance(data, BaseModel):
-        data = data.model_dump()
+        data = type(data).model_fields
     if isinstance(data, dict):
         for key, tag in _CONDITION_KEYS.items():
             if key in data:
