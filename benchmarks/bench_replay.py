@@ -35,7 +35,7 @@ sides where it can.
   cost that grows with the record; those figures are printed too, for comparison (the library
   called from a notebook). Targets: 10,000 days at most 1.3x per fact what 1,000 days cost;
   under 150 MB.
-- cold CLI: `python -m escalation replay scenarios/index_case.yaml` against
+- cold CLI: `escalation replay scenarios/index_case.yaml` (the installed script) against
   `python -c "import pydantic, yaml, durable.lang"`, K runs each, alternating. Target: 3x at most.
   Beside them, for comparison, the libraries the command is built on with none of its own work
   (LIBRARIES: pydantic's models, typer, Rich's console and table, one pydantic model built, the
@@ -339,7 +339,8 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
 
 
 def cli(python: Path) -> list[str]:
-    return [str(python), "-m", "escalation", "replay", str(ROOT / SCENARIO)]
+    """The command as the README and the issue name it: the installed `escalation` script."""
+    return [str(python.parent / "escalation"), "replay", str(ROOT / SCENARIO)]
 
 
 def imports(python: Path) -> list[str]:
@@ -362,7 +363,8 @@ def installed(into: Path) -> Path:
 
     The environment has no pip and no copy of the dependencies: a path file names the running
     environment's site-packages, appended to the path as plain folders (their own path files,
-    a development install's hook among them, are not run).
+    a development install's hook among them, are not run). The running environment's pip
+    installs the tree into it (`--python`), its `escalation` script included.
     """
     venv = into / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -370,10 +372,10 @@ def installed(into: Path) -> Path:
     site_dir = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                    capture_output=True, text=True, check=True).stdout.strip())
     (site_dir / "_dependencies.pth").write_text("".join(f"{p}\n" for p in site.getsitepackages()))
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                           "--target", str(site_dir), str(ROOT)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
+                           "--no-build-isolation", str(ROOT)], capture_output=True, text=True)
     if done.returncode != 0:
-        sys.exit(f"pip install --target failed: {done.stderr.strip()[-500:]}")
+        sys.exit(f"pip install --python {python} failed: {done.stderr.strip()[-500:]}")
     return python
 
 
