@@ -144,3 +144,17 @@ def test_an_export_with_no_patient_to_replay_is_refused_naming_the_export(tmp_pa
     result = _batch(str(export), "--out", str(tmp_path / "out"))
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"error: {export}: no patient of this export can be a scenario ("), result.stderr
+
+
+def test_a_batch_imports_an_export_to_the_same_bytes_as_import_fhir(tmp_path: Path):
+    """One writer for both: the scenario files and import-summary.json (keys sorted) that `import
+    fhir` writes for an export are those a batch writes for it, byte for byte."""
+    out, alone = tmp_path / "batch", tmp_path / "alone"
+    assert CliRunner().invoke(app, ["batch", str(BULK), "--out", str(out), "--workers", "1"]).exit_code == 0
+    result = CliRunner().invoke(app, ["import", "fhir", str(BULK), "--out", str(alone),
+                                      "--rules", str(ROOT / "rules" / "report-pathway.yaml")])
+    assert result.exit_code == 0, result.output
+    batch_files = {p.name: p.read_bytes() for p in (out / "imported" / "01-bulk").iterdir()}
+    assert batch_files == {p.name: p.read_bytes() for p in alone.iterdir()}
+    summary = (alone / "import-summary.json").read_text()
+    assert summary == json.dumps(json.loads(summary), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

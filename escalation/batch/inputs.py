@@ -91,7 +91,7 @@ def _name(number: int, folder: Path) -> str:
 
 
 def _import(folder: Path, dest: Path, diagnoses: Sequence[str]) -> None:
-    from escalation.fhir.scenario_file import scenario_yaml
+    from escalation.fhir.scenario_file import import_files
     from escalation.fhir.to_scenario import DEFAULT_DIAGNOSES, Options, import_paths
 
     imported = import_paths([folder], Options(diagnoses=tuple(diagnoses) or DEFAULT_DIAGNOSES))
@@ -100,9 +100,8 @@ def _import(folder: Path, dest: Path, diagnoses: Sequence[str]) -> None:
         raise InputError(str(folder), f"no patient of this export can be a scenario ({why}); "
                          "`escalation import fhir` lists every patient and why")
     dest.mkdir()
-    for data, _ in imported.scenarios:
-        (dest / f"{data['scenario']['id']}.yaml").write_text(scenario_yaml(data), encoding="utf-8")
-    (dest / "import-summary.json").write_text(imported.summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    for name, text in import_files(imported):
+        (dest / name).write_text(text, encoding="utf-8")
 
 
 def _check_unchanged(export: Path, staged: Path, dest: Path, planned: Manifest) -> None:

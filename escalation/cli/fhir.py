@@ -18,6 +18,7 @@ import typer
 
 from escalation.cli.common import Format, FormatOpt, Width, errors, json_text
 from escalation.cli.help import PlainCommand
+from escalation.fhir import SUMMARY_FILE
 from escalation.load import shipped
 from escalation.load.errors import InputError
 from escalation.match.results import NOTICE, ReplayResult
@@ -28,7 +29,6 @@ import_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup
                          context_settings=_SETTINGS, help="Read patient records into scenario files. " + NOTICE)
 export_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                          context_settings=_SETTINGS, help="Write scenarios in other formats. " + NOTICE)
-SUMMARY_FILE = "import-summary.json"
 
 
 class ReplayFormat(str, Enum):
@@ -77,7 +77,7 @@ def import_fhir(
     width: Width = None,
 ) -> None:
     """Import patients from FHIR R4 into scenario files, one per patient, and summarise what was not used."""
-    from escalation.fhir.scenario_file import scenario_yaml
+    from escalation.fhir.scenario_file import import_files
     from escalation.fhir.to_scenario import Options, import_paths, rule_diagnoses
     from escalation.load.loading import load_ruleset
     from escalation.report.files import check_output, publish, staged
@@ -89,15 +89,14 @@ def import_fhir(
         options = Options(day_zero=day_zero, day_zero_encounters=tuple(day_zero_encounter or ()),
                           diagnoses=rule_diagnoses(load_ruleset(p) for p in rule_paths), strict=strict)
         imported = import_paths(paths, options)
-        names = [f"{data['scenario']['id']}.yaml" for data, _ in imported.scenarios]
+        files = import_files(imported)
         with staged(out) as stage:
-            for name, (data, _) in zip(names, imported.scenarios):
-                (stage / name).write_text(scenario_yaml(data), encoding="utf-8")
-            (stage / SUMMARY_FILE).write_text(json_text(imported.summary), encoding="utf-8")
-            publish(stage, out, [*names, SUMMARY_FILE])
+            for name, text in files:
+                (stage / name).write_text(text, encoding="utf-8")
+            publish(stage, out, [name for name, _ in files])
     summary = imported.summary
     sys.stdout.write(json_text(summary) if fmt == Format.json else summary_table(summary, output_width(width)))
-    typer.echo(f"wrote {len(names)} scenario file(s) and {SUMMARY_FILE} to {out} ({NOTICE.split(' - ')[0]})",
+    typer.echo(f"wrote {len(files) - 1} scenario file(s) and {SUMMARY_FILE} to {out} ({NOTICE.split(' - ')[0]})",
                err=True)
 
 

@@ -5,3 +5,5 @@ imports the engine, the matching or the reports, so an import can never depend o
 replay would say. Research review only: an imported timeline is material for a replay, not a
 clinical record.
 """
+
+SUMMARY_FILE = "import-summary.json"  # beside the scenario files of every import: what was not used

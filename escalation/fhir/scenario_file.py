@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
 
-from escalation.fhir.to_scenario import NOTICE
+from escalation.fhir import SUMMARY_FILE
+from escalation.fhir.to_scenario import NOTICE, Imported
 
 _HEADER = """\
 # {notice}
@@ -43,3 +45,12 @@ def scenario_yaml(data: dict[str, Any]) -> str:
 def _ordered(event: dict[str, Any]) -> dict[str, Any]:
     known = {k: event[k] for k in _ORDER if k in event}
     return {**known, **{k: v for k, v in event.items() if k not in known}}
+
+
+def import_files(imported: Imported) -> list[tuple[str, str]]:
+    """The files an import writes, as (name, text): a scenario file per patient, then the summary
+    (keys sorted, as every JSON output of the tool). One list for `escalation import fhir` and for
+    a batch's Bulk Data import, so that the two write the same bytes for the same export."""
+    files = [(f"{data['scenario']['id']}.yaml", scenario_yaml(data)) for data, _ in imported.scenarios]
+    summary = imported.summary.model_dump(mode="json")
+    return [*files, (SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True, ensure_ascii=False) + "\n")]
