@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +68,34 @@ def run(scenario: Scenario, ruleset: Ruleset, through_day: int | None = None) ->
 
 def points(result: ReplayResult, rule_id: str) -> list:
     return [dp for dp in result.decision_points if dp.rule_id == rule_id]
+
+
+@pytest.fixture
+def unreadable(monkeypatch) -> Callable[..., None]:
+    """`unreadable(folder)` makes listing that folder fail as it would without permission (the
+    tests run as root, which a chmod does not stop): os.scandir and os.listdir of it raise
+    PermissionError, every other folder lists as usual. `unreadable(folder, FileNotFoundError)`
+    fails it as a folder removed during a walk."""
+    blocked: dict[str, type[OSError]] = {}
+    real_scandir, real_listdir = os.scandir, os.listdir
+    codes = {PermissionError: errno.EACCES, FileNotFoundError: errno.ENOENT}
+
+    def refuse(path) -> None:
+        if not isinstance(path, int) and (error := blocked.get(os.path.abspath(os.fspath(path)))):
+            raise error(codes[error], os.strerror(codes[error]), os.fspath(path))
+
+    def scandir(path="."):
+        refuse(path)
+        return real_scandir(path)
+
+    def listdir(path="."):
+        refuse(path)
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "listdir", listdir)
+
+    def block(folder: Path, error: type[OSError] = PermissionError) -> None:
+        blocked[os.path.abspath(folder)] = error
+
+    return block

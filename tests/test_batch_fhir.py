@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 from typer.testing import CliRunner
 
@@ -135,6 +136,24 @@ def test_an_export_inside_a_folder_named_is_refused_naming_it_not_left_out(tmp_p
     assert result.stderr.strip() == (f"error: {data}: holds FHIR Bulk Data (NDJSON files) in {export}, which a "
                                      "batch reads only as an export folder named on its own: name that folder too")
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("blocked", ["data/more", "data", "export/more"])
+def test_an_input_folder_with_a_subfolder_that_cannot_be_read_is_refused_naming_it_before_dir_is_touched(
+        tmp_path: Path, unreadable, blocked: str):
+    """Under a folder of scenarios or a Bulk Data export, or the folder named itself: the
+    scenarios in it would be missing from the batch without a word."""
+    data, export = tmp_path / "data", _export(tmp_path / "export")
+    (data / "more").mkdir(parents=True)
+    (data / "a.yaml").write_text((ROOT / "scenarios" / "index_case.yaml").read_text())
+    (data / "more" / "b.yaml").write_text((ROOT / "scenarios" / "index_case.yaml").read_text())
+    (export / "more").mkdir()
+    unreadable(tmp_path / blocked)
+    given = export if blocked.startswith("export") else data
+    result = _batch(str(given), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"error: {tmp_path / blocked}: cannot read folder: Permission denied\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_export_with_no_patient_to_replay_is_refused_naming_the_export(tmp_path: Path):

@@ -124,6 +124,20 @@ def test_a_folder_of_yaml_and_ndjson_checks_the_export_once_and_each_yaml_file(t
                      f"ok: {data / 'export' / 'rules.yaml'} (rules)"]
 
 
+def test_a_folder_with_an_export_whose_subfolder_cannot_be_read_is_one_line_naming_it(tmp_path, unreadable):
+    data = tmp_path / "data"
+    shutil.copytree(BULK, data / "export")
+    shutil.copy(INDEX_CASE, data / "a.yaml")
+    (data / "export" / "more").mkdir()
+    shutil.copy(BULK / "Observation.000.ndjson", data / "export" / "more" / "Observation.001.ndjson")
+    unreadable(data / "export" / "more")
+    for named in (data, data / "export"):
+        result = check(named)
+        assert result.exit_code == 2, result.output
+        assert result.stderr == f"error: {data / 'export' / 'more'}: cannot read folder: Permission denied\n"
+        assert result.stdout == ""
+
+
 def test_a_broken_bundle_is_one_line_with_file_and_line_and_the_other_files_are_still_checked(tmp_path, index_bundle):
     entries = [json.loads(json.dumps(e)) for e in index_bundle["entry"]]
     broken = next(i for i, e in enumerate(entries) if e["resource"]["resourceType"] == "Observation")

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from escalation.api import replay
 from escalation.cli.app import app
 from escalation.fhir.codes import table
+from escalation.fhir.reader import bundle_files
 from escalation.fhir.to_scenario import Options, import_paths
 from escalation.load.errors import InputError
 from escalation.load.loading import load_scenario
@@ -253,6 +254,24 @@ def _bundle(tmp_path: Path, *resources: dict) -> Path:
     entries = ",\n".join("  " + json.dumps({"resource": r}) for r in resources)
     path.write_text('{"resourceType": "Bundle", "type": "collection", "entry": [\n' + entries + "\n]}\n")
     return path
+
+
+def test_an_export_with_a_subfolder_that_cannot_be_read_is_one_line_naming_it(tmp_path, unreadable):
+    """Its NDJSON files would be left out of the import without a word: the folder is named."""
+    export = tmp_path / "export"
+    export.mkdir()
+    for f in BULK.iterdir():
+        (export / f.name).write_bytes(f.read_bytes())
+    (export / "more").mkdir()
+    (export / "more" / "Observation.001.ndjson").write_bytes((BULK / "Observation.000.ndjson").read_bytes())
+    (export / "more" / "in.json").write_text(SYNTHEA.read_text())
+    unreadable(export / "more")
+    result = _run(tmp_path, str(export))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"error: {export / 'more'}: cannot read folder: Permission denied\n"
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputError, match="^" + str(export / "more") + ": cannot read folder: Permission denied$"):
+        bundle_files([export])  # as `escalation test` finds Bundles in a folder
 
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "2019-01-01"}

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from escalation.batch.plan import Manifest, sha256_of
+from escalation.load.discover import files_under, folder_entries
 from escalation.load.errors import InputError
 
 IMPORTED = "imported"  # the folder inside DIR that holds imported Bulk Data patients
@@ -37,7 +38,7 @@ def is_import_folder(path: Path) -> bool:
 
 def is_bulk_folder(path: Path) -> bool:
     """A folder with NDJSON files at its top: a Bulk Data export, as `$export` writes it."""
-    return path.is_dir() and any(p.suffix == ".ndjson" for p in path.iterdir())
+    return path.is_dir() and any(p.suffix == ".ndjson" for p in folder_entries(path))
 
 
 def has_bulk_folders(inputs: Sequence[Path]) -> bool:
@@ -47,10 +48,15 @@ def has_bulk_folders(inputs: Sequence[Path]) -> bool:
 def refuse_nested_exports(inputs: Sequence[Path]) -> None:
     """A folder named that holds NDJSON files below its top is refused, naming the export inside:
     a batch reads an export only when the export's own folder is named (its scenarios are found
-    by walking, its NDJSON files are not), and leaving it out would be silent."""
+    by walking, its NDJSON files are not), and leaving it out would be silent. Every folder named
+    is walked here, an export too, so that one with a subfolder that cannot be read is refused
+    before DIR is touched (an export is read only once DIR is locked)."""
     for given in map(Path, inputs):
-        if given.is_dir() and not is_bulk_folder(given):
-            inner = sorted({p.parent for p in given.rglob("*.ndjson") if p.is_file()})
+        if given.is_dir():
+            files = files_under(given)
+            if is_bulk_folder(given):
+                continue
+            inner = sorted({p.parent for p in files if p.name.endswith(".ndjson")})
             if inner:
                 raise InputError(str(given), f"holds FHIR Bulk Data (NDJSON files) in {inner[0]}, which a batch "
                                  "reads only as an export folder named on its own: name that folder too")
@@ -110,7 +116,7 @@ def _check_unchanged(export: Path, staged: Path, dest: Path, planned: Manifest) 
     prefix = dest.absolute()
     then = {Path(s.path).relative_to(prefix).as_posix(): s.sha256 for s in planned.scenarios
             if Path(s.path).is_relative_to(prefix)}
-    now = {p.relative_to(staged).as_posix(): sha256_of(p) for p in staged.rglob("*") if p.suffix in (".yaml", ".yml")}
+    now = {p.relative_to(staged).as_posix(): sha256_of(p) for p in files_under(staged) if p.suffix in (".yaml", ".yml")}
     if now == then:
         return
     gone = sorted(then.keys() - now.keys())

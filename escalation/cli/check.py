@@ -30,7 +30,7 @@ from typing import Any, Literal
 import typer
 
 from escalation.cli.common import EXIT_BAD_INPUT, errors
-from escalation.load.discover import kind_of, require_some, yaml_files
+from escalation.load.discover import files_under, kind_of, require_some, yaml_files
 from escalation.load.errors import InputError
 from escalation.load.loading import load_ruleset, load_scenario, read_yaml
 
@@ -63,7 +63,7 @@ def targets(paths: Iterable[Path]) -> list[Target]:
 
 def _walk(root: Path) -> list[Target]:
     found = [Target(p, "file") for p in yaml_files([root])]
-    fhir = sorted(p for p in root.rglob("*") if p.suffix in (JSON, NDJSON) and p.is_file())
+    fhir = [p for p in files_under(root) if p.suffix in (JSON, NDJSON)]
     exports = _outermost({p.parent for p in fhir if p.suffix == NDJSON})
     found += [Target(folder, "export") for folder in exports]
     if any(p.suffix == JSON and not _inside(p, exports) for p in fhir):

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from escalation.load.discover import files_under
 from escalation.load.errors import InputError
 from escalation.load.reading import is_regular_file, read_text, shown_name
 
@@ -60,7 +61,7 @@ def read_paths(paths: Iterable[Path]) -> list[Located]:
 
 def _files(path: Path) -> list[Path]:
     if path.is_dir():
-        found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (NDJSON_SUFFIX, ".json"))
+        found = [p for p in files_under(path) if p.suffix in (NDJSON_SUFFIX, ".json")]
         files = [p for p in found if p.suffix == NDJSON_SUFFIX or not _is_manifest(p)]
         if not files:
             raise InputError(str(path), "no FHIR input found (looked for *.ndjson and Bundle *.json files)")
@@ -231,5 +232,5 @@ def _skip(text: str, i: int) -> int:
 
 def bundle_files(roots: Iterable[Path]) -> list[Path]:
     """FHIR Bundle JSON files under the folders named, sorted: scenarios for `escalation test`."""
-    return [p for root in roots if root.is_dir() for p in sorted(root.rglob("*.json"))
-            if p.is_file() and is_bundle_file(p)]
+    return [p for root in roots if root.is_dir() for p in files_under(root)
+            if p.name.endswith(".json") and is_bundle_file(p)]

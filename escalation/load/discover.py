@@ -1,19 +1,22 @@
 """Which files a command was pointed at, and what kind of file each one is.
 
-Commands take files and folders. A folder is walked recursively for YAML files in a stable
-order, so that two runs list the same files in the same order. What a file is (a scenario, a
-rule set, or the published-case records) is read from its top-level keys, not guessed from its
-name or folder, so that `check` can validate a mixed tree and `test` can say plainly when it
-found nothing to test.
+Commands take files and folders. A folder is walked recursively in a stable order, so that two
+runs list the same files in the same order; every command walks with `files_under`, so a
+folder in it that cannot be read is an error naming it, never passed over. What a file is (a
+scenario, a rule set, or the published-case records) is read from its top-level keys, not
+guessed from its name or folder, so that `check` can validate a mixed tree and `test` can say
+plainly when it found nothing to test.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from escalation.load.errors import InputError
+from escalation.load.reading import shown_name
 
 FileKind = Literal["scenario", "rules", "records"]
 T = TypeVar("T")
@@ -38,13 +41,51 @@ def yaml_files(paths: Iterable[Path], skip_literature: bool = False) -> list[Pat
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out += sorted(x for x in p.rglob("*") if x.suffix in YAML_SUFFIXES and x.is_file()
-                          and not (skip_literature and LITERATURE in x.relative_to(p).parts))
+            out += [x for x in files_under(p) if x.suffix in YAML_SUFFIXES
+                    and not (skip_literature and LITERATURE in x.relative_to(p).parts)]
         elif p.exists():
             out.append(p)
         else:
             raise InputError(str(p), "file not found")
     return out
+
+
+def files_under(root: Path) -> list[Path]:
+    """The regular files in a folder and all its subfolders, sorted by path (as `sorted` sorts
+    paths, part by part). Symbolic links to files are followed and links to folders are not, as
+    `Path.rglob` does. A folder that cannot be listed (no permission, an I/O error, removed during
+    the walk), the root included, is an input error naming it: `rglob` would pass over it without
+    a word, and its files would be missing from the results."""
+
+    def refuse(exc: OSError) -> NoReturn:
+        raise _unreadable_folder(exc, root) from None
+
+    found: list[Path] = []
+    for folder, _, names in os.walk(root, onerror=refuse):
+        for name in names:
+            path = Path(folder, name)
+            try:
+                regular = path.is_file()
+            except OSError as exc:  # not "no such file", which is_file takes as "not a file"
+                raise InputError(shown_name(path), f"cannot read file: {exc.strerror or exc}") from None
+            if regular:
+                found.append(path)
+    return sorted(found)
+
+
+def folder_entries(folder: Path) -> list[Path]:
+    """What one folder holds (files and folders), sorted; a folder that cannot be listed is an
+    input error naming it, as in `files_under`."""
+    try:
+        return sorted(folder.iterdir())
+    except OSError as exc:
+        raise _unreadable_folder(exc, folder) from None
+
+
+def _unreadable_folder(exc: OSError, folder: Path) -> InputError:
+    """The error for a folder that could not be listed: the one named by `exc` (a subfolder of
+    a walk), or `folder`."""
+    return InputError(shown_name(exc.filename or folder), f"cannot read folder: {exc.strerror or exc}")
 
 
 def require_some(found: list[T], paths: Iterable[Path], what: str,
