@@ -62,6 +62,7 @@ SCENARIO_CASES = {
     "age-nan.yaml": ("finite", "nan"),
     "spo2-zero.yaml": ("spo2", "divides", "modelling bound"),
     "spo2-bound-zero.yaml": ("spo2", "divides", "modelling bound"),
+    "spo2-fraction.yaml": ("spo2 = 0.95 %", "fraction", "0.95 for 95 %", "modelling bound"),
     "reported-pf-zero.yaml": ("pf", "divides", "modelling bound"),
     "reported-oi-zero.yaml": ("oi", "MAP x 100 / OI", "modelling bound"),
     "report-kl6-nan.yaml": ("finite", "nan"),

@@ -127,14 +127,12 @@ def _check_reading(measure: str, reading: Value) -> None:
         )
     for x in reading.canonical(measure).numbers():
         below = x < m.low if m.low_inclusive else x <= m.low
+        lo = "[" if m.low_inclusive else "("
+        if below and m.low_reason:
+            raise ValueError(f"{measure} = {x:g} {m.unit} is refused: {m.low_reason} (a modelling bound, "
+                             f"not a clinical one; accepted {lo}{m.low:g}, {m.high:g}] {m.unit})")
         if below or x > m.high:
-            lo = "[" if m.low_inclusive else "("
-            why = ""
-            if below and m.divisor:
-                why = f"; {m.low:g} is refused because {m.divisor} (a modelling bound)"
-            raise ValueError(
-                f"{measure} = {x:g} {m.unit} is outside its physical range {lo}{m.low:g}, {m.high:g}]{why}"
-            )
+            raise ValueError(f"{measure} = {x:g} {m.unit} is outside its physical range {lo}{m.low:g}, {m.high:g}]")
 
 
 # A modelling bound, not a clinical one: no regimen in any DOSE_UNITS unit comes near a million

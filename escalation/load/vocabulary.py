@@ -31,9 +31,10 @@ class Measure:
     conversions: dict[str, Callable[[float], float]] = field(default_factory=dict)
     derived: bool = False
     low_inclusive: bool = True
-    # Why the low end is excluded, where the reason is that the value divides in a derived index.
-    # Shown in the error, since refusing zero there is a modelling bound, not a clinical one.
-    divisor: str | None = None
+    # Why the low end is refused where the reason is the project's, not physics: the value divides
+    # in a derived index, or a small value is more likely a slip of units than a reading. Shown in
+    # the error, since such a bound is a modelling bound, not a clinical one.
+    low_reason: str | None = None
 
 
 def _same(x: float) -> float:
@@ -53,8 +54,11 @@ MEASURES: dict[str, Measure] = {
     m.code: m
     for m in [
         # Oxygenation and ventilation
-        Measure("spo2", "oxygen saturation by pulse oximetry (SpO2)", "%", 0, 100, low_inclusive=False,
-                divisor="SpO2 divides in OSI = MAP x FiO2 x 100 / SpO2"),
+        # At most 1 % is refused: 0.95 is a fraction written for 95 %, which would otherwise read
+        # as profound hypoxaemia and meet every oxygenation threshold (a modelling bound).
+        Measure("spo2", "oxygen saturation by pulse oximetry (SpO2)", "%", 1, 100, low_inclusive=False,
+                low_reason="SpO2 is a percentage, and 1 or less reads as a fraction written for one "
+                           "(0.95 for 95 %); zero also divides in OSI = MAP x FiO2 x 100 / SpO2"),
         Measure("fio2", "fraction of inspired oxygen (FiO2)", "fraction", 0.21, 1.0,
                 {"%": lambda x: x / 100}),
         Measure("pao2", "arterial oxygen tension (PaO2)", "mmHg", 0, 800,
@@ -95,9 +99,9 @@ MEASURES: dict[str, Measure] = {
         Measure("tac_trough", "tacrolimus trough level", "ng/mL", 0, 200, {"ng/ml": _same}),
         # Derived indices: computed by escalation.derive, or transcribed where the source reports them
         Measure("oi", "oxygenation index (OI)", "index", 0, 300, derived=True, low_inclusive=False,
-                divisor="the P/F a reported OI implies is MAP x 100 / OI"),
+                low_reason="the P/F a reported OI implies is MAP x 100 / OI"),
         Measure("pf", "PaO2/FiO2 ratio", "mmHg", 0, 800, derived=True, low_inclusive=False,
-                divisor="the PaO2 a reported P/F implies (P/F x FiO2) divides in OI = MAP x FiO2 x 100 / PaO2"),
+                low_reason="the PaO2 a reported P/F implies (P/F x FiO2) divides in OI = MAP x FiO2 x 100 / PaO2"),
         Measure("sf", "SpO2/FiO2 ratio", "ratio", 0, 500, derived=True),
         Measure("osi", "oxygen saturation index (OSI)", "index", 0, 300, derived=True),
     ]
