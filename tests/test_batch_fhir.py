@@ -177,3 +177,20 @@ def test_a_batch_imports_an_export_to_the_same_bytes_as_import_fhir(tmp_path: Pa
     assert batch_files == {p.name: p.read_bytes() for p in alone.iterdir()}
     summary = (alone / "import-summary.json").read_text()
     assert summary == json.dumps(json.loads(summary), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_a_bundle_in_a_batch_says_in_its_replay_rows_what_its_import_left_out(tmp_path: Path):
+    import pyarrow.parquet as pq
+
+    from escalation.batch import store
+
+    out = tmp_path / "batch"
+    bundle = ROOT / "tests" / "fixtures" / "fhir" / "synthea_like.json"
+    result = CliRunner().invoke(app, ["batch", str(bundle), str(ROOT / "scenarios" / "index_case.yaml"),
+                                      "--out", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    replays = [r for i in store.done_chunks(out) for r in pq.read_table(store.part(out, store.REPLAYS, i)).to_pylist()]
+    notes = {r["scenario_id"]: r["fhir_import"] for r in replays}
+    assert notes["index-case"] is None
+    bundle_note = next(v for k, v in notes.items() if k.startswith("fhir-"))
+    assert "day 0 is 2021-03-01" in bundle_note and "2 with a code that maps to nothing" in bundle_note

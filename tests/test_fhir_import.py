@@ -351,6 +351,24 @@ def test_a_file_that_is_not_a_bundle_is_refused(tmp_path):
     assert result.stderr.strip() == f"error: {path}:1: not a FHIR Bundle (a Patient): give a Bundle JSON file or a Bulk Data folder of NDJSON files"
 
 
+def test_a_bundle_replayed_in_memory_says_its_day_zero_and_what_was_left_out():
+    """No scenario file or import-summary.json is written for it, so the result says it: two
+    records with unmapped codes and a Claim (a type the import does not read) in this Bundle."""
+    table = CliRunner().invoke(app, ["replay", str(SYNTHEA)])
+    assert table.exit_code == 0, table.output
+    shown = " ".join(table.stdout.split())
+    assert "FHIR: imported in memory from FHIR R4; day 0 is 2021-03-01, the start of Encounter/enc-1" in shown
+    assert ("records left out: 2 with a code that maps to nothing, 1 of resource types the import does "
+            "not read (`escalation import fhir` or `check` lists each)") in shown
+    scenario = json.loads(CliRunner().invoke(app, ["replay", str(SYNTHEA), "--format", "json"]).stdout)["scenario"]
+    assert scenario["fhir_import"].startswith("imported in memory from FHIR R4; day 0 is 2021-03-01")
+    explained = CliRunner().invoke(app, ["explain", str(SYNTHEA)])
+    assert "FHIR: imported in memory" in explained.stdout
+    yaml_scenario = json.loads(CliRunner().invoke(app, ["replay", str(ROOT / "scenarios" / "index_case.yaml"),
+                                                        "--format", "json"]).stdout)["scenario"]
+    assert yaml_scenario["fhir_import"] is None
+
+
 def test_replay_and_test_accept_a_one_patient_bundle(tmp_path):
     result = CliRunner().invoke(app, ["replay", str(SYNTHEA), "--format", "json"])
     assert result.exit_code == 0, result.output

@@ -67,6 +67,7 @@ class ReplayRow(_Row):
     scenario_id: str | None
     decision_points: int
     unflagged_actions: int
+    fhir_import: str | None = None  # a Bundle's day 0 and the records its import left out
 
 
 class ErrorRow(_Row):

@@ -181,7 +181,7 @@ def replay_job(chunk: int, job: Job, diagnoses: list[str]) -> Replayed:
     found = R.decision_rows(base, result) + R.unflagged_rows(base, result)
     n_dp = sum(r.kind == "decision_point" for r in found)
     return found, R.ReplayRow(**base, status="ok", scenario_id=result.scenario.id, decision_points=n_dp,
-                              unflagged_actions=len(found) - n_dp), None
+                              unflagged_actions=len(found) - n_dp, fhir_import=result.scenario.fhir_import), None
 
 
 def replay_chunk(task: ChunkTask) -> ChunkOutput:

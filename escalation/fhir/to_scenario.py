@@ -377,4 +377,18 @@ def one_scenario(path: Path, options: Options | None = None) -> Scenario:
         raise InputError(str(path), f"holds {len(imported.summary.patients)} patient(s) and gives "
                          f"{len(imported.scenarios)} scenario(s); replay takes one "
                          f"(use `escalation import fhir` for several){f' ({why})' if why else ''}")
-    return imported.scenarios[0][1]
+    return imported.scenarios[0][1].with_fhir_import(in_memory_note(imported.summary))
+
+
+def in_memory_note(summary: ImportSummary) -> str:
+    """What a replay of a Bundle says of its import, since no scenario file or summary is written:
+    day 0 and why, and how many records the scenario leaves out (`import fhir` lists each)."""
+    patient = summary.patients[0]
+    left = [f"{n} {what}" for n, what in (
+        (sum(u.count for u in summary.unmapped), "with a code that maps to nothing"),
+        (sum(s.count for s in summary.skipped), "skipped"),
+        (sum(summary.not_read.values()), "of resource types the import does not read")) if n]
+    out = f"imported in memory from FHIR R4; day 0 is {patient.day_zero}, the {patient.day_zero_rule}"
+    if not left:
+        return out + "; no record left out"
+    return out + f"; records left out: {', '.join(left)} (`escalation import fhir` or `check` lists each)"

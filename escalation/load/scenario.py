@@ -13,7 +13,7 @@ impossible ever reaches the rule engine.
 import math
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from escalation.load.citations import Citation
 from escalation.load.errors import located_error
@@ -450,6 +450,19 @@ class Scenario(_Strict):
                         f"reported interval names unknown event {ref!r}",
                         ("reported_intervals", i, field),
                     )
+        return self
+
+    # For a FHIR Bundle replayed without a scenario file: its day 0 and what the import left out
+    # (a private note, not part of the format: a file says so in import-summary.json instead).
+    _fhir_import: str | None = PrivateAttr(None)
+
+    @property
+    def fhir_import(self) -> str | None:
+        return self._fhir_import
+
+    def with_fhir_import(self, note: str) -> "Scenario":
+        """Record how this scenario was imported in memory, so that every result can say it."""
+        self._fhir_import = note
         return self
 
     def event(self, event_id: str) -> Any:

@@ -210,7 +210,8 @@ def scenario_out(replay: Replay, scenario_file: Path | str) -> ScenarioOut:
     return ScenarioOut(id=replay.scenario.scenario.id, title=replay.scenario.scenario.title,
                        file=Path(scenario_file).as_posix(), first_day=early.first_day, last_day=early.last_day,
                        hypothetical=replay.scenario.scenario.hypothetical,
-                       hypothetical_events=[e.id for e in replay.scenario.events if e.hypothetical])
+                       hypothetical_events=[e.id for e in replay.scenario.events if e.hypothetical],
+                       fhir_import=replay.scenario.fhir_import)
 
 
 def build_result(

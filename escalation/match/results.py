@@ -154,6 +154,8 @@ class ScenarioOut(_Out):
     hypothetical_events: list[str] = Field(description="ids of the events no source states")
     first_day: int
     last_day: int
+    fhir_import: str | None = Field(None, description="for a FHIR R4 Bundle replayed without a scenario "
+                                    "file: its day 0, and how many records the import left out")
 
 
 class CandidateRule(_Out):

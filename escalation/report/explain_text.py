@@ -134,6 +134,8 @@ def to_table(explanation: Explanation, width: int = FALLBACK_WIDTH) -> str:
     if sc.hypothetical or sc.hypothetical_events:
         console.print(plain_text("HYPOTHETICAL: counterfactual events, in no source: "
                                  + (", ".join(sc.hypothetical_events) or "none"), width), markup=False)
+    if sc.fhir_import:
+        console.print(plain_text(f"FHIR: {sc.fhir_import}", width), markup=False)
     console.print(plain_text("Which conditions held is the engine's answer: each condition is a rule of its own in "
                              "an explain rule set, on the replay's fact of each day. A condition 'met last' is the "
                              "one whose unbroken run of held days began last: it decided the rule's day.", width),

@@ -127,6 +127,8 @@ def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = Fa
     if result.scenario.hypothetical or result.scenario.hypothetical_events:
         out.line(printable("HYPOTHETICAL: counterfactual events, in no source: "
                            + (", ".join(result.scenario.hypothetical_events) or "none")))
+    if result.scenario.fhir_import:
+        out.line(printable(f"FHIR: {result.scenario.fhir_import}"))
     rs = result.ruleset
     out.line(printable(f"Rule set {rs.id} v{rs.version} sha256:{rs.content_hash[:16]}"
                        + (f" overrides: {', '.join(f'{k}={shown_value(v)}' for k, v in rs.overrides.items())}"
