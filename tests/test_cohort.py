@@ -360,6 +360,19 @@ def test_only_the_present_case_is_replayed(placed):
     assert "treatments are not given" in next(c for c in placed.placements if c.record == "row14-kobayashi").replay.why
 
 
+def test_steps_are_not_compared_under_a_rule_set_that_numbers_them_its_own_way(table):
+    """Table 1 is placed on the report pathway's steps; Romero-Bueno's step 2 proposes what the
+    report calls steps 1, 4 and 5, so its step numbers are not set beside Table 1's (they were,
+    and "differed"). A variant of the report pathway keeps its numbering and is compared."""
+    romero = placement(table, RECORDS, ROOT / "rules" / "romero-bueno-2020.yaml")
+    rp = next(c for c in romero.placements if c.replay.possible).replay
+    assert rp.against_table.startswith("not compared: Table 1's treatments reach the report pathway's steps")
+    assert "its step 2, rb-refractory-add-on, proposes IVCY, MMF, RTX" in rp.against_table
+    assert "(they differ)" not in rp.against_table
+    earlier = placement(table, RECORDS, ROOT / "rules" / "rtx-earlier.yaml")
+    assert next(c for c in earlier.placements if c.replay.possible).replay.against_table.startswith("the replay flags")
+
+
 def test_placement_follows_the_records(table):
     reached, highest, maybe = place(altered(table, "row01-tosun", treatments=["PSL", "PE"], ecmo="—").records[0])
     assert (reached, highest, maybe) == ({"1": ["PSL"], "2": ["PE"]}, 2, False)

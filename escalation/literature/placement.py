@@ -165,13 +165,35 @@ def _replayed(files: tuple[Path, str], ruleset: Ruleset, reached: dict[str, list
            for d in result.decision_points if d.kind == "escalation"]
     steps = sorted({d.step for d in dps if d.step is not None})
     table_steps = sorted(int(k) for k in reached)
-    same = steps == table_steps
-    against = (f"the replay flags steps {', '.join(map(str, steps)) or 'none'}; Table 1's treatments "
-               f"reach steps {', '.join(map(str, table_steps)) or 'none'}"
-               + ("" if same else " (they differ)"))
+    own = _own_numbering(ruleset)
+    if own is not None:
+        against = (f"not compared: Table 1's treatments reach the report pathway's steps "
+                   f"{', '.join(map(str, table_steps)) or 'none'}, and {ruleset.ruleset.id} numbers its steps "
+                   f"its own way ({own})")
+    else:
+        against = (f"the replay flags steps {', '.join(map(str, steps)) or 'none'}; Table 1's treatments "
+                   f"reach steps {', '.join(map(str, table_steps)) or 'none'}"
+                   + ("" if steps == table_steps else " (they differ)"))
     return ReplayBrief(possible=True, why="the row links a timeline of the same patient", timeline_file=shown,
                        ruleset=f"{ruleset.ruleset.id} v{ruleset.ruleset.version}",
                        decision_points=dps, steps_flagged=steps, against_table=against)
+
+
+_REPORT_STEP = {**STEP_OF, "VV-ECMO": STEP_OF["ECMO"]}  # a rule proposes ECMO by its mode
+
+
+def _own_numbering(ruleset: Ruleset) -> str | None:
+    """Where a rule set's step numbers are not the report pathway's, onto which Table 1 is placed:
+    the first rule whose step differs from the report's step of what it proposes (None: the same
+    numbering, so the two lists of steps can be set side by side)."""
+    for rule in ruleset.rules:
+        if rule.step is None:
+            continue
+        theirs = sorted({_REPORT_STEP[c] for c in rule.proposes if c in _REPORT_STEP})
+        if theirs and theirs != [rule.step]:
+            return (f"its step {rule.step}, {rule.id}, proposes {', '.join(rule.proposes)}: the report "
+                    f"pathway's step{'s' if len(theirs) > 1 else ''} {', '.join(map(str, theirs))}")
+    return None
 
 
 def _steps_table(rows: list[CasePlacement]) -> list[StepRow]:
