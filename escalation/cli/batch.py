@@ -176,7 +176,7 @@ def summary(
 def synth(
     n: Annotated[int, typer.Argument(metavar="N", min=1, max=1_000_000, help="how many timelines")],
     seed: Annotated[int, typer.Option(metavar="S", help="the same seed writes the same files")],
-    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder for synth-NNNNNN.yaml")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="new or empty folder for synth-NNNNNN.yaml")],
 ) -> None:
     """Write N hypothetical timelines (scenario files) for load and robustness testing only: not
     patients, not evidence. Every scenario and event is marked hypothetical: true."""
