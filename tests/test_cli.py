@@ -103,3 +103,14 @@ def test_help_of_a_command_that_takes_a_bundle_says_so(command: str):
     assert out.returncode == 0
     assert "FHIR R4 Bundle JSON file" in " ".join(out.stdout.split())
 
+
+def test_batch_help_lists_batch_summary():
+    """`batch --help` is the help of the default command (`batch INPUTS ...`): it names the other
+    command of the group too, with its usage and what it does."""
+    out = cli("batch", "--help")
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())
+    assert "Usage: escalation batch [OPTIONS] INPUTS..." in text
+    assert "or: escalation batch summary [OPTIONS] DIR" in text
+    assert "summary For each rule set, grid point and rule:" in text
+    assert "Usage: escalation batch summary [OPTIONS] DIR" in cli("batch", "summary", "--help").stdout
