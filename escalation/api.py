@@ -125,8 +125,10 @@ def explain(
     """For each rule (default: every rule of the set) and day, every condition: whether it held,
     the value read against the threshold; what decided each rule's day, or how near it came.
 
-    `days` limits the days shown and summarised: `(A, B)` or `"A..B"` (both included). An unknown
-    rule id or a bad day range is an InputError. Which conditions held is the engine's answer.
+    `days` limits the days shown and summarised: `(A, B)` or `"A..B"` (both included), cut to the
+    replayed days (`days_asked` then says what was asked). An unknown rule id, a bad day range or
+    one wholly outside the replayed days is an InputError. Which conditions held is the engine's
+    answer.
     """
     rs = rules if isinstance(rules, Ruleset) else load_ruleset(rules)
     if isinstance(scenario, Scenario):

@@ -93,3 +93,24 @@ def test_main_collects_the_young_generation_less_often_while_a_command_runs(monk
         gc.unfreeze()  # main() freezes what is left as the process ends; this process goes on
     assert done.value.code == 0
     assert seen == [(app_module.YOUNG_GENERATION, *before[1:])] and gc.get_threshold() == before
+
+
+@pytest.mark.parametrize("command", ["replay", "explain", "report", "test", "diff", "sweep"])
+def test_help_of_a_command_that_takes_a_bundle_says_so(command: str):
+    """Each of these loads its scenarios through escalation.api.load_scenario, which imports a FHIR
+    R4 Bundle of one patient (.json) as it reads a scenario YAML file."""
+    out = cli(command, "--help")
+    assert out.returncode == 0
+    assert "FHIR R4 Bundle JSON file" in " ".join(out.stdout.split())
+
+
+def test_batch_help_lists_batch_summary():
+    """`batch --help` is the help of the default command (`batch INPUTS ...`): it names the other
+    command of the group too, with its usage and what it does."""
+    out = cli("batch", "--help")
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())
+    assert "Usage: escalation batch [OPTIONS] INPUTS..." in text
+    assert "or: escalation batch summary [OPTIONS] DIR" in text
+    assert "summary For each rule set, grid point and rule:" in text
+    assert "Usage: escalation batch summary [OPTIONS] DIR" in cli("batch", "summary", "--help").stdout

@@ -88,6 +88,26 @@ def test_days_limit_the_rows_and_the_summaries():
     assert "│     28 │" in table and "│     19" not in table
 
 
+def test_days_reaching_past_the_replay_are_cut_to_it_and_say_so():
+    """The index case runs from day -113 to day 517: a range reaching past either end shows the
+    replayed part and says what was asked; a condition not held in it is "not within" those days,
+    never "never" (the engine read only the days shown for the summary)."""
+    data = escalation.explain(INDEX_CASE, rule_ids=["step4-rituximab"], days=(500, 700))
+    assert (data.first_day, data.last_day, data.days_asked) == (500, 517, (500, 700))
+    assert [r.day for r in data.rules[0].placements[0].days] == list(range(500, 518))
+    table = _cli(str(INDEX_CASE), "--rule", "step4-rituximab", "--days", "500..700").stdout
+    assert "days 500..517 (of days 500..700 asked: the replay covers days -113..517)" in " ".join(table.split())
+    assert "3. not within days 500..517" in table and "never" not in table
+    early = escalation.explain(INDEX_CASE, rule_ids=["step4-rituximab"], days=(-200, -100))
+    assert (early.first_day, early.last_day, early.days_asked) == (-113, -100, (-200, -100))
+    inside = json.loads(_cli(str(INDEX_CASE), "--rule", "step4-rituximab", "--days", "20..30", "--format",
+                             "json").stdout)
+    assert inside["days_asked"] is None  # nothing cut
+    whole = _cli(str(INDEX_CASE), "--rule", "step3-ecmo-oi").stdout  # every day read: "never" is true
+    assert "first day held in days -113..517: 1. day" in whole and "2. never" in whole
+    assert "asked" not in whole.split("Which conditions")[0]
+
+
 def test_rule_filters_keep_the_order_given_and_json_carries_the_notice():
     result = _cli(str(INDEX_CASE), "--rule", "step4-rituximab", "--rule", "step2-plasma-exchange",
                   "--days", "11", "--format", "json")
@@ -110,6 +130,9 @@ def test_case_specific_conditions_are_marked():
     (["--days", "30..10"], "error: --days: 30..10 is empty"),
     (["--days", "ten..20"], "error: --days: 'ten..20' is not a day range A..B"),
     (["--rules", "missing.yaml"], "missing.yaml"),
+    (["--days", "600..700"], "error: --days: days 600..700 are outside the replay, which covers days -113..517"),
+    (["--days", "-200..-114"], "error: --days: days -200..-114 are outside the replay, which covers days -113..517"),
+    (["--days", "518"], "error: --days: day 518 is outside the replay, which covers days -113..517"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = _cli(str(INDEX_CASE), *args)

@@ -8,8 +8,9 @@ import pytest
 from conftest import INDEX_CASE, PATHWAY, ROOT
 from typer.testing import CliRunner
 
-from escalation.analysis.sweep import parse_range, run_sweep
+from escalation.analysis.sweep import Point, parse_range, run_sweep, to_csv
 from escalation.cli.app import app
+from escalation.match.results import NOTICE
 
 runner = CliRunner()
 VARIANTS = ROOT / "scenarios" / "variants"
@@ -82,3 +83,19 @@ def test_sweep_figure_titles_lie_inside_the_figure(n_scenarios):
             assert fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1, (title.get_text(), box, fig.bbox)
     finally:
         plt.close(fig)
+
+
+def test_the_csv_parses_once_its_comment_lines_are_skipped():
+    """The notice stays in the file, on lines that start with '#' (every one of them, whatever
+    the notice holds), and after them a header row and plain CSV rows."""
+    rng = parse_range("step3-ecmo-oi.oi_above=30:40:10")
+    points = [Point("index-case", 30.0, "step3-ecmo-oi", 1, 24, 24), Point("index-case", 40.0, "add-mmf", 2, 35, 40)]
+    header = ["scenario", "rule_id", "occurrence", "step3-ecmo-oi.oi_above", "day", "day_latest"]
+    for notice in (NOTICE, "RESEARCH REVIEW ONLY - a notice, with commas,\nover two lines"):
+        text = to_csv(points, rng, notice)
+        comments = [line for line in text.splitlines() if line.startswith("#")]
+        assert " ".join(c[2:] for c in comments) == " ".join(notice.split("\n"))
+        assert text.startswith("".join(c + "\n" for c in comments))  # the comments come first, and only there
+        rows = list(csv.reader(line for line in text.splitlines() if not line.startswith("#")))
+        assert rows == [header, ["index-case", "step3-ecmo-oi", "1", "30", "24", "24"],
+                        ["index-case", "add-mmf", "2", "40", "35", "40"]]

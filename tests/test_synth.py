@@ -68,3 +68,35 @@ def test_synth_help_says_what_the_timelines_are_for():
     result = runner.invoke(app, ["synth", "--help"])
     assert result.exit_code == 0
     assert "load and robustness testing only" in " ".join(result.stdout.split())
+
+
+def test_synth_refuses_a_folder_that_is_not_empty_and_writes_nothing(tmp_path):
+    out = tmp_path / "d"
+    assert runner.invoke(app, ["synth", "8", "--seed", "1", "--out", str(out)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = runner.invoke(app, ["synth", "3", "--seed", "2", "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {out}: is not empty; synth needs a new or empty folder\n"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no seed-2 file among seed 1's
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # no staging folder left behind
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert runner.invoke(app, ["synth", "2", "--seed", "1", "--out", str(empty)]).exit_code == 0
+    assert sorted(p.name for p in empty.iterdir()) == ["synth-000001.yaml", "synth-000002.yaml"]
+
+
+def test_synth_interrupted_while_rendering_leaves_nothing(tmp_path, monkeypatch):
+    render = synth.file_text
+
+    def stop_at_third(i: int, seed: int) -> str:
+        if i == 3:
+            raise KeyboardInterrupt
+        return render(i, seed)
+
+    monkeypatch.setattr(synth, "file_text", stop_at_third)
+    out = tmp_path / "d"
+    try:
+        synth.write_synth(5, 1, out)
+    except KeyboardInterrupt:
+        pass
+    assert list(tmp_path.iterdir()) == []

@@ -90,9 +90,12 @@ def _series(points: list[Point]) -> dict[tuple[str, str, int], dict[float, Point
 
 
 def to_csv(points: list[Point], rng: SweepRange, notice: str) -> str:
-    """Long format, one row per decision point and value, under a '#' line with the notice."""
+    """Long format, one row per decision point and value, under '#' lines with the notice: every
+    line before the header starts with '#', so a reader told to skip comment lines (pandas
+    `comment="#"`) or the first line gets the header row first. No field can hold '#' or a comma
+    (scenario and rule ids cannot), so `comment="#"` cuts nothing."""
     buf = io.StringIO()
-    buf.write(f"# {notice}\n")
+    buf.writelines(f"# {line}\n" for line in notice.splitlines())
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["scenario", "rule_id", "occurrence", f"{rng.rule_id}.{rng.param}", "day", "day_latest"])
     for p in points:

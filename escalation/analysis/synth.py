@@ -195,12 +195,28 @@ def file_name(index: int) -> str:
     return f"synth-{index:06d}.yaml"
 
 
+def _refuse_used_folder(out: Path) -> None:
+    """`out` must be new or empty: files of another run left beside these (another seed, or a
+    larger N) would be read as part of this set by `batch`."""
+    from escalation.load.errors import InputError
+
+    try:
+        used = out.is_dir() and any(out.iterdir())
+    except OSError as exc:
+        raise InputError(str(out), f"cannot read folder: {exc.strerror or exc}") from None
+    if used:
+        raise InputError(str(out), "is not empty; synth needs a new or empty folder")
+
+
 def write_synth(n: int, seed: int, out: Path) -> list[Path]:
-    """N hypothetical timelines into `out`, all or none (rendered in a staging folder first)."""
+    """N hypothetical timelines into `out`, a new or empty folder, all or none (rendered in a
+    staging folder first, and published only when every file exists)."""
     from escalation.report.files import publish, staged
 
+    _refuse_used_folder(out)
     names = [file_name(i) for i in range(1, n + 1)]
     with staged(out) as stage:
         for i, name in enumerate(names, start=1):
             (stage / name).write_text(file_text(i, seed), encoding="utf-8")
+        _refuse_used_folder(out)  # again: another run may have written there meanwhile
         return publish(stage, out, names)

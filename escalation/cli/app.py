@@ -145,7 +145,8 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
 @app.command("test", cls=PlainCommand)
 def test_cmd(
     paths: Annotated[Optional[list[Path]], typer.Argument(
-        metavar="PATHS", help="scenario files or folders (default: the shipped scenarios)")] = None,
+        metavar="PATHS", help="scenario YAML files, FHIR R4 Bundle JSON files of one patient each, or folders "
+        "of them (default: the shipped scenarios)")] = None,
     rules: Annotated[Optional[list[Path]], typer.Option(
         "--rules", "-r", metavar="FILE", help="rule set file or folder (repeatable; default: every shipped rule set)")] = None,
     junit: Annotated[Optional[Path], typer.Option(metavar="FILE", help="also write JUnit XML here")] = None,
@@ -176,7 +177,8 @@ def diff(
     rules_a: Annotated[Path, typer.Argument(metavar="RULES_A", help="rule set A")],
     rules_b: Annotated[Path, typer.Argument(metavar="RULES_B", help="rule set B")],
     paths: Annotated[Optional[list[Path]], typer.Argument(
-        metavar="SCENARIOS", help="scenario files or folders (default: the shipped index case)")] = None,
+        metavar="SCENARIOS", help="scenario YAML files, FHIR R4 Bundle JSON files of one patient each, or "
+        "folders of them (default: the shipped index case)")] = None,
     fmt: FormatOpt = Format.table,
     show_same: Annotated[bool, typer.Option("--all", help="also list decision points that do not move")] = False,
     width: Width = None,
@@ -194,7 +196,8 @@ def diff(
 def sweep(
     set_: Annotated[str, typer.Option("--set", metavar="RULE.PARAM=START:STOP:STEP",
                                       help="the parameter range; STOP is included when the steps reach it")],
-    paths: Annotated[list[Path], typer.Argument(metavar="SCENARIOS", help="scenario files or folders")],
+    paths: Annotated[list[Path], typer.Argument(metavar="SCENARIOS", help="scenario YAML files, FHIR R4 Bundle "
+                                                "JSON files of one patient each, or folders of them")],
     rules: Annotated[Optional[Path], typer.Option("--rules", "-r", metavar="FILE",
                                                   help=f"rule set (default: {DEFAULT_RULES})")] = None,
     workers: Annotated[int, typer.Option(min=1, metavar="N", help="worker processes, each with its own engine")] = 1,
@@ -263,7 +266,8 @@ def schema(kind: Annotated[SchemaKind, typer.Argument(help="scenario or rules")]
 
 @app.command(cls=PlainCommand)
 def report(
-    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file")],
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file, or a FHIR R4 "
+                                             "Bundle JSON file of one patient")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder for report.html, report.md, "
                                       "course.png, course.svg and replay.json")],
     rules: Annotated[Optional[list[Path]], typer.Option(

@@ -43,11 +43,28 @@ class _BatchGroup(TyperGroup):
 
 
 class _DefaultCommand(PlainCommand):
-    """The default command's usage reads `escalation batch [OPTIONS] INPUTS...`, as it is typed."""
+    """The default command's usage reads `escalation batch [OPTIONS] INPUTS...`, as it is typed;
+    its help is `batch --help`, so it also lists the group's other commands (`batch summary DIR`),
+    which the group's own help, never shown, would have listed."""
+
+    def _others(self, ctx: Any) -> list[tuple[str, Any]]:
+        group = ctx.parent.command if ctx.parent is not None else None
+        return [(name, cmd) for name, cmd in getattr(group, "commands", {}).items()
+                if cmd is not self and not cmd.hidden]
 
     def format_usage(self, ctx: Any, formatter: Any) -> None:
         path = ctx.parent.command_path if ctx.parent is not None else ctx.command_path
         formatter.write_usage(path, " ".join(self.collect_usage_pieces(ctx)))
+        for name, cmd in self._others(ctx):
+            pieces = cmd.collect_usage_pieces(ctx) if isinstance(cmd, PlainCommand) else ["[OPTIONS]"]
+            formatter.write_usage(f"{path} {name}", " ".join(pieces), prefix="   or: ")
+
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, cmd.get_short_help_str(limit=300)) for name, cmd in self._others(ctx)]
+        if rows:
+            with formatter.section("Commands (see `escalation batch COMMAND --help`)"):
+                formatter.write_dl(rows)
+        super().format_epilog(ctx, formatter)
 
 
 batch_app = typer.Typer(cls=_BatchGroup, rich_markup_mode=None, add_completion=False,
@@ -176,7 +193,7 @@ def summary(
 def synth(
     n: Annotated[int, typer.Argument(metavar="N", min=1, max=1_000_000, help="how many timelines")],
     seed: Annotated[int, typer.Option(metavar="S", help="the same seed writes the same files")],
-    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder for synth-NNNNNN.yaml")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="new or empty folder for synth-NNNNNN.yaml")],
 ) -> None:
     """Write N hypothetical timelines (scenario files) for load and robustness testing only: not
     patients, not evidence. Every scenario and event is marked hypothetical: true."""

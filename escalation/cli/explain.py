@@ -2,9 +2,9 @@
 `escalation.api.explain`, mounted by escalation/cli/app.py.
 
 Same conventions as every command: the input is validated before anything runs, bad input (a
-file, an unknown `--rule`, a `--days` that is no range) is one `error: ...` line and exit 2, JSON
-has sorted keys and fixed indentation, and the output opens and closes with the research-only
-notice.
+file, an unknown `--rule`, a `--days` that is no range or lies wholly outside the replayed days)
+is one `error: ...` line and exit 2, JSON has sorted keys and fixed indentation, and the output
+opens and closes with the research-only notice.
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from escalation.derive.placement import PASSES
 from escalation.evaluate.explain import ConditionReads, read_conditions
 from escalation.evaluate.replay import Replay
+from escalation.load.errors import InputError
 from escalation.load.ruleset import Rule
+from escalation.load.timing import span_label
 from escalation.match.matching import scenario_out
 from escalation.match.reading import (
     case_specific,
@@ -131,6 +133,9 @@ class Explanation(_Out):
     ruleset: RulesetRef
     first_day: int = Field(description="first day shown")
     last_day: int = Field(description="last day shown")
+    days_asked: tuple[int, int] | None = Field(
+        default=None, description="the day range asked for (--days), when it reaches past the replay's days "
+        "(scenario.first_day..scenario.last_day); first_day..last_day is the part of it shown; else null")
     rules: list[RuleExplanation]
 
 
@@ -200,7 +205,13 @@ def explain_replay(replay: Replay, scenario_file: Path | str, rule_ids: list[str
                    days: tuple[int, int] | None = None) -> Explanation:
     """The explanation of a replay for the rules asked (default: every rule), over the days asked
     (default: the whole record). The engine reads every day, so that a condition's run of held
-    days can start before the days shown; the summaries cover the days shown."""
+    days can start before the days shown; the summaries cover the days shown. Days asked beyond
+    the replay's are cut off (`days_asked` says so); days wholly outside it are an input error."""
+    first, last = replay.passes["early"].placement.first_day, max(p.placement.last_day for p in replay.passes.values())
+    if days is not None and (days[1] < first or days[0] > last):
+        asked = "day" if days[0] == days[1] else "days"
+        raise InputError("--days", f"{asked} {span_label(*days)} {'is' if asked == 'day' else 'are'} outside the "
+                         f"replay, which covers days {span_label(first, last)}")
     wanted = rule_ids or [r.id for r in replay.ruleset.rules]
     reads = {w: read_conditions(replay.scenario, replay.compiled, replay.passes[w], {r: None for r in wanted})
              for w in PASSES}
@@ -214,11 +225,11 @@ def explain_replay(replay: Replay, scenario_file: Path | str, rule_ids: list[str
             placements.append(_placement(replay, rule, reads[w], shown))
         rules.append(RuleExplanation(rule_id=rule.id, step=rule.step, title=rule.title, repeat=_repeat(rule),
                                      conditions=_info(rule, compiled), placements=placements))
-    scenario = scenario_out(replay, scenario_file)
-    lo, hi = scenario.first_day, max(p.placement.last_day for p in replay.passes.values())
-    if days is not None:
+    lo, hi = first, last
+    if days is not None:  # a range reaching past the replay's days is cut to them, and says so
         lo, hi = max(lo, days[0]), min(hi, days[1])
+    clipped = days if days is not None and (lo, hi) != days else None
     rs = replay.ruleset
-    return Explanation(scenario=scenario, ruleset=RulesetRef(id=rs.ruleset.id, version=rs.ruleset.version,
-                                                             content_hash=rs.content_hash()),
-                       first_day=lo, last_day=hi, rules=rules)
+    return Explanation(scenario=scenario_out(replay, scenario_file),
+                       ruleset=RulesetRef(id=rs.ruleset.id, version=rs.ruleset.version, content_hash=rs.content_hash()),
+                       first_day=lo, last_day=hi, days_asked=clipped, rules=rules)

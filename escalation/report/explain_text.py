@@ -69,8 +69,9 @@ def _days_table(rule: RuleExplanation, p: PlacementExplanation, which: str) -> T
     return table
 
 
-def _summary(rule: RuleExplanation, p: PlacementExplanation, days: str) -> list[str]:
-    """What decided the day (or how near the rule came), then the first day each condition held."""
+def _summary(rule: RuleExplanation, p: PlacementExplanation, days: str, whole: bool) -> list[str]:
+    """What decided the day (or how near the rule came), then the first day each condition held:
+    "never" only when the days shown are the whole replay."""
     lines = []
     for f in p.fired:
         met = "; ".join(_label(rule, j) for j in f.met_last)
@@ -90,7 +91,8 @@ def _summary(rule: RuleExplanation, p: PlacementExplanation, days: str) -> list[
         failed = "; ".join(f"{_label(rule, index[c.condition])} failed ({c.read_as})" for c in n.failed)
         lines.append(f"  did not fire in days {days}; nearest day {n.day} ({n.held} of {len(rule.conditions)} "
                      f"held): {failed}")
-    first = "; ".join(f"{t.index}. " + ("never" if t.first_held is None else f"day {t.first_held}")
+    not_held = "never" if whole else f"not within days {days}"
+    first = "; ".join(f"{t.index}. " + (not_held if t.first_held is None else f"day {t.first_held}")
                       for t in p.conditions)
     lines.append(f"  first day held in days {days}: {first}")
     for t in p.conditions:
@@ -103,7 +105,7 @@ def _same(a: PlacementExplanation, b: PlacementExplanation) -> bool:
     return a.model_copy(update={"placement": "early"}) == b.model_copy(update={"placement": "early"})
 
 
-def _rule(console: Console, rule: RuleExplanation, days: str, width: int) -> None:
+def _rule(console: Console, rule: RuleExplanation, days: str, whole: bool, width: int) -> None:
     step = f"step {rule.step}, " if rule.step else ""
     console.print(Text(printable(f"Rule {rule.rule_id} ({step}fires {rule.repeat.replace('_', ' ')}): {rule.title}"),
                        style="bold"))
@@ -116,7 +118,7 @@ def _rule(console: Console, rule: RuleExplanation, days: str, width: int) -> Non
     for p in shown:
         which = "early and late placements (the same)" if len(shown) == 1 else f"{p.placement} placement"
         console.print(Text(which[0].upper() + which[1:] + ":", style="bold"))
-        for line in _summary(rule, p, days):
+        for line in _summary(rule, p, days, whole):
             console.print(plain_text(line, width), markup=False)
         console.print(_days_table(rule, p, which))
     console.print()
@@ -129,8 +131,12 @@ def to_table(explanation: Explanation, width: int = FALLBACK_WIDTH) -> str:
     console.print(Text(explanation.notice, style="bold"))
     sc, rs = explanation.scenario, explanation.ruleset
     days = span_label(explanation.first_day, explanation.last_day)
+    whole = (explanation.first_day, explanation.last_day) == (sc.first_day, sc.last_day)
+    asked = explanation.days_asked
+    cut = (f" (of days {span_label(*asked)} asked: the replay covers days {span_label(sc.first_day, sc.last_day)})"
+           if asked is not None else "")
     console.print(plain_text(f"Scenario {sc.id}: {sc.title}; rule set {rs.id} v{rs.version} "
-                             f"sha256:{rs.content_hash[:16]}; days {days}", width), markup=False)
+                             f"sha256:{rs.content_hash[:16]}; days {days}{cut}", width), markup=False)
     if sc.hypothetical or sc.hypothetical_events:
         console.print(plain_text("HYPOTHETICAL: counterfactual events, in no source: "
                                  + (", ".join(sc.hypothetical_events) or "none"), width), markup=False)
@@ -142,6 +148,6 @@ def to_table(explanation: Explanation, width: int = FALLBACK_WIDTH) -> str:
                   markup=False)
     console.print()
     for rule in explanation.rules:
-        _rule(console, rule, days, width)
+        _rule(console, rule, days, whole, width)
     console.print(Text(explanation.notice, style="bold"))
     return rendered(buf)
