@@ -60,6 +60,7 @@ class ResultRow(_Row):
     lag_days: int | None
     lag_days_max: int | None
     rests_on_assumption: bool | None
+    rests_on_case_specific: bool | None  # a condition copies the index case: the first thing to question
 
 
 class ReplayRow(_Row):
@@ -128,27 +129,18 @@ def decision_rows(base: dict[str, Any], result: ReplayResult) -> list[ResultRow]
                       occurrence=dp.occurrence, timing=dp.timing, proposes=list(dp.proposes), code=None,
                       event_id=None, day=dp.day, day_latest=dp.day_latest, actual_day=dp.actual_day,
                       actual_day_latest=dp.actual_day_latest, lag_days=dp.lag_days,
-                      lag_days_max=dp.lag_days_max, rests_on_assumption=dp.rests_on_assumption)
+                      lag_days_max=dp.lag_days_max, rests_on_assumption=dp.rests_on_assumption,
+                      rests_on_case_specific=dp.rests_on_case_specific)
             for dp in result.decision_points]
 
 
 def unflagged_rows(base: dict[str, Any], result: ReplayResult) -> list[ResultRow]:
-    """One row per action the timeline records that no rule flagged.
-
-    HOOK: `ReplayResult.unflagged_actions` (issue 10) is read when the replay has it; until then
-    there are none, and the manifest says so (`unflagged_actions_recorded: false`). The fields
-    read here (code, event_id, day, day_latest) are the timeline's own names for an action.
-    """
-    actions = getattr(result, "unflagged_actions", None) or []
+    """One row per action the timeline records that no rule flagged: the other side of the
+    comparison, with the action's own day as its actual day and no lag."""
     about = {"scenario_id": result.scenario.id, "scenario_hypothetical": result.scenario.hypothetical,
              "ruleset_version": result.ruleset.version}
-    rows = []
-    for a in actions:
-        day = a.day
-        rows.append(ResultRow(
-            **base, **about, kind="unflagged_action", rule_id=None, step=None, occurrence=None,
-            timing=None, proposes=[], code=getattr(a, "code", None), event_id=getattr(a, "event_id", None),
-            day=day, day_latest=getattr(a, "day_latest", day), actual_day=day,
-            actual_day_latest=getattr(a, "day_latest", day), lag_days=None, lag_days_max=None,
-            rests_on_assumption=None))
-    return rows
+    return [ResultRow(**base, **about, kind="unflagged_action", rule_id=None, step=None, occurrence=None,
+                      timing=None, proposes=[], code=a.code, event_id=a.event_id, day=a.day,
+                      day_latest=a.day_latest, actual_day=a.day, actual_day_latest=a.day_latest, lag_days=None,
+                      lag_days_max=None, rests_on_assumption=None, rests_on_case_specific=None)
+            for a in result.unflagged_actions]
