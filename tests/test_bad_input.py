@@ -192,6 +192,14 @@ def test_bad_set(tmp_path, item, keywords):
     assert_input_error(result, None, None, keywords, out)
 
 
+def test_a_parameter_set_twice_is_refused(tmp_path):
+    """The last value used to win without a word, so a what-if could run on a value not meant."""
+    result, out = replay(tmp_path, SCENARIO, RULES, "--set", "step2-plasma-exchange.trend_window_days=10",
+                         "--set", "step2-plasma-exchange.trend_window_days=12")
+    assert_input_error(result, None, None, ["--set", "step2-plasma-exchange.trend_window_days",
+                                            "more than once", "10 and 12"], out)
+
+
 def test_good_set_is_accepted(tmp_path):
     """The --set cases above fail for their one fault, not because --set never works."""
     result, out = replay(tmp_path, SCENARIO, RULES, "--set", "step2-plasma-exchange.trend_window_days=10")

@@ -90,6 +90,8 @@ def parse_overrides(items: list[str]) -> dict[str, float]:
             raise InputError("--set", f"{item!r}: {raw!r} is not a number") from None
         if not math.isfinite(value):
             raise InputError("--set", f"{item!r}: {raw!r} is not a finite number")
+        if target in out:  # two values for one parameter: which one was meant is not ours to guess
+            raise InputError("--set", f"{target} is given more than once ({out[target]:g} and {value:g})")
         out[target] = value
     return out
 
