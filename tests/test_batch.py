@@ -8,6 +8,7 @@ test on 127.0.0.1, on free ports, and stopped by it.
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -211,6 +212,10 @@ def test_resume_refuses_changed_inputs_and_a_batch_folder_is_never_reused(tmp_pa
     assert "cannot resume" in changed.stderr and "index_case.yaml has changed" in changed.stderr
     assert len(changed.stderr.strip().splitlines()) == 1
     assert store.done_chunks(out) == set()
+    fewer = batch(out, "--resume", inputs=(str(files / "index_case.yaml"),))
+    assert fewer.exit_code == 2 and "the scenario files differ" in fewer.stderr
+    assert re.search(r"the chunking differs \(\d+ replays in \d+ chunks of 2 then, 3 replays in 2 chunks of 2 now\)",
+                     fewer.stderr), fewer.stderr
     nowhere = batch(tmp_path / "new", "--resume", inputs=(str(files),))
     assert nowhere.exit_code == 2 and "holds no batch to resume" in nowhere.stderr
     (tmp_path / "full").mkdir()
@@ -233,6 +238,7 @@ def test_a_scenario_that_fails_to_load_is_an_error_row_and_the_others_go_on(tmp_
     result = runner.invoke(app, ["batch", str(good), "--workers", "1", "--out", str(out)])
     assert result.exit_code == 1, result.output
     assert "1 of 2 replays failed" in result.stderr and "b-bad.yaml" in result.stderr
+    assert "2 of 2 replays, 1 of them failed, in 1 of 1 chunks" in result.stderr  # not "wrote 2 of 2" alone
     errors = rows(out, store.ERRORS)
     assert len(errors) == 1
     assert errors[0]["file"].endswith("b-bad.yaml") and errors[0]["line"] == at + 1

@@ -84,6 +84,9 @@ class Chunking(_Model):
         start = index * self.chunk_size
         return start, min(start + self.chunk_size, self.jobs)
 
+    def described(self) -> str:
+        return f"{self.jobs} replays in {self.chunks} chunks of {self.chunk_size}"
+
     def replays_in(self, chunks: Iterable[int]) -> int:
         """How many replays those chunks hold."""
         return sum(len(range(*self.bounds(i))) for i in chunks)
@@ -143,8 +146,8 @@ class Manifest(_Model):
         if self.grid != other.grid:
             out.append("the grid differs")
         if self.chunking != other.chunking:
-            out.append(f"the chunking differs ({self.chunking.chunk_size} against {other.chunking.chunk_size} "
-                       "replays a chunk)")
+            out.append(f"the chunking differs ({self.chunking.described()} then, {other.chunking.described()} now"
+                       + ("" if self.chunking.order == other.chunking.order else "; the order of replays too") + ")")
         return out
 
 

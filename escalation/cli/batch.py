@@ -111,7 +111,8 @@ def _finish(outcome: Any, out: Path) -> None:
 
     assert isinstance(outcome, BatchOutcome)
     rate = outcome.ran_replays / outcome.seconds if outcome.seconds > 0 else 0.0
-    typer.echo(f"wrote {out}: {outcome.replays_done} of {outcome.replays} replays in "
+    failed = f", {outcome.replays_failed} of them failed," if outcome.replays_failed else ""
+    typer.echo(f"wrote {out}: {outcome.replays_done} of {outcome.replays} replays{failed} in "
                f"{outcome.chunks_done} of {outcome.chunks} chunks ({outcome.ran_replays} this run, "
                f"{rate:,.1f} replays/s) ({SHORT_NOTICE})", err=True)
     if not outcome.complete:  # whatever the reason: a chunk not in DIR is missing
