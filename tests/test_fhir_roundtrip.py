@@ -18,7 +18,7 @@ from strategies import timelines
 from typer.testing import CliRunner
 
 from escalation.cli.app import app
-from escalation.fhir.codes import TAG_SYSTEM, extension
+from escalation.fhir.codes import RESEARCH_TAG, TAG_SYSTEM, extension
 from escalation.fhir.export import to_json
 from escalation.fhir.to_scenario import import_paths
 from escalation.load.loading import load_ruleset, load_scenario
@@ -83,7 +83,9 @@ def test_the_export_validates_and_marks_uncertain_and_hypothetical_events(tmp_pa
                                    {"url": "until", "valuePeriod": {"start": "2000-01-13"}}]
     assert {"system": TAG_SYSTEM, "code": "hypothetical"} in pe["meta"]["tag"]
     assert "meta" not in resources["transfer"] or not resources["transfer"]["meta"].get("tag")
-    assert bundle["meta"]["tag"] == [{"system": TAG_SYSTEM, "code": "hypothetical"}]
+    assert bundle["meta"]["tag"] == [RESEARCH_TAG, {"system": TAG_SYSTEM, "code": "hypothetical"}]
+    transcribed = json.loads(to_json(load_scenario(ROOT / "scenarios" / "index_case.yaml")))
+    assert transcribed["meta"]["tag"] == [RESEARCH_TAG]  # every exported Bundle says research review only
 
 
 def test_export_command_then_import_then_replay(tmp_path):

@@ -53,6 +53,10 @@ EVENT_SYSTEM = system("event")  # panels, imaging, outcome, and the tags
 ROUTE_SYSTEM = system("route")
 UNIT_SYSTEM = system("unit")
 TAG_SYSTEM = system("tag")
+# On every Bundle the tool writes (exported scenarios, GuidanceResponse results): none is a record
+# of care or an order, whatever reads it.
+RESEARCH_TAG = {"system": TAG_SYSTEM, "code": "research-review-only",
+                "display": "research review only: not medical advice, not an order"}
 EVENT_ID = f"{BASE}/NamingSystem/event-id"
 SCENARIO_ID = f"{BASE}/NamingSystem/scenario-id"
 

@@ -49,7 +49,7 @@ def to_bundle(scenario: Scenario, day_zero: date = DEFAULT_DAY_ZERO) -> dict[str
     bundle = {
         "resourceType": "Bundle",
         "id": _fhir_id(scenario.scenario.id),
-        "meta": {"tag": ex.tags(scenario.scenario.hypothetical)} if scenario.scenario.hypothetical else None,
+        "meta": {"tag": [C.RESEARCH_TAG, *ex.tags(scenario.scenario.hypothetical)]},
         "identifier": {"system": C.SCENARIO_ID, "value": scenario.scenario.id},
         "type": "collection",
         "entry": [{"fullUrl": ex.full_url(r), "resource": r} for r in ex.resources()],

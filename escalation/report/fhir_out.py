@@ -14,12 +14,9 @@ from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 
-from escalation.fhir.codes import BASE, SCENARIO_ID, TAG_SYSTEM
+from escalation.fhir.codes import BASE, RESEARCH_TAG, SCENARIO_ID
 from escalation.match.results import NOTICE, ReplayResult
 from escalation.report.cds_hooks import CardItem, card, decision_point_items
-
-RESEARCH_TAG = {"system": TAG_SYSTEM, "code": "research-review-only",
-                "display": "research review only: not medical advice, not an order"}
 
 
 def canonical(ruleset_id: str, rule_id: str, version: str) -> str:
