@@ -204,6 +204,58 @@ def test_a_batch_gives_a_bundle_one_day_zero_under_all_its_rule_sets(tmp_path):
             assert work._scenario(planned.scenario, manifest.day_zero_diagnoses()).events[0].day.earliest == day
 
 
+# --- dates and timestamps together ----------------------------------------------------------------
+
+
+def _inpatient(rid: str, start: str) -> dict:
+    return {**ENCOUNTER, "id": rid, "period": {"start": start}}
+
+
+@pytest.mark.parametrize("a_start,b_start,first,days", [
+    ("2020-03-01T23:30:00+09:00", "2020-02-01", "e-b", (29, 0)),  # the trial's Bundle
+    ("2020-03-01T08:00:00+09:00", "2020-03-01", "e-a", (0, 0)),  # 2020-02-29T23:00Z: before 00:00 UTC of the date
+    ("2020-03-01T20:00:00-05:00", "2020-03-01", "e-b", (1, 0)),  # 2020-03-02T01:00Z: after it
+])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_encounter_starts_given_as_a_date_and_as_a_timestamp_are_put_in_order(tmp_path, a_start, b_start, first,
+                                                                                 days, reverse):
+    """A plain date counts from 00:00 UTC of its date (dates.start_order): the first start is day 0,
+    and no other start falls before it; the order of the entries does not matter."""
+    stays = [_inpatient("e-a", a_start), _inpatient("e-b", b_start)]
+    readings = [_obs(id=f"o-{k}", effectiveDateTime=at, valueQuantity={"value": 90, "code": "%"})
+                for k, at in (("a", a_start), ("b", b_start))]
+    path = _bundle(tmp_path, PATIENT, *(stays[::-1] if reverse else stays), *readings)
+    (_, sc), = import_paths([path]).scenarios
+    assert sc.scenario.day_zero.startswith(f"start of Encounter/{first} ")
+    ev = events_by_source(sc)
+    assert (ev["Observation/o-a"].day.earliest, ev["Observation/o-b"].day.earliest) == days
+    for args in (["import", "fhir", str(path), "--out", str(tmp_path / "out")], ["check", str(path)],
+                 ["replay", str(path)]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+
+
+def test_the_dates_of_one_record_may_mix_dates_and_timestamps(tmp_path):
+    """Each end is placed on its own: a timestamp in the offset of day 0 (UTC for a plain date)."""
+    condition = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+                 "code": {"coding": [{"system": "https://escalation.invalid/fhir/CodeSystem/diagnosis", "code": "JDM"}]},
+                 "onsetDateTime": "2021-01-01T23:30:00+09:00", "recordedDate": "2021-01-03"}
+    given = _administered("m-psl", "8638")
+    given["effectivePeriod"] = {"start": "2021-01-02", "end": "2021-01-05T08:00:00+09:00"}
+    seen = _obs(effectivePeriod={"start": "2021-01-01T20:00:00-05:00", "end": "2021-01-03"},
+                valueQuantity={"value": 90, "code": "%"})
+    del given["effectiveDateTime"], seen["effectiveDateTime"]
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, condition, given, seen)
+    (_, sc), = import_paths([path]).scenarios
+    (dx,) = sc.patient.diagnoses
+    assert (dx.day.earliest, dx.day.latest) == (0, 2)
+    ev = events_by_source(sc)
+    psl = ev["MedicationAdministration/m-psl"]
+    assert (psl.day.earliest, psl.until.latest) == (1, 3)  # 2021-01-04T23:00Z
+    spo2 = ev["Observation/o1"].day
+    assert (spo2.earliest, spo2.latest) == (1, 2)  # 2021-01-02T01:00Z to 2021-01-03
+
+
 # --- the code table --------------------------------------------------------------------------------
 
 

@@ -7,6 +7,8 @@ this order:
 3. the start of the first inpatient encounter (Encounter.class IMP) whose reason or diagnosis
    is one of the rule set's diagnosis codes;
 4. otherwise the start of the first inpatient encounter, then of the first encounter of any class.
+"First" is by start, a plain date counting from 00:00 UTC of its date (dates.start_order), so
+that dates and timestamps compare and no other start falls before day 0.
 A patient with none of these is skipped and counted; so is one the scenario format cannot hold
 (no sex or birth date, or older than 18 at day 0). Days are whole calendar days from day 0, timestamps
 read in the UTC offset of day 0 (see dates.py).
@@ -26,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from escalation.fhir import codes as C
 from escalation.fhir import records
-from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zero, span
+from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zero, span, start_order
 from escalation.fhir.mapping import Unmapped, Yield, fail, first
 from escalation.fhir.reader import Located, read_paths
 from escalation.load.errors import InputError
@@ -244,7 +246,7 @@ def _day_zero(patient: Located, encounters: list[Located], index: _Index, option
         except ValueError as exc:
             raise InputError("--day-zero", str(exc)) from None
     usable = sorted((e for e in encounters if _start(e) is not None and e.model.status not in
-                     ("cancelled", "entered-in-error")), key=lambda e: _start(e))
+                     ("cancelled", "entered-in-error")), key=lambda e: start_order(_start(e)))
     named = [e for e in usable if e.id in options.day_zero_encounters]
     if named:
         return _at(named[0], "--day-zero-encounter")
