@@ -139,6 +139,38 @@ def test_day_zero_encounter_option_and_the_rule_set_diagnoses(tmp_path):
     assert events_by_source(asthma)["Observation/o-a-spo2"].day.earliest == 0
 
 
+@pytest.mark.parametrize("given", ["e-ild", "Encounter/e-ild"])
+def test_day_zero_encounter_is_an_id_or_type_and_id(tmp_path, given):
+    """Encounter/ID is how the import's own messages and rules name an encounter."""
+    result = CliRunner().invoke(app, ["import", "fhir", str(_two_stays(tmp_path)), "--day-zero-encounter", given,
+                                      "--format", "json", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (patient,) = json.loads(result.stdout)["patients"]
+    assert patient["day_zero_rule"] == ("start of Encounter/e-ild (2021-02-01, days counted in UTC): "
+                                        "--day-zero-encounter")
+
+
+@pytest.mark.parametrize("given,message", [
+    ("nosuch", "'nosuch' names no Encounter of the input (give an Encounter's id: ID or Encounter/ID)"),
+    ("Patient/p1", "'Patient/p1' names no Encounter of the input (give an Encounter's id: ID or Encounter/ID)"),
+    ("E-ILD", "'E-ILD' names no Encounter of the input (ids are case-sensitive; Encounter/e-ild is in it)"),
+    ("e-cancelled", "Encounter/e-cancelled cannot set day 0: its status is cancelled"),
+    ("Encounter/e-month", "Encounter/e-month cannot set day 0: its start 2021-01 is not a full date"),
+    ("e-open", "Encounter/e-open cannot set day 0: it has no start (period.start)"),
+])
+def test_day_zero_encounter_that_cannot_set_day_zero_is_an_error_not_another_day_zero(tmp_path, given, message):
+    """Day 0 would otherwise fall to the next rule without a word, and every day would shift."""
+    path = _bundle(tmp_path, PATIENT, _stay("e-jdm", "2021-01-01", "JDM"), _stay("e-ild", "2021-02-01", "RP-ILD"),
+                   {**ENCOUNTER, "id": "e-cancelled", "status": "cancelled"},
+                   {**ENCOUNTER, "id": "e-month", "period": {"start": "2021-01"}},
+                   {**ENCOUNTER, "id": "e-open", "period": {"end": "2021-01-09"}},
+                   _obs(valueQuantity={"value": 90, "code": "%"}))
+    result = _run(tmp_path, str(path), "--day-zero-encounter", "e-ild", "--day-zero-encounter", given)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"error: --day-zero-encounter: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_exported_scenario_marks_its_day_zero_encounter(tmp_path):
     from escalation.fhir.export import to_json
 

@@ -70,8 +70,8 @@ def import_fhir(
     day_zero: Annotated[Optional[str], typer.Option("--day-zero", metavar="DATE", help="day 0 for every "
                                                     "patient: YYYY-MM-DD or a timestamp with its offset")] = None,
     day_zero_encounter: Annotated[Optional[list[str]], typer.Option(
-        "--day-zero-encounter", metavar="ID", help="the Encounter whose start is day 0 for its patient "
-        "(repeatable)")] = None,
+        "--day-zero-encounter", metavar="ID", help="the Encounter whose start is day 0 for its patient, "
+        "as ID or Encounter/ID (repeatable)")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="an unmapped code is an error")] = False,
     fmt: FormatOpt = Format.table,
     width: Width = None,

@@ -109,6 +109,8 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
     index = _Index(resources)
     patients = [r for r in resources if r.type == "Patient"]
     by_patient = index.group(r for r in resources if r.type in CLINICAL or r.type == "Encounter")
+    options = options.model_copy(update={"day_zero_encounters": _named_encounters(options.day_zero_encounters,
+                                                                                  resources)})
     reports, scenarios, unmapped, skipped = [], [], [], Counter()
     ids: set[str] = set()
     for patient in patients:
@@ -245,8 +247,7 @@ def _day_zero(patient: Located, encounters: list[Located], index: _Index, option
             return parse_day_zero(options.day_zero), f"--day-zero {options.day_zero}"
         except ValueError as exc:
             raise InputError("--day-zero", str(exc)) from None
-    usable = sorted((e for e in encounters if _start(e) is not None and e.model.status not in
-                     ("cancelled", "entered-in-error")), key=lambda e: start_order(_start(e)))
+    usable = sorted((e for e in encounters if _unusable(e) is None), key=lambda e: start_order(_start(e)))
     named = [e for e in usable if e.id in options.day_zero_encounters]
     if named:
         return _at(named[0], "--day-zero-encounter")
@@ -265,6 +266,39 @@ def _day_zero(patient: Located, encounters: list[Located], index: _Index, option
                                  f"{', '.join(sorted(wanted))})")
     if usable:
         return _at(usable[0], "the first encounter (no inpatient encounter)")
+    return None
+
+
+def _named_encounters(given: Sequence[str], resources: list[Located]) -> tuple[str, ...]:
+    """The ids `--day-zero-encounter` names, each given as ID or as Encounter/ID (the way messages
+    name a resource). An id that names no Encounter of the input, or one whose start cannot be
+    day 0, is an error: day 0 would fall to the next rule, and every day of the timeline shift."""
+    encounters = {r.id: r for r in resources if r.type == "Encounter" and r.id}
+    out = []
+    for text in given:
+        rid = text.removeprefix("Encounter/")
+        e = encounters.get(rid)
+        if e is None:
+            like = sorted(f"Encounter/{i}" for i in encounters if i.lower() == rid.lower())
+            hint = (f"ids are case-sensitive; {' and '.join(like)} {'is' if len(like) == 1 else 'are'} in it"
+                    if like else "give an Encounter's id: ID or Encounter/ID")
+            raise InputError("--day-zero-encounter", f"{text!r} names no Encounter of the input ({hint})")
+        why = _unusable(e)
+        if why is not None:
+            raise InputError("--day-zero-encounter", f"{e.name} cannot set day 0: {why}")
+        out.append(rid)
+    return tuple(out)
+
+
+def _unusable(e: Located) -> str | None:
+    """Why an encounter's start cannot be day 0, or None when it can."""
+    if e.model.status in ("cancelled", "entered-in-error"):
+        return f"its status is {e.model.status}"
+    period = e.model.period
+    if period is None or period.start is None:
+        return "it has no start (period.start)"
+    if _start(e) is None:
+        return f"its start {period.start} is not a full date"
     return None
 
 
