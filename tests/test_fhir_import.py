@@ -452,6 +452,35 @@ def test_replay_and_test_accept_a_one_patient_bundle(tmp_path):
     assert {r.split(",")[3] for r in rows if r.startswith("fhir-7d3c1a2e-")} == {"30", "32"}
 
 
+@pytest.mark.parametrize("text,message", [
+    ('{"scenario": [1, 2}\n', ":1: malformed JSON: Expecting ',' delimiter (column 19)"),
+    ("scenario: [\n", ":1: malformed JSON: Expecting value (column 1)"),
+])
+def test_a_json_file_that_cannot_be_parsed_is_malformed_json_not_malformed_yaml(tmp_path, text, message):
+    """A .json file that is no Bundle is read as a scenario (JSON is YAML, and a scenario file in
+    YAML syntax under that name still loads); when it cannot be parsed, the name says JSON, so the
+    error is the JSON parser's."""
+    path = tmp_path / "s.json"
+    path.write_text(text)
+    for command in ("replay", "test"):
+        result = CliRunner().invoke(app, [command, str(path)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr == f"error: {path}{message}\n"
+    (tmp_path / "yaml.json").write_text((ROOT / "scenarios" / "index_case.yaml").read_text())
+    assert replay(tmp_path / "yaml.json").decision_points
+
+
+def test_an_ndjson_file_given_as_a_scenario_points_to_the_commands_that_read_bulk_data(tmp_path):
+    path = tmp_path / "Patient.000.ndjson"
+    path.write_text(json.dumps(PATIENT) + "\n" + json.dumps({**PATIENT, "id": "p2"}) + "\n")
+    for command in ("replay", "test"):
+        result = CliRunner().invoke(app, [command, str(path)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr == (f"error: {path}: a FHIR Bulk Data NDJSON file is not a scenario: give one "
+                                 "patient's FHIR Bundle (.json) or a scenario YAML file; a Bulk Data export "
+                                 "folder goes to `escalation import fhir` or `escalation batch`\n")
+
+
 def test_a_bundle_that_names_its_type_after_its_entries_is_still_a_bundle(tmp_path):
     data = json.loads(SYNTHEA.read_text())
     late = {k: v for k, v in data.items() if k != "resourceType"} | {"resourceType": "Bundle"}
