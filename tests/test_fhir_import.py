@@ -501,6 +501,13 @@ def test_replay_refuses_a_bundle_of_several_patients(tmp_path):
         replay(path)
 
 
+def test_import_help_names_the_summary_file_it_writes():
+    from escalation.fhir import SUMMARY_FILE
+
+    result = CliRunner().invoke(app, ["import", "fhir", "--help"])
+    assert result.exit_code == 0 and SUMMARY_FILE in result.stdout
+
+
 def test_the_import_is_a_stage_one_package():
     """escalation.fhir reads files into models; it never reaches the engine, matching or reports."""
     import subprocess
