@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from escalation.evaluate.replay import replay as run_replay
 from escalation.load import discover, loading, shipped
 from escalation.load.errors import InputError
+from escalation.load.reading import is_regular_file, shown_name
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
 from escalation.match.matching import build_result
@@ -44,15 +45,30 @@ def load_scenario(path: PathLike, rulesets: Sequence[Ruleset] = (), *,
     `replay` and `import fhir --rules`. With none given: JDM and RP-ILD, those the shipped
     pathway tests. `diagnoses` gives the codes directly instead (a batch gives those of all its
     rule sets, so that a patient has one day 0 under every one).
+
+    Any other .json file is read as a scenario (JSON is YAML); when it cannot be parsed, the error
+    is the JSON parser's, since the name says JSON. An .ndjson file is refused, pointing a Bulk
+    Data export to the commands that read one.
     """
-    if Path(path).suffix == ".json":  # only a .json file can be a Bundle (fhir.reader.is_bundle_file)
-        from escalation.fhir.reader import is_bundle_file
+    suffix = Path(path).suffix
+    if suffix == ".ndjson" and is_regular_file(Path(path)):
+        raise InputError(shown_name(path), "a FHIR Bulk Data NDJSON file is not a scenario: give one patient's "
+                         "FHIR Bundle (.json) or a scenario YAML file; a Bulk Data export folder goes to "
+                         "`escalation import fhir` or `escalation batch`")
+    if suffix == ".json":  # only a .json file can be a Bundle (fhir.reader.is_bundle_file)
+        from escalation.fhir.reader import is_bundle_file, json_error
 
         if is_bundle_file(Path(path)):
             from escalation.fhir.to_scenario import Options, one_scenario, rule_diagnoses
 
             codes = tuple(diagnoses) if diagnoses else rule_diagnoses(rulesets)
             return one_scenario(Path(path), Options(diagnoses=codes))
+        try:
+            return loading.load_scenario(path)
+        except InputError as exc:
+            if exc.file != shown_name(path) or not exc.message.startswith("malformed YAML"):
+                raise
+            raise (json_error(Path(path)) or exc) from None
     return loading.load_scenario(path)
 
 

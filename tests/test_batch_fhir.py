@@ -30,6 +30,36 @@ def test_a_bulk_data_folder_is_imported_and_replayed(tmp_path: Path):
     assert again.exit_code == 0, again.output  # the import is deterministic: the hashes still match
 
 
+def test_an_unexpected_error_importing_one_bundle_is_its_error_row_and_the_chunk_goes_on(tmp_path: Path, monkeypatch):
+    """A bug the import runs into on one Bundle's content (as the TypeError once raised for a
+    date and a timestamp among encounter starts) is that file's load error, not the chunk's: the
+    other scenarios of the chunk are replayed. A retry would fail the same way; only a file that
+    cannot be read fails the chunk (tests/test_batch_plan.py)."""
+    from escalation.batch import work
+    from escalation.batch.plan import chunk_task
+    from escalation.batch.run import plan
+    from escalation.fhir import to_scenario
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.yaml").write_text((ROOT / "scenarios" / "index_case.yaml").read_text())
+    (folder / "b.json").write_text((ROOT / "tests" / "fixtures" / "fhir" / "synthea_like.json").read_text())
+    manifest = plan([folder], None, [])
+    assert manifest.chunking.chunks == 1
+
+    def broken(_value: object) -> object:
+        raise TypeError("can't compare datetime.datetime to datetime.date")
+
+    monkeypatch.setattr(to_scenario, "start_order", broken)
+    output = work.replay_chunk(chunk_task(manifest, 0, None))
+    assert sorted((Path(r.scenario_file).name, r.status) for r in output.replays) == [("a.yaml", "ok"),
+                                                                                     ("b.json", "error")]
+    (error,) = output.errors
+    assert (Path(error.file).name, error.stage) == ("b.json", "load")
+    assert error.message == "TypeError: can't compare datetime.datetime to datetime.date"
+    assert output.results  # the index case's decision points
+
+
 def _export(where: Path, drop: str | None = None) -> Path:
     """A copy of the Bulk Data fixture, without the records that mention `drop`."""
     where.mkdir(parents=True)

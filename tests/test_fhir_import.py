@@ -139,6 +139,38 @@ def test_day_zero_encounter_option_and_the_rule_set_diagnoses(tmp_path):
     assert events_by_source(asthma)["Observation/o-a-spo2"].day.earliest == 0
 
 
+@pytest.mark.parametrize("given", ["e-ild", "Encounter/e-ild"])
+def test_day_zero_encounter_is_an_id_or_type_and_id(tmp_path, given):
+    """Encounter/ID is how the import's own messages and rules name an encounter."""
+    result = CliRunner().invoke(app, ["import", "fhir", str(_two_stays(tmp_path)), "--day-zero-encounter", given,
+                                      "--format", "json", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (patient,) = json.loads(result.stdout)["patients"]
+    assert patient["day_zero_rule"] == ("start of Encounter/e-ild (2021-02-01, days counted in UTC): "
+                                        "--day-zero-encounter")
+
+
+@pytest.mark.parametrize("given,message", [
+    ("nosuch", "'nosuch' names no Encounter of the input (give an Encounter's id: ID or Encounter/ID)"),
+    ("Patient/p1", "'Patient/p1' names no Encounter of the input (give an Encounter's id: ID or Encounter/ID)"),
+    ("E-ILD", "'E-ILD' names no Encounter of the input (ids are case-sensitive; Encounter/e-ild is in it)"),
+    ("e-cancelled", "Encounter/e-cancelled cannot set day 0: its status is cancelled"),
+    ("Encounter/e-month", "Encounter/e-month cannot set day 0: its start 2021-01 is not a full date"),
+    ("e-open", "Encounter/e-open cannot set day 0: it has no start (period.start)"),
+])
+def test_day_zero_encounter_that_cannot_set_day_zero_is_an_error_not_another_day_zero(tmp_path, given, message):
+    """Day 0 would otherwise fall to the next rule without a word, and every day would shift."""
+    path = _bundle(tmp_path, PATIENT, _stay("e-jdm", "2021-01-01", "JDM"), _stay("e-ild", "2021-02-01", "RP-ILD"),
+                   {**ENCOUNTER, "id": "e-cancelled", "status": "cancelled"},
+                   {**ENCOUNTER, "id": "e-month", "period": {"start": "2021-01"}},
+                   {**ENCOUNTER, "id": "e-open", "period": {"end": "2021-01-09"}},
+                   _obs(valueQuantity={"value": 90, "code": "%"}))
+    result = _run(tmp_path, str(path), "--day-zero-encounter", "e-ild", "--day-zero-encounter", given)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"error: --day-zero-encounter: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_exported_scenario_marks_its_day_zero_encounter(tmp_path):
     from escalation.fhir.export import to_json
 
@@ -202,6 +234,58 @@ def test_a_batch_gives_a_bundle_one_day_zero_under_all_its_rule_sets(tmp_path):
         for number in range(manifest.chunking.jobs):
             planned = job(manifest, number)
             assert work._scenario(planned.scenario, manifest.day_zero_diagnoses()).events[0].day.earliest == day
+
+
+# --- dates and timestamps together ----------------------------------------------------------------
+
+
+def _inpatient(rid: str, start: str) -> dict:
+    return {**ENCOUNTER, "id": rid, "period": {"start": start}}
+
+
+@pytest.mark.parametrize("a_start,b_start,first,days", [
+    ("2020-03-01T23:30:00+09:00", "2020-02-01", "e-b", (29, 0)),  # the trial's Bundle
+    ("2020-03-01T08:00:00+09:00", "2020-03-01", "e-a", (0, 0)),  # 2020-02-29T23:00Z: before 00:00 UTC of the date
+    ("2020-03-01T20:00:00-05:00", "2020-03-01", "e-b", (1, 0)),  # 2020-03-02T01:00Z: after it
+])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_encounter_starts_given_as_a_date_and_as_a_timestamp_are_put_in_order(tmp_path, a_start, b_start, first,
+                                                                                 days, reverse):
+    """A plain date counts from 00:00 UTC of its date (dates.start_order): the first start is day 0,
+    and no other start falls before it; the order of the entries does not matter."""
+    stays = [_inpatient("e-a", a_start), _inpatient("e-b", b_start)]
+    readings = [_obs(id=f"o-{k}", effectiveDateTime=at, valueQuantity={"value": 90, "code": "%"})
+                for k, at in (("a", a_start), ("b", b_start))]
+    path = _bundle(tmp_path, PATIENT, *(stays[::-1] if reverse else stays), *readings)
+    (_, sc), = import_paths([path]).scenarios
+    assert sc.scenario.day_zero.startswith(f"start of Encounter/{first} ")
+    ev = events_by_source(sc)
+    assert (ev["Observation/o-a"].day.earliest, ev["Observation/o-b"].day.earliest) == days
+    for args in (["import", "fhir", str(path), "--out", str(tmp_path / "out")], ["check", str(path)],
+                 ["replay", str(path)]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+
+
+def test_the_dates_of_one_record_may_mix_dates_and_timestamps(tmp_path):
+    """Each end is placed on its own: a timestamp in the offset of day 0 (UTC for a plain date)."""
+    condition = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+                 "code": {"coding": [{"system": "https://escalation.invalid/fhir/CodeSystem/diagnosis", "code": "JDM"}]},
+                 "onsetDateTime": "2021-01-01T23:30:00+09:00", "recordedDate": "2021-01-03"}
+    given = _administered("m-psl", "8638")
+    given["effectivePeriod"] = {"start": "2021-01-02", "end": "2021-01-05T08:00:00+09:00"}
+    seen = _obs(effectivePeriod={"start": "2021-01-01T20:00:00-05:00", "end": "2021-01-03"},
+                valueQuantity={"value": 90, "code": "%"})
+    del given["effectiveDateTime"], seen["effectiveDateTime"]
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, condition, given, seen)
+    (_, sc), = import_paths([path]).scenarios
+    (dx,) = sc.patient.diagnoses
+    assert (dx.day.earliest, dx.day.latest) == (0, 2)
+    ev = events_by_source(sc)
+    psl = ev["MedicationAdministration/m-psl"]
+    assert (psl.day.earliest, psl.until.latest) == (1, 3)  # 2021-01-04T23:00Z
+    spo2 = ev["Observation/o1"].day
+    assert (spo2.earliest, spo2.latest) == (1, 2)  # 2021-01-02T01:00Z to 2021-01-03
 
 
 # --- the code table --------------------------------------------------------------------------------
@@ -386,6 +470,35 @@ def test_replay_and_test_accept_a_one_patient_bundle(tmp_path):
     assert {r.split(",")[3] for r in rows if r.startswith("fhir-7d3c1a2e-")} == {"30", "32"}
 
 
+@pytest.mark.parametrize("text,message", [
+    ('{"scenario": [1, 2}\n', ":1: malformed JSON: Expecting ',' delimiter (column 19)"),
+    ("scenario: [\n", ":1: malformed JSON: Expecting value (column 1)"),
+])
+def test_a_json_file_that_cannot_be_parsed_is_malformed_json_not_malformed_yaml(tmp_path, text, message):
+    """A .json file that is no Bundle is read as a scenario (JSON is YAML, and a scenario file in
+    YAML syntax under that name still loads); when it cannot be parsed, the name says JSON, so the
+    error is the JSON parser's."""
+    path = tmp_path / "s.json"
+    path.write_text(text)
+    for command in ("replay", "test"):
+        result = CliRunner().invoke(app, [command, str(path)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr == f"error: {path}{message}\n"
+    (tmp_path / "yaml.json").write_text((ROOT / "scenarios" / "index_case.yaml").read_text())
+    assert replay(tmp_path / "yaml.json").decision_points
+
+
+def test_an_ndjson_file_given_as_a_scenario_points_to_the_commands_that_read_bulk_data(tmp_path):
+    path = tmp_path / "Patient.000.ndjson"
+    path.write_text(json.dumps(PATIENT) + "\n" + json.dumps({**PATIENT, "id": "p2"}) + "\n")
+    for command in ("replay", "test"):
+        result = CliRunner().invoke(app, [command, str(path)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr == (f"error: {path}: a FHIR Bulk Data NDJSON file is not a scenario: give one "
+                                 "patient's FHIR Bundle (.json) or a scenario YAML file; a Bulk Data export "
+                                 "folder goes to `escalation import fhir` or `escalation batch`\n")
+
+
 def test_a_bundle_that_names_its_type_after_its_entries_is_still_a_bundle(tmp_path):
     data = json.loads(SYNTHEA.read_text())
     late = {k: v for k, v in data.items() if k != "resourceType"} | {"resourceType": "Bundle"}
@@ -404,6 +517,13 @@ def test_replay_refuses_a_bundle_of_several_patients(tmp_path):
                    _obs(valueQuantity={"value": 90, "code": "%"}))
     with pytest.raises(InputError, match=r"holds 2 patient\(s\) and gives 1 scenario\(s\).*Patient/p2: no record"):
         replay(path)
+
+
+def test_import_help_names_the_summary_file_it_writes():
+    from escalation.fhir import SUMMARY_FILE
+
+    result = CliRunner().invoke(app, ["import", "fhir", "--help"])
+    assert result.exit_code == 0 and SUMMARY_FILE in result.stdout
 
 
 def test_the_import_is_a_stage_one_package():

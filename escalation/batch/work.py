@@ -8,9 +8,10 @@ and registers each rule set shape once per process, see escalation/evaluate/engi
 
 A file that fails to load (its content, or a file it derives from, is wrong or has changed since
 planning), or a replay the engine refuses, becomes an error row: the other replays of the chunk
-go on. A file that cannot be read at all (missing, no permission, an I/O error) fails the chunk
-instead, and is not kept: the chunk is reported as not written and `--resume` runs it again,
-once the file system serves the file.
+go on. So does an unexpected exception while loading one file (a bug its content runs into): it
+is that file's error row, stage load, as it would be again on a retry. A file that cannot be read
+at all (missing, no permission, an I/O error) fails the chunk instead, and is not kept: the chunk
+is reported as not written and `--resume` runs it again, once the file system serves the file.
 """
 
 from __future__ import annotations
@@ -170,10 +171,17 @@ def _failed(base: dict[str, Any], scenario_id: str | None, stage: str, exc: Exce
 def replay_job(chunk: int, job: Job, diagnoses: list[str]) -> Replayed:
     """One replay as rows; a load or replay failure as an error row instead of results."""
     base = R.common(chunk, job)
+    loading = job.scenario.file
     try:
-        scenario, ruleset = _scenario(job.scenario, diagnoses), _ruleset(job)
+        scenario = _scenario(job.scenario, diagnoses)
+        loading = job.ruleset.file
+        ruleset = _ruleset(job)
     except InputError as exc:
         return _failed(base, None, "load", exc, job.scenario.file)
+    except OSError:
+        raise  # cannot be read now: the chunk fails, and --resume runs it again
+    except Exception as exc:  # noqa: BLE001 - one file the loader fails on must not stop the others
+        return _failed(base, None, "load", exc, loading)
     try:
         result = api.replay(scenario, ruleset)
     except Exception as exc:  # noqa: BLE001 - one bad replay must not stop the others

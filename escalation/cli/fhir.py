@@ -18,7 +18,6 @@ import typer
 
 from escalation.cli.common import Format, FormatOpt, Width, errors, json_text
 from escalation.cli.help import PlainCommand
-from escalation.fhir import SUMMARY_FILE
 from escalation.load import shipped
 from escalation.load.errors import InputError
 from escalation.match.results import NOTICE, ReplayResult
@@ -62,21 +61,24 @@ def render_replay(result: ReplayResult, fmt: ReplayFormat, width: int | None) ->
 def import_fhir(
     paths: Annotated[list[Path], typer.Argument(metavar="PATHS", help="FHIR R4 Bundle JSON files or "
                                                 "Bulk Data export folders (Type.NNN.ndjson)")],
+    # import-summary.json is escalation.fhir.SUMMARY_FILE, written out: every command loads this
+    # module, and escalation.fhir is loaded only with FHIR input (tests/test_cold_start.py)
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder for one scenario file "
-                                      f"per patient and {SUMMARY_FILE}")],
+                                      "per patient and import-summary.json")],
     rules: Annotated[Optional[list[Path]], typer.Option(
         "--rules", "-r", metavar="FILE", help="rule set whose diagnosis codes pick day 0 (repeatable; "
         "default: the shipped report-pathway.yaml)")] = None,
     day_zero: Annotated[Optional[str], typer.Option("--day-zero", metavar="DATE", help="day 0 for every "
                                                     "patient: YYYY-MM-DD or a timestamp with its offset")] = None,
     day_zero_encounter: Annotated[Optional[list[str]], typer.Option(
-        "--day-zero-encounter", metavar="ID", help="the Encounter whose start is day 0 for its patient "
-        "(repeatable)")] = None,
+        "--day-zero-encounter", metavar="ID", help="the Encounter whose start is day 0 for its patient, "
+        "as ID or Encounter/ID (repeatable)")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="an unmapped code is an error")] = False,
     fmt: FormatOpt = Format.table,
     width: Width = None,
 ) -> None:
     """Import patients from FHIR R4 into scenario files, one per patient, and summarise what was not used."""
+    from escalation.fhir import SUMMARY_FILE
     from escalation.fhir.scenario_file import import_files
     from escalation.fhir.to_scenario import Options, import_paths, rule_diagnoses
     from escalation.load.loading import load_ruleset

@@ -5,6 +5,8 @@ year-month says the fact happened on some day inside it, so it becomes a range o
 first day. Timestamps are placed on the calendar of day 0: each is converted to the UTC offset of
 the day-0 timestamp (UTC when day 0 is a plain date) and its date there counts. A plain date is
 taken as that calendar date. A timestamp without a zone (which FHIR forbids) is read as written.
+Where dates and timestamps must be put in order (which encounter starts first), a plain date
+counts from 00:00 UTC of its date (`start_order`).
 """
 
 from __future__ import annotations
@@ -72,6 +74,23 @@ def clock_from(value: Any) -> Clock | None:
     if isinstance(value, date):
         return Clock(value, timezone.utc)
     return None
+
+
+def start_order(value: date) -> datetime:
+    """Where a full date or timestamp falls on one time line: how the first of several starts
+    (the encounter that sets day 0) is found when some are dates and others timestamps.
+
+    A timestamp is its instant (one without a zone read as UTC, as `clock_from` reads it). A
+    plain date counts as 00:00 UTC of that date: the first moment of that day in UTC, the offset
+    a plain-date day 0 counts days in. A date and a timestamp cannot be compared as they stand
+    (Python refuses to), and this is the order under which the first start is a day 0 that puts
+    no other start on a negative day: a timestamp after 00:00 UTC of a date falls in UTC on that
+    date or later, and one before it falls, in its own offset (at most +14:00), on that date or
+    earlier. Starts that fall at the same moment keep their order in the input.
+    """
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
 
 
 def parse_day_zero(text: str) -> Clock:

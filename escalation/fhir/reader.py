@@ -112,6 +112,16 @@ def is_bundle_file(path: Path) -> bool:
     return isinstance(data, dict) and data.get("resourceType") == "Bundle"
 
 
+def json_error(path: Path) -> InputError | None:
+    """The error a file's text gives as JSON (malformed, or nested too deeply), None when it is JSON:
+    what a .json file that is no Bundle, and that the YAML parser cannot read either, is told."""
+    try:
+        _parse(_text(path), shown_name(path))
+    except InputError as exc:
+        return exc
+    return None
+
+
 def _text(path: Path) -> str:
     """A regular file within MAX_FHIR_FILE_BYTES, read as the YAML files are (no devices, no pipes)."""
     return read_text(path, shown_name(path), MAX_FHIR_FILE_BYTES)

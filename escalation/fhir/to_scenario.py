@@ -7,6 +7,8 @@ this order:
 3. the start of the first inpatient encounter (Encounter.class IMP) whose reason or diagnosis
    is one of the rule set's diagnosis codes;
 4. otherwise the start of the first inpatient encounter, then of the first encounter of any class.
+"First" is by start, a plain date counting from 00:00 UTC of its date (dates.start_order), so
+that dates and timestamps compare and no other start falls before day 0.
 A patient with none of these is skipped and counted; so is one the scenario format cannot hold
 (no sex or birth date, or older than 18 at day 0). Days are whole calendar days from day 0, timestamps
 read in the UTC offset of day 0 (see dates.py).
@@ -26,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from escalation.fhir import codes as C
 from escalation.fhir import records
-from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zero, span
+from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zero, span, start_order
 from escalation.fhir.mapping import Unmapped, Yield, fail, first
 from escalation.fhir.reader import Located, read_paths
 from escalation.load.errors import InputError
@@ -107,6 +109,8 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
     index = _Index(resources)
     patients = [r for r in resources if r.type == "Patient"]
     by_patient = index.group(r for r in resources if r.type in CLINICAL or r.type == "Encounter")
+    options = options.model_copy(update={"day_zero_encounters": _named_encounters(options.day_zero_encounters,
+                                                                                  resources)})
     reports, scenarios, unmapped, skipped = [], [], [], Counter()
     ids: set[str] = set()
     for patient in patients:
@@ -243,8 +247,7 @@ def _day_zero(patient: Located, encounters: list[Located], index: _Index, option
             return parse_day_zero(options.day_zero), f"--day-zero {options.day_zero}"
         except ValueError as exc:
             raise InputError("--day-zero", str(exc)) from None
-    usable = sorted((e for e in encounters if _start(e) is not None and e.model.status not in
-                     ("cancelled", "entered-in-error")), key=lambda e: _start(e))
+    usable = sorted((e for e in encounters if _unusable(e) is None), key=lambda e: start_order(_start(e)))
     named = [e for e in usable if e.id in options.day_zero_encounters]
     if named:
         return _at(named[0], "--day-zero-encounter")
@@ -263,6 +266,39 @@ def _day_zero(patient: Located, encounters: list[Located], index: _Index, option
                                  f"{', '.join(sorted(wanted))})")
     if usable:
         return _at(usable[0], "the first encounter (no inpatient encounter)")
+    return None
+
+
+def _named_encounters(given: Sequence[str], resources: list[Located]) -> tuple[str, ...]:
+    """The ids `--day-zero-encounter` names, each given as ID or as Encounter/ID (the way messages
+    name a resource). An id that names no Encounter of the input, or one whose start cannot be
+    day 0, is an error: day 0 would fall to the next rule, and every day of the timeline shift."""
+    encounters = {r.id: r for r in resources if r.type == "Encounter" and r.id}
+    out = []
+    for text in given:
+        rid = text.removeprefix("Encounter/")
+        e = encounters.get(rid)
+        if e is None:
+            like = sorted(f"Encounter/{i}" for i in encounters if i.lower() == rid.lower())
+            hint = (f"ids are case-sensitive; {' and '.join(like)} {'is' if len(like) == 1 else 'are'} in it"
+                    if like else "give an Encounter's id: ID or Encounter/ID")
+            raise InputError("--day-zero-encounter", f"{text!r} names no Encounter of the input ({hint})")
+        why = _unusable(e)
+        if why is not None:
+            raise InputError("--day-zero-encounter", f"{e.name} cannot set day 0: {why}")
+        out.append(rid)
+    return tuple(out)
+
+
+def _unusable(e: Located) -> str | None:
+    """Why an encounter's start cannot be day 0, or None when it can."""
+    if e.model.status in ("cancelled", "entered-in-error"):
+        return f"its status is {e.model.status}"
+    period = e.model.period
+    if period is None or period.start is None:
+        return "it has no start (period.start)"
+    if _start(e) is None:
+        return f"its start {period.start} is not a full date"
     return None
 
 
