@@ -28,7 +28,7 @@ from escalation.match.results import NOTICE, ReplayResult
 
 if TYPE_CHECKING:  # imported where they are used, so that `escalation replay` does not load them
     from escalation.analysis.compare import RulesetDiff
-    from escalation.analysis.expectations import TestReport
+    from escalation.analysis.expectations import ScenarioOutcome, TestReport
     from escalation.match.explanation import Explanation
 
 PathLike = str | Path
@@ -249,6 +249,10 @@ def check_expectations(
     Every file is loaded and validated before the first replay, so a bad file costs nothing.
     `progress(done, total)` is called after each replay. `through_day` runs every clock at least
     to that day, so that expectations can reach past a scenario's last event.
+
+    An expectation naming a rule id or a step its rule set does not have fails, and so do the
+    expectations keyed by a rule set id that neither a rule set tested nor a shipped one has;
+    those keyed by a shipped rule set left out of `rules` are not checked, as before.
     """
     from escalation.analysis.expectations import TestReport, coverage, outcome
 
@@ -260,9 +264,10 @@ def check_expectations(
         for f, sc in loaded:
             result = build_result(run_replay(sc, rs, through_day), f)
             results.append(result)
-            outcomes.append(outcome(result, sc.expected.get(rs.ruleset.id)))
+            outcomes.append(outcome(result, sc.expected.get(rs.ruleset.id), rs.rules))
             if progress is not None:
                 progress(len(results), total)
+    outcomes += _unknown_rulesets(loaded, {rs.ruleset.id for rs in rulesets}, given=rules is not None)
     return TestReport(
         notice=NOTICE,
         passed=sum(o.status == "pass" for o in outcomes),
@@ -271,6 +276,26 @@ def check_expectations(
         scenarios=outcomes,
         coverage=coverage(results, {rs.ruleset.id: [r.id for r in rs.rules] for rs in rulesets}),
     )
+
+
+def _unknown_rulesets(loaded: list[tuple[Path, Scenario]], tested: set[str], given: bool) -> list[ScenarioOutcome]:
+    """A failure for each block of expectations keyed by a rule set id that no rule set tested or
+    shipped has: most likely a typo, and checked by no run. A shipped rule set left out of this
+    run (`--rules` names others) is legitimately not checked, and passed over as before."""
+    from escalation.analysis.expectations import ruleset_problem, unknown_ruleset
+
+    out: list[ScenarioOutcome] = []
+    known: set[str] | None = None if given else tested  # without --rules, every shipped set is tested
+    for f, sc in loaded:
+        for key, items in sc.expected.items():
+            if key in tested:
+                continue
+            if known is None:
+                known = tested | {loading.load_ruleset(p).ruleset.id for p in shipped.shipped_rule_files()}
+            why = ruleset_problem(key, known, "tested or shipped")
+            if why is not None:
+                out.append(unknown_ruleset(sc.scenario.id, f.as_posix(), key, items, why))
+    return out
 
 
 def write_report(

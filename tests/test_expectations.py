@@ -235,3 +235,190 @@ def test_through_day_runs_the_clock_past_the_last_event(tmp_path):
     assert invoke("test", str(path), "--rules", str(PATHWAY)).exit_code == 1  # the clock stops on day 3
     result = invoke("test", str(path), "--rules", str(PATHWAY), "--through-day", "10")
     assert result.exit_code == 0, result.stdout
+
+
+# --- expectations that name nothing: a misspelled rule id, step or rule set id -----------------
+
+TYPO_RULE = "    - {rule: step3-ecmo-oxygenationn, present: false}\n"
+TYPO_STEP = "    - {step: 9, present: false}\n"
+ANCHOR = "    - {rule: step3-ecmo-oi, present: false}\n"
+
+
+def _index_case_with(tmp_path, *lines: str, key: str | None = None, name: str = "typo.yaml"):
+    """A copy of the index case with lines added under its report-pathway expectations (after
+    `ANCHOR`), or with that rule set key spelled `key`."""
+    text = INDEX_CASE.read_text()
+    assert text.count(ANCHOR) == 1 and text.count("\n  report-pathway:\n") == 1
+    text = text.replace(ANCHOR, ANCHOR + "".join(lines))
+    if key is not None:
+        text = text.replace("\n  report-pathway:\n", f"\n  {key}:\n")
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_an_expectation_naming_no_rule_or_step_of_its_rule_set_fails(tmp_path):
+    """`present: false` for a rule that does not exist used to pass for ever."""
+    scenario = _index_case_with(tmp_path, TYPO_RULE, TYPO_STEP)
+    junit = tmp_path / "junit.xml"
+    result = invoke("test", str(scenario), "--rules", str(PATHWAY), "--junit", str(junit), "--width", "200")
+    assert result.exit_code == 1, result.stdout
+    out = result.stdout
+    assert f"FAIL      report-pathway         index-case  ({scenario})" in out
+    rule_msg = (f"{scenario}: expected no step3-ecmo-oxygenationn: rule set report-pathway has no rule "
+                "'step3-ecmo-oxygenationn', so this expectation checks nothing; did you mean "
+                "'step3-ecmo-oxygenation'?")
+    step_msg = (f"{scenario}: expected no step 9: rule set report-pathway has no rule of step 9, so this "
+                "expectation checks nothing (its steps: 1, 2, 3, 4, 5)")
+    flat = " ".join(out.split())  # the table folds long lines
+    assert f"- {rule_msg} - {step_msg}" in flat
+    row = next(line for line in out.splitlines() if "step3-ecmo-oxygenationn  " in line)
+    assert row.split() == ["!!", "any", "day", "step3-ecmo-oxygenationn", "absent", "no", "such", "rule", "in",
+                           "report-pathway"]
+    assert "1 failed" in out
+
+    data = json.loads(invoke("test", str(scenario), "--rules", str(PATHWAY), "--format", "json").stdout)
+    assert data["failed"] == 1
+    bad = [o for o in data["scenarios"][0]["outcomes"] if not o["passed"]]
+    assert [(o["message"], o["unknown_target"]) for o in bad] == [(rule_msg, True), (step_msg, True)]
+    assert all(o["unknown_target"] is False for o in data["scenarios"][0]["outcomes"] if o["passed"])
+
+    case = ET.parse(junit).getroot().find("testsuite/testcase")
+    assert case.find("failure").get("message") == f"{rule_msg}; {step_msg}"
+
+
+def test_an_unknown_rule_id_far_from_every_rule_lists_the_rules(index_result, pathway):
+    from escalation.analysis.expectations import outcome
+    from escalation.load.scenario import Expectation
+
+    exp = Expectation.model_validate({"rule": "zzz", "day": 3})
+    out = outcome(index_result, [exp], pathway.rules)
+    [o] = out.outcomes
+    assert out.status == "fail" and o.unknown_target and not o.passed
+    assert o.message.endswith("rule set report-pathway has no rule 'zzz', so this expectation checks nothing "
+                              f"(its rules: {', '.join(r.id for r in pathway.rules)})")
+    # without the rule set's rules (as before), only what was found is compared
+    assert outcome(index_result, [exp]).outcomes[0].unknown_target is False
+
+
+def test_expectations_under_an_unknown_rule_set_id_fail_as_their_own_row(tmp_path):
+    scenario = _index_case_with(tmp_path, key="report-pathwy")
+    junit = tmp_path / "junit.xml"
+    result = invoke("test", str(scenario), "--junit", str(junit), "--width", "200")
+    assert result.exit_code == 1, result.stdout
+    message = (f"{scenario}: no rule set 'report-pathwy' is tested or shipped, so the expectations under it "
+               "check nothing; did you mean 'report-pathway'?")
+    assert f"UNCHECKED report-pathway         index-case  ({scenario})" in result.stdout
+    assert f"FAIL report-pathwy index-case ({scenario}) - {message} 2 passed" in " ".join(result.stdout.split())
+    assert "2 passed, 1 failed, 1 without expectations" in result.stdout
+    suite = next(s for s in ET.parse(junit).getroot().iter("testsuite") if s.get("name") == "report-pathwy")
+    assert suite.get("failures") == "1" and suite.find("testcase/failure").get("message") == message
+
+    # a subset of rule sets: a shipped rule set left out is not checked, and not a failure either
+    data = json.loads(invoke("test", str(scenario), "--rules", str(ROOT / "rules" / "rtx-earlier.yaml"),
+                             "--format", "json").stdout)
+    assert [(s["ruleset"], s["status"]) for s in data["scenarios"]] == [("rtx-earlier", "pass"),
+                                                                       ("report-pathwy", "fail")]
+    [o] = data["scenarios"][1]["outcomes"]
+    assert o["unknown_target"] and o["expectation"] == "12 expectations under report-pathwy"
+    shipped_only = invoke("test", str(INDEX_CASE), "--rules", str(ROOT / "rules" / "rtx-earlier.yaml"))
+    assert shipped_only.exit_code == 0 and "report-pathway" not in shipped_only.stdout.split("Rule coverage")[0]
+
+
+def _own_pathway(tmp_path, ruleset_id: str = "my-pathway", name: str = "mine.yaml"):
+    """The report's pathway as rule set `ruleset_id`, its barotrauma-watch renamed pip-watch."""
+    text = PATHWAY.read_text()
+    assert text.count("  id: report-pathway\n") == 1 and text.count("id: barotrauma-watch\n") == 1
+    path = tmp_path / name
+    path.write_text(text.replace("  id: report-pathway\n", f"  id: {ruleset_id}\n")
+                    .replace("id: barotrauma-watch\n", "id: pip-watch\n"))
+    return path
+
+
+def test_a_rule_set_given_is_known_by_its_id(tmp_path):
+    rules = _own_pathway(tmp_path)
+    scenario = _index_case_with(tmp_path, key="my-pathway")
+    result = invoke("test", str(scenario), "--rules", str(rules), "--format", "json")
+    data = json.loads(result.stdout)
+    [row] = data["scenarios"]
+    assert row["ruleset"] == "my-pathway" and row["status"] == "fail"
+    # barotrauma-watch is a rule of the shipped pathway, not of this one
+    [bad] = [o for o in row["outcomes"] if not o["passed"]]
+    assert bad["unknown_target"] and "rule set my-pathway has no rule 'barotrauma-watch'" in bad["message"]
+    assert "did you mean" not in bad["message"]
+
+
+def check_cmd(*paths):
+    return invoke("check", *map(str, paths))
+
+
+def test_check_refuses_an_expectation_naming_nothing_with_its_line(tmp_path):
+    typo = _index_case_with(tmp_path, TYPO_RULE, TYPO_STEP)
+    key = _index_case_with(tmp_path, key="report-pathwy", name="key.yaml")
+    good = VARIANTS / "pe-responder.yaml"
+    result = check_cmd(typo, key, good)
+    assert result.exit_code == 2
+    assert result.stdout == f"ok: {good} (scenario)\n"
+    line = typo.read_text().splitlines().index(TYPO_RULE.rstrip("\n")) + 1
+    key_line = key.read_text().splitlines().index("  report-pathwy:") + 1
+    # one line for a bad file, as for any other problem: the first place, and how many more
+    assert result.stderr.splitlines() == [
+        f"error: {typo}:{line} (expected.report-pathway[4].rule): rule set report-pathway has no rule "
+        "'step3-ecmo-oxygenationn', so this expectation checks nothing; did you mean 'step3-ecmo-oxygenation'? "
+        "(and 1 more problem)",
+        f"error: {key}:{key_line} (expected.report-pathwy): no rule set 'report-pathwy' is checked here or "
+        "shipped, so the expectations under it check nothing; did you mean 'report-pathway'?",
+    ]
+    step = _index_case_with(tmp_path, TYPO_STEP, name="step.yaml")
+    assert check_cmd(step).stderr == (
+        f"error: {step}:{line} (expected.report-pathway[4].step): rule set report-pathway has no rule of "
+        "step 9, so this expectation checks nothing (its steps: 1, 2, 3, 4, 5)\n")
+
+
+def test_check_knows_the_rule_sets_it_checks_before_the_shipped_ones(tmp_path):
+    rules = _own_pathway(tmp_path, "report-pathway")  # the shipped id, with barotrauma-watch renamed
+    result = check_cmd(INDEX_CASE, rules)
+    assert result.exit_code == 2
+    [err] = result.stderr.splitlines()
+    assert err.startswith(f"error: {INDEX_CASE}:") and "(expected.report-pathway[5].rule)" in err
+    assert "rule set report-pathway has no rule 'barotrauma-watch'" in err
+    assert result.stdout == f"ok: {rules} (rules)\n"
+
+    own = _own_pathway(tmp_path, "my-pathway", name="own.yaml")
+    mine = _index_case_with(tmp_path, key="my-pathway", name="mine-scenario.yaml")
+    mine.write_text(mine.read_text().replace("barotrauma-watch", "pip-watch"))
+    ok = check_cmd(mine, own)
+    assert ok.exit_code == 0, ok.stderr
+    assert check_cmd(mine).exit_code == 2  # without the rule set, my-pathway is known nowhere
+
+
+def test_check_leaves_expectations_under_a_rule_set_that_failed_to_load_to_its_own_error(tmp_path):
+    rules = _own_pathway(tmp_path, "my-pathway")
+    rules.write_text(rules.read_text().replace("  version:", "  versio:", 1))
+    scenario = _index_case_with(tmp_path, key="my-pathway")
+    result = check_cmd(scenario, rules)
+    assert result.exit_code == 2
+    [err] = result.stderr.splitlines()
+    assert err.startswith(f"error: {rules}:") and "versio" in err
+    assert result.stdout == f"ok: {scenario} (scenario)\n"
+
+
+def test_check_passes_every_shipped_scenario_alone_against_the_shipped_rule_sets():
+    result = check_cmd(ROOT / "scenarios")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("expectation, problem", [
+    ({"rule": "step3-ecmo-oxygenation"}, None),
+    ({"step": 5}, None),
+    ({"unflagged": []}, None),
+    ({"rule": "Step4-Rituximab"}, "did you mean 'step4-rituximab'?"),
+    ({"step": 6, "present": False}, "has no rule of step 6"),
+])
+def test_target_problem(pathway, expectation, problem):
+    from escalation.analysis.expectations import target_problem
+    from escalation.load.scenario import Expectation
+
+    why = target_problem(Expectation.model_validate(expectation), "report-pathway", pathway.rules)
+    assert (why is None) if problem is None else (problem in why)

@@ -3,19 +3,29 @@
 A scenario lists the decision points it expects under a rule set, partially (only what is listed
 is checked), the way the CQL Testing Framework pairs patient data with expected results. This is
 the stage after matching: it reads replay results and never touches the engine.
+
+An expectation must name something that exists: a rule set it is keyed by, and a rule id or a
+step of that rule set. One that names nothing could never be met, nor fail with `present:
+false`, so `escalation test` fails it and `escalation check` refuses it (`problems`), with the
+nearest known id. Only ids and steps are checked.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import defaultdict
-from xml.etree import ElementTree as ET
+from collections.abc import Collection, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from escalation.load.scenario import Expectation, ExpectedUnflagged, window_text
 from escalation.load.timing import DayRange, span_label
 from escalation.match.results import DecisionPoint, ReplayResult, UnflaggedAction, actual_text, lag_text
+
+if TYPE_CHECKING:
+    from escalation.load.ruleset import Rule
 
 
 class _Out(BaseModel):
@@ -28,6 +38,8 @@ class ExpectationOutcome(_Out):
     found: list[str] = Field(description="the decision points of that rule or step, as 'rule@days' "
                              "(with actual day and lag when expected), or the unflagged actions, as 'code@days'")
     message: str
+    unknown_target: bool = Field(False, description="the expectation names a rule id, a step or a rule set id "
+                                 "that does not exist: nothing could ever check it, so it fails")
 
 
 class ScenarioOutcome(_Out):
@@ -59,6 +71,68 @@ class TestReport(_Out):
     unchecked: int
     scenarios: list[ScenarioOutcome]
     coverage: list[Coverage]
+
+
+# --- what an expectation names: a rule id or a step of its rule set, and the rule set's id ------
+# An expectation naming nothing that exists can never be met, nor fail when it says `present:
+# false`: the person who wrote it believes a rule is tested when nothing is. Only ids and steps
+# are checked here, never what a rule should do.
+
+Place = tuple[str | int, ...]  # where in a scenario file, as loading.validate locates errors
+
+
+def _hint(name: str, known: list[str], listed_as: str) -> str:
+    """The known id spelled closest to `name` (difflib, its default cutoff 0.6), or the known ids."""
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f" ({listed_as}: {', '.join(known) or 'none'})"
+
+
+def target_problem(exp: Expectation, ruleset_id: str, rules: Iterable[Rule]) -> str | None:
+    """Why `exp` checks nothing under the rule set `ruleset_id` with these rules: it names a rule id,
+    or a step, that none of them has. None when it names one, or lists unflagged actions."""
+    listed = list(rules)
+    if exp.rule is not None:
+        ids = list(dict.fromkeys(r.id for r in listed))
+        if exp.rule not in ids:
+            return (f"rule set {ruleset_id} has no rule {exp.rule!r}, so this expectation checks nothing"
+                    + _hint(exp.rule, ids, "its rules"))
+    elif exp.step is not None:
+        steps = sorted({r.step for r in listed if r.step is not None})
+        if exp.step not in steps:
+            return (f"rule set {ruleset_id} has no rule of step {exp.step}, so this expectation checks "
+                    f"nothing (its steps: {', '.join(map(str, steps)) or 'none'})")
+    return None
+
+
+def ruleset_problem(key: str, known: Collection[str], known_as: str) -> str | None:
+    """Why the expectations a scenario keys by `key` check nothing: no rule set `known_as` (e.g.
+    "tested or shipped") has that id. None when one has."""
+    if key in known:
+        return None
+    return (f"no rule set {key!r} is {known_as}, so the expectations under it check nothing"
+            + _hint(key, sorted(known), "known rule sets"))
+
+
+def problems(expected: Mapping[str, list[Expectation]], rulesets: Mapping[str, Iterable[Rule]],
+             known_as: str, unreadable: Collection[str] = ()) -> list[tuple[Place, str]]:
+    """Each place in a scenario's `expected` that names no rule set of `rulesets` (id -> its rules),
+    or no rule or step of the rule set it is under, with why; in file order. Rule set ids in
+    `unreadable` (known to exist, their rules not) are passed over."""
+    out: list[tuple[Place, str]] = []
+    for key, items in expected.items():
+        if key in unreadable:
+            continue
+        if key not in rulesets:
+            out.append((("expected", key), ruleset_problem(key, rulesets, known_as) or ""))
+            continue
+        rules = list(rulesets[key])
+        for i, exp in enumerate(items):
+            why = target_problem(exp, key, rules)
+            if why is not None:
+                out.append((("expected", key, i, "rule" if exp.rule is not None else "step"), why))
+    return out
 
 
 def _targets(dp: DecisionPoint, exp: Expectation) -> bool:
@@ -166,6 +240,8 @@ def _rows(exp: Expectation, out: ExpectationOutcome, result: ReplayResult) -> li
         return [f"{mark} {day:>12}  {'unflagged actions':<26}  {listed:<9} {', '.join(out.found) or 'none'}"]
     target = exp.rule if exp.rule is not None else f"step {exp.step}"
     actual = ", ".join(f.split("@", 1)[1].split(" (", 1)[0] for f in out.found) or "-"
+    if out.unknown_target:
+        actual = f"no such {'rule' if exp.rule is not None else 'step'} in {result.ruleset.id}"
     rows = [f"{mark} {day:>12}  {target:<26}  {'present' if exp.present else 'absent':<9} {actual}"]
     if exp.actual_day is not None or exp.lag is not None:
         want = ", ".join(window_text(w) if w is not None else "any" for w in (exp.actual_day, exp.lag))
@@ -175,18 +251,42 @@ def _rows(exp: Expectation, out: ExpectationOutcome, result: ReplayResult) -> li
     return rows
 
 
-def outcome(result: ReplayResult, expected: list[Expectation] | None) -> ScenarioOutcome:
+def _checked(exp: Expectation, result: ReplayResult, rules: list[Rule] | None) -> ExpectationOutcome:
+    """`check`, unless the expectation names no rule or step of the rule set: then a failure that
+    says so, since it could never be met (or, with `present: false`, never fail)."""
+    why = None if rules is None else target_problem(exp, result.ruleset.id, rules)
+    if why is None:
+        return check(exp, result)
+    return ExpectationOutcome(expectation=exp.label(), passed=False, found=[], unknown_target=True,
+                              message=f"{result.scenario.file}: expected {exp.label()}: {why}")
+
+
+def outcome(result: ReplayResult, expected: list[Expectation] | None,
+            rules: Iterable[Rule] | None = None) -> ScenarioOutcome:
+    """The scenario's expectations under the replay's rule set, checked; given the rule set's
+    `rules`, an expectation naming a rule id or step none of them has fails."""
     points = [_label(dp) for dp in result.decision_points]
     if not expected:
         return ScenarioOutcome(scenario=result.scenario.id, file=result.scenario.file,
                                ruleset=result.ruleset.id, status="unchecked", outcomes=[], diff=[],
                                decision_points=points)
-    outcomes = [check(e, result) for e in expected]
+    known = None if rules is None else list(rules)
+    outcomes = [_checked(e, result, known) for e in expected]
     ok = all(o.passed for o in outcomes)
     return ScenarioOutcome(scenario=result.scenario.id, file=result.scenario.file,
                            ruleset=result.ruleset.id, status="pass" if ok else "fail",
                            outcomes=outcomes, diff=[] if ok else _diff(list(zip(expected, outcomes)), result),
                            decision_points=points)
+
+
+def unknown_ruleset(scenario: str, file: str, key: str, expected: list[Expectation], why: str) -> ScenarioOutcome:
+    """A failure for the expectations a scenario keys by a rule set id that no rule set tested or
+    shipped has: no replay could ever check them, so they fail as a row of their own, under that id."""
+    n = len(expected)
+    return ScenarioOutcome(
+        scenario=scenario, file=file, ruleset=key, status="fail", diff=[], decision_points=[],
+        outcomes=[ExpectationOutcome(expectation=f"{n} expectation{'s' if n != 1 else ''} under {key}",
+                                     passed=False, found=[], unknown_target=True, message=f"{file}: {why}")])
 
 
 def coverage(results: list[ReplayResult], rule_ids: dict[str, list[str]]) -> list[Coverage]:
@@ -209,6 +309,8 @@ def coverage(results: list[ReplayResult], rule_ids: dict[str, list[str]]) -> lis
 
 def junit_xml(report: TestReport) -> str:
     """JUnit XML: one test suite per rule set, one test case per scenario."""
+    from xml.etree import ElementTree as ET  # here: `check` reads this module for its expectations
+
     root = ET.Element("testsuites", name="escalation", tests=str(len(report.scenarios)),
                       failures=str(report.failed))
     root.append(ET.Comment(f" {report.notice} "))

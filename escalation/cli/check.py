@@ -14,6 +14,13 @@ become scenarios, and how many codes and records it would leave out. What is a F
   FHIR files read together, as `import fhir` and `batch` read it;
 - an `.ndjson` file named.
 
+A scenario's expectations (`expected:`) are checked against the rule sets they are keyed by,
+once every file is checked: each key must name a rule set checked in the same run or a shipped
+one (a rule set checked here comes first), and each expectation a rule id or a step that rule
+set has; else the file's `error:` line names the first such place, with the nearest known id,
+and counts the others. Only ids and steps are checked (escalation.analysis.expectations.problems),
+never what a rule should do.
+
 A folder holding YAML files and NDJSON files is both: the export is checked as one, and each
 YAML file in it on its own, so that every file is checked once, the way the command that reads
 it would read it. The FHIR modules (and fhir.resources behind them) are imported only when such
@@ -23,7 +30,7 @@ an input is present, so a check of YAML files starts as fast as before.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +40,10 @@ from escalation.cli.common import EXIT_BAD_INPUT, errors
 from escalation.load.discover import files_under, kind_of, require_some, yaml_files
 from escalation.load.errors import InputError
 from escalation.load.loading import load_ruleset, load_scenario, read_yaml
+from escalation.load.reading import shown_name
+from escalation.load.ruleset import Rule, Ruleset
+from escalation.load.scenario import Expectation, Scenario
+from escalation.load.shipped import shipped_rule_files
 
 JSON, NDJSON = ".json", ".ndjson"
 LOOKED_FOR = "*.yaml and *.yml files, FHIR Bundle *.json files and Bulk Data folders of *.ndjson files"
@@ -82,8 +93,35 @@ def _inside(path: Path, folders: Iterable[Path]) -> bool:
     return any(folder in path.parents for folder in folders)
 
 
-def check_target(target: Target) -> tuple[str, list[str]]:
-    """The kind of what was checked, for its `ok:` line, and any lines to print under it."""
+@dataclass
+class Seen:
+    """What the YAML files checked so far hold that a scenario's expectations are checked against:
+    the rule sets loaded, by id, and the ids of rule set files that failed to load (their rules
+    unknown); and each scenario with expectations, with the lines of its `expected:`. The shipped
+    rule sets are loaded once, when a scenario names a rule set not checked here."""
+
+    rulesets: dict[str, list[Rule]] = field(default_factory=dict)
+    broken: set[str] = field(default_factory=set)
+    expected: dict[Path, tuple[dict[str, list[Expectation]], dict[tuple[str | int, ...], int]]] = field(
+        default_factory=dict)
+    shipped: dict[str, list[Rule]] | None = None
+
+    def known(self, keys: Iterable[str]) -> dict[str, list[Rule]]:
+        """The rule sets checked here, by id, and the shipped ones if `keys` name any other."""
+        known = dict(self.rulesets)
+        if all(key in known or key in self.broken for key in keys):
+            return known
+        if self.shipped is None:
+            self.shipped = {}
+            for path in shipped_rule_files():
+                rs = load_ruleset(path)
+                self.shipped.setdefault(rs.ruleset.id, []).extend(rs.rules)
+        return {**self.shipped, **known}  # a rule set checked here comes before a shipped one
+
+
+def check_target(target: Target, seen: Seen | None = None) -> tuple[str, list[str]]:
+    """The kind of what was checked, for its `ok:` line, and any lines to print under it; a YAML
+    file's rule set or expectations are noted in `seen`."""
     path = target.path
     if target.kind == "export":
         return _check_fhir(path, "FHIR Bulk Data export")
@@ -91,7 +129,7 @@ def check_target(target: Target) -> tuple[str, list[str]]:
         return _check_fhir(path, "FHIR Bundle")
     if path.suffix == NDJSON:
         return _check_fhir(path, "FHIR NDJSON file")
-    return _check_yaml(path), []
+    return _check_yaml(path, seen if seen is not None else Seen()), []
 
 
 def _is_bundle(path: Path) -> bool:
@@ -103,19 +141,50 @@ def _is_bundle(path: Path) -> bool:
     return is_bundle_file(path)
 
 
-def _check_yaml(path: Path) -> str:
+def _check_yaml(path: Path, seen: Seen) -> str:
     """Validate one file as whatever its top-level keys say it is; the kind, for the report."""
     from escalation.literature.records import load_records
 
-    data, _ = read_yaml(path)
+    data, lines = read_yaml(path)
     kind = kind_of(data)
     if kind is None:
         if path.suffix == JSON:
             raise _not_a_bundle(path, data)
         raise InputError(str(path), "not a scenario, rule set or records file: it needs a top-level "
                          "scenario:, ruleset: or records: key", line=1)
-    {"scenario": load_scenario, "rules": load_ruleset, "records": load_records}[kind](path)
+    try:
+        loaded = {"scenario": load_scenario, "rules": load_ruleset, "records": load_records}[kind](path)
+    except InputError:
+        info = data.get("ruleset")
+        if kind == "rules" and isinstance(info, dict) and isinstance(info.get("id"), str):
+            seen.broken.add(info["id"])  # its own error says what is wrong; its rules are unknown
+        raise
+    if isinstance(loaded, Ruleset):
+        seen.rulesets.setdefault(loaded.ruleset.id, []).extend(loaded.rules)
+    elif isinstance(loaded, Scenario) and loaded.expected:
+        seen.expected[path] = (dict(loaded.expected), {k: v for k, v in lines.items() if k[:1] == ("expected",)})
     return kind
+
+
+def expectation_error(path: Path, seen: Seen) -> InputError | None:
+    """The first place in the scenario file's expectations that names no rule set checked here nor
+    shipped, or no rule or step of the rule set it is keyed by, as one error with a count of the
+    others: one line for a bad file, as loading gives for any other problem (loading.validate)."""
+    from escalation.analysis.expectations import problems
+
+    expected, lines = seen.expected[path]
+    found = problems(expected, seen.known(expected), "checked here or shipped", seen.broken)
+    if not found:
+        return None
+    (place, why), more = found[0], len(found) - 1
+    if more:
+        why += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return InputError(shown_name(path), why, line=lines.get(place, lines.get(place[:2])), where=_where(place))
+
+
+def _where(place: tuple[str | int, ...]) -> str:
+    """A place in the file as every error names one: `expected.report-pathway[3].rule`."""
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(place))
 
 
 def _not_a_bundle(path: Path, data: Any) -> InputError:
@@ -144,14 +213,23 @@ def _check_fhir(path: Path, label: str) -> tuple[str, list[str]]:
 
 def run_check(files: list[Path]) -> None:
     """Check every target; each bad one is one `error:` line, and the others are still checked."""
-    failed = False
     with errors():
         found = require_some(targets(files), files, "files to check", LOOKED_FOR)
+    seen = Seen()
+    checked: list[tuple[Target, str, list[str], InputError | None]] = []
     for target in found:
         try:
-            kind, lines = check_target(target)
+            kind, lines = check_target(target, seen)
         except InputError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            checked.append((target, "", [], exc))
+            continue
+        checked.append((target, kind, lines, None))
+    failed = False
+    for target, kind, lines, bad in checked:
+        if bad is None and target.path in seen.expected:  # now that every rule set named or found is known
+            bad = expectation_error(target.path, seen)
+        if bad is not None:
+            typer.echo(f"error: {bad}", err=True)
             failed = True
             continue
         typer.echo("\n".join([f"ok: {target.path} ({kind})", *lines]))
