@@ -171,6 +171,20 @@ def test_day_zero_encounter_that_cannot_set_day_zero_is_an_error_not_another_day
     assert not (tmp_path / "out").exists()
 
 
+def test_day_zero_encounter_twice_for_a_patient_or_beside_day_zero_is_an_error(tmp_path):
+    """Either way one of the two was set aside without a word: the earlier encounter won, or
+    --day-zero won for every patient."""
+    path = _bundle(tmp_path, PATIENT, _stay("e-jdm", "2021-01-01", "JDM"), _stay("e-ild", "2021-02-01", "RP-ILD"),
+                   _obs(valueQuantity={"value": 90, "code": "%"}))
+    twice = _run(tmp_path, str(path), "--day-zero-encounter", "e-ild", "--day-zero-encounter", "Encounter/e-jdm")
+    assert twice.exit_code == 2, twice.output
+    assert twice.stderr.startswith("error: --day-zero-encounter: Encounter/")
+    assert "are encounters of the same patient, Patient/p1: name one per patient" in twice.stderr
+    both = _run(tmp_path, str(path), "--day-zero-encounter", "e-ild", "--day-zero", "2021-01-15")
+    assert both.exit_code == 2 and both.stderr == "error: --day-zero: give --day-zero or --day-zero-encounter, not both\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_exported_scenario_marks_its_day_zero_encounter(tmp_path):
     from escalation.fhir.export import to_json
 

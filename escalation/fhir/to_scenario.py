@@ -109,8 +109,9 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
     index = _Index(resources)
     patients = [r for r in resources if r.type == "Patient"]
     by_patient = index.group(r for r in resources if r.type in CLINICAL or r.type == "Encounter")
-    options = options.model_copy(update={"day_zero_encounters": _named_encounters(options.day_zero_encounters,
-                                                                                  resources)})
+    named = _named_encounters(options.day_zero_encounters, resources)
+    _one_each(named, by_patient)
+    options = options.model_copy(update={"day_zero_encounters": named})
     reports, scenarios, unmapped, skipped = [], [], [], Counter()
     ids: set[str] = set()
     for patient in patients:
@@ -288,6 +289,16 @@ def _named_encounters(given: Sequence[str], resources: list[Located]) -> tuple[s
             raise InputError("--day-zero-encounter", f"{e.name} cannot set day 0: {why}")
         out.append(rid)
     return tuple(out)
+
+
+def _one_each(named: tuple[str, ...], by_patient: dict[str, list[Located]]) -> None:
+    """At most one `--day-zero-encounter` per patient: of two, the earlier would set day 0 without
+    a word about the other, which the user named for a reason."""
+    for patient, found in by_patient.items():
+        mine = [e.name for e in found if e.type == "Encounter" and e.id in named]
+        if len(mine) > 1:
+            raise InputError("--day-zero-encounter", f"{' and '.join(mine)} are encounters of the same patient, "
+                             f"Patient/{patient}: name one per patient")
 
 
 def _unusable(e: Located) -> str | None:
