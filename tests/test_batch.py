@@ -270,20 +270,27 @@ def test_summary_numbers_equal_the_api_replays(reference):
         for f in files:
             r = api.replay(f, overrides={"step3-ecmo-oi.oi_above": value})
             for rule_id in {dp.rule_id for dp in r.decision_points}:
-                e = expected.setdefault((point, rule_id), {"flagged": 0, "lags": [], "dps": 0, "none": 0})
+                e = expected.setdefault((point, rule_id), {"flagged": 0, "lags": [], "maxes": [], "dps": 0,
+                                                           "none": 0, "escalation": False})
                 e["flagged"] += 1
             for dp in r.decision_points:
                 e = expected[(point, dp.rule_id)]
                 e["dps"] += 1
                 e["none"] += dp.actual_day is None
+                e["escalation"] |= dp.kind == "escalation"
                 if dp.lag_days is not None:
                     e["lags"].append(dp.lag_days)
+                    e["maxes"].append(dp.lag_days_max)
     got = {(s["grid_point"], s["rule_id"]): s for s in summary["rules"]}
     assert set(got) == set(expected)
     for key, e in expected.items():
         s = got[key]
-        assert (s["replays"], s["flagged"], s["decision_points"], s["no_action"]) == (N_SCENARIOS, e["flagged"], e["dps"], e["none"]), key
+        no_action = e["none"] if e["escalation"] else None  # a watch or context rule proposes no action
+        assert (s["replays"], s["flagged"], s["decision_points"], s["no_action"]) == (N_SCENARIOS, e["flagged"], e["dps"], no_action), key
         assert (s["lag_median"], s["lag_q1"], s["lag_q3"]) == pytest.approx(_quartiles(e["lags"])), key
+        assert (s["lag_max_median"], s["lag_max_q1"], s["lag_max_q3"]) == pytest.approx(_quartiles(e["maxes"])), key
+    assert {r["no_action"] is None for r in summary["rules"]} == {True, False}
+    assert any(r["lag_max_median"] != r["lag_median"] for r in summary["rules"])  # rtx-redose: 0 to 120
     table = runner.invoke(app, ["batch", "summary", str(reference), "--width", "80"])
     assert table.exit_code == 0 and max(len(line) for line in table.stdout.splitlines()) <= 80
     assert "step3-ecmo-oi (3)" in table.stdout and "RESEARCH REVIEW ONLY" in table.stdout

@@ -47,6 +47,7 @@ class ResultRow(_Row):
     scenario_hypothetical: bool
     ruleset_version: str
     rule_id: str | None
+    rule_kind: str | None  # escalation, watch or context: only an escalation proposes an action
     step: int | None
     occurrence: int | None
     timing: str | None
@@ -125,7 +126,7 @@ def decision_rows(base: dict[str, Any], result: ReplayResult) -> list[ResultRow]
     """One row per decision point of a replay."""
     about = {"scenario_id": result.scenario.id, "scenario_hypothetical": result.scenario.hypothetical,
              "ruleset_version": result.ruleset.version}
-    return [ResultRow(**base, **about, kind="decision_point", rule_id=dp.rule_id, step=dp.step,
+    return [ResultRow(**base, **about, kind="decision_point", rule_id=dp.rule_id, rule_kind=dp.kind, step=dp.step,
                       occurrence=dp.occurrence, timing=dp.timing, proposes=list(dp.proposes), code=None,
                       event_id=None, day=dp.day, day_latest=dp.day_latest, actual_day=dp.actual_day,
                       actual_day_latest=dp.actual_day_latest, lag_days=dp.lag_days,
@@ -139,7 +140,8 @@ def unflagged_rows(base: dict[str, Any], result: ReplayResult) -> list[ResultRow
     comparison, with the action's own day as its actual day and no lag."""
     about = {"scenario_id": result.scenario.id, "scenario_hypothetical": result.scenario.hypothetical,
              "ruleset_version": result.ruleset.version}
-    return [ResultRow(**base, **about, kind="unflagged_action", rule_id=None, step=None, occurrence=None,
+    return [ResultRow(**base, **about, kind="unflagged_action", rule_id=None, rule_kind=None, step=None,
+                      occurrence=None,
                       timing=None, proposes=[], code=a.code, event_id=a.event_id, day=a.day,
                       day_latest=a.day_latest, actual_day=a.day, actual_day_latest=a.day_latest, lag_days=None,
                       lag_days_max=None, rests_on_assumption=None, rests_on_case_specific=None)

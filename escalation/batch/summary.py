@@ -4,7 +4,8 @@ Only done chunks are read (those whose results file exists), so the summary of a
 still running, or was interrupted, counts no replay twice and no half-written chunk; it says how
 many chunks are done. For each rule set, grid point and rule: how many replays flagged it (of the
 replays that ran), and the distribution of the lag between the flag and the action actually
-taken (median and interquartile range of `lag_days`, the smaller lag over the two placements).
+taken (median and interquartile range of `lag_days`, the smaller lag over the two placements,
+and of `lag_days_max`, the larger, since the two differ wherever the source gives only a range).
 Rules that never fired at a grid point are not listed there.
 """
 
@@ -44,7 +45,11 @@ class RuleStat(_Out):
     lag_median: float | None
     lag_q1: float | None
     lag_q3: float | None
-    no_action: int = Field(description="decision points with no matching action in the timeline")
+    lag_max_median: float | None = Field(description="the same for the larger lag over the placements")
+    lag_max_q1: float | None
+    lag_max_q3: float | None
+    no_action: int | None = Field(description="decision points of an escalation rule with no matching action "
+                                  "in the timeline (None for a watch or context rule, which proposes none)")
 
 
 class UnflaggedStat(_Out):
@@ -94,7 +99,9 @@ SELECT d.ruleset_id, d.ruleset_content_hash, d.grid_point, any_value(d.grid) AS 
        min(d.step) AS step, any_value(ok.replays) AS replays, count(DISTINCT d.job) AS flagged,
        count(*) AS decision_points, count(d.lag_days) AS lag_n,
        quantile_cont(d.lag_days, 0.5) AS lag_median, quantile_cont(d.lag_days, 0.25) AS lag_q1,
-       quantile_cont(d.lag_days, 0.75) AS lag_q3, count(*) - count(d.actual_day) AS no_action
+       quantile_cont(d.lag_days, 0.75) AS lag_q3, quantile_cont(d.lag_days_max, 0.5) AS lag_max_median,
+       quantile_cont(d.lag_days_max, 0.25) AS lag_max_q1, quantile_cont(d.lag_days_max, 0.75) AS lag_max_q3,
+       CASE WHEN bool_or(d.rule_kind = 'escalation') THEN count(*) - count(d.actual_day) END AS no_action
 FROM results AS d
 JOIN ok USING (ruleset_id, ruleset_content_hash, grid_point)
 WHERE d.kind = 'decision_point'
@@ -174,11 +181,20 @@ def _rule_tables(summary: BatchSummary, width: int) -> list[Table]:
                              min_width=whole if col == "rule (step)" else None)
         for r in stats:
             share = f"{r.flagged}/{r.replays} ({100 * r.flagged / r.replays:.0f}%)" if r.replays else "0/0"
-            lag = "-" if r.lag_median is None else f"{_num(r.lag_median)} ({_num(r.lag_q1)}..{_num(r.lag_q3)})"
             rule = printable(r.rule_id) + (f" ({r.step})" if r.step is not None else "")
-            table.add_row(*([f"#{r.grid_point}"] if several else []), rule, share, lag, str(r.no_action))
+            no_action = "-" if r.no_action is None else str(r.no_action)
+            table.add_row(*([f"#{r.grid_point}"] if several else []), rule, share, _lag(r), no_action)
         tables.append(table)
     return tables
+
+
+def _lag(r: RuleStat) -> str:
+    """Median (IQR) of the smaller lag; of the larger too, where the placements make them differ."""
+    if r.lag_median is None:
+        return "-"
+    low = f"{_num(r.lag_median)} ({_num(r.lag_q1)}..{_num(r.lag_q3)})"
+    high = f"{_num(r.lag_max_median)} ({_num(r.lag_max_q1)}..{_num(r.lag_max_q3)})"
+    return low if high == low else f"{low} to {high}"
 
 
 def _grid_text(label: str) -> str:
@@ -210,8 +226,9 @@ def to_text(summary: BatchSummary, width: int = FALLBACK_WIDTH) -> str:
         for table in _rule_tables(summary, width):
             console.print(table)
         console.print("flagged = replays in which the rule fired, of those that ran; lag = actual day - flag "
-                      "day (days, the smaller over the two placements); no action = decision points with "
-                      "no matching action. Rules that never fired are not listed.")
+                      "day (days, the smaller over the two placements, then 'to' the larger where they differ); "
+                      "no action = decision points with no matching action ('-' for a watch or context rule, "
+                      "which proposes none). Rules that never fired are not listed.")
     else:
         console.print(Text("No decision points in the done chunks.", style="bold"))
     _unflagged_text(console, summary)
