@@ -33,6 +33,7 @@ from escalation.cli.common import EXIT_BAD_INPUT, errors
 from escalation.load.discover import files_under, kind_of, require_some, yaml_files
 from escalation.load.errors import InputError
 from escalation.load.loading import load_ruleset, load_scenario, read_yaml
+from escalation.load.shipped import resolve
 
 JSON, NDJSON = ".json", ".ndjson"
 LOOKED_FOR = "*.yaml and *.yml files, FHIR Bundle *.json files and Bulk Data folders of *.ndjson files"
@@ -52,9 +53,10 @@ def targets(paths: Iterable[Path]) -> list[Target]:
     """What to check, in the order given and each folder sorted by path; a missing path is an error."""
     out: list[Target] = []
     for path in paths:
-        if path.is_dir():
+        real = resolve(path)  # a shipped file's repository path: the shipped one, named as given
+        if real.is_dir():
             out += _walk(path)
-        elif path.exists():
+        elif real.exists():
             out.append(Target(path, "file"))
         else:
             raise InputError(str(path), "file not found")
