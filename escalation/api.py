@@ -5,6 +5,12 @@ engine -> matched results -> outputs), so that no stage has to reach back up the
 inputs, and a notebook and the command line get the same answer from the same code: the CLI only
 parses arguments, calls these and prints.
 
+Every file or folder path taken here is read as given, with one fallback: a repository path of a
+shipped file or folder (`scenarios/index_case.yaml`, `rules/`, `scenarios/variants`) that names
+nothing in the working folder reads the shipped copy (`escalation.load.shipped.resolve`), so the
+README's examples work from any folder. Results name every file as the path given, the same from
+every folder.
+
 Nothing returned is advice for a patient: each result carries the research-only notice.
 """
 
@@ -58,11 +64,11 @@ def load_scenario(path: PathLike, rulesets: Sequence[Ruleset] = (), *,
     if suffix == ".json":  # only a .json file can be a Bundle (fhir.reader.is_bundle_file)
         from escalation.fhir.reader import is_bundle_file, json_error
 
-        if is_bundle_file(Path(path)):
+        if is_bundle_file(shipped.resolve(path)):
             from escalation.fhir.to_scenario import Options, one_scenario, rule_diagnoses
 
             codes = tuple(diagnoses) if diagnoses else rule_diagnoses(rulesets)
-            return one_scenario(Path(path), Options(diagnoses=codes))
+            return one_scenario(shipped.resolve(path), Options(diagnoses=codes))
         try:
             return loading.load_scenario(path)
         except InputError as exc:
@@ -119,8 +125,9 @@ def replay(
 ) -> ReplayResult:
     """Replay one scenario under one rule set: the result `escalation replay --format json` prints.
 
-    Paths are read as given; a Scenario or Ruleset built in Python is used as it is. With no
-    rules, the shipped report pathway is used.
+    Paths are read as given (or a shipped file by its repository path: see the module's notes);
+    a Scenario or Ruleset built in Python is used as it is. With no rules, the shipped report
+    pathway is used.
     """
     rs = with_overrides(rules, overrides or {}) if isinstance(rules, Ruleset) else load_ruleset(rules, overrides)
     if isinstance(scenario, Scenario):

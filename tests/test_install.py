@@ -66,3 +66,26 @@ def test_commands_run_from_another_folder_on_absolute_paths(installed: Path, tmp
     check = run(installed, tmp_path, "check", str(installed / "escalation" / "shipped"))
     assert check.returncode == 0, check.stderr
     assert check.stdout.count("ok: ") == 12
+
+
+def test_the_readme_repository_paths_work_from_another_folder(installed: Path, tmp_path: Path):
+    """`escalation replay scenarios/index_case.yaml` and the like, as the README writes them: the
+    shipped copies are read, named as typed, so the output is the golden one written from the
+    repository root; an output under scenarios/ is written here, never into the package."""
+    golden = ROOT / "tests" / "golden" / "replay" / "romero-bueno-2020__index_case.json"
+    replay = run(installed, tmp_path, "replay", "scenarios/index_case.yaml", "--rules",
+                 "rules/romero-bueno-2020.yaml", "--format", "json", "--output", "scenarios/x.json")
+    assert replay.returncode == 0, replay.stderr
+    assert (tmp_path / "scenarios" / "x.json").read_text(encoding="utf-8") == golden.read_text(encoding="utf-8")
+    assert not (installed / "escalation" / "shipped" / "scenarios" / "x.json").exists()
+    test = run(installed, tmp_path, "test", "scenarios/variants", "--rules", "rules")
+    assert test.returncode == 0, test.stdout + test.stderr
+    assert "scenarios/variants/pe-responder.yaml" in test.stdout
+    diff = run(installed, tmp_path, "diff", "rules/report-pathway.yaml", "rules/romero-bueno-2020.yaml")
+    assert diff.returncode == 0, diff.stderr
+    check = run(installed, tmp_path, "check", "scenarios/index_case.yaml")
+    assert check.stdout == "ok: scenarios/index_case.yaml (scenario)\n", check.stderr
+    api = subprocess.run([sys.executable, "-c", "import escalation; "
+                          "print(escalation.replay('scenarios/index_case.yaml').scenario.file)"],
+                         capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(installed)})
+    assert api.stdout == "scenarios/index_case.yaml\n", api.stderr

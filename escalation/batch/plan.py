@@ -24,6 +24,7 @@ from escalation.batch.grid import GridPoint, SweepRange, grid_points
 from escalation.load.errors import InputError
 from escalation.load.loading import derives_chain
 from escalation.load.reading import open_regular, shown_name
+from escalation.load.shipped import resolve
 from escalation.match.results import NOTICE, ReplayResult
 from escalation.version import __version__
 
@@ -189,9 +190,10 @@ def linked_files(path: Path) -> list[FileHash]:
 def input_file(index: int, path: Path) -> InputFile:
     """A named input with its hash, and the hashes of the files it derives from; a file that
     cannot be read, or is not a regular file, is an input error naming it, before any work."""
+    real = resolve(path)  # a shipped file's repository path: the shipped file, named as given
     try:
-        return InputFile(index=index, file=str(path), path=str(path.absolute()), sha256=sha256_of(path),
-                         linked=linked_files(path))
+        return InputFile(index=index, file=str(path), path=str(real.absolute()), sha256=sha256_of(real),
+                         linked=linked_files(real))
     except FileNotFoundError as exc:
         raise InputError(shown_name(exc.filename or path), "file not found") from None
     except OSError as exc:

@@ -93,8 +93,9 @@ def _unique(paths: Iterable[Path]) -> list[Path]:
     seen: set[Path] = set()
     out = []
     for p in paths:
-        if p.resolve() not in seen:
-            seen.add(p.resolve())
+        real = shipped.resolve(p).resolve()
+        if real not in seen:
+            seen.add(real)
             out.append(p)
     return out
 

@@ -43,7 +43,7 @@ from escalation.load.loading import load_ruleset, load_scenario, read_yaml
 from escalation.load.reading import shown_name
 from escalation.load.ruleset import Rule, Ruleset
 from escalation.load.scenario import Expectation, Scenario
-from escalation.load.shipped import shipped_rule_files
+from escalation.load.shipped import resolve, shipped_rule_files
 
 JSON, NDJSON = ".json", ".ndjson"
 LOOKED_FOR = "*.yaml and *.yml files, FHIR Bundle *.json files and Bulk Data folders of *.ndjson files"
@@ -63,9 +63,10 @@ def targets(paths: Iterable[Path]) -> list[Target]:
     """What to check, in the order given and each folder sorted by path; a missing path is an error."""
     out: list[Target] = []
     for path in paths:
-        if path.is_dir():
+        real = resolve(path)  # a shipped file's repository path: the shipped one, named as given
+        if real.is_dir():
             out += _walk(path)
-        elif path.exists():
+        elif real.exists():
             out.append(Target(path, "file"))
         else:
             raise InputError(str(path), "file not found")

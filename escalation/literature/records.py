@@ -30,7 +30,7 @@ from escalation.load.citations import REPORT_REFERENCES, Citation
 from escalation.load.errors import InputError, located_error
 from escalation.load.loading import read_yaml, validate
 from escalation.load.numbers import Finite, check_order
-from escalation.load.shipped import LITERATURE_FILE, literature_table
+from escalation.load.shipped import LITERATURE_FILE, literature_table, resolve
 
 # The records file's name in the repository: what outputs print when the shipped table is used,
 # wherever the copy actually read lies (inside the installed package or the checkout).
@@ -447,8 +447,9 @@ class Table1(_Strict):
 
 
 def records_path(path: Path | str | None) -> Path:
-    """The file to read: the path as the user gave it, else the shipped table (found from any folder)."""
-    return Path(path) if path is not None else literature_table()
+    """The file to read: the path as the user gave it (a shipped file's repository path: the shipped
+    file, `shipped.resolve`), else the shipped table (found from any folder)."""
+    return resolve(Path(path)) if path is not None else literature_table()
 
 
 def records_name(path: Path | str | None) -> str:

@@ -6,6 +6,10 @@ folder in it that cannot be read is an error naming it, never passed over. What 
 scenario, a rule set, or the published-case records) is read from its top-level keys, not
 guessed from its name or folder, so that `check` can validate a mixed tree and `test` can say
 plainly when it found nothing to test.
+
+A repository path of a shipped file or folder that is not here (`scenarios/variants`, say) reads
+the shipped one (`shipped.resolve`); the files found under a shipped folder are named under the
+path as given (`scenarios/variants/x.yaml`), so outputs print the same names from every folder.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, Literal, NoReturn, TypeVar
 
 from escalation.load.errors import InputError
 from escalation.load.reading import shown_name
+from escalation.load.shipped import resolve
 
 FileKind = Literal["scenario", "rules", "records"]
 T = TypeVar("T")
@@ -40,10 +45,11 @@ def yaml_files(paths: Iterable[Path], skip_literature: bool = False) -> list[Pat
     """
     out: list[Path] = []
     for p in paths:
-        if p.is_dir():
+        real = resolve(p)
+        if real.is_dir():
             out += [x for x in files_under(p) if x.suffix in YAML_SUFFIXES
                     and not (skip_literature and LITERATURE in x.relative_to(p).parts)]
-        elif p.exists():
+        elif real.exists():
             out.append(p)
         else:
             raise InputError(str(p), "file not found")
@@ -55,11 +61,15 @@ def files_under(root: Path) -> list[Path]:
     paths, part by part). Symbolic links to files are followed and links to folders are not, as
     `Path.rglob` does. A folder that cannot be listed (no permission, an I/O error, removed during
     the walk), the root included, is an input error naming it: `rglob` would pass over it without
-    a word, and its files would be missing from the results."""
+    a word, and its files would be missing from the results. A shipped folder's repository path
+    (`shipped.resolve`) walks the shipped folder, its files named under `root` as given."""
 
     def refuse(exc: OSError) -> NoReturn:
         raise _unreadable_folder(exc, root) from None
 
+    real = resolve(root)
+    if real != root:
+        return [root / p.relative_to(real) for p in files_under(real)]
     found: list[Path] = []
     for folder, _, names in os.walk(root, onerror=refuse):
         for name in names:

@@ -32,7 +32,7 @@ from escalation.load.origins import noted
 from escalation.load.reading import parse_yaml, read_text, shown_name
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
-from escalation.load.shipped import shipped
+from escalation.load.shipped import resolve, shipped
 
 M = TypeVar("M", bound=BaseModel)
 Path_ = tuple[str | int, ...]
@@ -73,9 +73,12 @@ def _closest_line(index: dict[Path_, int], path: Path_) -> int | None:
 
 
 def read_yaml(path: Path | str) -> tuple[Any, dict[Path_, int]]:
-    """Parse a YAML file into plain data and a map from data paths to line numbers (one parse)."""
+    """Parse a YAML file into plain data and a map from data paths to line numbers (one parse).
+
+    A repository path of a shipped file that is not here reads the shipped copy
+    (`shipped.resolve`); errors name the path as given."""
     name = shown_name(path)
-    node, data = parse_yaml(read_text(Path(path), name), name)
+    node, data = parse_yaml(read_text(resolve(path), name), name)
     if node is None or data is None:
         raise InputError(name, "the file is empty")
     return data, _line_index(node)
@@ -134,9 +137,9 @@ def _load(path: Path | str, model: type[M], seen: tuple[Path, ...]) -> M:
     its base and the result validated whole, so every rule of the format holds for it too. The
     variant formats (escalation.load.changes) are imported for a variant only.
     """
-    path = Path(path)
     name = shown_name(path)
     data, lines = read_yaml(path)
+    path = resolve(path)  # the file read: its derives_from is found next to it
     _refuse_other_kind(data, model, name)
     if not (isinstance(data, dict) and "derives_from" in data):
         return noted(validate(model, data, lines, name), name, data, lines)
@@ -217,7 +220,7 @@ def derives_chain(path: Path | str) -> list[Path]:
     file that cannot be read or parsed, or a link `_base_path` refuses.
     """
     chain: list[Path] = []
-    current, seen = Path(path), ()
+    current, seen = resolve(path), ()
     while (base := _derives_link(current, seen)) is not None:
         chain.append(base)
         current, seen = base, (*seen, current.resolve())

@@ -3,15 +3,24 @@
 They sit at the top of the repository (`rules/`, `scenarios/`), where people look for them, and
 the build copies them into the installed package as `escalation/shipped/`. Defaults are always
 these files, never whatever happens to lie in the working directory, so a command gives the same
-answer from any folder. A path the user types is read as given and never goes through here.
+answer from any folder.
+
+A path the user types is read as given, with one fallback (`resolve`): a relative path under
+`rules/` or `scenarios/` that names nothing where the command runs, but names a shipped file or
+folder, reads the shipped copy. So the repository paths the README uses
+(`escalation replay scenarios/index_case.yaml`) work from any folder after an install, and what
+a command prints names the file as the user gave it, the same inside and outside the repository.
+Only inputs are resolved: an output path is always written where the user said.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
 Kind = Literal["rules", "scenarios"]
+KINDS: tuple[Kind, ...] = ("rules", "scenarios")
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -20,6 +29,31 @@ def shipped_root() -> Path:
     """The folder holding `rules/` and `scenarios/`: inside the installed package, or the checkout."""
     installed = _PACKAGE / "shipped"
     return installed if installed.is_dir() else _PACKAGE.parent
+
+
+def resolve(path: Path | str) -> Path:
+    """The file or folder to read for an input path: `path` itself, unless it is a relative path
+    under `rules/` or `scenarios/` (their repository names) that names nothing here and names a
+    shipped file or folder, in which case the shipped one.
+
+    Whatever exists at `path` where the command runs always wins, even a dangling link or a
+    file that cannot be read (its own error is the one to see), so a user's own `scenarios/`
+    folder is never shadowed. An absolute path, or one with a `..`, is never resolved. Applied
+    to input paths only: an output path never goes through here, so nothing is ever written into
+    the installed package.
+    """
+    path = Path(path)
+    if path.is_absolute() or not path.parts or path.parts[0] not in KINDS or ".." in path.parts:
+        return path
+    try:
+        os.lstat(path)
+        return path
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except (OSError, ValueError):  # here but unreadable, or a NUL: the reader says what is wrong
+        return path
+    candidate = shipped_root() / path
+    return candidate if os.path.exists(candidate) else path
 
 
 def shipped(kind: Kind, *parts: str) -> Path:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from escalation.load.errors import InputError
+from escalation.load.shipped import resolve
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -64,12 +65,17 @@ def _refuse_special(path: Path) -> None:
 
 
 def _refuse_inputs(path: Path, inputs: Iterable[Path]) -> None:
+    """An input is compared as read: a shipped file's repository path (`shipped.resolve`) as the
+    shipped file. An output named as such an input is refused too, though it would be a new file:
+    it would be read in place of the shipped one from then on, and inside the repository the same
+    command is refused."""
     for given in inputs:
+        real = resolve(given)
         try:
-            same = path.exists() and Path(given).exists() and os.path.samefile(path, given)
+            same = path.exists() and real.exists() and os.path.samefile(path, real)
         except OSError:
             same = False
-        if same:
+        if same or (real != Path(given) and Path(path) == Path(given)):
             raise InputError(str(path), f"is an input of this run ({given}); refusing to write over it")
 
 
