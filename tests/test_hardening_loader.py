@@ -179,6 +179,18 @@ def test_a_variant_anywhere_may_derive_from_the_shipped_index_case(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
+def test_a_shipped_variant_copied_elsewhere_is_told_where_its_base_is(tmp_path):
+    """Copied out of scenarios/variants, a variant's `derives_from: ../index_case.yaml` names
+    nothing; the error says where the shipped file of that name is, and that path loads."""
+    copy = tmp_path / "early-rituximab.yaml"
+    copy.write_text((ROOT / "scenarios" / "variants" / "early-rituximab.yaml").read_text())
+    proc = run_cli("check", str(copy))
+    assert proc.returncode == 2
+    assert f"derives_from: no file ../index_case.yaml (a shipped file has that name: {index_case()}" in proc.stderr
+    copy.write_text(copy.read_text().replace("../index_case.yaml", json.dumps(str(index_case()))))
+    assert run_cli("check", str(copy)).returncode == 0
+
+
 def test_shipped_variants_naming_their_parent_folder_still_load():
     files = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "scenarios/variants").glob("*.yaml"))]
     proc = run_cli("check", *files, "rules/rtx-earlier.yaml")

@@ -32,7 +32,7 @@ from escalation.load.origins import noted
 from escalation.load.reading import parse_yaml, read_text, shown_name
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
-from escalation.load.shipped import resolve, shipped
+from escalation.load.shipped import named, resolve, shipped
 
 M = TypeVar("M", bound=BaseModel)
 Path_ = tuple[str | int, ...]
@@ -192,7 +192,7 @@ def _base_path(path: Path, ref: str, line: int | None, seen: tuple[Path, ...]) -
     except (OSError, RuntimeError) as exc:  # a symlink loop
         raise InputError(name, f"derives_from: cannot resolve {shown}: {exc}", line=line) from None
     if not base.exists():
-        raise InputError(name, f"derives_from: no file {shown}", line=line)
+        raise InputError(name, f"derives_from: no file {shown}{_shipped_hint(ref)}", line=line)
     if not any(base.is_relative_to(root) for root in roots):
         raise InputError(name, f"derives_from: {shown} lies outside {roots[0]}, the folder this file may "
                          "derive from (its own, or the scenarios or rules folder it is in, or the shipped "
@@ -203,6 +203,16 @@ def _base_path(path: Path, ref: str, line: int | None, seen: tuple[Path, ...]) -
         raise InputError(name, f"derives_from: a chain of variants may be at most {MAX_DERIVES_CHAIN} "
                          "files long", line=line)
     return base
+
+
+def _shipped_hint(ref: str) -> str:
+    """Where a shipped file of the name asked for lies: a variant copied out of the shipped
+    scenarios names its base relative to where it was (`../index_case.yaml`)."""
+    hits = named(Path(ref).name)
+    if not hits:
+        return ""
+    return (f" (a shipped file has that name: {hits[0]}; give derives_from that path, or copy the file "
+            "to where this one names it)")
 
 
 # A key reads `derives_from` only if the text spells it so, or builds it from escapes in a quoted

@@ -56,6 +56,12 @@ def resolve(path: Path | str) -> Path:
     return candidate if os.path.exists(candidate) else path
 
 
+def named(name: str) -> list[Path]:
+    """The shipped files called `name`, in any of their folders, sorted: for a hint when a file a
+    user copied out of them refers to one of its neighbours that did not come along."""
+    return sorted(p for kind in KINDS for p in shipped(kind).rglob(name) if p.is_file()) if name else []
+
+
 def shipped(kind: Kind, *parts: str) -> Path:
     """A shipped file or folder, e.g. `shipped("rules", "report-pathway.yaml")`."""
     return shipped_root().joinpath(kind, *parts)
