@@ -28,11 +28,11 @@ from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
 from escalation.fhir import codes as C
-from escalation.fhir.dates import Clock
+from escalation.fhir.dates import Clock, day_form
 from escalation.fhir.mapping import EXTRA_FIELDS
 from escalation.load.citations import Citation
 from escalation.load.errors import InputError
-from escalation.load.scenario import Scenario, Value
+from escalation.load.scenario import Expectation, Scenario, Value
 from escalation.load.timing import DayRange
 from escalation.load.vocabulary import CODES, DIAGNOSES, MEASURES
 
@@ -76,6 +76,25 @@ def _pruned(data: Any) -> Any:
     return data
 
 
+def _expectation(x: Expectation) -> dict[str, Any]:
+    """An expectation as a scenario file writes it: its windows of days in the file's forms."""
+    out = x.model_dump(mode="json", exclude_defaults=True)
+    for key in ("day", "actual_day", "lag"):
+        if key in out:
+            out[key] = _day_file_form(getattr(x, key))
+    for i, u in enumerate(x.unflagged or []):
+        if u.day is not None:
+            out["unflagged"][i]["day"] = _day_file_form(u.day)
+    return out
+
+
+def _day_file_form(day: DayRange) -> Any:
+    form = day_form(day.earliest, day.latest)
+    if day.note is None:
+        return form
+    return {**(form if isinstance(form, dict) else {"between": [form, form]}), "note": day.note}
+
+
 def _fhir_id(text: str) -> str:
     return _FHIR_ID.sub("-", text)[:64]
 
@@ -117,9 +136,23 @@ class _Exporter:
         born = self.clock.day_zero - timedelta(days=round(p.age_years * 365.25))
         return {"resourceType": "Patient", "id": self.patient_id,
                 "meta": {"tag": self.tags(self.sc.scenario.hypothetical)},
-                "extension": self.citations(p.source, []),
+                "extension": [*self.citations(p.source, []),
+                              {"url": C.extension("scenario-fields"),
+                               "valueString": json.dumps(self.scenario_fields(), ensure_ascii=False)}],
                 "identifier": [{"system": C.SCENARIO_ID, "value": self.sc.scenario.id}],
                 "gender": p.sex, "birthDate": born.isoformat()}
+
+    def scenario_fields(self) -> dict[str, Any]:
+        """The scenario's own fields that no FHIR element holds, in the file's shape (mapping.py
+        SCENARIO_LEVEL): on the Patient, the resource that stands for the scenario on import."""
+        info, p = self.sc.scenario, self.sc.patient
+        fields = {"scenario": {k: v for k, v in (("title", info.title), ("description", info.description),
+                                                 ("day_zero", info.day_zero)) if v is not None},
+                  "patient": {"note": p.note} if p.note else {},
+                  "reported_intervals": [iv.model_dump(mode="json", exclude_defaults=True)
+                                         for iv in self.sc.reported_intervals],
+                  "expected": {rs: [_expectation(x) for x in xs] for rs, xs in self.sc.expected.items()}}
+        return {k: v for k, v in fields.items() if v}  # only the top level: `unflagged: []` means none
 
     def subject(self) -> dict[str, str]:
         return {"reference": f"Patient/{self.patient_id}"}

@@ -31,11 +31,11 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-def scenario_yaml(data: dict[str, Any]) -> str:
-    """The file text: a comment header, then the scenario in the order people read it."""
+def scenario_yaml(data: dict[str, Any], origin: str) -> str:
+    """The file text: a comment header, then the scenario in the order people read it. `origin`
+    is `Patient/id (file)`: the title says it too, unless the Bundle carried the scenario's own."""
     info = data["scenario"]
-    head = _HEADER.format(notice=NOTICE, source=info["title"].removeprefix("Imported from FHIR R4: "),
-                          day_zero=info["day_zero"])
+    head = _HEADER.format(notice=NOTICE, source=origin, day_zero=info["day_zero"])
     ordered = {**data, "events": [_ordered(e) for e in data["events"]]}
     body = yaml.dump(ordered, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
                      default_flow_style=None)
@@ -51,6 +51,7 @@ def import_files(imported: Imported) -> list[tuple[str, str]]:
     """The files an import writes, as (name, text): a scenario file per patient, then the summary
     (keys sorted, as every JSON output of the tool). One list for `escalation import fhir` and for
     a batch's Bulk Data import, so that the two write the same bytes for the same export."""
-    files = [(f"{data['scenario']['id']}.yaml", scenario_yaml(data)) for data, _ in imported.scenarios]
+    files = [(f"{sid}.yaml", scenario_yaml(data, imported.origins[sid]))
+             for data, _ in imported.scenarios for sid in [data["scenario"]["id"]]]
     summary = imported.summary.model_dump(mode="json")
     return [*files, (SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True, ensure_ascii=False) + "\n")]
