@@ -11,9 +11,20 @@ https://escalation.invalid/fhir/StructureDefinition/NAME (a namespace, not a liv
   element then holds the widest Period (open where the scenario has no bound).
 - `citation`: one per citation of the fact, its sub-extensions named as the citation's fields.
 - `day-note`, `until-note`: the scenario's note on why a day or an end is what it is.
-- `scenario-fields`: a JSON object of fields with no FHIR element (course numbers, trough
-  targets, oxygen device and flow, PE sessions, imaging study and findings).
+- `scenario-fields`: a JSON object of fields with no FHIR element, in the scenario file's shape.
+  On an event resource: course numbers, trough targets, oxygen device and flow, PE sessions,
+  imaging study and findings (mapping.EXTRA_FIELDS). On the Patient, which the import takes for
+  the scenario: the scenario's title, description and day-0 wording, the patient's note,
+  `reported_intervals` (with their citations) and `expected` (mapping.SCENARIO_LEVEL); events are
+  named by the ids every event resource carries (identifier system NamingSystem/event-id).
 Hypothetical events and scenarios carry meta.tag `hypothetical`. Research review only.
+
+What does not come back as it was: an import cites the resource a fact was read from (an event
+keeps its original citations as `also`; the scenario, the patient, a diagnosis or an antibody
+result has no `also`, so its original citation is only in the `citation` extension), writes out a
+unit the scenario left implicit, keeps the age to two decimals (a birth date holds whole days),
+and adds to the day-0 wording how it found day 0. tests/test_fhir_roundtrip.py checks that
+nothing else differs, in the scenario or in its replay.
 """
 
 from __future__ import annotations
