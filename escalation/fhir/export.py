@@ -22,9 +22,10 @@ Hypothetical events and scenarios carry meta.tag `hypothetical`. Research review
 What does not come back as it was: an import cites the resource a fact was read from (an event
 keeps its original citations as `also`; the scenario, the patient, a diagnosis or an antibody
 result has no `also`, so its original citation is only in the `citation` extension), writes out a
-unit the scenario left implicit, keeps the age to two decimals (a birth date holds whole days),
-and adds to the day-0 wording how it found day 0. tests/test_fhir_roundtrip.py checks that
-nothing else differs, in the scenario or in its replay.
+unit the scenario left implicit, and keeps the age to two decimals (a birth date holds whole
+days). The day-0 wording comes back while day 0 is the encounter tagged `day-zero`, not when an
+import sets another. tests/test_fhir_roundtrip.py checks that nothing else differs, in the
+scenario or in its replay.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """FHIR R4 input to one validated scenario per patient, with a summary of what was not used.
 
-Day 0 is chosen by a rule written into each scenario (`scenario.day_zero`) and the summary, in
-this order:
+Day 0 is chosen by a rule written into each scenario (`scenario.day_zero`, and the file's header)
+and the summary; a Bundle this tool exported keeps the scenario's own words for day 0 in
+`scenario.day_zero` while day 0 is its encounter tagged `day-zero`. The rules, in this order:
 1. `--day-zero DATE`, or `--day-zero-encounter ID` for the patient whose encounter it is;
 2. an Encounter the export tagged `day-zero`;
 3. the start of the first inpatient encounter (Encounter.class IMP) whose reason or diagnosis
@@ -392,7 +393,8 @@ def _scenario_data(sid: str, patient: Located, rule: str, demographics: dict[str
                    events: list[dict[str, Any]], carried: dict[str, Any]) -> dict[str, Any]:
     """The scenario file's data. A Bundle this tool exported carries the scenario's own fields
     (`scenario-fields` on the Patient): its title, description, notes, reported intervals and
-    expectations come back as they were, and the words for its day 0 with how the import found it."""
+    expectations come back as they were, and so do the words for its day 0 while day 0 is the one
+    exported (the file header and the summary say how the import found it)."""
     source = {"fhir": f"Patient/{patient.id}"}
     hypothetical = any(t.system == C.TAG_SYSTEM and t.code == "hypothetical"
                        for t in (patient.model.meta.tag if patient.model.meta else None) or [])
@@ -400,8 +402,8 @@ def _scenario_data(sid: str, patient: Located, rule: str, demographics: dict[str
                             "day_zero": rule, "source": source}
     given = carried.get("scenario", {})
     info.update({k: given[k] for k in ("title", "description") if k in given})
-    if "day_zero" in given and rule.endswith(TAGGED):  # the exported day 0 is still day 0
-        info["day_zero"] = f"{given['day_zero']}; imported as the {rule}"
+    if "day_zero" in given and rule.endswith(TAGGED):  # the exported day 0 is still day 0: its words hold
+        info["day_zero"] = given["day_zero"]
     if hypothetical:
         info["hypothetical"] = True
     notes = [n for n in (demographics.get("note"), carried.get("patient", {}).get("note")) if n]
