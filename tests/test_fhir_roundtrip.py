@@ -190,3 +190,18 @@ def test_a_round_trip_keeps_the_findings_and_the_expectations_of_a_variant(tmp_p
         tested = runner.invoke(app, ["test", str(scenario)])
         assert tested.exit_code == 0, tested.output
         assert "3 passed, 0 failed, 0 without expectations" in tested.stdout
+
+
+def test_export_takes_a_bundle_of_one_patient_as_its_help_says(tmp_path):
+    runner = CliRunner()
+    helped = runner.invoke(app, ["export", "fhir", "--help"], terminal_width=200)
+    assert "or a FHIR R4 Bundle JSON file of one patient" in " ".join(helped.stdout.split())
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    assert runner.invoke(app, ["export", "fhir", str(INDEX_CASE), "--out", str(first)]).exit_code == 0
+    again = runner.invoke(app, ["export", "fhir", str(first), "--out", str(second), "--day-zero", "2021-06-01"])
+    assert again.exit_code == 0, again.output
+    Bundle.model_validate(json.loads(second.read_text()))
+    (_, once), = import_paths([first]).scenarios
+    (_, twice), = import_paths([second]).scenarios
+    assert [(e.id, e.day) for e in twice.events] == [(e.id, e.day) for e in once.events]
+    assert twice.reported_intervals == once.reported_intervals and twice.expected == once.expected
