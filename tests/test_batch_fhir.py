@@ -168,6 +168,21 @@ def test_an_export_inside_a_folder_named_is_refused_naming_it_not_left_out(tmp_p
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
+@pytest.mark.parametrize("beside", [False, True])
+def test_an_ndjson_file_named_is_refused_at_planning_naming_its_folder(tmp_path: Path, beside: bool):
+    """It was planned, and failed only in the worker, as an error row; beside an export folder,
+    whose import would be written into DIR first, it is refused before that too."""
+    export = _export(tmp_path / "export")
+    named = export / "Patient.000.ndjson"
+    others = [str(BULK)] if beside else []
+    result = _batch(*others, str(named), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"error: {named}: a FHIR Bulk Data NDJSON file is not a batch input: a Bulk Data "
+                             f"export is given as its folder ({export}), whose NDJSON files the batch imports "
+                             "together\n")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("blocked", ["data/more", "data", "export/more"])
 def test_an_input_folder_with_a_subfolder_that_cannot_be_read_is_refused_naming_it_before_dir_is_touched(
         tmp_path: Path, unreadable, blocked: str):

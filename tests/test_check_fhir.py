@@ -188,6 +188,35 @@ def test_a_scenario_written_as_json_is_still_checked_as_a_scenario(tmp_path):
     assert result.stdout == f"ok: {path} (scenario)\n"
 
 
+@pytest.mark.parametrize("text,message", [
+    ('{"scenario": {"id": "x",\n "title": }\n', ":2: malformed JSON: Expecting value (column 11)"),
+    ("ruleset: [\n", ":1: malformed JSON: Expecting value (column 1)"),
+])
+def test_a_malformed_json_file_that_is_not_a_bundle_gets_the_json_parsers_error(tmp_path, text, message):
+    """`check` reads a .json file that is no Bundle as YAML (JSON is YAML); when neither parser can
+    read it, the name says JSON, so the error is the JSON parser's, as `replay` says it."""
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    result = check(path)
+    assert result.exit_code == 2 and result.stderr == f"error: {path}{message}\n"
+
+
+def test_a_rule_set_given_as_json_gets_the_json_parsers_error_from_every_command(tmp_path):
+    bad = tmp_path / "rules.json"
+    bad.write_text('{"ruleset": {"id": "x",\n  "rules": [}\n')
+    wanted = f"error: {bad}:2: malformed JSON: Expecting value (column 13)\n"
+    for args in (["check", str(bad)], ["replay", str(INDEX_CASE), "--rules", str(bad)],
+                 ["test", str(INDEX_CASE), "--rules", str(bad)], ["explain", str(INDEX_CASE), "--rules", str(bad)]):
+        result = CliRunner().invoke(app, args)
+        assert (result.exit_code, result.stderr) == (2, wanted), args
+    good = tmp_path / "pathway.json"  # a rule set in YAML syntax under a .json name still loads
+    good.write_text((ROOT / "rules" / "report-pathway.yaml").read_text())
+    assert check(good).exit_code == 0
+    duplicate = tmp_path / "dup.json"  # valid JSON the YAML reader refuses keeps the YAML reader's error
+    duplicate.write_text('{"ruleset": 1, "ruleset": 2}')
+    assert "duplicate key 'ruleset'" in check(duplicate).stderr
+
+
 def test_a_folder_with_nothing_to_check_says_what_was_looked_for(tmp_path):
     (tmp_path / "schema.json").write_text("{}", encoding="utf-8")
     result = check(tmp_path)

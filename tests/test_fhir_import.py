@@ -406,6 +406,66 @@ def test_a_bad_resource_is_one_line_naming_file_line_and_resource(tmp_path, reso
     assert not (tmp_path / "out").exists()
 
 
+FIELDS = "https://escalation.invalid/fhir/StructureDefinition/scenario-fields"
+EVENT_ID = "https://escalation.invalid/fhir/NamingSystem/event-id"
+
+
+def _carrying(fields: str) -> dict:
+    """PATIENT with the scenario-level fields an export carries (a JSON text)."""
+    return {**PATIENT, "extension": [{"url": FIELDS, "valueString": fields}]}
+
+
+INTERVAL = {"start": "spo2-1", "end": "spo2-1", "days": 0, "source": {"section": "Table 1"}}
+
+
+def test_scenario_fields_on_a_patient_come_back_and_name_events_by_their_exported_ids(tmp_path):
+    fields = {"scenario": {"title": "a title", "description": "a description", "day_zero": "admission"},
+              "patient": {"note": "a note"}, "reported_intervals": [INTERVAL],
+              "expected": {"report-pathway": [{"rule": "step1-combination", "present": False}]}}
+    reading = _obs(identifier=[{"system": EVENT_ID, "value": "spo2-1"}], valueQuantity={"value": 90, "code": "%"})
+    path = _bundle(tmp_path, _carrying(json.dumps(fields)), ENCOUNTER, reading)
+    (data, sc), = import_paths([path]).scenarios
+    assert (sc.scenario.title, sc.scenario.description, sc.patient.note) == ("a title", "a description", "a note")
+    assert sc.scenario.day_zero.startswith("start of Encounter/e1")  # not tagged day-zero: the words do not apply
+    assert [(iv.start, iv.end) for iv in sc.reported_intervals] == [("spo2-1", "spo2-1")]
+    assert sc.expected["report-pathway"][0].rule == "step1-combination"
+    assert data["reported_intervals"] == [INTERVAL]  # as the file writes it
+
+
+def test_a_patient_without_scenario_fields_is_imported_as_before(tmp_path):
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, _obs(valueQuantity={"value": 90, "code": "%"}))
+    (data, sc), = import_paths([path]).scenarios
+    assert sc.scenario.title == f"Imported from FHIR R4: Patient/p1 ({path})"
+    assert (sc.scenario.description, sc.reported_intervals, sc.expected) == (None, [], {})
+    assert set(data) == {"scenario", "patient", "events"}
+
+
+@pytest.mark.parametrize("fields,message", [
+    ("{not json", "extension scenario-fields is not JSON: Expecting property name enclosed in double quotes "
+                  "(column 2)"),
+    ('["title"]', "extension scenario-fields may hold only scenario, patient, reported_intervals, expected "
+                  "for a Patient"),
+    ('{"scenario": {"id": "x"}}', "extension scenario-fields: scenario may hold only day_zero, description, title"),
+    ('{"patient": {"note": 3}}', "extension scenario-fields: patient.note must be text"),
+    (json.dumps({"reported_intervals": [{**INTERVAL, "days": "many"}]}),
+     "extension scenario-fields: reported_intervals.0.days: Input should be a valid integer"),
+    (json.dumps({"expected": {"report-pathway": [{"rule": "a", "step": 2}]}}),
+     "extension scenario-fields: expected.report-pathway.0: an expectation names exactly one of rule, step or "
+     "unflagged"),
+    (json.dumps({"reported_intervals": [{**INTERVAL, "end": "ecmo"}]}),
+     "extension scenario-fields: reported_intervals.0.end names event 'ecmo', which no resource of this "
+     "patient gives"),
+])
+def test_malformed_scenario_fields_on_a_patient_are_one_line_naming_it(tmp_path, fields, message):
+    reading = _obs(identifier=[{"system": EVENT_ID, "value": "spo2-1"}], valueQuantity={"value": 90, "code": "%"})
+    path = _bundle(tmp_path, _carrying(fields), ENCOUNTER, reading)
+    result = _run(tmp_path, str(path))
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {path}:2 (Patient/p1): {message}"), line
+    assert not (tmp_path / "out").exists()
+
+
 def test_malformed_json_gives_the_line(tmp_path):
     path = tmp_path / "in.json"
     path.write_text('{"resourceType": "Bundle",\n "type": "collection",\n "entry": [\n  {"resource": }\n]}\n')

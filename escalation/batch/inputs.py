@@ -23,6 +23,7 @@ from escalation.batch.plan import Manifest, sha256_of
 from escalation.load.discover import files_under, folder_entries
 from escalation.load.errors import InputError
 
+NDJSON = ".ndjson"
 IMPORTED = "imported"  # the folder inside DIR that holds imported Bulk Data patients
 MARK = ".written-by-escalation-batch"  # in DIR/imported: the folder is a batch's import
 
@@ -38,7 +39,7 @@ def is_import_folder(path: Path) -> bool:
 
 def is_bulk_folder(path: Path) -> bool:
     """A folder with NDJSON files at its top: a Bulk Data export, as `$export` writes it."""
-    return path.is_dir() and any(p.suffix == ".ndjson" for p in folder_entries(path))
+    return path.is_dir() and any(p.suffix == NDJSON for p in folder_entries(path))
 
 
 def has_bulk_folders(inputs: Sequence[Path]) -> bool:
@@ -46,17 +47,25 @@ def has_bulk_folders(inputs: Sequence[Path]) -> bool:
 
 
 def refuse_nested_exports(inputs: Sequence[Path]) -> None:
-    """A folder named that holds NDJSON files below its top is refused, naming the export inside:
+    """Bulk Data named other than as its export's folder is refused, before DIR is touched.
+
+    A folder named that holds NDJSON files below its top is refused, naming the export inside:
     a batch reads an export only when the export's own folder is named (its scenarios are found
-    by walking, its NDJSON files are not), and leaving it out would be silent. Every folder named
-    is walked here, an export too, so that one with a subfolder that cannot be read is refused
-    before DIR is touched (an export is read only once DIR is locked)."""
+    by walking, its NDJSON files are not), and leaving it out would be silent. An NDJSON file
+    named is refused too, naming its folder: one file of an export is not a scenario, and was
+    accepted here only to fail in the worker, an error row per rule set and grid value. Every
+    folder named is walked here, an export too, so that one with a subfolder that cannot be read
+    is refused before DIR is touched (an export is read only once DIR is locked)."""
     for given in map(Path, inputs):
+        if given.suffix == NDJSON and not given.is_dir() and given.exists():
+            raise InputError(str(given), "a FHIR Bulk Data NDJSON file is not a batch input: a Bulk Data export "
+                             f"is given as its folder ({given.parent}), whose NDJSON files the batch imports "
+                             "together")
         if given.is_dir():
             files = files_under(given)
             if is_bulk_folder(given):
                 continue
-            inner = sorted({p.parent for p in files if p.name.endswith(".ndjson")})
+            inner = sorted({p.parent for p in files if p.name.endswith(NDJSON)})
             if inner:
                 raise InputError(str(given), f"holds FHIR Bulk Data (NDJSON files) in {inner[0]}, which a batch "
                                  "reads only as an export folder named on its own: name that folder too")

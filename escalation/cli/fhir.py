@@ -106,7 +106,9 @@ def import_fhir(
 
 @export_app.command("fhir", cls=PlainCommand)
 def export_fhir(
-    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file (variants resolved)")],
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file (variants resolved), "
+                                             "or a FHIR R4 Bundle JSON file of one patient, imported as `import "
+                                             "fhir` imports it without --rules")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="the Bundle JSON file to write")],
     day_zero: Annotated[Optional[str], typer.Option("--day-zero", metavar="DATE",
                                                     help="calendar date of day 0 (default: 2000-01-01)")] = None,

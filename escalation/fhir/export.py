@@ -11,9 +11,21 @@ https://escalation.invalid/fhir/StructureDefinition/NAME (a namespace, not a liv
   element then holds the widest Period (open where the scenario has no bound).
 - `citation`: one per citation of the fact, its sub-extensions named as the citation's fields.
 - `day-note`, `until-note`: the scenario's note on why a day or an end is what it is.
-- `scenario-fields`: a JSON object of fields with no FHIR element (course numbers, trough
-  targets, oxygen device and flow, PE sessions, imaging study and findings).
+- `scenario-fields`: a JSON object of fields with no FHIR element, in the scenario file's shape.
+  On an event resource: course numbers, trough targets, oxygen device and flow, PE sessions,
+  imaging study and findings (mapping.EXTRA_FIELDS). On the Patient, which the import takes for
+  the scenario: the scenario's title, description and day-0 wording, the patient's note,
+  `reported_intervals` (with their citations) and `expected` (mapping.SCENARIO_LEVEL); events are
+  named by the ids every event resource carries (identifier system NamingSystem/event-id).
 Hypothetical events and scenarios carry meta.tag `hypothetical`. Research review only.
+
+What does not come back as it was: an import cites the resource a fact was read from (an event
+keeps its original citations as `also`; the scenario, the patient, a diagnosis or an antibody
+result has no `also`, so its original citation is only in the `citation` extension), writes out a
+unit the scenario left implicit, and keeps the age to two decimals (a birth date holds whole
+days). The day-0 wording comes back while day 0 is the encounter tagged `day-zero`, not when an
+import sets another. tests/test_fhir_roundtrip.py checks that nothing else differs, in the
+scenario or in its replay.
 """
 
 from __future__ import annotations
@@ -28,11 +40,11 @@ from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
 from escalation.fhir import codes as C
-from escalation.fhir.dates import Clock
+from escalation.fhir.dates import Clock, day_form
 from escalation.fhir.mapping import EXTRA_FIELDS
 from escalation.load.citations import Citation
 from escalation.load.errors import InputError
-from escalation.load.scenario import Scenario, Value
+from escalation.load.scenario import Expectation, Scenario, Value
 from escalation.load.timing import DayRange
 from escalation.load.vocabulary import CODES, DIAGNOSES, MEASURES
 
@@ -76,6 +88,25 @@ def _pruned(data: Any) -> Any:
     return data
 
 
+def _expectation(x: Expectation) -> dict[str, Any]:
+    """An expectation as a scenario file writes it: its windows of days in the file's forms."""
+    out = x.model_dump(mode="json", exclude_defaults=True)
+    for key in ("day", "actual_day", "lag"):
+        if key in out:
+            out[key] = _day_file_form(getattr(x, key))
+    for i, u in enumerate(x.unflagged or []):
+        if u.day is not None:
+            out["unflagged"][i]["day"] = _day_file_form(u.day)
+    return out
+
+
+def _day_file_form(day: DayRange) -> Any:
+    form = day_form(day.earliest, day.latest)
+    if day.note is None:
+        return form
+    return {**(form if isinstance(form, dict) else {"between": [form, form]}), "note": day.note}
+
+
 def _fhir_id(text: str) -> str:
     return _FHIR_ID.sub("-", text)[:64]
 
@@ -117,9 +148,23 @@ class _Exporter:
         born = self.clock.day_zero - timedelta(days=round(p.age_years * 365.25))
         return {"resourceType": "Patient", "id": self.patient_id,
                 "meta": {"tag": self.tags(self.sc.scenario.hypothetical)},
-                "extension": self.citations(p.source, []),
+                "extension": [*self.citations(p.source, []),
+                              {"url": C.extension("scenario-fields"),
+                               "valueString": json.dumps(self.scenario_fields(), ensure_ascii=False)}],
                 "identifier": [{"system": C.SCENARIO_ID, "value": self.sc.scenario.id}],
                 "gender": p.sex, "birthDate": born.isoformat()}
+
+    def scenario_fields(self) -> dict[str, Any]:
+        """The scenario's own fields that no FHIR element holds, in the file's shape (mapping.py
+        SCENARIO_LEVEL): on the Patient, the resource that stands for the scenario on import."""
+        info, p = self.sc.scenario, self.sc.patient
+        fields = {"scenario": {k: v for k, v in (("title", info.title), ("description", info.description),
+                                                 ("day_zero", info.day_zero)) if v is not None},
+                  "patient": {"note": p.note} if p.note else {},
+                  "reported_intervals": [iv.model_dump(mode="json", exclude_defaults=True)
+                                         for iv in self.sc.reported_intervals],
+                  "expected": {rs: [_expectation(x) for x in xs] for rs, xs in self.sc.expected.items()}}
+        return {k: v for k, v in fields.items() if v}  # only the top level: `unflagged: []` means none
 
     def subject(self) -> dict[str, str]:
         return {"reference": f"Patient/{self.patient_id}"}

@@ -30,6 +30,16 @@ EXTRA_FIELDS: dict[str, frozenset[str]] = {
     "observation": frozenset({"oxygen_device", "oxygen_flow"}),
 }
 
+# Scenario-level fields FHIR has no element for, carried by the export in the same extension on
+# the Patient (the resource that stands for the scenario): the file's sections and their fields;
+# None for a section carried whole (validated as the file format's own).
+SCENARIO_LEVEL: dict[str, frozenset[str] | None] = {
+    "scenario": frozenset({"title", "description", "day_zero"}),
+    "patient": frozenset({"note"}),
+    "reported_intervals": None,
+    "expected": None,
+}
+
 
 @dataclass(frozen=True)
 class Unmapped:
@@ -139,19 +149,63 @@ def base_event(res: Located, kind: str, day: Any) -> dict[str, Any]:
     return out
 
 
-def extra_fields(res: Located, kind: str) -> dict[str, Any]:
-    """Project fields the export carried in its `scenario-fields` extension."""
+def _fields_json(res: Located) -> Any:
+    """The JSON of the `scenario-fields` extension, None when the resource has none."""
     found = extensions(res.model, "scenario-fields")
     if not found:
-        return {}
+        return None
     try:
-        data = json.loads(found[0].valueString or "")
-    except ValueError:
-        raise fail(res, "extension scenario-fields is not JSON") from None
+        return json.loads(found[0].valueString or "")
+    except json.JSONDecodeError as exc:
+        raise fail(res, f"extension scenario-fields is not JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise fail(res, "extension scenario-fields is JSON nested too deeply to read") from None
+
+
+def extra_fields(res: Located, kind: str) -> dict[str, Any]:
+    """Project fields the export carried in its `scenario-fields` extension."""
+    data = _fields_json(res)
+    if data is None:
+        return {}
     allowed = EXTRA_FIELDS.get(kind, frozenset())
     if not isinstance(data, dict) or not set(data) <= allowed:
         raise fail(res, f"extension scenario-fields may hold only {', '.join(sorted(allowed)) or 'nothing'} "
                         f"for a {kind}")
+    return data
+
+
+def scenario_level(res: Located) -> dict[str, Any]:
+    """The scenario's own fields the export carried on its Patient (`scenario-fields`), in the
+    scenario file's shape and checked as a file's are; {} for a Patient without the extension, as
+    every Patient from elsewhere is. Event ids the fields name are checked once the events are read."""
+    data = _fields_json(res)
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not set(data) <= set(SCENARIO_LEVEL):
+        raise fail(res, f"extension scenario-fields may hold only {', '.join(SCENARIO_LEVEL)} for a Patient")
+    for section, allowed in SCENARIO_LEVEL.items():
+        part = data.get(section)
+        if allowed is None or part is None:
+            continue
+        if not isinstance(part, dict) or not set(part) <= allowed:
+            raise fail(res, f"extension scenario-fields: {section} may hold only {', '.join(sorted(allowed))}")
+        for key, value in part.items():
+            if not isinstance(value, str):
+                raise fail(res, f"extension scenario-fields: {section}.{key} must be text")
+    from pydantic import TypeAdapter, ValidationError  # built only for a Patient that has the extension
+
+    from escalation.load.scenario import Expectation, ReportedInterval
+
+    for key, shape in (("reported_intervals", list[ReportedInterval]), ("expected", dict[str, list[Expectation]])):
+        if key in data:
+            try:
+                TypeAdapter(shape).validate_python(data[key])
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                located = err["type"] == "located"
+                path = [key, *err["loc"], *(err["ctx"]["path"] if located else [])]
+                msg = err["ctx"]["message"] if located else err["msg"].removeprefix("Value error, ")
+                raise fail(res, f"extension scenario-fields: {'.'.join(map(str, path))}: {msg}") from None
     return data
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from escalation.load.discover import files_under
 from escalation.load.errors import InputError
-from escalation.load.reading import is_regular_file, read_text, shown_name
+from escalation.load.reading import is_regular_file, json_problem, parse_json, read_text, shown_name
 
 # Resource types the import reads: events, day 0, and what events point at.
 READ_TYPES = frozenset({
@@ -115,11 +115,7 @@ def is_bundle_file(path: Path) -> bool:
 def json_error(path: Path) -> InputError | None:
     """The error a file's text gives as JSON (malformed, or nested too deeply), None when it is JSON:
     what a .json file that is no Bundle, and that the YAML parser cannot read either, is told."""
-    try:
-        _parse(_text(path), shown_name(path))
-    except InputError as exc:
-        return exc
-    return None
+    return json_problem(_text(path), shown_name(path))
 
 
 def _text(path: Path) -> str:
@@ -127,27 +123,15 @@ def _text(path: Path) -> str:
     return read_text(path, shown_name(path), MAX_FHIR_FILE_BYTES)
 
 
-def _parse(text: str, name: str, line: int | None = None) -> Any:
-    """The JSON of a file (or of one NDJSON line), its errors one line naming the file: malformed
-    JSON, or JSON nested deeper than the json module's recursion can follow."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(name, f"malformed JSON: {exc.msg} (column {exc.colno})",
-                         line=exc.lineno if line is None else line) from None
-    except RecursionError:
-        raise InputError(name, "JSON nested too deeply to read", line=line) from None
-
-
 def _ndjson(text: str, name: str) -> Iterator[Located]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        yield located(_parse(line, name, number), name, number)
+        yield located(parse_json(line, name, number), name, number)
 
 
 def _bundle(text: str, name: str) -> list[Located]:
-    raw = _parse(text, name)
+    raw = parse_json(text, name)
     if not isinstance(raw, dict) or raw.get("resourceType") != "Bundle":
         kind = raw.get("resourceType") if isinstance(raw, dict) else None
         raise InputError(name, f"not a FHIR Bundle{f' (a {kind})' if kind else ''}: give a Bundle "

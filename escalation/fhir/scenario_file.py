@@ -31,11 +31,11 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-def scenario_yaml(data: dict[str, Any]) -> str:
-    """The file text: a comment header, then the scenario in the order people read it."""
-    info = data["scenario"]
-    head = _HEADER.format(notice=NOTICE, source=info["title"].removeprefix("Imported from FHIR R4: "),
-                          day_zero=info["day_zero"])
+def scenario_yaml(data: dict[str, Any], origin: str, day_zero_rule: str) -> str:
+    """The file text: a comment header, then the scenario in the order people read it. The header
+    says where it came from (`Patient/id (file)`) and how the import found day 0, which the title
+    and `day_zero` say too unless the Bundle carried the scenario's own (an export of this tool)."""
+    head = _HEADER.format(notice=NOTICE, source=origin, day_zero=day_zero_rule)
     ordered = {**data, "events": [_ordered(e) for e in data["events"]]}
     body = yaml.dump(ordered, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
                      default_flow_style=None)
@@ -51,6 +51,8 @@ def import_files(imported: Imported) -> list[tuple[str, str]]:
     """The files an import writes, as (name, text): a scenario file per patient, then the summary
     (keys sorted, as every JSON output of the tool). One list for `escalation import fhir` and for
     a batch's Bulk Data import, so that the two write the same bytes for the same export."""
-    files = [(f"{data['scenario']['id']}.yaml", scenario_yaml(data)) for data, _ in imported.scenarios]
+    rules = {p.scenario_id: p.day_zero_rule for p in imported.summary.patients}
+    files = [(f"{sid}.yaml", scenario_yaml(data, imported.origins[sid], rules[sid] or ""))
+             for data, _ in imported.scenarios for sid in [data["scenario"]["id"]]]
     summary = imported.summary.model_dump(mode="json")
     return [*files, (SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True, ensure_ascii=False) + "\n")]

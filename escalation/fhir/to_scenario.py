@@ -1,7 +1,8 @@
 """FHIR R4 input to one validated scenario per patient, with a summary of what was not used.
 
-Day 0 is chosen by a rule written into each scenario (`scenario.day_zero`) and the summary, in
-this order:
+Day 0 is chosen by a rule written into each scenario (`scenario.day_zero`, and the file's header)
+and the summary; a Bundle this tool exported keeps the scenario's own words for day 0 in
+`scenario.day_zero` while day 0 is its encounter tagged `day-zero`. The rules, in this order:
 1. `--day-zero DATE`, or `--day-zero-encounter ID` for the patient whose encounter it is;
 2. an Encounter the export tagged `day-zero`;
 3. the start of the first inpatient encounter (Encounter.class IMP) whose reason or diagnosis
@@ -19,7 +20,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from escalation.fhir import codes as C
 from escalation.fhir import records
 from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zero, span, start_order
-from escalation.fhir.mapping import Unmapped, Yield, fail, first
+from escalation.fhir.mapping import Unmapped, Yield, fail, first, scenario_level
 from escalation.fhir.reader import Located, read_paths
 from escalation.load.errors import InputError
 from escalation.load.scenario import Event, Scenario
@@ -39,6 +40,7 @@ NOTICE = ("RESEARCH REVIEW ONLY - not medical advice. An imported timeline is ma
 CLINICAL = frozenset(records.NOT_DONE)
 DEFAULT_DIAGNOSES = ("JDM", "RP-ILD")
 _EVENT = TypeAdapter(Event)
+TAGGED = "the encounter the export tagged day-zero"  # the day-0 rule that keeps an export's day 0
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -98,6 +100,7 @@ class Imported:
 
     scenarios: list[tuple[dict[str, Any], Scenario]]
     summary: ImportSummary
+    origins: dict[str, str] = field(default_factory=dict)  # scenario id -> `Patient/id (file)`
 
 
 def import_paths(paths: Sequence[Path], options: Options | None = None) -> Imported:
@@ -114,12 +117,14 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
     options = options.model_copy(update={"day_zero_encounters": named})
     reports, scenarios, unmapped, skipped = [], [], [], Counter()
     ids: set[str] = set()
+    origins: dict[str, str] = {}
     for patient in patients:
         report, built, missed = _one(patient, by_patient.get(patient.id or "", []), index, options, ids, skipped)
         reports.append(report)
         unmapped += missed
         if built is not None:
             scenarios.append(built)
+            origins[built[1].scenario.id] = _origin_of(patient)
     if options.strict and unmapped:
         u = unmapped[0]
         raise fail(u.resource, f"unmapped code {u.system or '(no system)'}|{u.code or u.display} "
@@ -129,7 +134,7 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
         not_read=dict(sorted(Counter(r.type for r in resources if r.model is None).items())),
         patients=reports, unmapped=_count_unmapped(unmapped),
         skipped=[SkippedRecords(resource_type=t, reason=why, count=n) for (t, why), n in sorted(skipped.items())])
-    return Imported(scenarios, summary)
+    return Imported(scenarios, summary, origins)
 
 
 def _count_unmapped(found: list[Unmapped]) -> list[UnmappedCode]:
@@ -191,6 +196,7 @@ def _contained(holder: Located, local: str) -> Located | None:
 def _one(patient: Located, resources: list[Located], index: _Index, options: Options, ids: set[str],
          skipped: Counter) -> tuple[PatientImport, tuple[dict[str, Any], Scenario] | None, list[Unmapped]]:
     name = patient.name
+    carried = scenario_level(patient)  # {} unless this tool exported the Bundle
     encounters = [r for r in resources if r.type == "Encounter"]
     chosen = _day_zero(patient, encounters, index, options)
     if chosen is None:
@@ -209,8 +215,9 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
     events = [e for e, _ in placed]
     if not events:
         return _not_written(name, "no record maps to an event of the vocabulary", clock, rule), None, missed
+    _check_event_ids(patient, carried, events)
     sid = _scenario_id(patient, ids)
-    data = _scenario_data(sid, patient, clock, rule, demographics, yields, events)
+    data = _scenario_data(sid, patient, rule, demographics, yields, events, carried)
     scenario = _validate(data, placed, patient)
     report = PatientImport(patient=name, scenario_id=sid, day_zero=clock.day_zero.isoformat(), day_zero_rule=rule,
                            events=len(events), diagnoses=len(data["patient"]["diagnoses"]))
@@ -255,7 +262,7 @@ def _day_zero(patient: Located, encounters: list[Located], index: _Index, option
     tagged = [e for e in usable if any(t.system == C.TAG_SYSTEM and t.code == "day-zero"
                                        for t in (e.model.meta.tag if e.model.meta else None) or [])]
     if tagged:
-        return _at(tagged[0], "the encounter the export tagged day-zero")
+        return _at(tagged[0], TAGGED)
     inpatient = [e for e in usable if C.inpatient(e.model.class_fhir.system, e.model.class_fhir.code)]
     wanted = set(options.diagnoses)
     with_dx = [e for e in inpatient if _diagnoses(e, index) & wanted]
@@ -371,22 +378,48 @@ def _scenario_id(patient: Located, ids: set[str]) -> str:
     return sid
 
 
-def _scenario_data(sid: str, patient: Located, clock: Clock, rule: str, demographics: dict[str, Any],
-                   yields: list[Yield], events: list[dict[str, Any]]) -> dict[str, Any]:
+def _check_event_ids(patient: Located, carried: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    """Each event a carried reported interval names is among the events read for the patient."""
+    ids = {e["id"] for e in events}
+    for i, iv in enumerate(carried.get("reported_intervals", [])):
+        for end in ("start", "end"):
+            if iv[end] not in ids:
+                raise fail(patient, f"extension scenario-fields: reported_intervals.{i}.{end} names event "
+                                    f"{iv[end]!r}, which no resource of this patient gives (event ids come "
+                                    "from the identifiers of system .../NamingSystem/event-id)")
+
+
+def _scenario_data(sid: str, patient: Located, rule: str, demographics: dict[str, Any], yields: list[Yield],
+                   events: list[dict[str, Any]], carried: dict[str, Any]) -> dict[str, Any]:
+    """The scenario file's data. A Bundle this tool exported carries the scenario's own fields
+    (`scenario-fields` on the Patient): its title, description, notes, reported intervals and
+    expectations come back as they were, and so do the words for its day 0 while day 0 is the one
+    exported (the file header and the summary say how the import found it)."""
     source = {"fhir": f"Patient/{patient.id}"}
     hypothetical = any(t.system == C.TAG_SYSTEM and t.code == "hypothetical"
                        for t in (patient.model.meta.tag if patient.model.meta else None) or [])
-    info: dict[str, Any] = {"id": sid, "title": f"Imported from FHIR R4: Patient/{patient.id} ({patient.file})",
+    info: dict[str, Any] = {"id": sid, "title": f"Imported from FHIR R4: {_origin_of(patient)}",
                             "day_zero": rule, "source": source}
+    given = carried.get("scenario", {})
+    info.update({k: given[k] for k in ("title", "description") if k in given})
+    if "day_zero" in given and rule.endswith(TAGGED):  # the exported day 0 is still day 0: its words hold
+        info["day_zero"] = given["day_zero"]
     if hypothetical:
         info["hypothetical"] = True
+    notes = [n for n in (demographics.get("note"), carried.get("patient", {}).get("note")) if n]
     return {
         "scenario": info,
-        "patient": {**demographics, "source": source,
+        "patient": {**demographics, **({"note": "; ".join(notes)} if notes else {}), "source": source,
                     "diagnoses": [d for y in yields for d in y.diagnoses],
                     "autoantibodies": [a for y in yields for a in y.autoantibodies]},
         "events": events,
+        **{k: carried[k] for k in ("reported_intervals", "expected") if k in carried},
     }
+
+
+def _origin_of(patient: Located) -> str:
+    """Where an imported scenario came from, as its file's header says it."""
+    return f"Patient/{patient.id} ({patient.file})"
 
 
 def _validate(data: dict[str, Any], placed: list[tuple[dict[str, Any], Located]], patient: Located) -> Scenario:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 from escalation.load.errors import InputError
 from escalation.load.origins import noted
-from escalation.load.reading import parse_yaml, read_text, shown_name
+from escalation.load.reading import json_problem, parse_yaml, read_text, shown_name
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
 from escalation.load.shipped import named, resolve, shipped
@@ -76,9 +76,18 @@ def read_yaml(path: Path | str) -> tuple[Any, dict[Path_, int]]:
     """Parse a YAML file into plain data and a map from data paths to line numbers (one parse).
 
     A repository path of a shipped file that is not here reads the shipped copy
-    (`shipped.resolve`); errors name the path as given."""
+    (`shipped.resolve`); errors name the path as given. JSON is YAML, so a `.json` scenario or
+    rule set is read here too; when it is malformed, its name says JSON, so the error is the JSON
+    parser's (a `.json` file that is valid JSON but that the YAML reader refuses, such as one with
+    duplicate keys, keeps the YAML reader's error)."""
     name = shown_name(path)
-    node, data = parse_yaml(read_text(resolve(path), name), name)
+    text = read_text(resolve(path), name)
+    try:
+        node, data = parse_yaml(text, name)
+    except InputError as exc:
+        if Path(path).suffix != ".json" or not exc.message.startswith("malformed YAML"):
+            raise
+        raise (json_problem(text, name) or exc) from None
     if node is None or data is None:
         raise InputError(name, "the file is empty")
     return data, _line_index(node)

@@ -26,10 +26,15 @@ Plain values follow YAML 1.2's core schema instead of PyYAML's YAML 1.1 one: int
 (`010` is 10, not 8 in octal), `1:30` is text (not 90 in base 60), `1e308` is a number (not text),
 only true/false are booleans (`yes`, `no`, `on`, `off` are text), and there are no timestamps,
 `=` values or `<<` merge keys.
+
+JSON (FHIR input, and a scenario or rule set in a `.json` file) is parsed by `parse_json`, its
+errors one line as the YAML ones are; a `.json` file the YAML parser cannot read either is told
+the JSON parser's error (`json_problem`), since its name says JSON.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -338,6 +343,27 @@ def _deeper_than(root: yaml.Node, limit: int) -> bool:
             stack.extend((part, depth + 1) for pair in node.value for part in pair
                          if not isinstance(part, yaml.ScalarNode))
     return False
+
+
+def parse_json(text: str, name: str, line: int | None = None) -> Any:
+    """The JSON of a file (or of one NDJSON line, `line`), its errors one line naming the file:
+    malformed JSON, or JSON nested deeper than the json module's recursion can follow."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(name, f"malformed JSON: {exc.msg} (column {exc.colno})",
+                         line=exc.lineno if line is None else line) from None
+    except RecursionError:
+        raise InputError(name, "JSON nested too deeply to read", line=line) from None
+
+
+def json_problem(text: str, name: str) -> InputError | None:
+    """The error `parse_json` gives for a text, None when the text is JSON."""
+    try:
+        parse_json(text, name)
+    except InputError as exc:
+        return exc
+    return None
 
 
 def _refuse_unprintable(text: str, name: str) -> None:
