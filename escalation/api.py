@@ -62,20 +62,14 @@ def load_scenario(path: PathLike, rulesets: Sequence[Ruleset] = (), *,
                          "FHIR Bundle (.json) or a scenario YAML file; a Bulk Data export folder goes to "
                          "`escalation import fhir` or `escalation batch`")
     if suffix == ".json":  # only a .json file can be a Bundle (fhir.reader.is_bundle_file)
-        from escalation.fhir.reader import is_bundle_file, json_error
+        from escalation.fhir.reader import is_bundle_file
 
         if is_bundle_file(shipped.resolve(path)):
             from escalation.fhir.to_scenario import Options, one_scenario, rule_diagnoses
 
             codes = tuple(diagnoses) if diagnoses else rule_diagnoses(rulesets)
             return one_scenario(shipped.resolve(path), Options(diagnoses=codes))
-        try:
-            return loading.load_scenario(path)
-        except InputError as exc:
-            if exc.file != shown_name(path) or not exc.message.startswith("malformed YAML"):
-                raise
-            raise (json_error(Path(path)) or exc) from None
-    return loading.load_scenario(path)
+    return loading.load_scenario(path)  # a malformed .json gets the JSON parser's error there
 
 
 def load_ruleset(path: PathLike | None = None, overrides: Mapping[str, float] | None = None) -> Ruleset:

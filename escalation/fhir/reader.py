@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from escalation.load.discover import files_under
 from escalation.load.errors import InputError
-from escalation.load.reading import is_regular_file, json_problem, parse_json, read_text, shown_name
+from escalation.load.reading import is_regular_file, parse_json, read_text, shown_name
 
 # Resource types the import reads: events, day 0, and what events point at.
 READ_TYPES = frozenset({
@@ -110,12 +110,6 @@ def is_bundle_file(path: Path) -> bool:
     except (InputError, ValueError, RecursionError):
         return False
     return isinstance(data, dict) and data.get("resourceType") == "Bundle"
-
-
-def json_error(path: Path) -> InputError | None:
-    """The error a file's text gives as JSON (malformed, or nested too deeply), None when it is JSON:
-    what a .json file that is no Bundle, and that the YAML parser cannot read either, is told."""
-    return json_problem(_text(path), shown_name(path))
 
 
 def _text(path: Path) -> str:
