@@ -224,3 +224,18 @@ def test_a_bundle_in_a_batch_says_in_its_replay_rows_what_its_import_left_out(tm
     assert notes["index-case"] is None
     bundle_note = next(v for k, v in notes.items() if k.startswith("fhir-"))
     assert "day 0 is 2021-03-01" in bundle_note and "2 with a code that maps to nothing" in bundle_note
+
+
+def test_a_patient_twice_in_an_export_is_replayed_once(tmp_path: Path):
+    """The same Patient in two NDJSON files of the export is one patient (read once), not a
+    second scenario that counts it twice in every cohort count."""
+    export = _export(tmp_path / "export")
+    (export / "Patient.001.ndjson").write_text((BULK / "Patient.000.ndjson").read_text().splitlines()[0] + "\n")
+    result = _batch(str(export), "--out", str(tmp_path / "batch"))
+    assert result.exit_code == 0, result.output
+    once = _batch(str(BULK), "--out", str(tmp_path / "once"))
+    assert once.exit_code == 0, once.output
+    names = [sorted(p.name for p in (tmp_path / d / "imported").glob("*/*.yaml")) for d in ("batch", "once")]
+    assert names[0] == names[1]
+    summary = json.loads((tmp_path / "batch" / "imported" / "01-export" / "import-summary.json").read_text())
+    assert summary["read_once"] == {"Patient": 1}

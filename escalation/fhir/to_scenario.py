@@ -86,6 +86,8 @@ class ImportSummary(_Out):
     notice: str = NOTICE
     inputs: list[str]
     resources: dict[str, int] = Field(description="resources read, by type")
+    read_once: dict[str, int] = Field(default_factory=dict, description="identical copies of a resource "
+                                      "given again (same type, id and content), read once: the copies, by type")
     not_read: dict[str, int] = Field(description="resources of types the import does not use, by type")
     patients: list[PatientImport]
     unmapped: list[UnmappedCode] = Field(description="codes that map to nothing, by type, system and code")
@@ -102,10 +104,12 @@ class Imported:
 
 def import_paths(paths: Sequence[Path], options: Options | None = None) -> Imported:
     """Read Bundle files and Bulk Data folders; one scenario per patient that can have one."""
-    return import_resources(read_paths(paths), [str(p) for p in paths], options or Options())
+    read = read_paths(paths)
+    return import_resources(read.resources, [str(p) for p in paths], options or Options(), read.read_once)
 
 
-def import_resources(resources: list[Located], inputs: list[str], options: Options) -> Imported:
+def import_resources(resources: list[Located], inputs: list[str], options: Options,
+                     read_once: dict[str, int] | None = None) -> Imported:
     index = _Index(resources)
     patients = [r for r in resources if r.type == "Patient"]
     by_patient = index.group(r for r in resources if r.type in CLINICAL or r.type == "Encounter")
@@ -126,6 +130,7 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
                                f"(--strict){f': {u.why}' if u.why else ''}")
     summary = ImportSummary(
         inputs=inputs, resources=dict(sorted(Counter(r.type for r in resources if r.model is not None).items())),
+        read_once=read_once or {},
         not_read=dict(sorted(Counter(r.type for r in resources if r.model is None).items())),
         patients=reports, unmapped=_count_unmapped(unmapped),
         skipped=[SkippedRecords(resource_type=t, reason=why, count=n) for (t, why), n in sorted(skipped.items())])
@@ -149,8 +154,8 @@ class _Index:
         for r in resources:
             if r.id:
                 self.by_name.setdefault(f"{r.type}/{r.id}", r)
-            if r.full_url:
-                self.by_name.setdefault(r.full_url, r)
+            for url in filter(None, (r.full_url, *r.aliases)):  # aliases: of identical copies read once
+                self.by_name.setdefault(url, r)
 
     def resolve(self, holder: Located, ref: Any) -> Located | None:
         """The resource a Reference names: contained in `holder`, or anywhere in the input."""
@@ -436,6 +441,9 @@ def in_memory_note(summary: ImportSummary) -> str:
         (sum(s.count for s in summary.skipped), "skipped"),
         (sum(summary.not_read.values()), "of resource types the import does not read")) if n]
     out = f"imported in memory from FHIR R4; day 0 is {patient.day_zero}, the {patient.day_zero_rule}"
+    copies = sum(summary.read_once.values())
+    if copies:
+        out += f"; read once: {copies} duplicate resource{'s' if copies > 1 else ''}"
     if not left:
         return out + "; no record left out"
     return out + f"; records left out: {', '.join(left)} (`escalation import fhir` or `check` lists each)"
