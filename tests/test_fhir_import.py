@@ -9,6 +9,7 @@ child, so that a scenario can be written).
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -480,8 +481,8 @@ def test_replay_and_test_accept_a_one_patient_bundle(tmp_path):
     swept = CliRunner().invoke(app, ["sweep", "--set", "step3-ecmo-oi.oi_above=30:32:2", str(SYNTHEA),
                                      "--out", str(tmp_path / "sweep")])
     assert swept.exit_code == 0, swept.output  # its up-front check once read a Bundle as a YAML scenario
-    rows = (tmp_path / "sweep" / "sweep.csv").read_text().splitlines()[2:]
-    assert {r.split(",")[3] for r in rows if r.startswith("fhir-7d3c1a2e-")} == {"30", "32"}
+    rows = csv.DictReader((tmp_path / "sweep" / "sweep.csv").read_text().splitlines()[1:])
+    assert {r["step3-ecmo-oi.oi_above"] for r in rows if r["scenario"].startswith("fhir-7d3c1a2e-")} == {"30", "32"}
 
 
 @pytest.mark.parametrize("text,message", [
