@@ -426,9 +426,12 @@ def one_scenario(path: Path, options: Options | None = None) -> Scenario:
     imported = import_paths([path], options)
     if len(imported.summary.patients) != 1 or len(imported.scenarios) != 1:
         why = "; ".join(f"{p.patient}: {p.skipped}" for p in imported.summary.patients if p.skipped)
+        several = len(imported.summary.patients) > 1
+        hint = ("replay takes one patient's Bundle (so do test, sweep, batch and the others): `escalation "
+                f"import fhir {path} --out DIR` writes one scenario file per patient, to name instead"
+                if several else "replay takes a Bundle that gives one")
         raise InputError(str(path), f"holds {len(imported.summary.patients)} patient(s) and gives "
-                         f"{len(imported.scenarios)} scenario(s); replay takes one "
-                         f"(use `escalation import fhir` for several){f' ({why})' if why else ''}")
+                         f"{len(imported.scenarios)} scenario(s); {hint}{f' ({why})' if why else ''}")
     return imported.scenarios[0][1].with_fhir_import(in_memory_note(imported.summary))
 
 
