@@ -61,6 +61,8 @@ def load_scenario(path: PathLike, rulesets: Sequence[Ruleset] = (), *,
         raise InputError(shown_name(path), "a FHIR Bulk Data NDJSON file is not a scenario: give one patient's "
                          "FHIR Bundle (.json) or a scenario YAML file; a Bulk Data export folder goes to "
                          "`escalation import fhir` or `escalation batch`")
+    if Path(path) in _exports_in(Path(path)):  # a folder is no scenario; this one reads as an export
+        raise _bulk_data(Path(path), Path(path))
     if suffix == ".json":  # only a .json file can be a Bundle (fhir.reader.is_bundle_file)
         from escalation.fhir.reader import is_bundle_file
 
@@ -226,17 +228,59 @@ def rule_files(paths: Iterable[PathLike] | None = None) -> list[Path]:
     return discover.require_some(discover.yaml_files(given), given, "rule set files")
 
 
+SCENARIO_FILES = "*.yaml and *.yml files and FHIR Bundle *.json files"
+
+
 def scenario_files(paths: Iterable[PathLike] | None = None) -> list[Path]:
     """Scenario files named or found under folders (default: every shipped scenario); never none.
 
     Folders named `literature` hold published-case records, not timelines, and are passed over.
+    Every path named must give a scenario file: a folder that gives none is an error naming it,
+    as is a folder holding a FHIR Bulk Data export (NDJSON files), which is no scenario file and
+    was once left out without a word when named beside other inputs (`import fhir` or `batch`
+    reads an export). YAML files come first, then Bundles, each in the order the paths are given.
     """
     from escalation.fhir.reader import bundle_files
 
     given = [Path(p) for p in paths] if paths is not None else []
     roots = given or [shipped.shipped("scenarios")]
-    found = discover.yaml_files(roots, skip_literature=True) + bundle_files(given)  # FHIR Bundles too
-    return discover.require_some(found, roots, "scenario files", "*.yaml and *.yml files and FHIR Bundle *.json files")
+    yaml: list[Path] = []
+    bundles: list[Path] = []
+    for root in roots:
+        mine = discover.yaml_files([root], skip_literature=True), bundle_files([root])  # FHIR Bundles too
+        if given:
+            _gives_scenarios(root, *mine)
+        yaml += mine[0]
+        bundles += mine[1]
+    return discover.require_some(yaml + bundles, roots, "scenario files", SCENARIO_FILES)
+
+
+def _gives_scenarios(root: Path, yaml: list[Path], bundles: list[Path]) -> None:
+    """A folder named that gives no scenario file, or holds Bulk Data, is an input error naming it."""
+    exports = _exports_in(root)
+    if exports:
+        raise _bulk_data(root, exports[0])
+    if not yaml and not bundles and shipped.resolve(root).is_dir():
+        skipped = any(discover.LITERATURE in p.relative_to(root).parts for p in discover.yaml_files([root]))
+        raise InputError(shown_name(root), f"no scenario files found in this folder (looked for {SCENARIO_FILES}, "
+                         "walking it" + ("; folders named literature hold published-case records, not "
+                                         "timelines, and are passed over" if skipped else "") + ")")
+
+
+def _exports_in(path: Path) -> list[Path]:
+    """The folders holding NDJSON files (FHIR Bulk Data) in a folder named, and under it; [] for a file."""
+    if not shipped.resolve(path).is_dir():
+        return []
+    return sorted({p.parent for p in discover.files_under(path) if p.suffix == ".ndjson"})
+
+
+def _bulk_data(named: Path, export: Path) -> InputError:
+    """The error for a FHIR Bulk Data export where scenarios are wanted: what reads one instead."""
+    what = ("is a FHIR Bulk Data export (NDJSON files), not a scenario file" if export == named else
+            f"holds a FHIR Bulk Data export (NDJSON files) in {shown_name(export)}, not scenario files")
+    return InputError(shown_name(named), f"{what}: `escalation import fhir {shown_name(export)} --out DIR` "
+                      "writes one scenario file per patient into DIR, to name instead; `escalation batch` "
+                      "reads the export itself")
 
 
 def check_expectations(

@@ -239,3 +239,41 @@ def test_a_bundle_in_a_batch_says_in_its_replay_rows_what_its_import_left_out(tm
     assert notes["index-case"] is None
     bundle_note = next(v for k, v in notes.items() if k.startswith("fhir-"))
     assert "day 0 is 2021-03-01" in bundle_note and "2 with a code that maps to nothing" in bundle_note
+
+
+def test_a_patient_twice_in_an_export_is_replayed_once(tmp_path: Path):
+    """The same Patient in two NDJSON files of the export is one patient (read once), not a
+    second scenario that counts it twice in every cohort count."""
+    export = _export(tmp_path / "export")
+    (export / "Patient.001.ndjson").write_text((BULK / "Patient.000.ndjson").read_text().splitlines()[0] + "\n")
+    result = _batch(str(export), "--out", str(tmp_path / "batch"))
+    assert result.exit_code == 0, result.output
+    once = _batch(str(BULK), "--out", str(tmp_path / "once"))
+    assert once.exit_code == 0, once.output
+    names = [sorted(p.name for p in (tmp_path / d / "imported").glob("*/*.yaml")) for d in ("batch", "once")]
+    assert names[0] == names[1]
+    summary = json.loads((tmp_path / "batch" / "imported" / "01-export" / "import-summary.json").read_text())
+    assert summary["read_once"] == {"Patient": 1}
+
+
+def test_a_bundle_of_several_patients_is_an_error_row_that_says_to_import_it_and_help_says_one_patient(tmp_path: Path):
+    """`batch --help` said INPUTS may be "FHIR Bundles", but a Bundle of several patients is one
+    failed replay, unlike a Bulk Data folder, which is imported per patient (found in a user
+    trial): the help says one patient each, and the error row says what to do."""
+    import pyarrow.parquet as pq
+
+    from escalation.batch import store
+
+    assert "FHIR Bundles of one patient each" in " ".join(CliRunner().invoke(app, ["batch", "--help"]).stdout.split())
+    patients = [json.loads(line) for line in (BULK / "Patient.000.ndjson").read_text().splitlines()]
+    bundle = tmp_path / "several.json"
+    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                  "entry": [{"resource": p} for p in patients]}))
+    out = tmp_path / "batch"
+    result = _batch(str(bundle), "--out", str(out))
+    assert result.exit_code == 1, result.output
+    (error,) = [r for i in store.done_chunks(out) for r in pq.read_table(store.part(out, store.ERRORS, i)).to_pylist()]
+    assert error["message"].startswith(f"holds {len(patients)} patient(s) and gives 0 scenario(s); replay takes one "
+                                       "patient's Bundle (so do test, sweep, batch and the others): `escalation "
+                                       f"import fhir {bundle} --out DIR` writes one scenario file per patient, "
+                                       "to name instead")

@@ -111,3 +111,71 @@ def test_a_command_given_a_folder_with_a_subfolder_it_cannot_read_exits_2_with_o
     assert result.stderr == f"error: {data / 'more'}: cannot read folder: Permission denied\n"
     assert result.stdout == ""
     assert not (tmp_path / "out").exists()
+
+
+# --- every path named gives a scenario, or is an error naming it -----------------------------------
+
+
+def _export(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "Patient.000.ndjson").write_text('{"resourceType": "Patient", "id": "p1"}\n')
+    (folder / "manifest.json").write_text('{"transactionTime": "2021-07-01T00:00:00Z", "output": []}\n')
+    return folder
+
+
+SCENARIO_COMMANDS = {
+    "test": ["test", "--rules", str(PATHWAY)],
+    "sweep": ["sweep", "--set", "step2-plasma-exchange.trend_window_days=7:14:7", "--out", "OUT"],
+    "diff": ["diff", str(PATHWAY), str(PATHWAY)],
+}
+
+
+@pytest.mark.parametrize("command", SCENARIO_COMMANDS.values(), ids=SCENARIO_COMMANDS.keys())
+def test_a_bulk_data_folder_named_beside_scenarios_is_an_error_naming_it_not_left_out(tmp_path, command):
+    """`sweep ... index_case.yaml data/bulk-all` once exited 0 with no row from the export (the
+    same with `test`); named alone it was 'no scenario files found' (found in a user trial)."""
+    export = _export(tmp_path / "bulk-all")
+    command = [str(tmp_path / "out") if arg == "OUT" else arg for arg in command]
+    for inputs in ([INDEX_CASE, export], [export]):
+        result = CliRunner().invoke(app, [*command, *map(str, inputs)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr == (f"error: {export}: is a FHIR Bulk Data export (NDJSON files), not a scenario "
+                                 f"file: `escalation import fhir {export} --out DIR` writes one scenario file per "
+                                 "patient into DIR, to name instead; `escalation batch` reads the export itself\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_that_holds_an_export_among_scenarios_names_the_export(tmp_path):
+    data = tmp_path / "data"
+    export = _export(data / "site-a" / "bulk")
+    (data / "index.yaml").write_text(INDEX_CASE.read_text())
+    result = CliRunner().invoke(app, ["test", "--rules", str(PATHWAY), str(data)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {data}: holds a FHIR Bulk Data export (NDJSON files) in {export}, "
+                                    f"not scenario files: `escalation import fhir {export} --out DIR`")
+
+
+@pytest.mark.parametrize("command", [["replay"], ["explain"], ["report", "--out", "OUT"]])
+def test_a_bulk_data_folder_given_as_the_scenario_says_what_reads_one(tmp_path, command):
+    export = _export(tmp_path / "bulk")
+    command = [str(tmp_path / "out") if arg == "OUT" else arg for arg in command]
+    result = CliRunner().invoke(app, [*command, str(export)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {export}: is a FHIR Bulk Data export (NDJSON files), not a scenario "
+                                    f"file: `escalation import fhir {export} --out DIR`")
+
+
+@pytest.mark.parametrize("command", [*SCENARIO_COMMANDS.values(), ["batch", "--workers", "1", "--out", "OUT"]],
+                         ids=[*SCENARIO_COMMANDS.keys(), "batch"])
+def test_a_folder_named_beside_scenarios_that_gives_none_is_an_error_naming_it(tmp_path, command):
+    empty = tmp_path / "empty"
+    (empty / "literature").mkdir(parents=True)
+    (empty / "literature" / "table1.yaml").write_text("records: []\n")
+    (empty / "notes.json").write_text("{}\n")  # a .json file that is no Bundle is passed over in a folder
+    command = [str(tmp_path / "out") if arg == "OUT" else arg for arg in command]
+    result = CliRunner().invoke(app, [*command, str(INDEX_CASE), str(empty)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"error: {empty}: no scenario files found in this folder (looked for *.yaml and *.yml "
+                             "files and FHIR Bundle *.json files, walking it; folders named literature hold "
+                             "published-case records, not timelines, and are passed over)\n")
+    assert not (tmp_path / "out").exists()

@@ -422,3 +422,25 @@ def test_target_problem(pathway, expectation, problem):
 
     why = target_problem(Expectation.model_validate(expectation), "report-pathway", pathway.rules)
     assert (why is None) if problem is None else (problem in why)
+
+
+def test_two_files_that_give_one_scenario_id_are_named_with_their_files_in_coverage_and_junit(tmp_path):
+    """Each outcome names its file; coverage and JUnit named the scenario by its id alone, so a
+    rule fired in one of two files that share an id (two sites' fhir-p1) read as fired in both,
+    and a JUnit reader saw two test cases of one name."""
+    a, b = tmp_path / "index_case.yaml", tmp_path / "site-b" / "index_case.yaml"
+    a.write_text(INDEX_CASE.read_text())
+    b.parent.mkdir()
+    (b.parent / "base.yml").write_text(INDEX_CASE.read_text().replace("id: index-case", "id: base", 1))
+    b.write_text((VARIANTS / "early-collapse.yaml").read_text().replace("id: variant-early-collapse", "id: index-case")
+                 .replace("../index_case.yaml", "base.yml"))
+    junit = tmp_path / "junit.xml"
+    result = invoke("test", str(a), str(b), "--rules", str(PATHWAY), "--junit", str(junit), "--format", "json")
+    report = json.loads(result.stdout)
+    (oi,) = [r for r in report["coverage"][0]["rules"] if r["rule_id"] == "step3-ecmo-oi"]
+    assert oi["scenarios"] == [f"index-case ({b})"]  # OI 44.4 on day 3; the index case's is 36
+    names = sorted(c.get("name") for c in ET.parse(junit).getroot().iter("testcase"))
+    assert names == [f"index-case ({a})", f"index-case ({b})"]
+    alone = json.loads(invoke("test", str(a), "--rules", str(PATHWAY), "--format", "json").stdout)
+    assert [r for r in alone["coverage"][0]["rules"] if r["rule_id"] == "step1-combination"][0]["scenarios"] == [
+        "index-case"]  # an id no other file gives is shown alone, as before

@@ -9,6 +9,7 @@ child, so that a scenario can be written).
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -540,8 +541,8 @@ def test_replay_and_test_accept_a_one_patient_bundle(tmp_path):
     swept = CliRunner().invoke(app, ["sweep", "--set", "step3-ecmo-oi.oi_above=30:32:2", str(SYNTHEA),
                                      "--out", str(tmp_path / "sweep")])
     assert swept.exit_code == 0, swept.output  # its up-front check once read a Bundle as a YAML scenario
-    rows = (tmp_path / "sweep" / "sweep.csv").read_text().splitlines()[2:]
-    assert {r.split(",")[3] for r in rows if r.startswith("fhir-7d3c1a2e-")} == {"30", "32"}
+    rows = csv.DictReader((tmp_path / "sweep" / "sweep.csv").read_text().splitlines()[1:])
+    assert {r["step3-ecmo-oi.oi_above"] for r in rows if r["scenario"].startswith("fhir-7d3c1a2e-")} == {"30", "32"}
 
 
 @pytest.mark.parametrize("text,message", [
@@ -626,3 +627,96 @@ def test_a_pipe_or_device_given_as_fhir_input_is_refused_without_reading(tmp_pat
         assert result.exit_code == 2, result.output
         assert "not a regular file" in result.stderr and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+# --- the same resource given twice: read once when identical, an error when not ------------------
+
+
+def _copy_of_bulk(where: Path) -> Path:
+    where.mkdir()
+    for f in BULK.iterdir():
+        (where / f.name).write_bytes(f.read_bytes())
+    return where
+
+
+def test_a_patient_in_two_files_of_an_export_is_one_patient_read_once(tmp_path):
+    """The same Patient in two NDJSON files once gave two scenarios, fhir-p-asthma and
+    fhir-p-asthma-2, doubling the patient in every cohort count (found in a user trial)."""
+    export = _copy_of_bulk(tmp_path / "export")
+    asthma = (BULK / "Patient.000.ndjson").read_text().splitlines()[0]
+    (export / "Patient.001.ndjson").write_text(asthma + "\n")
+    result = CliRunner().invoke(app, ["import", "fhir", str(export), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.yaml")) == [
+        "fhir-p-appendicitis.yaml", "fhir-p-asthma.yaml", "fhir-p-bronchiolitis.yaml"]
+    assert "Read once: 1 duplicate resource (Patient 1): the same type, id and content given again" in result.stdout
+    summary = json.loads((tmp_path / "out" / "import-summary.json").read_text())
+    assert summary["read_once"] == {"Patient": 1}
+    assert summary["resources"] == import_paths([BULK]).summary.resources
+    checked = CliRunner().invoke(app, ["check", str(export)])
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.splitlines()[0].endswith("records skipped; read once: 1 duplicate resource)")
+
+
+def test_two_bundles_of_one_patient_are_read_once_across_their_urn_uuids_and_stamps(tmp_path):
+    """A transaction Bundle exported twice: other urn:uuid fullUrls (and the references that use
+    them), another meta.lastUpdated and versionId. Still the same resources: one scenario, not
+    two with every event twice; a resource only the second Bundle has still finds its patient
+    through the second Bundle's fullUrl."""
+    again = json.loads(SYNTHEA.read_text().replace("urn:uuid:7d3c1a2e-", "urn:uuid:0f0f0f0f-"))
+    again["entry"][0]["resource"]["meta"] |= {"lastUpdated": "2024-05-01T10:00:00Z", "versionId": "7"}
+    patient_url = again["entry"][0]["fullUrl"]
+    again["entry"].append({"fullUrl": "urn:uuid:0f0f0f0f-ffff-4000-8000-000000000099", "resource": _obs(
+        id="only-in-the-second", subject={"reference": patient_url}, effectiveDateTime="2021-03-03",
+        valueQuantity={"value": 91, "system": "http://unitsofmeasure.org", "code": "%"})})
+    second = tmp_path / "again.json"
+    second.write_text(json.dumps(again, indent=1))
+    imported = import_paths([SYNTHEA, second])
+    ((_, sc),) = imported.scenarios
+    ((_, alone),) = import_paths([SYNTHEA]).scenarios
+    assert [e.id for e in sc.events if e.source.fhir != "Observation/only-in-the-second"] == [e.id for e in alone.events]
+    assert "Observation/only-in-the-second" in events_by_source(sc)
+    assert imported.summary.read_once == import_paths([SYNTHEA]).summary.resources  # each resource read (a Claim is not)
+
+
+def test_a_repeated_entry_is_one_event_and_a_bundle_replayed_says_it_was_read_once(tmp_path):
+    spo2 = _obs(valueQuantity={"value": 85, "system": "http://unitsofmeasure.org", "code": "%"})
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, spo2, PATIENT, spo2)
+    ((_, sc),) = import_paths([path]).scenarios
+    assert len(sc.events) == 1  # not a second event `...-2`
+    result = replay(path)
+    assert "; read once: 2 duplicate resources" in result.scenario.fhir_import
+    checked = CliRunner().invoke(app, ["check", str(path)])
+    assert "; read once: 2 duplicate resources)" in checked.stdout, checked.output
+
+
+@pytest.mark.parametrize("where", ["one Bundle", "two Bundles", "two NDJSON files"])
+def test_the_same_type_and_id_with_other_content_is_an_error_naming_both_places(tmp_path, where):
+    """Which version is right is for the researcher to decide: neither is taken without a word."""
+    first = _obs(valueQuantity={"value": 85, "system": "http://unitsofmeasure.org", "code": "%"})
+    other = {**first, "valueQuantity": {**first["valueQuantity"], "value": 97}, "meta": {"lastUpdated": "2024-01-01T00:00:00Z"}}
+    if where == "one Bundle":
+        paths = [_bundle(tmp_path, PATIENT, ENCOUNTER, first, other)]
+        places = (f"{paths[0]}:5", f"{paths[0]}:4")
+    elif where == "two Bundles":
+        (tmp_path / "b").mkdir()
+        paths = [_bundle(tmp_path, PATIENT, ENCOUNTER, first), _bundle(tmp_path / "b", PATIENT, other)]
+        places = (f"{paths[1]}:3", f"{paths[0]}:4")
+    else:
+        export = tmp_path / "export"
+        export.mkdir()
+        (export / "Patient.000.ndjson").write_text(json.dumps(PATIENT) + "\n")
+        (export / "Encounter.000.ndjson").write_text(json.dumps(ENCOUNTER) + "\n")
+        (export / "Observation.000.ndjson").write_text(json.dumps(first) + "\n")
+        (export / "Observation.001.ndjson").write_text("\n" + json.dumps(other) + "\n")
+        paths = [export]
+        places = (f"{export}/Observation.001.ndjson:2", f"{export}/Observation.000.ndjson:1")
+    result = _run(tmp_path, *map(str, paths))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"error: {places[0]} (Observation/o1): given again with other content than at "
+                             f"{places[1]} (valueQuantity differs): which version is right is for you to decide; "
+                             "remove one, or make them identical (identical copies are read once)\n")
+    assert not (tmp_path / "out").exists()
+    if len(paths) == 1:
+        checked = CliRunner().invoke(app, ["check", str(paths[0])])
+        assert checked.exit_code == 2 and checked.stderr == result.stderr

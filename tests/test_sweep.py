@@ -89,13 +89,42 @@ def test_the_csv_parses_once_its_comment_lines_are_skipped():
     """The notice stays in the file, on lines that start with '#' (every one of them, whatever
     the notice holds), and after them a header row and plain CSV rows."""
     rng = parse_range("step3-ecmo-oi.oi_above=30:40:10")
-    points = [Point("index-case", 30.0, "step3-ecmo-oi", 1, 24, 24), Point("index-case", 40.0, "add-mmf", 2, 35, 40)]
-    header = ["scenario", "rule_id", "occurrence", "step3-ecmo-oi.oi_above", "day", "day_latest"]
+    points = [Point("index-case", 30.0, "step3-ecmo-oi", 1, 24, 24, "a.yaml"),
+              Point("index-case", 40.0, "add-mmf", 2, 35, 40, "sites/#2, b.yaml")]
+    header = ["scenario", "scenario_file", "rule_id", "occurrence", "step3-ecmo-oi.oi_above", "day", "day_latest"]
     for notice in (NOTICE, "RESEARCH REVIEW ONLY - a notice, with commas,\nover two lines"):
         text = to_csv(points, rng, notice)
         comments = [line for line in text.splitlines() if line.startswith("#")]
         assert " ".join(c[2:] for c in comments) == " ".join(notice.split("\n"))
         assert text.startswith("".join(c + "\n" for c in comments))  # the comments come first, and only there
         rows = list(csv.reader(line for line in text.splitlines() if not line.startswith("#")))
-        assert rows == [header, ["index-case", "step3-ecmo-oi", "1", "30", "24", "24"],
-                        ["index-case", "add-mmf", "2", "40", "35", "40"]]
+        assert rows == [header, ["index-case", "a.yaml", "step3-ecmo-oi", "1", "30", "24", "24"],
+                        ["index-case", "sites/#2, b.yaml", "add-mmf", "2", "40", "35", "40"]]
+        assert text.splitlines()[-1].startswith('"index-case","sites/#2, b.yaml"')  # '#' within quotes is data
+
+
+def test_two_files_that_give_one_scenario_id_are_two_scenarios_each_named_with_its_file(tmp_path):
+    """Imported ids are fhir-<Patient.id>, so two sites' exports share them: the sweep once
+    merged the two into one row set (the table showed one file's decision point for both) and
+    wrote every row twice without a file column (found in a user trial)."""
+    (tmp_path / "index_case.yaml").write_text(INDEX_CASE.read_text())
+    (tmp_path / "site-b").mkdir()
+    early = (VARIANTS / "early-collapse.yaml").read_text()
+    a, b = tmp_path / "index_case.yaml", tmp_path / "site-b" / "index_case.yaml"
+    (tmp_path / "site-b" / "base.yml").write_text(INDEX_CASE.read_text().replace("id: index-case", "id: base", 1))
+    b.write_text(early.replace("id: variant-early-collapse", "id: index-case").replace("../index_case.yaml", "base.yml"))
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", "--set", "step3-ecmo-oi.oi_above=30:40:10", str(a), str(b),
+                                 "--out", str(out), "--width", "200"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("index-case") and "step3-ecmo-oi" in line]
+    # the index case's OI is 36 on day 24; the early collapse's 44.4 on day 3
+    assert rows == [["index-case", f"({a})", "step3-ecmo-oi", "24", "-"],
+                    ["index-case", f"({b})", "step3-ecmo-oi", "3", "3"]]
+    with open(out / "sweep.csv") as fh:
+        next(fh)
+        found = [r for r in csv.DictReader(fh) if r["rule_id"] == "step3-ecmo-oi"]
+    assert [(r["scenario_file"], r["step3-ecmo-oi.oi_above"], r["day"]) for r in found] == [
+        (str(a), "30", "24"), (str(b), "30", "3"), (str(b), "40", "3")]
+    alone = runner.invoke(app, ["sweep", "--set", "step3-ecmo-oi.oi_above=30:40:10", str(a), "--out", str(out)])
+    assert f"({a})" not in alone.stdout  # a scenario id no other file gives is shown alone, as before

@@ -289,9 +289,21 @@ def unknown_ruleset(scenario: str, file: str, key: str, expected: list[Expectati
                                      passed=False, found=[], unknown_target=True, message=f"{file}: {why}")])
 
 
+def _labels(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """How coverage and JUnit name each (scenario id, file): by its id, followed by its file where
+    another file gives the same id (imported ids are fhir-<Patient.id>: two sites' exports share
+    them), so that two scenarios are never counted as one."""
+    found = set(pairs)
+    files: dict[str, int] = defaultdict(int)
+    for sid, _ in found:
+        files[sid] += 1
+    return {(sid, f): f"{sid} ({f})" if files[sid] > 1 else sid for sid, f in found}
+
+
 def coverage(results: list[ReplayResult], rule_ids: dict[str, list[str]]) -> list[Coverage]:
     """Which rules of each rule set fired, how often and where, and which never did."""
     out = []
+    label = _labels((r.scenario.id, r.scenario.file) for r in results)
     for ruleset_id, ids in rule_ids.items():
         fired: dict[str, int] = defaultdict(int)
         where: dict[str, set[str]] = defaultdict(set)
@@ -300,7 +312,7 @@ def coverage(results: list[ReplayResult], rule_ids: dict[str, list[str]]) -> lis
                 continue
             for dp in r.decision_points:
                 fired[dp.rule_id] += 1
-                where[dp.rule_id].add(r.scenario.id)
+                where[dp.rule_id].add(label[(r.scenario.id, r.scenario.file)])
         rules = [RuleCoverage(rule_id=i, fired=fired[i], scenarios=sorted(where[i])) for i in ids]
         out.append(Coverage(ruleset=ruleset_id, rules=rules,
                             never_fired=[i for i in ids if fired[i] == 0]))
@@ -317,6 +329,7 @@ def junit_xml(report: TestReport) -> str:
     by_rs: dict[str, list[ScenarioOutcome]] = defaultdict(list)
     for s in report.scenarios:
         by_rs[s.ruleset].append(s)
+    label = _labels((s.scenario, s.file) for s in report.scenarios)
     for rs, items in sorted(by_rs.items()):
         suite = ET.SubElement(root, "testsuite", name=rs, tests=str(len(items)),
                               failures=str(sum(s.status == "fail" for s in items)),
@@ -324,7 +337,7 @@ def junit_xml(report: TestReport) -> str:
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="notice", value=report.notice)
         for s in items:
-            case = ET.SubElement(suite, "testcase", classname=rs, name=s.scenario, file=s.file)
+            case = ET.SubElement(suite, "testcase", classname=rs, name=label[(s.scenario, s.file)], file=s.file)
             if s.status == "fail":
                 failed = [o.message for o in s.outcomes if not o.passed]
                 node = ET.SubElement(case, "failure", message="; ".join(failed))

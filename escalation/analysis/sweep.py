@@ -5,6 +5,11 @@ A sweep is a batch (escalation/batch/) with one rule set and a one-parameter gri
 come back to this process instead of being written as Parquet: the same plan, chunks and worker
 task, so there is one mechanism. With one worker the chunks run here; with more, on a Dask
 LocalCluster of single-thread worker processes, each with its own engine.
+
+Points are kept by scenario file as well as scenario id: two files may hold scenarios of one id
+(imported ids are `fhir-<Patient.id>`, so two sites' exports share them), and they are two
+scenarios, never merged into one row. `sweep.csv` has a `scenario_file` column; the table and the
+figure name a scenario by its id, followed by its file where another file gives the same id.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import io
 import math
 import textwrap
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +42,10 @@ class Point:
     occurrence: int
     day: int
     day_latest: int
+    file: str = ""  # the scenario file, as named
+
+
+Key = tuple[str, str, str, int]  # scenario id, file, rule id, occurrence: one series of a sweep
 
 
 def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int = 1,
@@ -61,8 +71,8 @@ def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int 
         if output.errors:
             e = output.errors[0]
             raise InputError(e.file, e.message, e.line, e.where)
-        points.extend(Point(r.scenario_id, value[r.grid_point], r.rule_id, r.occurrence, r.day, r.day_latest)
-                      for r in output.results if r.kind == "decision_point")
+        points.extend(Point(r.scenario_id, value[r.grid_point], r.rule_id, r.occurrence, r.day, r.day_latest,
+                            r.scenario_file) for r in output.results if r.kind == "decision_point")
         if advance is not None:
             for _ in output.replays:
                 advance()
@@ -78,37 +88,60 @@ def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int 
             elapsed = time.perf_counter() - t0  # the last chunk in, before the cluster shuts down
         if failures:
             raise RuntimeError(f"sweep chunk {failures[0].index} failed: {failures[0].message}")
-    points.sort(key=lambda p: (p.scenario, p.rule_id, p.occurrence, p.value))
+    points.sort(key=lambda p: (p.scenario, p.file, p.rule_id, p.occurrence, p.value))
     return points, elapsed
 
 
-def _series(points: list[Point]) -> dict[tuple[str, str, int], dict[float, Point]]:
-    out: dict[tuple[str, str, int], dict[float, Point]] = {}
+def _series(points: list[Point]) -> dict[Key, dict[float, Point]]:
+    out: dict[Key, dict[float, Point]] = {}
     for p in points:
-        out.setdefault((p.scenario, p.rule_id, p.occurrence), {})[p.value] = p
+        out.setdefault((p.scenario, p.file, p.rule_id, p.occurrence), {})[p.value] = p
     return out
+
+
+def shared_ids(files: dict[str, str]) -> set[str]:
+    """The scenario ids that more than one file gives, from {file: scenario id}."""
+    seen: dict[str, str] = {}
+    return {sid for file, sid in files.items() if seen.setdefault(sid, file) != file}
+
+
+def _scenario_labels(points: list[Point], shared: Collection[str]) -> dict[tuple[str, str], str]:
+    """How the table and the figure name each scenario: its id, and its file too where another
+    file gives the same id (`shared`, or found among the points)."""
+    pairs = sorted({(p.scenario, p.file) for p in points})
+    files = Counter(sid for sid, _ in pairs)
+    twice = set(shared) | {sid for sid, n in files.items() if n > 1}
+    return {(sid, f): f"{sid} ({f})" if sid in twice and f else sid for sid, f in pairs}
 
 
 def to_csv(points: list[Point], rng: SweepRange, notice: str) -> str:
     """Long format, one row per decision point and value, under '#' lines with the notice: every
     line before the header starts with '#', so a reader told to skip comment lines (pandas
-    `comment="#"`) or the first line gets the header row first. No field can hold '#' or a comma
-    (scenario and rule ids cannot), so `comment="#"` cuts nothing."""
+    `comment="#"`) or the first line gets the header row first. Scenario and rule ids cannot hold
+    '#' or a comma; a file name can, and is quoted then (a row whose file name holds '#' has every
+    field quoted: a comment character inside quotes is data), so `comment="#"` cuts nothing.
+    `scenario_file` tells apart two files that give one scenario id."""
     buf = io.StringIO()
     buf.writelines(f"# {line}\n" for line in notice.splitlines())
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["scenario", "rule_id", "occurrence", f"{rng.rule_id}.{rng.param}", "day", "day_latest"])
+    quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    w.writerow(["scenario", "scenario_file", "rule_id", "occurrence", f"{rng.rule_id}.{rng.param}", "day",
+                "day_latest"])
     for p in points:
-        w.writerow([p.scenario, p.rule_id, p.occurrence, f"{p.value:g}", p.day, p.day_latest])
+        (quoted if "#" in p.file else w).writerow(
+            [p.scenario, p.file, p.rule_id, p.occurrence, f"{p.value:g}", p.day, p.day_latest])
     return buf.getvalue()
 
 
-def to_table(points: list[Point], rng: SweepRange, notice: str, width: int = FALLBACK_WIDTH) -> str:
+def to_table(points: list[Point], rng: SweepRange, notice: str, width: int = FALLBACK_WIDTH,
+             shared: Collection[str] = ()) -> str:
     """The day of each decision point at each value; values that do not fit the width go to
-    further blocks of the same rows, so nothing is cut at any width."""
+    further blocks of the same rows, so nothing is cut at any width. A scenario id that more than
+    one file gives (`shared`, or found among the points) is shown with its file."""
     values, series = rng.values(), sorted(_series(points).items())
-    names = {key: key[1] + (f" #{key[2]}" if key[2] > 1 else "") for key, _ in series}
-    sw = max([len("scenario")] + [len(k[0]) for k in names])
+    labels = _scenario_labels(points, shared)
+    names = {key: key[2] + (f" #{key[3]}" if key[3] > 1 else "") for key, _ in series}
+    sw = max([len("scenario")] + [len(labels[k[:2]]) for k in names])
     nw = max([len("decision point")] + [len(n) for n in names.values()])
     per_block = max(1, (width - sw - 1 - nw) // 9)
     lines = [notice, "", f"Sweep of {rng.rule_id}.{rng.param}: day of each decision point ('-': none)"]
@@ -119,28 +152,29 @@ def to_table(points: list[Point], rng: SweepRange, notice: str, width: int = FAL
             cells = "".join(
                 f"{(span_label(by_value[v].day, by_value[v].day_latest) if v in by_value else '-'):>9}"
                 for v in block)
-            lines.append(f"{key[0]:<{sw}} {names[key]:<{nw}}{cells}")
+            lines.append(f"{labels[key[:2]]:<{sw}} {names[key]:<{nw}}{cells}")
     return plain_text("\n".join(lines), width) + "\n"
 
 
-def moving(points: list[Point], rng: SweepRange) -> dict[tuple[str, str, int], dict[float, Point]]:
+def moving(points: list[Point], rng: SweepRange) -> dict[Key, dict[float, Point]]:
     """The decision points whose day changes, or which appear or disappear, across the sweep."""
     n = len(rng.values())
     return {k: v for k, v in _series(points).items()
             if len(v) != n or len({(p.day, p.day_latest) for p in v.values()}) > 1}
 
 
-def plot(points: list[Point], rng: SweepRange, path: Path, notice: str) -> None:
+def plot(points: list[Point], rng: SweepRange, path: Path, notice: str, shared: Collection[str] = ()) -> None:
     """Save the sweep figure; pyplot keeps no figure afterwards, so long sweeps do not pile them up."""
     import matplotlib.pyplot as plt
 
-    fig = sweep_figure(points, rng, notice)
+    fig = sweep_figure(points, rng, notice, shared)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def sweep_figure(points: list[Point], rng: SweepRange, notice: str) -> Figure:
-    """One panel per scenario: the day of each decision point that moves, against the value.
+def sweep_figure(points: list[Point], rng: SweepRange, notice: str, shared: Collection[str] = ()) -> Figure:
+    """One panel per scenario (per file: see `to_table`): the day of each decision point that
+    moves, against the value.
 
     Decision points that stay put on every value are counted in the panel, not drawn, so that
     the ones that move stand out.
@@ -151,12 +185,13 @@ def sweep_figure(points: list[Point], rng: SweepRange, notice: str) -> Figure:
     import matplotlib.pyplot as plt
 
     series, moves = _series(points), moving(points, rng)
-    scenarios = sorted({k[0] for k in series}) or ["(no decision points)"]
+    labels = _scenario_labels(points, shared)
+    scenarios: list[tuple[str, str]] = sorted({k[:2] for k in series}) or [("(no decision points)", "")]
     cols = min(3, len(scenarios))
     rows = math.ceil(len(scenarios) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
     for ax, scenario in zip(axes.flat, scenarios):
-        _panel(ax, scenario, series, moves, rng)
+        _panel(ax, scenario, labels.get(scenario, scenario[0]), series, moves, rng)
     for ax in list(axes.flat)[len(scenarios):]:
         ax.set_visible(False)
     title = (f"Sweep of {rng.rule_id}.{rng.param}: where each moving decision point falls "
@@ -175,13 +210,13 @@ def _fit_title(fig: Figure, text: str, fontsize: float) -> None:
         title.set_text(textwrap.fill(text, width=int(len(text) * room / width)))
 
 
-def _panel(ax: Axes, scenario: str, series: dict[tuple[str, str, int], dict[float, Point]],
-           moves: dict[tuple[str, str, int], dict[float, Point]], rng: SweepRange) -> None:
+def _panel(ax: Axes, scenario: tuple[str, str], label: str, series: dict[Key, dict[float, Point]],
+           moves: dict[Key, dict[float, Point]], rng: SweepRange) -> None:
     from matplotlib.ticker import MaxNLocator
 
-    mine = {k: v for k, v in moves.items() if k[0] == scenario}
-    still = sum(1 for k in series if k[0] == scenario and k not in moves)
-    for (_, rule_id, occ), by_value in sorted(mine.items()):
+    mine = {k: v for k, v in moves.items() if k[:2] == scenario}
+    still = sum(1 for k in series if k[:2] == scenario and k not in moves)
+    for (_, _, rule_id, occ), by_value in sorted(mine.items()):
         xs = sorted(by_value)
         lo = [by_value[x].day for x in xs]
         hi = [by_value[x].day_latest for x in xs]
@@ -195,7 +230,7 @@ def _panel(ax: Axes, scenario: str, series: dict[tuple[str, str, int], dict[floa
         ax.legend(fontsize=7, loc="best")
     values = rng.values()
     ax.set_xlim(values[0] - rng.step / 2, values[-1] + rng.step / 2)
-    ax.set_title(f"{scenario}  ({still} unchanged, not drawn)", fontsize=9)
+    ax.set_title(f"{label}  ({still} unchanged, not drawn)", fontsize=9)
     ax.set_xlabel(f"{rng.rule_id}.{rng.param}", fontsize=8)
     ax.set_ylabel("day of decision point", fontsize=8)
     ax.tick_params(labelsize=7)
@@ -205,13 +240,14 @@ def _panel(ax: Axes, scenario: str, series: dict[tuple[str, str, int], dict[floa
 SWEEP_FILES = ("sweep.csv", "sweep.txt", "sweep.png")
 
 
-def write_sweep(out: Path, points: list[Point], rng: SweepRange, notice: str) -> list[Path]:
+def write_sweep(out: Path, points: list[Point], rng: SweepRange, notice: str,
+                shared: Collection[str] = ()) -> list[Path]:
     """sweep.csv, sweep.txt and sweep.png into `out`, all three or none (an interrupted plot
     never leaves a new CSV beside an old figure)."""
     from escalation.report.files import publish, staged
 
     with staged(out) as stage:
         (stage / "sweep.csv").write_text(to_csv(points, rng, notice), encoding="utf-8")
-        (stage / "sweep.txt").write_text(to_table(points, rng, notice), encoding="utf-8")
-        plot(points, rng, stage / "sweep.png", notice)
+        (stage / "sweep.txt").write_text(to_table(points, rng, notice, shared=shared), encoding="utf-8")
+        plot(points, rng, stage / "sweep.png", notice, shared)
         return publish(stage, out, list(SWEEP_FILES))

@@ -207,7 +207,7 @@ def sweep(
     width: Width = None,
 ) -> None:
     """Replay scenarios over a range of one parameter and show how each decision point moves."""
-    from escalation.analysis.sweep import parse_range, run_sweep, to_table, write_sweep
+    from escalation.analysis.sweep import parse_range, run_sweep, shared_ids, to_table, write_sweep
 
     with errors():
         check_output(out, folder=True)
@@ -220,13 +220,14 @@ def sweep(
         for value in rng.values():  # every value must be usable before any work starts
             apply_overrides(ruleset, {(rng.rule_id, rng.param): value}, str(rules_path))
         files = api.scenario_files(paths)
-        for f in files:
-            api.load_scenario(f, [ruleset])  # every input (FHIR Bundles too) is checked before any work starts
+        # every input (FHIR Bundles too) is checked before any work starts; two files may give one
+        # scenario id (two sites' exports of Patient/p1): the table then names each with its file
+        shared = shared_ids({str(f): api.load_scenario(f, [ruleset]).scenario.id for f in files})
         with _progress("sweeping") as advance:
             points, _ = run_sweep(files, rules_path, rng, workers, _counter(advance, len(files) * len(rng.values())))
     with errors():
-        written = write_sweep(out, points, rng, NOTICE)
-    sys.stdout.write(to_table(points, rng, NOTICE, output_width(width)))
+        written = write_sweep(out, points, rng, NOTICE, shared)
+    sys.stdout.write(to_table(points, rng, NOTICE, output_width(width), shared))
     typer.echo(f"wrote {', '.join(map(str, written))}", err=True)
 
 

@@ -128,7 +128,9 @@ def _finish(outcome: Any, out: Path) -> None:
 @batch_app.command(DEFAULT, cls=_DefaultCommand, hidden=True)
 def run(
     inputs: Annotated[list[Path], typer.Argument(metavar="INPUTS", help="scenario files or folders, FHIR "
-                                                 "Bundles, or FHIR Bulk Data export folders")],
+                                                 "Bundles of one patient each, or FHIR Bulk Data export "
+                                                 "folders (a Bundle of several patients: `escalation "
+                                                 "import fhir` it first)")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder for the manifest and the "
                                       "Parquet results (new or empty, or a batch to --resume)")],
     rules: Annotated[Optional[list[Path]], typer.Option(

@@ -5,13 +5,24 @@ a Bulk Data `$export` folder of NDJSON files (one resource a line). Each resourc
 is validated with fhir.resources (its R4B models read the R4 resources needed); other types are
 counted, not read. Every error names the file, the line where the resource starts (the NDJSON
 line number) and the resource, so that a broken export costs one line to find.
+
+A resource of a type the import reads that is given more than once with the same type and id (in
+two files of an export, in two Bundles of one patient, or twice in one Bundle) is read once when
+the copies are identical, and counted (`Read.read_once`); else it would be a second patient or a
+second event, counted twice in every cohort count. Identical means the same JSON once the
+`meta.lastUpdated` and `meta.versionId` a server stamps on each write are set aside, and once a
+reference to an entry of the same Bundle by its `fullUrl` (a transaction's `urn:uuid:...`) is read
+as the Type/id it names. Copies that differ are an input error naming both places: which one is
+right is for the researcher to decide. Types the import does not read are counted as they come.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +42,8 @@ NDJSON_SUFFIX = ".ndjson"
 # A Bulk Data file holds one resource type for a whole export, so it may be far larger than a
 # scenario file; it is still read whole (for line numbers), so it is still bounded.
 MAX_FHIR_FILE_BYTES = 512 * 1024 * 1024
+# What a server changes on every write or export of a resource, not its content.
+STAMPS = ("lastUpdated", "versionId")
 
 
 @dataclass(frozen=True)
@@ -43,20 +56,116 @@ class Located:
     file: str
     line: int | None
     full_url: str | None = None
+    content: bytes | None = None  # a digest of its JSON as compared for duplicates (types read only)
+    aliases: tuple[str, ...] = ()  # the fullUrls of identical copies read once, that references may use
 
     @property
     def name(self) -> str:
         """`Observation/abc`, the way errors and citations name a resource."""
         return f"{self.type}/{self.id}" if self.id else f"{self.type} (no id)"
 
+    @property
+    def place(self) -> str:
+        """`FILE:LINE`, where it was read."""
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
 
-def read_paths(paths: Iterable[Path]) -> list[Located]:
-    """Every resource of every Bundle file and Bulk Data folder named, in a stable order."""
+
+@dataclass(frozen=True)
+class Read:
+    """The resources of the input, each once, and how many identical copies were read once, by type."""
+
+    resources: list[Located]
+    read_once: dict[str, int]
+
+
+def read_paths(paths: Iterable[Path]) -> Read:
+    """Every resource of every Bundle file and Bulk Data folder named, in a stable order; a
+    resource given again, identical, is read once (and counted), a different one of the same
+    type and id is an error naming both places."""
     out: list[Located] = []
+    first: dict[tuple[str, str], int] = {}
+    once: Counter[str] = Counter()
     for path in paths:
         for file in _files(Path(path)):
-            out += read_file(file)
+            for r in read_file(file):
+                if r.content is None or r.id is None:
+                    out.append(r)
+                    continue
+                at = first.setdefault((r.type, r.id), len(out))
+                if at == len(out):
+                    out.append(r)
+                    continue
+                kept = out[at]
+                if r.content != kept.content:
+                    raise _differs(kept, r)
+                once[r.type] += 1
+                if r.full_url and r.full_url != kept.full_url and r.full_url not in kept.aliases:
+                    out[at] = replace(kept, aliases=(*kept.aliases, r.full_url))
+    return Read(out, dict(sorted(once.items())))
+
+
+def _differs(first: Located, again: Located) -> InputError:
+    """Two versions of one resource: the error names both places and the fields that differ."""
+    a, b = _json_of(first), _json_of(again)
+    fields = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    what = f" ({', '.join(fields)} {'differs' if len(fields) == 1 else 'differ'})" if fields and a and b else ""
+    return InputError(again.file, f"given again with other content than at {first.place}{what}: which "
+                      "version is right is for you to decide; remove one, or make them identical "
+                      "(identical copies are read once)", line=again.line, where=again.name)
+
+
+def _json_of(r: Located) -> dict[str, Any]:
+    """The JSON of `r` as compared, read again from its file: only an error's message needs it."""
+    try:
+        text = _text(Path(r.file))
+        if r.file.endswith(NDJSON_SUFFIX):
+            found = [(json.loads(text.splitlines()[(r.line or 1) - 1]), {})]
+        else:
+            entries = [e for e in json.loads(text).get("entry") or [] if isinstance(e, dict)]
+            urls = _local_urls(entries)
+            found = [(e["resource"], urls) for e in entries if isinstance(e.get("resource"), dict)]
+    except (InputError, ValueError, RecursionError, IndexError, AttributeError):
+        return {}
+    for raw, urls in found:
+        if raw.get("resourceType") == r.type and raw.get("id") == r.id:
+            compared = _compared(raw, urls)
+            if _digest(compared) == r.content:
+                return compared
+    return {}
+
+
+def _local_urls(entries: list[Any]) -> dict[str, str]:
+    """A Bundle's fullUrls, each with the Type/id of the resource it names."""
+    out = {}
+    for e in entries:
+        res = e.get("resource") if isinstance(e, dict) else None
+        if isinstance(e, dict) and isinstance(e.get("fullUrl"), str) and isinstance(res, dict) and res.get("id"):
+            out[e["fullUrl"]] = f"{res.get('resourceType')}/{res['id']}"
     return out
+
+
+def _compared(raw: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
+    """A resource's JSON as two copies of it are compared: without the server's stamps in `meta`,
+    and with a reference to an entry of its Bundle by fullUrl read as the Type/id it names."""
+    meta = raw.get("meta")
+    if isinstance(meta, dict) and any(k in meta for k in STAMPS):
+        kept = {k: v for k, v in meta.items() if k not in STAMPS}
+        raw = {k: v for k, v in raw.items() if k != "meta"} | ({"meta": kept} if kept else {})
+    return _local_refs(raw, urls) if urls else raw
+
+
+def _local_refs(value: Any, urls: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: (urls.get(v, v) if k == "reference" and isinstance(v, str) else _local_refs(v, urls))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_local_refs(v, urls) for v in value]
+    return value
+
+
+def _digest(compared: dict[str, Any]) -> bytes:
+    text = json.dumps(compared, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _files(path: Path) -> list[Path]:
@@ -137,6 +246,7 @@ def _bundle(text: str, name: str) -> list[Located]:
     if not isinstance(entries, list):
         raise InputError(name, "Bundle.entry must be a list", line=1, where=_bundle_name(raw))
     lines = entry_lines(text)
+    urls = _local_urls(entries)
     out = []
     for i, entry in enumerate(entries):
         line = lines[i] if i < len(lines) else None
@@ -144,7 +254,7 @@ def _bundle(text: str, name: str) -> list[Located]:
             if isinstance(entry, dict) and "request" in entry and "resource" not in entry:
                 continue  # a DELETE or GET in a transaction or batch carries no resource
             raise InputError(name, "a Bundle entry without a resource", line=line, where=f"entry[{i}]")
-        out.append(located(entry["resource"], name, line, entry.get("fullUrl")))
+        out.append(located(entry["resource"], name, line, entry.get("fullUrl"), urls))
     return out
 
 
@@ -152,8 +262,10 @@ def _bundle_name(raw: dict[str, Any]) -> str:
     return f"Bundle/{raw['id']}" if raw.get("id") else "Bundle"
 
 
-def located(raw: Any, name: str, line: int | None, full_url: str | None = None) -> Located:
-    """One resource validated against its FHIR R4 model, or an InputError naming it."""
+def located(raw: Any, name: str, line: int | None, full_url: str | None = None,
+            urls: dict[str, str] | None = None) -> Located:
+    """One resource validated against its FHIR R4 model, or an InputError naming it; `urls` are
+    the fullUrls of its Bundle (`_local_urls`), for comparing it with another copy."""
     if not isinstance(raw, dict) or not isinstance(raw.get("resourceType"), str):
         raise InputError(name, "not a FHIR resource: no resourceType", line=line)
     kind, rid = raw["resourceType"], raw.get("id")
@@ -172,7 +284,7 @@ def located(raw: Any, name: str, line: int | None, full_url: str | None = None) 
         more = len(exc.errors()) - 1
         message = f"not valid FHIR R4 {kind}: {loc}: {err['msg']}" + (f" (and {more} more)" if more else "")
         raise InputError(name, message, line=line, where=where) from None
-    return Located(kind, rid, model, name, line, full_url)
+    return Located(kind, rid, model, name, line, full_url, _digest(_compared(raw, urls or {})))
 
 
 def entry_lines(text: str) -> list[int]:

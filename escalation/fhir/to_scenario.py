@@ -88,6 +88,8 @@ class ImportSummary(_Out):
     notice: str = NOTICE
     inputs: list[str]
     resources: dict[str, int] = Field(description="resources read, by type")
+    read_once: dict[str, int] = Field(default_factory=dict, description="identical copies of a resource "
+                                      "given again (same type, id and content), read once: the copies, by type")
     not_read: dict[str, int] = Field(description="resources of types the import does not use, by type")
     patients: list[PatientImport]
     unmapped: list[UnmappedCode] = Field(description="codes that map to nothing, by type, system and code")
@@ -105,10 +107,12 @@ class Imported:
 
 def import_paths(paths: Sequence[Path], options: Options | None = None) -> Imported:
     """Read Bundle files and Bulk Data folders; one scenario per patient that can have one."""
-    return import_resources(read_paths(paths), [str(p) for p in paths], options or Options())
+    read = read_paths(paths)
+    return import_resources(read.resources, [str(p) for p in paths], options or Options(), read.read_once)
 
 
-def import_resources(resources: list[Located], inputs: list[str], options: Options) -> Imported:
+def import_resources(resources: list[Located], inputs: list[str], options: Options,
+                     read_once: dict[str, int] | None = None) -> Imported:
     index = _Index(resources)
     patients = [r for r in resources if r.type == "Patient"]
     by_patient = index.group(r for r in resources if r.type in CLINICAL or r.type == "Encounter")
@@ -131,6 +135,7 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
                                f"(--strict){f': {u.why}' if u.why else ''}")
     summary = ImportSummary(
         inputs=inputs, resources=dict(sorted(Counter(r.type for r in resources if r.model is not None).items())),
+        read_once=read_once or {},
         not_read=dict(sorted(Counter(r.type for r in resources if r.model is None).items())),
         patients=reports, unmapped=_count_unmapped(unmapped),
         skipped=[SkippedRecords(resource_type=t, reason=why, count=n) for (t, why), n in sorted(skipped.items())])
@@ -154,8 +159,8 @@ class _Index:
         for r in resources:
             if r.id:
                 self.by_name.setdefault(f"{r.type}/{r.id}", r)
-            if r.full_url:
-                self.by_name.setdefault(r.full_url, r)
+            for url in filter(None, (r.full_url, *r.aliases)):  # aliases: of identical copies read once
+                self.by_name.setdefault(url, r)
 
     def resolve(self, holder: Located, ref: Any) -> Located | None:
         """The resource a Reference names: contained in `holder`, or anywhere in the input."""
@@ -454,9 +459,12 @@ def one_scenario(path: Path, options: Options | None = None) -> Scenario:
     imported = import_paths([path], options)
     if len(imported.summary.patients) != 1 or len(imported.scenarios) != 1:
         why = "; ".join(f"{p.patient}: {p.skipped}" for p in imported.summary.patients if p.skipped)
+        several = len(imported.summary.patients) > 1
+        hint = ("replay takes one patient's Bundle (so do test, sweep, batch and the others): `escalation "
+                f"import fhir {path} --out DIR` writes one scenario file per patient, to name instead"
+                if several else "replay takes a Bundle that gives one")
         raise InputError(str(path), f"holds {len(imported.summary.patients)} patient(s) and gives "
-                         f"{len(imported.scenarios)} scenario(s); replay takes one "
-                         f"(use `escalation import fhir` for several){f' ({why})' if why else ''}")
+                         f"{len(imported.scenarios)} scenario(s); {hint}{f' ({why})' if why else ''}")
     return imported.scenarios[0][1].with_fhir_import(in_memory_note(imported.summary))
 
 
@@ -469,6 +477,9 @@ def in_memory_note(summary: ImportSummary) -> str:
         (sum(s.count for s in summary.skipped), "skipped"),
         (sum(summary.not_read.values()), "of resource types the import does not read")) if n]
     out = f"imported in memory from FHIR R4; day 0 is {patient.day_zero}, the {patient.day_zero_rule}"
+    copies = sum(summary.read_once.values())
+    if copies:
+        out += f"; read once: {copies} duplicate resource{'s' if copies > 1 else ''}"
     if not left:
         return out + "; no record left out"
     return out + f"; records left out: {', '.join(left)} (`escalation import fhir` or `check` lists each)"

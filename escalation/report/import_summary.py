@@ -18,6 +18,9 @@ LEFT_OUT_SHOWN = 5  # patients without a scenario that `check` names; `import fh
 def summary_table(summary: ImportSummary, width: int) -> str:
     lines = [summary.notice, f"Read: {', '.join(summary.inputs)}",
              "Resources read: " + _counts(summary.resources)]
+    if summary.read_once:
+        lines.append(f"Read once: {_n(sum(summary.read_once.values()), 'duplicate resource')} "
+                     f"({_counts(summary.read_once)}): the same type, id and content given again")
     if summary.not_read:
         lines.append("Not read (types the import does not use): " + _counts(summary.not_read))
     lines += ["", "Patients:"]
@@ -48,6 +51,8 @@ def check_account(summary: ImportSummary) -> tuple[str, list[str]]:
     skipped = sum(s.count for s in summary.skipped)
     head = (f"{_importable(len(summary.patients), len(left))}; {_n(unmapped, 'unmapped code')}, "
             f"{_n(skipped, 'record')} skipped")
+    if summary.read_once:
+        head += f"; read once: {_n(sum(summary.read_once.values()), 'duplicate resource')}"
     lines = [printable(f"  left out: {p.patient}: {p.skipped}") for p in left[:LEFT_OUT_SHOWN]]
     if len(left) > LEFT_OUT_SHOWN:
         lines.append(f"  ... and {len(left) - LEFT_OUT_SHOWN} more left out (`escalation import fhir` "
