@@ -566,3 +566,62 @@ def test_a_pipe_or_device_given_as_fhir_input_is_refused_without_reading(tmp_pat
         assert result.exit_code == 2, result.output
         assert "not a regular file" in result.stderr and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+# --- records whose own dates contradict each other --------------------------------------------------
+
+
+def _condition(rid: str = "c1", code: str = "JDM", **kw) -> dict:
+    return {"resourceType": "Condition", "id": rid, "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "https://escalation.invalid/fhir/CodeSystem/diagnosis", "code": code}]},
+            **kw}
+
+
+def _procedure(rid: str, **kw) -> dict:
+    return {"resourceType": "Procedure", "id": rid, "status": "completed", "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "225067007"}]}, **kw}
+
+
+def test_a_record_whose_dates_contradict_each_other_is_skipped_naming_it_and_the_rest_is_imported(tmp_path):
+    """The trial's Condition with its onset after its recordedDate failed the whole import and
+    blamed the Patient; a Period that ends before it starts (FHIR invariant per-1) did the same,
+    naming the record. Each is now one skipped record, named with its reason."""
+    given = _administered("m-psl", "8638")
+    del given["effectiveDateTime"]
+    given["effectivePeriod"] = {"start": "2021-01-03T20:00:00-05:00", "end": "2021-01-04T09:00:00+09:00"}  # 9 h early
+    seen = _obs(id="o-back", effectivePeriod={"start": "2021-01-05", "end": "2021-01-04"},
+                valueQuantity={"value": 90, "code": "%"})
+    del seen["effectiveDateTime"]
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER,
+                   _condition("c-jdm", onsetDateTime="2021-02-20", recordedDate="2021-02-10"),
+                   _condition("c-ild", "RP-ILD", onsetDateTime="2021-01", recordedDate="2021-01-02"),
+                   _procedure("p-pe", performedPeriod={"start": "2021-01-20", "end": "2021-01-12"}),
+                   _procedure("p-pe-ok", performedPeriod={"start": "2021-01-12", "end": "2021-01-20"}),
+                   given, seen, _obs(id="o-ok", valueQuantity={"value": 92, "code": "%"}))
+    result = _run(tmp_path, str(path))
+    assert result.exit_code == 0, result.output
+    imported = import_paths([path])
+    (_, sc), = imported.scenarios
+    assert [d.code for d in sc.patient.diagnoses] == ["RP-ILD"]
+    assert sorted(events_by_source(sc)) == ["Observation/o-ok", "Procedure/p-pe-ok"]
+    skipped = {(s.resource_type, s.reason): s.count for s in imported.summary.skipped}
+    assert skipped == {
+        ("Condition", "onset (2021-02-20) is after recordedDate (2021-02-10): no day lies between them for "
+                      "the diagnosis (Condition/c-jdm)"): 1,
+        ("Procedure", "performedPeriod ends (2021-01-12) before it starts (2021-01-20), which FHIR's invariant "
+                      "per-1 forbids (Procedure/p-pe)"): 1,
+        ("MedicationAdministration", "effectivePeriod ends (2021-01-04T09:00:00+09:00) before it starts "
+                                     "(2021-01-03T20:00:00-05:00), which FHIR's invariant per-1 forbids "
+                                     "(MedicationAdministration/m-psl)"): 1,
+        ("Observation", "effectivePeriod ends (2021-01-04) before it starts (2021-01-05), which FHIR's "
+                        "invariant per-1 forbids (Observation/o-back)"): 1,
+    }
+    assert "(Condition/c-jdm)" in " ".join(result.stdout.split())
+
+
+def test_a_diagnosis_the_scenario_cannot_hold_is_an_error_naming_the_condition_not_the_patient(tmp_path):
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, _condition("c-old", recordedDate="1850-01-01"),
+                   _obs(valueQuantity={"value": 90, "code": "%"}))
+    result = _run(tmp_path, str(path))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {path}:4 (Condition/c-old): cannot be a diagnosis: day:"), result.stderr

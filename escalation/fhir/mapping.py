@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from escalation.fhir import codes as C
@@ -54,6 +55,18 @@ class Yield:
 
 def skipped(reason: str) -> Yield:
     return Yield(skipped=reason)
+
+
+class Contradiction(Exception):
+    """A record whose own dates contradict each other: a Period that ends before it starts, a
+    Condition with its onset after its recordedDate. No day can be read from it, and which of
+    its dates is wrong is not known: the record is skipped with this reason (naming it) and the
+    rest of the import goes on. One such record must not stop a whole export from importing."""
+
+
+def shown(value: Any) -> str:
+    """A FHIR date or dateTime as written (a partial date stays as given)."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def fail(res: Located, message: str) -> InputError:
@@ -158,7 +171,7 @@ def extra_fields(res: Located, kind: str) -> dict[str, Any]:
 # --- timing ----------------------------------------------------------------------------------
 
 
-def point_day(res: Located, clock: Clock, when: Any, period: Any) -> Any:
+def point_day(res: Located, clock: Clock, when: Any, period: Any, element: str = "period") -> Any:
     """The day of something that happened once: a dateTime, or a Period it lies within."""
     exported = _exported_timing(res, clock)
     if exported is not None:
@@ -167,6 +180,7 @@ def point_day(res: Located, clock: Clock, when: Any, period: Any) -> Any:
         lo, hi = clock.days(when)  # type: ignore[misc]
         return day_form(lo, hi)
     if period is not None:
+        check_period(res, clock, period, element)
         start, end = clock.days(period.start), clock.days(period.end)
         if start is None and end is None:
             return None
@@ -174,7 +188,7 @@ def point_day(res: Located, clock: Clock, when: Any, period: Any) -> Any:
     return None
 
 
-def span_days(res: Located, clock: Clock, when: Any, period: Any) -> tuple[Any, Any]:
+def span_days(res: Located, clock: Clock, when: Any, period: Any, element: str = "period") -> tuple[Any, Any]:
     """(day, until) of something that lasted: a Period's start and end, or a dateTime start."""
     exported = _exported_timing(res, clock)
     if exported is not None:
@@ -184,10 +198,35 @@ def span_days(res: Located, clock: Clock, when: Any, period: Any) -> tuple[Any, 
         return day_form(lo, hi), None
     if period is None:
         return None, None
+    check_period(res, clock, period, element)
     start, end = clock.days(period.start), clock.days(period.end)
     if start is None:
         return (day_form(None, end[1]) if end else None), (day_form(*end) if end else None)
     return day_form(*start), (day_form(*end) if end else None)
+
+
+def check_period(res: Located, clock: Clock, period: Any, element: str) -> None:
+    """A Period that ends before it starts is a contradiction (FHIR R4 invariant per-1: "If
+    present, start SHALL have a lower value than end"). Two timestamps are compared as instants;
+    otherwise the Period is reversed when the first day its start may fall on is after the last
+    day its end may fall on (days on the calendar of day 0, as every day of the import)."""
+    start = getattr(period, "start", None)
+    end = getattr(period, "end", None)
+    if start is None or end is None:
+        return
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        backwards = instant(start, clock) > instant(end, clock)
+    else:
+        backwards = clock.days(start)[0] > clock.days(end)[1]  # type: ignore[index]
+    if backwards:
+        raise Contradiction(f"{element} ends ({shown(end)}) before it starts ({shown(start)}), which FHIR's "
+                            f"invariant per-1 forbids ({res.name})")
+
+
+def instant(value: datetime, clock: Clock) -> datetime:
+    """A timestamp as a point in time; one without a zone (which FHIR forbids) is read in the
+    offset of day 0, as its day is (dates.py)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=clock.zone)
 
 
 def _exported_timing(res: Located, clock: Clock) -> tuple[Any, Any] | None:

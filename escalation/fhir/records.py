@@ -15,6 +15,7 @@ from typing import Any
 from escalation.fhir import codes as C
 from escalation.fhir.dates import Clock, day_form
 from escalation.fhir.mapping import (
+    Contradiction,
     Yield,
     base_event,
     codings,
@@ -26,6 +27,7 @@ from escalation.fhir.mapping import (
     point_day,
     reading,
     reference_range,
+    shown,
     skipped,
     span_days,
     unmapped_codes,
@@ -56,7 +58,10 @@ def read(res: Located, clock: Clock, lookup: Lookup) -> Yield:
         "DeviceUseStatement": device_use, "MedicationAdministration": medication,
         "MedicationRequest": medication, "MedicationStatement": medication,
     }[res.type]
-    return handler(res, clock, lookup)
+    try:
+        return handler(res, clock, lookup)
+    except Contradiction as exc:
+        return skipped(str(exc))
 
 
 # --- Observation -----------------------------------------------------------------------------
@@ -67,7 +72,7 @@ def observation(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     antibody = first(m.code, C.autoantibody_of)
     if antibody is not None:
         return _antibody(res, antibody)  # a result of the patient's, with no day in the format
-    day = point_day(res, clock, m.effectiveDateTime or m.effectiveInstant, m.effectivePeriod)
+    day = point_day(res, clock, m.effectiveDateTime or m.effectiveInstant, m.effectivePeriod, "effectivePeriod")
     if day is None:
         return skipped("no effective date")
     kind = first(m.code, lambda s, c: c if s == C.EVENT_SYSTEM else None)
@@ -149,10 +154,15 @@ def condition(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     code = first(m.code, C.diagnosis_of)
     if code is None:
         return Yield(unmapped=unmapped_codes(res, m.code))
-    onset = clock.days(m.onsetDateTime or (m.onsetPeriod.start if m.onsetPeriod else None))
-    recorded = clock.days(m.recordedDate)
+    onset_value = m.onsetDateTime or (m.onsetPeriod.start if m.onsetPeriod else None)
+    onset, recorded = clock.days(onset_value), clock.days(m.recordedDate)
     if onset is None and recorded is None:
         return skipped("no onset or recorded date")
+    if onset is not None and recorded is not None and onset[0] > recorded[1]:
+        # Days, not instants: the diagnosis is placed on whole days, and onset and recordedDate
+        # only bound that day; they contradict each other only when no day lies between them.
+        raise Contradiction(f"onset ({shown(onset_value)}) is after recordedDate ({shown(m.recordedDate)}): "
+                            f"no day lies between them for the diagnosis ({res.name})")
     day = with_note(res, day_form(onset[0] if onset else None, recorded[1] if recorded else None), "day-note")
     return Yield(diagnoses=[{"code": code, "day": day, "source": {"fhir": f"{res.type}/{res.id}"}}])
 
@@ -162,7 +172,8 @@ def condition(res: Located, clock: Clock, lookup: Lookup) -> Yield:
 
 def procedure(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     m = res.model
-    return _support_or_procedure(res, m.code, *span_days(res, clock, m.performedDateTime, m.performedPeriod))
+    return _support_or_procedure(res, m.code, *span_days(res, clock, m.performedDateTime, m.performedPeriod,
+                                                         "performedPeriod"))
 
 
 def device_use(res: Located, clock: Clock, lookup: Lookup) -> Yield:
@@ -171,7 +182,8 @@ def device_use(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     device = lookup(res, m.device)
     if device is None:
         return skipped("device not in the input")
-    return _support_or_procedure(res, device.model.type, *span_days(res, clock, m.timingDateTime, m.timingPeriod))
+    return _support_or_procedure(res, device.model.type, *span_days(res, clock, m.timingDateTime, m.timingPeriod,
+                                                                     "timingPeriod"))
 
 
 def _support_or_procedure(res: Located, concept: Any, day: Any, until: Any) -> Yield:
@@ -232,12 +244,12 @@ def _dosage(res: Located) -> Any:
 def _medication_days(res: Located, clock: Clock) -> tuple[Any, Any]:
     m = res.model
     if res.type != "MedicationRequest":
-        return span_days(res, clock, m.effectiveDateTime, m.effectivePeriod)
+        return span_days(res, clock, m.effectiveDateTime, m.effectivePeriod, "effectivePeriod")
     dosage = _dosage(res)
     repeat = dosage.timing.repeat if dosage is not None and dosage.timing is not None else None
     bounds = repeat.boundsPeriod if repeat is not None else None
     if bounds is not None and bounds.start is not None:
-        return span_days(res, clock, None, bounds)
+        return span_days(res, clock, None, bounds, "dosageInstruction.timing.repeat.boundsPeriod")
     return span_days(res, clock, m.authoredOn, None)
 
 

@@ -32,13 +32,14 @@ from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zer
 from escalation.fhir.mapping import Unmapped, Yield, fail, first
 from escalation.fhir.reader import Located, read_paths
 from escalation.load.errors import InputError
-from escalation.load.scenario import Event, Scenario
+from escalation.load.scenario import Diagnosis, Event, Scenario
 
 NOTICE = ("RESEARCH REVIEW ONLY - not medical advice. An imported timeline is material for a "
           "research replay, not a clinical record.")
 CLINICAL = frozenset(records.NOT_DONE)
 DEFAULT_DIAGNOSES = ("JDM", "RP-ILD")
 _EVENT = TypeAdapter(Event)
+_DIAGNOSIS = TypeAdapter(Diagnosis)
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -211,7 +212,8 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
         return _not_written(name, "no record maps to an event of the vocabulary", clock, rule), None, missed
     sid = _scenario_id(patient, ids)
     data = _scenario_data(sid, patient, clock, rule, demographics, yields, events)
-    scenario = _validate(data, placed, patient)
+    diagnosed = [(d, r) for y, r in read for d in y.diagnoses]
+    scenario = _validate(data, placed, diagnosed, patient)
     report = PatientImport(patient=name, scenario_id=sid, day_zero=clock.day_zero.isoformat(), day_zero_rule=rule,
                            events=len(events), diagnoses=len(data["patient"]["diagnoses"]))
     return report, (data, scenario), missed
@@ -389,17 +391,21 @@ def _scenario_data(sid: str, patient: Located, clock: Clock, rule: str, demograp
     }
 
 
-def _validate(data: dict[str, Any], placed: list[tuple[dict[str, Any], Located]], patient: Located) -> Scenario:
-    """Each event checked alone first, so that an error names the resource it came from."""
-    for event, res in placed:
-        try:
-            _EVENT.validate_python(event)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            path = list(err["loc"][1:]) + (list(err["ctx"]["path"]) if err["type"] == "located" else [])
-            msg = err["ctx"]["message"] if err["type"] == "located" else err["msg"].removeprefix("Value error, ")
-            where = ".".join(str(p) for p in path)
-            raise fail(res, f"cannot be a scenario event: {where + ': ' if where else ''}{msg}") from None
+def _validate(data: dict[str, Any], placed: list[tuple[dict[str, Any], Located]],
+              diagnosed: list[tuple[dict[str, Any], Located]], patient: Located) -> Scenario:
+    """Each event and each diagnosis checked alone first, so that an error names the resource it
+    came from (not the Patient, as a check of the whole scenario would)."""
+    for adapter, what, entries, skip in ((_EVENT, "a scenario event", placed, 1),
+                                         (_DIAGNOSIS, "a diagnosis", diagnosed, 0)):
+        for entry, res in entries:
+            try:
+                adapter.validate_python(entry)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                path = list(err["loc"][skip:]) + (list(err["ctx"]["path"]) if err["type"] == "located" else [])
+                msg = err["ctx"]["message"] if err["type"] == "located" else err["msg"].removeprefix("Value error, ")
+                where = ".".join(str(p) for p in path)
+                raise fail(res, f"cannot be {what}: {where + ': ' if where else ''}{msg}") from None
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
