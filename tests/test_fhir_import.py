@@ -625,3 +625,42 @@ def test_a_diagnosis_the_scenario_cannot_hold_is_an_error_naming_the_condition_n
     result = _run(tmp_path, str(path))
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"error: {path}:4 (Condition/c-old): cannot be a diagnosis: day:"), result.stderr
+
+
+# --- several codings of one concept --------------------------------------------------------------
+
+
+SNOMED = "http://snomed.info/sct"
+
+
+@pytest.mark.parametrize("order", [("233573008", "786453001"), ("786453001", "233573008")])
+def test_of_several_codings_that_map_the_most_specific_kind_is_imported_whatever_their_order(tmp_path, order):
+    """The trial's Procedure coded [ECMO (mode not stated), VV-ECMO] imported as ECMO: the first
+    coding won, and the mode was lost. VV-ECMO is a kind of ECMO (vocabulary KIND_OF)."""
+    ecmo = _procedure("p-ecmo", performedDateTime="2021-01-05",
+                      code={"coding": [{"system": SNOMED, "code": c} for c in order]})
+    diagnosis = _condition("c-ild", "ILD", recordedDate="2021-01-02")
+    diagnosis["code"]["coding"].append({"system": diagnosis["code"]["coding"][0]["system"], "code": "RP-ILD"})
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, ecmo, diagnosis)
+    imported = import_paths([path])
+    (_, sc), = imported.scenarios
+    assert events_by_source(sc)["Procedure/p-ecmo"].code == "VV-ECMO"
+    assert [d.code for d in sc.patient.diagnoses] == ["RP-ILD"]
+    assert imported.summary.noted == []  # a narrower and a broader code: nothing to note
+
+
+def test_codings_that_map_to_unrelated_codes_keep_the_first_and_the_summary_says_so(tmp_path):
+    both = _procedure("p-both", performedDateTime="2021-01-05", code={"coding": [
+        {"system": SNOMED, "code": "225067007"}, {"system": SNOMED, "code": "786453001"}]})
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, both)
+    imported = import_paths([path])
+    (_, sc), = imported.scenarios
+    assert events_by_source(sc)["Procedure/p-both"].code == "PE"
+    (noted,) = imported.summary.noted
+    assert (noted.resource_type, noted.count) == ("Procedure", 1)
+    assert noted.note == ("its codings map to codes of which neither is a kind of the other (PE, VV-ECMO): "
+                          "the first, PE, is imported")
+    shown = " ".join(_run(tmp_path, str(path)).stdout.split())
+    assert "Records imported with a note: - 1 x Procedure: its codings map to codes" in shown
+    replayed = " ".join(CliRunner().invoke(app, ["replay", str(path)]).stdout.split())
+    assert "no record left out; 1 record imported with a note (`escalation import fhir` lists each)" in replayed

@@ -19,7 +19,7 @@ from escalation.fhir import codes as C
 from escalation.fhir.dates import Clock, day_form
 from escalation.fhir.reader import Located
 from escalation.load.errors import InputError
-from escalation.load.vocabulary import CODES, MEASURES, CodeKind, accepted_units
+from escalation.load.vocabulary import CODES, MEASURES, CodeKind, accepted_units, narrower
 
 EVENT_ID = re.compile(r"[^A-Za-z0-9_.:-]")
 # Project fields that FHIR has no element for, carried by the export in one extension.
@@ -51,6 +51,7 @@ class Yield:
     autoantibodies: list[dict[str, Any]] = field(default_factory=list)
     unmapped: list[Unmapped] = field(default_factory=list)
     skipped: str | None = None
+    noted: list[str] = field(default_factory=list)  # imported, with something a reader should know
 
 
 def skipped(reason: str) -> Yield:
@@ -97,6 +98,30 @@ def first(concept: Any, look: Callable[[str | None, str | None], Any]) -> Any:
         if hit is not None:
             return hit
     return None
+
+
+def most_specific(concept: Any, look: Callable[[str | None, str | None], Any],
+                  accept: Callable[[Any], bool] = lambda hit: True, noted: list[str] | None = None) -> Any:
+    """The code a concept maps to where several of its codings map: the most specific by the
+    vocabulary's kinds (KIND_OF), whatever the order of the codings. A Procedure coded both
+    ECMO (mode not stated) and VV-ECMO is VV-ECMO: the codings describe one procedure, and the
+    broader code adds nothing the narrower one does not say, while the first-listed ECMO would
+    lose the mode. Codings that map to codes unrelated by kind (neither a kind of the other) are
+    a choice the record does not settle: the first of them in the record's order is kept, as a
+    reader takes the first coding, and the choice is added to `noted` for the summary.
+    Only mappings that `accept` takes count (a therapy code on a Procedure does not)."""
+    hits: list[Any] = []
+    for c in codings(concept):
+        hit = look(c.system, c.code)
+        if hit is not None and accept(hit) and hit not in hits:
+            hits.append(hit)
+    if not hits:
+        return None
+    kept = [h for h in hits if not any(narrower(other, h) for other in hits)]
+    if len(kept) > 1 and noted is not None:
+        noted.append(f"its codings map to codes of which neither is a kind of the other ({', '.join(kept)}): "
+                     f"the first, {kept[0]}, is imported")
+    return kept[0]
 
 
 def extensions(model: Any, name: str) -> list[Any]:

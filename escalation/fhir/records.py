@@ -24,6 +24,7 @@ from escalation.fhir.mapping import (
     first,
     kind_of_code,
     measure_is_derived,
+    most_specific,
     point_day,
     reading,
     reference_range,
@@ -78,9 +79,11 @@ def observation(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     kind = first(m.code, lambda s, c: c if s == C.EVENT_SYSTEM else None)
     if kind in ("imaging", "outcome"):
         return _imaging(res, day) if kind == "imaging" else _outcome(res, day)
-    code = first(m.code, lambda s, c: C.code_of(s, c, None))
-    if code is not None and kind_of_code(code) in (CodeKind.finding, CodeKind.milestone):
-        return Yield(events=[{**base_event(res, kind_of_code(code).value, day), "code": code}])
+    noted: list[str] = []
+    code = most_specific(m.code, lambda s, c: C.code_of(s, c, None),
+                         lambda c: kind_of_code(c) in (CodeKind.finding, CodeKind.milestone), noted)
+    if code is not None:
+        return Yield(events=[{**base_event(res, kind_of_code(code).value, day), "code": code}], noted=noted)
     return _readings(res, day, kind == "readings")
 
 
@@ -88,16 +91,17 @@ def _readings(res: Located, day: Any, panel: bool) -> Yield:
     m, out = res.model, Yield()
     values: dict[str, Any] = {}
     reported: dict[str, Any] = {}
-    measure = None if panel else first(m.code, C.measure_of)
+    measure = None if panel else most_specific(m.code, C.measure_of, noted=out.noted)
     trend = first(m.valueCodeableConcept, lambda s, c: c if s == C.TREND_SYSTEM else None)
     if measure is not None and trend is not None:
-        return Yield(events=[{**base_event(res, "trend_report", day), "marker": measure, "direction": trend}])
+        return Yield(events=[{**base_event(res, "trend_report", day), "marker": measure, "direction": trend}],
+                     noted=out.noted)
     if measure is not None:
         _put(res, measure, m, values, reported, out)
     elif not panel and (m.valueQuantity is not None or m.valueRange is not None or not m.component):
         out.unmapped += unmapped_codes(res, m.code)
     for comp in m.component or []:
-        cm = first(comp.code, C.measure_of)
+        cm = most_specific(comp.code, C.measure_of, noted=out.noted)
         if cm is None:
             out.unmapped += unmapped_codes(res, comp.code)
         else:
@@ -151,7 +155,8 @@ def condition(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     verification = {c.code for c in codings(m.verificationStatus)}
     if verification & {"refuted", "entered-in-error"}:
         return skipped(f"verification {', '.join(sorted(verification))}")
-    code = first(m.code, C.diagnosis_of)
+    noted: list[str] = []
+    code = most_specific(m.code, C.diagnosis_of, noted=noted)
     if code is None:
         return Yield(unmapped=unmapped_codes(res, m.code))
     onset_value = m.onsetDateTime or (m.onsetPeriod.start if m.onsetPeriod else None)
@@ -164,7 +169,7 @@ def condition(res: Located, clock: Clock, lookup: Lookup) -> Yield:
         raise Contradiction(f"onset ({shown(onset_value)}) is after recordedDate ({shown(m.recordedDate)}): "
                             f"no day lies between them for the diagnosis ({res.name})")
     day = with_note(res, day_form(onset[0] if onset else None, recorded[1] if recorded else None), "day-note")
-    return Yield(diagnoses=[{"code": code, "day": day, "source": {"fhir": f"{res.type}/{res.id}"}}])
+    return Yield(diagnoses=[{"code": code, "day": day, "source": {"fhir": f"{res.type}/{res.id}"}}], noted=noted)
 
 
 # --- Procedure and DeviceUseStatement --------------------------------------------------------
@@ -187,15 +192,17 @@ def device_use(res: Located, clock: Clock, lookup: Lookup) -> Yield:
 
 
 def _support_or_procedure(res: Located, concept: Any, day: Any, until: Any) -> Yield:
-    code = first(concept, lambda s, c: C.code_of(s, c, None))
-    if code is None or kind_of_code(code) not in (CodeKind.support, CodeKind.procedure):
+    noted: list[str] = []
+    code = most_specific(concept, lambda s, c: C.code_of(s, c, None),
+                         lambda c: kind_of_code(c) in (CodeKind.support, CodeKind.procedure), noted)
+    if code is None:
         return Yield(unmapped=unmapped_codes(res, concept))
     if day is None:
         return skipped("no performed date")
     kind = kind_of_code(code).value
     event = {**base_event(res, kind, day), "code": code, **extra_fields(res, kind)}
     until = with_note(res, until, "until-note")
-    return Yield(events=[{**event, **({"until": until} if until is not None else {})}])
+    return Yield(events=[{**event, **({"until": until} if until is not None else {})}], noted=noted)
 
 
 # --- the three medication resources ----------------------------------------------------------
@@ -211,8 +218,10 @@ def medication(res: Located, clock: Clock, lookup: Lookup) -> Yield:
         concept = med.model.code if med is not None else None
     dosage = _dosage(res)
     route = first(dosage.route, C.route_of) if dosage is not None else None
-    code = first(concept, lambda s, c: C.code_of(s, c, route))
-    if code is None or kind_of_code(code) != CodeKind.therapy:
+    noted: list[str] = []
+    code = most_specific(concept, lambda s, c: C.code_of(s, c, route), lambda c: kind_of_code(c) == CodeKind.therapy,
+                         noted)
+    if code is None:
         needs = first(concept, C.route_needed)
         missed = unmapped_codes(res, concept)
         return Yield(unmapped=[replace(u, why=u.why or needs) for u in missed])
@@ -230,7 +239,7 @@ def medication(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     if res.type == "MedicationRequest":
         order = "an order (MedicationRequest): the administration is not in the record"
         event["note"] = "; ".join(x for x in (event.get("note"), order) if x)
-    return Yield(events=[event])
+    return Yield(events=[event], noted=noted)
 
 
 def _dosage(res: Located) -> Any:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from escalation.fhir import codes as C
 from escalation.fhir import records
 from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zero, span, start_order
-from escalation.fhir.mapping import Unmapped, Yield, fail, first
+from escalation.fhir.mapping import Unmapped, Yield, fail, most_specific
 from escalation.fhir.reader import Located, read_paths
 from escalation.load.errors import InputError
 from escalation.load.scenario import Diagnosis, Event, Scenario
@@ -73,6 +73,15 @@ class SkippedRecords(_Out):
     count: int
 
 
+class NotedRecords(_Out):
+    """Records imported, with something a reader of the scenario should know (a choice the record
+    did not settle), counted by what."""
+
+    resource_type: str
+    note: str
+    count: int
+
+
 class PatientImport(_Out):
     patient: str
     scenario_id: str | None
@@ -91,6 +100,7 @@ class ImportSummary(_Out):
     patients: list[PatientImport]
     unmapped: list[UnmappedCode] = Field(description="codes that map to nothing, by type, system and code")
     skipped: list[SkippedRecords]
+    noted: list[NotedRecords] = Field([], description="records imported with a note, by type and note")
 
 
 @dataclass(frozen=True)
@@ -113,10 +123,11 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
     named = _named_encounters(options.day_zero_encounters, resources)
     _one_each(named, by_patient)
     options = options.model_copy(update={"day_zero_encounters": named})
-    reports, scenarios, unmapped, skipped = [], [], [], Counter()
+    reports, scenarios, unmapped, skipped, noted = [], [], [], Counter(), Counter()
     ids: set[str] = set()
     for patient in patients:
-        report, built, missed = _one(patient, by_patient.get(patient.id or "", []), index, options, ids, skipped)
+        report, built, missed = _one(patient, by_patient.get(patient.id or "", []), index, options, ids, skipped,
+                                     noted)
         reports.append(report)
         unmapped += missed
         if built is not None:
@@ -129,7 +140,8 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
         inputs=inputs, resources=dict(sorted(Counter(r.type for r in resources if r.model is not None).items())),
         not_read=dict(sorted(Counter(r.type for r in resources if r.model is None).items())),
         patients=reports, unmapped=_count_unmapped(unmapped),
-        skipped=[SkippedRecords(resource_type=t, reason=why, count=n) for (t, why), n in sorted(skipped.items())])
+        skipped=[SkippedRecords(resource_type=t, reason=why, count=n) for (t, why), n in sorted(skipped.items())],
+        noted=[NotedRecords(resource_type=t, note=what, count=n) for (t, what), n in sorted(noted.items())])
     return Imported(scenarios, summary)
 
 
@@ -190,7 +202,7 @@ def _contained(holder: Located, local: str) -> Located | None:
 
 
 def _one(patient: Located, resources: list[Located], index: _Index, options: Options, ids: set[str],
-         skipped: Counter) -> tuple[PatientImport, tuple[dict[str, Any], Scenario] | None, list[Unmapped]]:
+         skipped: Counter, noted: Counter) -> tuple[PatientImport, tuple[dict[str, Any], Scenario] | None, list[Unmapped]]:
     name = patient.name
     encounters = [r for r in resources if r.type == "Encounter"]
     chosen = _day_zero(patient, encounters, index, options)
@@ -204,6 +216,8 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
     for y, r in read:
         if y.skipped and not (y.events or y.diagnoses or y.autoantibodies):
             skipped[(r.type, y.skipped)] += 1
+        for what in dict.fromkeys(y.noted):
+            noted[(r.type, what)] += 1
     yields = [y for y, _ in read]
     missed = [u for y in yields for u in y.unmapped]
     placed = _events(read)
@@ -336,7 +350,7 @@ def _diagnoses(e: Located, index: _Index) -> set[str]:
         target = index.resolve(e, ref)
         if target is not None and target.type == "Condition":
             concepts.append(target.model.code)
-    return {dx for c in concepts if (dx := first(c, C.diagnosis_of)) is not None}
+    return {dx for c in concepts if (dx := most_specific(c, C.diagnosis_of)) is not None}
 
 
 # --- demographics and assembly ---------------------------------------------------------------
@@ -442,6 +456,8 @@ def in_memory_note(summary: ImportSummary) -> str:
         (sum(s.count for s in summary.skipped), "skipped"),
         (sum(summary.not_read.values()), "of resource types the import does not read")) if n]
     out = f"imported in memory from FHIR R4; day 0 is {patient.day_zero}, the {patient.day_zero_rule}"
+    noted = sum(n.count for n in summary.noted)
+    with_note = f"; {noted} record{'s' if noted != 1 else ''} imported with a note" if noted else ""
     if not left:
-        return out + "; no record left out"
-    return out + f"; records left out: {', '.join(left)} (`escalation import fhir` or `check` lists each)"
+        return out + "; no record left out" + with_note + (" (`escalation import fhir` lists each)" if noted else "")
+    return out + f"; records left out: {', '.join(left)}{with_note} (`escalation import fhir` or `check` lists each)"

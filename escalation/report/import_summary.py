@@ -33,6 +33,9 @@ def summary_table(summary: ImportSummary, width: int) -> str:
               for u in summary.unmapped] or ["  none"]
     lines += ["", "Records skipped:"]
     lines += [f"  - {s.count} x {s.resource_type}: {s.reason}" for s in summary.skipped] or ["  none"]
+    if summary.noted:
+        lines += ["", "Records imported with a note:"]
+        lines += [f"  - {n.count} x {n.resource_type}: {n.note}" for n in summary.noted]
     return plain_text("\n".join(lines), width) + "\n"
 
 
