@@ -639,7 +639,8 @@ def test_of_several_codings_that_map_the_most_specific_kind_is_imported_whatever
     coding won, and the mode was lost. VV-ECMO is a kind of ECMO (vocabulary KIND_OF)."""
     ecmo = _procedure("p-ecmo", performedDateTime="2021-01-05",
                       code={"coding": [{"system": SNOMED, "code": c} for c in order]})
-    diagnosis = _condition("c-ild", "ILD", recordedDate="2021-01-02")
+    diagnosis = _condition("c-ild", "ILD", recordedDate="2021-01-02", verificationStatus={"coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]})
     diagnosis["code"]["coding"].append({"system": diagnosis["code"]["coding"][0]["system"], "code": "RP-ILD"})
     path = _bundle(tmp_path, PATIENT, ENCOUNTER, ecmo, diagnosis)
     imported = import_paths([path])
@@ -664,3 +665,53 @@ def test_codings_that_map_to_unrelated_codes_keep_the_first_and_the_summary_says
     assert "Records imported with a note: - 1 x Procedure: its codings map to codes" in shown
     replayed = " ".join(CliRunner().invoke(app, ["replay", str(path)]).stdout.split())
     assert "no record left out; 1 record imported with a note (`escalation import fhir` lists each)" in replayed
+
+
+# --- Condition.verificationStatus ----------------------------------------------------------------
+
+
+def _verified(code: str, system: str | None = "http://terminology.hl7.org/CodeSystem/condition-ver-status") -> dict:
+    return {"coding": [{"system": system, "code": code} if system else {"code": code}]}
+
+
+def test_only_a_confirmed_condition_or_one_without_a_verification_status_is_a_diagnosis(tmp_path):
+    """FHIR R4 condition-ver-status: unconfirmed ("not sufficient ... evidence to treat this as a
+    confirmed condition") and its kinds provisional and differential are not a diagnosis made; the
+    trial's differential RP-ILD met the rules' diagnosis condition. A Condition with no
+    verificationStatus is imported (the project's choice) and noted."""
+    conditions = [
+        _condition("c-confirmed", "JDM", recordedDate="2021-01-02", verificationStatus=_verified("confirmed")),
+        _condition("c-absent", "RP-ILD", recordedDate="2021-01-02"),
+        _condition("c-differential", "ILD", recordedDate="2021-01-02", verificationStatus=_verified("differential")),
+        _condition("c-provisional", "ILD", recordedDate="2021-01-02", verificationStatus=_verified("provisional")),
+        _condition("c-unconfirmed", "ILD", recordedDate="2021-01-02", verificationStatus=_verified("unconfirmed")),
+        _condition("c-refuted", "ILD", recordedDate="2021-01-02", verificationStatus=_verified("refuted")),
+        _condition("c-no-system", "ILD", recordedDate="2021-01-02", verificationStatus=_verified("confirmed", None)),
+        _condition("c-snomed", "ILD", recordedDate="2021-01-02",
+                   verificationStatus={"coding": [{"system": SNOMED, "code": "410605003"}], "text": "confirmed"}),
+    ]
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, *conditions, _obs(valueQuantity={"value": 90, "code": "%"}))
+    imported = import_paths([path])
+    (_, sc), = imported.scenarios
+    assert sorted((d.code, d.source.fhir) for d in sc.patient.diagnoses) == [
+        ("ILD", "Condition/c-no-system"), ("JDM", "Condition/c-confirmed"), ("RP-ILD", "Condition/c-absent")]
+    skipped = {s.reason: s.count for s in imported.summary.skipped if s.resource_type == "Condition"}
+    assert skipped == {
+        "not confirmed (verificationStatus differential)": 1, "not confirmed (verificationStatus provisional)": 1,
+        "not confirmed (verificationStatus unconfirmed)": 1, "verificationStatus refuted": 1,
+        "verificationStatus not read: it has no code of condition-ver-status, and a Condition whose "
+        "verification cannot be read is not taken as a diagnosis made": 1}
+    assert [(n.resource_type, n.note, n.count) for n in imported.summary.noted] == [
+        ("Condition", "no verificationStatus: imported as a diagnosis made (the project's choice where FHIR says "
+                      "nothing either way)", 1)]
+
+
+def test_an_unconfirmed_condition_is_no_reason_for_the_day_zero_encounter_either(tmp_path):
+    provisional = _condition("c-ild", "RP-ILD", recordedDate="2021-02-01", verificationStatus=_verified("provisional"))
+    first = {**ENCOUNTER, "id": "e-first", "period": {"start": "2021-01-01"}}
+    second = {**ENCOUNTER, "id": "e-ild", "period": {"start": "2021-02-01"},
+              "diagnosis": [{"condition": {"reference": "Condition/c-ild"}}]}
+    path = _bundle(tmp_path, PATIENT, first, second, provisional, _obs(valueQuantity={"value": 90, "code": "%"}))
+    (_, sc), = import_paths([path]).scenarios
+    assert sc.scenario.day_zero.startswith("start of Encounter/e-first ")
+    assert not sc.patient.diagnoses

@@ -149,13 +149,52 @@ def _antibody(res: Located, name: str) -> Yield:
 # --- Condition -------------------------------------------------------------------------------
 
 
+# Condition.verificationStatus (FHIR R4, required binding to ConditionVerificationStatus). The
+# code system's own definitions settle which Conditions are a diagnosis made:
+# - confirmed: "There is sufficient diagnostic and/or clinical evidence to treat this as a
+#   confirmed condition." Imported.
+# - unconfirmed: "There is not sufficient diagnostic and/or clinical evidence to treat this as a
+#   confirmed condition."; provisional ("a tentative diagnosis - still a candidate that is under
+#   consideration") and differential ("one of a set of potential ... diagnoses") are kinds of
+#   unconfirmed in the code system. Not a diagnosis made: skipped, so that no rule's `diagnosis:`
+#   condition is met by a candidate diagnosis.
+# - refuted (ruled out) and entered-in-error (not valid): skipped.
+# The element is optional, and FHIR gives its absence no meaning either way. The project's choice:
+# a Condition without it is imported as a diagnosis made, and the summary notes each one. An
+# export that lists a diagnosis states it by listing it (this project's own export writes no
+# verificationStatus, and neither do many EHR exports); skipping them all would leave most
+# real records without a diagnosis. A verificationStatus with no code of the code system cannot be
+# read, and the element is a modifier (it can say the Condition is not so): skipped.
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+NOT_CONFIRMED = ("unconfirmed", "provisional", "differential")
+NO_VERIFICATION = ("no verificationStatus: imported as a diagnosis made (the project's choice where FHIR "
+                   "says nothing either way)")
+
+
+def not_asserted(model: Any) -> str | None:
+    """Why a Condition is not a diagnosis made, by its verificationStatus; None when it is one."""
+    if model.verificationStatus is None:
+        return None
+    found = [c.code for c in codings(model.verificationStatus) if c.system in (VERIFICATION, None) and c.code]
+    for code in ("entered-in-error", "refuted"):
+        if code in found:
+            return f"verificationStatus {code}"
+    for code in NOT_CONFIRMED:
+        if code in found:
+            return f"not confirmed (verificationStatus {code})"
+    if "confirmed" in found:
+        return None
+    return ("verificationStatus not read: it has no code of condition-ver-status, and a Condition whose "
+            "verification cannot be read is not taken as a diagnosis made")
+
+
 def condition(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     """A diagnosis was made no earlier than its onset and no later than it was recorded."""
     m = res.model
-    verification = {c.code for c in codings(m.verificationStatus)}
-    if verification & {"refuted", "entered-in-error"}:
-        return skipped(f"verification {', '.join(sorted(verification))}")
-    noted: list[str] = []
+    why = not_asserted(m)
+    if why is not None:
+        return skipped(why)
+    noted: list[str] = [] if m.verificationStatus is not None else [NO_VERIFICATION]
     code = most_specific(m.code, C.diagnosis_of, noted=noted)
     if code is None:
         return Yield(unmapped=unmapped_codes(res, m.code))

@@ -348,8 +348,8 @@ def _diagnoses(e: Located, index: _Index) -> set[str]:
     refs = list(e.model.reasonReference or []) + [d.condition for d in e.model.diagnosis or []]
     for ref in refs:
         target = index.resolve(e, ref)
-        if target is not None and target.type == "Condition":
-            concepts.append(target.model.code)
+        if target is not None and target.type == "Condition" and records.not_asserted(target.model) is None:
+            concepts.append(target.model.code)  # a refuted or unconfirmed Condition is no reason here either
     return {dx for c in concepts if (dx := most_specific(c, C.diagnosis_of)) is not None}
 
 
