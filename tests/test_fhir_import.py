@@ -44,7 +44,9 @@ def test_bulk_folder_of_unrelated_patients_imports_without_error_and_gives_no_de
                        "import-summary.json"]
     for name in written[:-1]:
         assert replay(tmp_path / "out" / name, PATHWAY).decision_points == []
-    assert "Unmapped codes (11; counted, not imported):" in result.stdout
+    shown = " ".join(result.stdout.split())
+    assert ("Unmapped codes (11, counted by code, not imported; 10 records left out with no code or value that "
+            "maps):") in shown  # the blood-pressure panel has two unmapped codes: one record
     assert "2 x Observation http://loinc.org|8867-4 'Heart rate'" in result.stdout
     assert "Patient/p-adult: no scenario: aged 57.17 at day 0" in result.stdout
     assert "Not read (types the import does not use): Immunization 1" in result.stdout
@@ -52,6 +54,8 @@ def test_bulk_folder_of_unrelated_patients_imports_without_error_and_gives_no_de
 
 def test_the_summary_counts_every_record_not_imported():
     summary = import_paths([BULK]).summary
+    assert summary.unmapped_records == {"Condition": 3, "DeviceUseStatement": 1, "MedicationRequest": 1,
+                                        "Observation": 4, "Procedure": 1}
     unmapped = {(u.resource_type, u.system, u.code): u.count for u in summary.unmapped}
     assert unmapped[("Observation", "http://loinc.org", "8867-4")] == 2
     assert unmapped[("Procedure", "http://snomed.info/sct", "80146002")] == 1
@@ -456,8 +460,8 @@ def test_a_bundle_replayed_in_memory_says_its_day_zero_and_what_was_left_out():
     assert table.exit_code == 0, table.output
     shown = " ".join(table.stdout.split())
     assert "FHIR: imported in memory from FHIR R4; day 0 is 2021-03-01, the start of Encounter/enc-1" in shown
-    assert ("records left out: 2 with a code that maps to nothing, 1 of resource types the import does "
-            "not read (`escalation import fhir` or `check` lists each)") in shown
+    assert ("records left out: 2 with no code or value that maps (2 unmapped codes in all), 1 of resource "
+            "types the import does not read (`escalation import fhir` or `check` lists each)") in shown
     scenario = json.loads(CliRunner().invoke(app, ["replay", str(SYNTHEA), "--format", "json"]).stdout)["scenario"]
     assert scenario["fhir_import"].startswith("imported in memory from FHIR R4; day 0 is 2021-03-01")
     explained = CliRunner().invoke(app, ["explain", str(SYNTHEA)])
@@ -715,3 +719,38 @@ def test_an_unconfirmed_condition_is_no_reason_for_the_day_zero_encounter_either
     (_, sc), = import_paths([path]).scenarios
     assert sc.scenario.day_zero.startswith("start of Encounter/e-first ")
     assert not sc.patient.diagnoses
+
+
+# --- records and codes counted apart --------------------------------------------------------------
+
+
+def test_a_record_with_several_unmapped_codes_is_one_record_left_out(tmp_path):
+    """The trial's line said "records left out: 4 with a code that maps to nothing" for three
+    records: a blood-pressure panel's two unmapped components were counted as two records."""
+    loinc = "http://loinc.org"
+    bp = _obs(id="o-bp", code={"coding": [{"system": loinc, "code": "85354-9"}]}, component=[
+        {"code": {"coding": [{"system": loinc, "code": c}]}, "valueQuantity": {"value": v, "code": "mm[Hg]"}}
+        for c, v in (("8480-6", 110), ("8462-4", 70))])
+    crp = _obs(id="o-crp", code={"coding": [{"system": loinc, "code": "1988-5"}]}, valueQuantity={"value": 45})
+    half = _obs(id="o-half", code={"coding": [{"system": loinc, "code": "85354-9"}]}, component=[
+        {"code": {"coding": [{"system": loinc, "code": "8480-6"}]}, "valueQuantity": {"value": 110, "code": "mm[Hg]"}},
+        {"code": {"coding": [{"system": loinc, "code": "59408-5"}]}, "valueQuantity": {"value": 95, "code": "%"}}])
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, bp, crp, half)
+    summary = import_paths([path]).summary
+    assert summary.unmapped_records == {"Observation": 2}  # o-half is imported, without its unmapped code
+    assert sum(u.count for u in summary.unmapped) == 4
+    replayed = " ".join(CliRunner().invoke(app, ["replay", str(path)]).stdout.split())
+    assert "records left out: 2 with no code or value that maps (4 unmapped codes in all)" in replayed
+    shown = " ".join(_run(tmp_path, str(path)).stdout.split())
+    assert "Unmapped codes (4, counted by code, not imported; 2 records left out with no code or value" in shown
+
+
+def test_unmapped_codes_in_records_otherwise_imported_are_not_records_left_out(tmp_path):
+    half = _obs(id="o-half", code={"coding": [{"system": "http://loinc.org", "code": "85354-9"}]}, component=[
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+         "valueQuantity": {"value": 110, "code": "mm[Hg]"}},
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "59408-5"}]}, "valueQuantity": {"value": 95, "code": "%"}}])
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, half)
+    replayed = " ".join(CliRunner().invoke(app, ["replay", str(path)]).stdout.split())
+    assert ("no record left out; 1 unmapped code in records otherwise imported (`escalation import fhir` lists "
+            "each)") in replayed

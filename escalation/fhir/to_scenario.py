@@ -99,6 +99,9 @@ class ImportSummary(_Out):
     not_read: dict[str, int] = Field(description="resources of types the import does not use, by type")
     patients: list[PatientImport]
     unmapped: list[UnmappedCode] = Field(description="codes that map to nothing, by type, system and code")
+    unmapped_records: dict[str, int] = Field(
+        {}, description="records left out because no code or value of theirs maps, by type: each record once, "
+                        "however many of its codes are counted under unmapped")
     skipped: list[SkippedRecords]
     noted: list[NotedRecords] = Field([], description="records imported with a note, by type and note")
 
@@ -123,11 +126,11 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
     named = _named_encounters(options.day_zero_encounters, resources)
     _one_each(named, by_patient)
     options = options.model_copy(update={"day_zero_encounters": named})
-    reports, scenarios, unmapped, skipped, noted = [], [], [], Counter(), Counter()
+    reports, scenarios, unmapped, skipped, noted, left_out = [], [], [], Counter(), Counter(), Counter()
     ids: set[str] = set()
     for patient in patients:
-        report, built, missed = _one(patient, by_patient.get(patient.id or "", []), index, options, ids, skipped,
-                                     noted)
+        report, built, missed = _one(patient, by_patient.get(patient.id or "", []), index, options, ids,
+                                     _Tally(skipped, noted, left_out))
         reports.append(report)
         unmapped += missed
         if built is not None:
@@ -139,7 +142,7 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
     summary = ImportSummary(
         inputs=inputs, resources=dict(sorted(Counter(r.type for r in resources if r.model is not None).items())),
         not_read=dict(sorted(Counter(r.type for r in resources if r.model is None).items())),
-        patients=reports, unmapped=_count_unmapped(unmapped),
+        patients=reports, unmapped=_count_unmapped(unmapped), unmapped_records=dict(sorted(left_out.items())),
         skipped=[SkippedRecords(resource_type=t, reason=why, count=n) for (t, why), n in sorted(skipped.items())],
         noted=[NotedRecords(resource_type=t, note=what, count=n) for (t, what), n in sorted(noted.items())])
     return Imported(scenarios, summary)
@@ -201,23 +204,37 @@ def _contained(holder: Located, local: str) -> Located | None:
 # --- one patient -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Tally:
+    """The summary's counts by resource type: records skipped (by reason), imported with a note
+    (by note), and left out because nothing in them maps."""
+
+    skipped: Counter
+    noted: Counter
+    unmapped: Counter
+
+
 def _one(patient: Located, resources: list[Located], index: _Index, options: Options, ids: set[str],
-         skipped: Counter, noted: Counter) -> tuple[PatientImport, tuple[dict[str, Any], Scenario] | None, list[Unmapped]]:
+         tally: _Tally) -> tuple[PatientImport, tuple[dict[str, Any], Scenario] | None, list[Unmapped]]:
     name = patient.name
     encounters = [r for r in resources if r.type == "Encounter"]
     chosen = _day_zero(patient, encounters, index, options)
     if chosen is None:
-        return _left(name, "no encounter with a start date, and no --day-zero, to set day 0", resources, skipped), None, []
+        return _left(name, "no encounter with a start date, and no --day-zero, to set day 0", resources,
+                     tally.skipped), None, []
     clock, rule = chosen
     demographics = _demographics(patient, clock)
     if isinstance(demographics, str):
-        return _left(name, demographics, resources, skipped, clock, rule), None, []
+        return _left(name, demographics, resources, tally.skipped, clock, rule), None, []
     read = [(records.read(r, clock, index.resolve), r) for r in resources if r.type != "Encounter"]
     for y, r in read:
-        if y.skipped and not (y.events or y.diagnoses or y.autoantibodies):
-            skipped[(r.type, y.skipped)] += 1
+        used = y.events or y.diagnoses or y.autoantibodies
+        if y.skipped and not used:
+            tally.skipped[(r.type, y.skipped)] += 1
+        elif y.unmapped and not used:
+            tally.unmapped[r.type] += 1  # once, however many of its codes are unmapped (a BP panel has two)
         for what in dict.fromkeys(y.noted):
-            noted[(r.type, what)] += 1
+            tally.noted[(r.type, what)] += 1
     yields = [y for y, _ in read]
     missed = [u for y in yields for u in y.unmapped]
     placed = _events(read)
@@ -449,15 +466,21 @@ def one_scenario(path: Path, options: Options | None = None) -> Scenario:
 
 def in_memory_note(summary: ImportSummary) -> str:
     """What a replay of a Bundle says of its import, since no scenario file or summary is written:
-    day 0 and why, and how many records the scenario leaves out (`import fhir` lists each)."""
+    day 0 and why, and how many records the scenario leaves out (`import fhir` lists each).
+    Records are counted once each; unmapped codes, of which one record may have several (a blood
+    pressure panel's two components), are counted apart."""
     patient = summary.patients[0]
+    codes = sum(u.count for u in summary.unmapped)
     left = [f"{n} {what}" for n, what in (
-        (sum(u.count for u in summary.unmapped), "with a code that maps to nothing"),
+        (sum(summary.unmapped_records.values()),
+         f"with no code or value that maps ({codes} unmapped code{'s' if codes != 1 else ''} in all)"),
         (sum(s.count for s in summary.skipped), "skipped"),
         (sum(summary.not_read.values()), "of resource types the import does not read")) if n]
     out = f"imported in memory from FHIR R4; day 0 is {patient.day_zero}, the {patient.day_zero_rule}"
     noted = sum(n.count for n in summary.noted)
     with_note = f"; {noted} record{'s' if noted != 1 else ''} imported with a note" if noted else ""
     if not left:
-        return out + "; no record left out" + with_note + (" (`escalation import fhir` lists each)" if noted else "")
+        unmapped = f"; {codes} unmapped code{'s' if codes != 1 else ''} in records otherwise imported" if codes else ""
+        return out + "; no record left out" + unmapped + with_note + (
+            " (`escalation import fhir` lists each)" if noted or codes else "")
     return out + f"; records left out: {', '.join(left)}{with_note} (`escalation import fhir` or `check` lists each)"
