@@ -754,3 +754,31 @@ def test_unmapped_codes_in_records_otherwise_imported_are_not_records_left_out(t
     replayed = " ".join(CliRunner().invoke(app, ["replay", str(path)]).stdout.split())
     assert ("no record left out; 1 unmapped code in records otherwise imported (`escalation import fhir` lists "
             "each)") in replayed
+
+
+# --- the day-0 rule names the inpatient encounters it passed over ---------------------------------
+
+
+def _ambulatory(rid: str, start: str) -> dict:
+    return {**ENCOUNTER, "id": rid, "period": {"start": start},
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}}
+
+
+@pytest.mark.parametrize("encounters,rule", [
+    # the trial's: the stay's start is a month only, so an earlier outpatient visit set day 0
+    ([_ambulatory("e-amb", "2021-01-01"), _stay("e-imp", "2021-03", "RP-ILD")],
+     "the first encounter (no inpatient encounter whose start can be day 0; inpatient Encounter/e-imp passed "
+     "over: its start 2021-03 is not a full date)"),
+    ([_inpatient("e-plain", "2021-01-01"), _stay("e-imp", "2021-03", "RP-ILD")],
+     "the first inpatient encounter (none whose start can be day 0 has a diagnosis of the rule set: JDM, RP-ILD); "
+     "inpatient Encounter/e-imp passed over: its start 2021-03 is not a full date"),
+    ([_stay("e-ild", "2021-01-01", "RP-ILD"), {**_stay("e-gone", "2020-12-01", "JDM"), "status": "cancelled"},
+      _inpatient("e-plain", "2021-01")],
+     "the first inpatient encounter with a diagnosis of the rule set (JDM, RP-ILD); inpatient Encounter/e-gone "
+     "passed over: its status is cancelled"),
+    ([_ambulatory("e-amb", "2021-01-01")], "the first encounter (no inpatient encounter)"),
+])
+def test_the_day_zero_rule_names_the_inpatient_encounters_it_passed_over_and_why(tmp_path, encounters, rule):
+    path = _bundle(tmp_path, PATIENT, *encounters, _obs(valueQuantity={"value": 90, "code": "%"}))
+    (_, sc), = import_paths([path]).scenarios
+    assert sc.scenario.day_zero.endswith(rule), sc.scenario.day_zero

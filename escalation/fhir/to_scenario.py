@@ -8,7 +8,9 @@ this order:
    is one of the rule set's diagnosis codes;
 4. otherwise the start of the first inpatient encounter, then of the first encounter of any class.
 "First" is by start, a plain date counting from 00:00 UTC of its date (dates.start_order), so
-that dates and timestamps compare and no other start falls before day 0.
+that dates and timestamps compare and no other start falls before day 0. An inpatient encounter
+whose start cannot be day 0 (a partial date, none, cancelled) is passed over, and rules 3 and 4
+name it and why: it may be the stay they look for.
 A patient with none of these is skipped and counted; so is one the scenario format cannot hold
 (no sex or birth date, or older than 18 at day 0). Days are whole calendar days from day 0, timestamps
 read in the UTC offset of day 0 (see dates.py).
@@ -289,18 +291,44 @@ def _day_zero(patient: Located, encounters: list[Located], index: _Index, option
                                        for t in (e.model.meta.tag if e.model.meta else None) or [])]
     if tagged:
         return _at(tagged[0], "the encounter the export tagged day-zero")
-    inpatient = [e for e in usable if C.inpatient(e.model.class_fhir.system, e.model.class_fhir.code)]
+    inpatient = [e for e in usable if _inpatient(e)]
     wanted = set(options.diagnoses)
     with_dx = [e for e in inpatient if _diagnoses(e, index) & wanted]
+    # Inpatient encounters whose start cannot be day 0 (a partial date, none, cancelled): the rule
+    # text names them, since one of them may be the stay the rule looks for.
+    unusable = [e for e in encounters if _inpatient(e) and _unusable(e) is not None]
     if with_dx:
+        passed = _passed_over([e for e in unusable if _diagnoses(e, index) & wanted])
         return _at(with_dx[0], f"the first inpatient encounter with a diagnosis of the rule set "
-                               f"({', '.join(sorted(wanted))})")
+                               f"({', '.join(sorted(wanted))}){passed}")
     if inpatient:
-        return _at(inpatient[0], f"the first inpatient encounter (none has a diagnosis of the rule set: "
-                                 f"{', '.join(sorted(wanted))})")
+        none = ("none whose start can be day 0 has" if any(_diagnoses(e, index) & wanted for e in unusable)
+                else "none has")
+        return _at(inpatient[0], f"the first inpatient encounter ({none} a diagnosis of the rule set: "
+                                 f"{', '.join(sorted(wanted))}){_passed_over(unusable)}")
     if usable:
+        if unusable:
+            return _at(usable[0], f"the first encounter (no inpatient encounter whose start can be day 0"
+                                  f"{_passed_over(unusable)})")
         return _at(usable[0], "the first encounter (no inpatient encounter)")
     return None
+
+
+def _inpatient(e: Located) -> bool:
+    cls = e.model.class_fhir
+    return cls is not None and C.inpatient(cls.system, cls.code)
+
+
+PASSED_OVER_SHOWN = 3  # inpatient encounters a day-0 rule names as passed over; the rest are counted
+
+
+def _passed_over(encounters: list[Located]) -> str:
+    """`; inpatient Encounter/e2 passed over: its start 2021-03 is not a full date`, for the rule text."""
+    if not encounters:
+        return ""
+    named = [f"inpatient {e.name} passed over: {_unusable(e)}" for e in encounters[:PASSED_OVER_SHOWN]]
+    more = len(encounters) - PASSED_OVER_SHOWN
+    return "; " + "; ".join(named) + (f"; and {more} more inpatient encounters passed over" if more > 0 else "")
 
 
 def _named_encounters(given: Sequence[str], resources: list[Located]) -> tuple[str, ...]:
