@@ -782,3 +782,32 @@ def test_the_day_zero_rule_names_the_inpatient_encounters_it_passed_over_and_why
     path = _bundle(tmp_path, PATIENT, *encounters, _obs(valueQuantity={"value": 90, "code": "%"}))
     (_, sc), = import_paths([path]).scenarios
     assert sc.scenario.day_zero.endswith(rule), sc.scenario.day_zero
+
+
+# --- events in time order ------------------------------------------------------------------------
+
+
+def test_readings_of_one_day_are_in_time_order_whatever_the_order_of_the_entries(tmp_path):
+    """The trial's SpO2 of 97 % at 06:00 and 85 % at 18:00 (+09:00) on one day: the order of the
+    entries decided which was "the latest reading that day" (rb-ecmo fired or not). The events are
+    now in the order of their instants, ties by type and id, and the files are identical."""
+    def spo2(rid: str, at: str, value: float) -> dict:
+        return _obs(id=rid, effectiveDateTime=at, valueQuantity={"value": value, "code": "%"})
+
+    clinical = [spo2("o-evening", "2021-01-05T18:00:00+09:00", 85), spo2("o-morning", "2021-01-05T06:00:00+09:00", 97),
+                spo2("o-utc", "2021-01-04T22:00:00Z", 91),  # 07:00 on the 5th at +09:00, the offset of day 0
+                spo2("o-same-b", "2021-01-06T06:00:00+09:00", 92), spo2("o-same-a", "2021-01-06T06:00:00+09:00", 93),
+                spo2("o-dated", "2021-01-05", 99),  # no time of day: before the timed readings of its day
+                {**_procedure("p-pe", performedDateTime="2021-01-05T12:00:00+09:00")},
+                _condition("c-jdm", recordedDate="2021-01-02")]
+    day_zero = {**ENCOUNTER, "period": {"start": "2021-01-01T08:00:00+09:00"}}
+    texts = []
+    for n, entries in enumerate((clinical, clinical[::-1])):
+        path = _bundle(tmp_path, PATIENT, day_zero, *entries)
+        result = CliRunner().invoke(app, ["import", "fhir", str(path), "--out", str(tmp_path / f"out{n}")])
+        assert result.exit_code == 0, result.output
+        texts.append((tmp_path / f"out{n}" / "fhir-p1.yaml").read_text())
+        (_, sc), = import_paths([path]).scenarios
+        assert [e.source.fhir.split("/")[1] for e in sc.events] == [
+            "o-dated", "o-morning", "o-utc", "p-pe", "o-evening", "o-same-a", "o-same-b"]
+    assert texts[0] == texts[1]

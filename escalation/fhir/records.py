@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from escalation.fhir import codes as C
@@ -19,9 +20,11 @@ from escalation.fhir.mapping import (
     Yield,
     base_event,
     codings,
+    extensions,
     extra_fields,
     fail,
     first,
+    instant,
     kind_of_code,
     measure_is_derived,
     most_specific,
@@ -65,6 +68,38 @@ def read(res: Located, clock: Clock, lookup: Lookup) -> Yield:
         return skipped(str(exc))
 
 
+def timing(res: Located) -> tuple[Any, Any, str]:
+    """(dateTime, Period, the Period's element name): where a record's day is read from."""
+    m = res.model
+    if res.type == "Observation":
+        return m.effectiveDateTime or m.effectiveInstant, m.effectivePeriod, "effectivePeriod"
+    if res.type == "Procedure":
+        return m.performedDateTime, m.performedPeriod, "performedPeriod"
+    if res.type == "DeviceUseStatement":
+        return m.timingDateTime, m.timingPeriod, "timingPeriod"
+    if res.type == "MedicationRequest":
+        dosage = _dosage(res)
+        repeat = dosage.timing.repeat if dosage is not None and dosage.timing is not None else None
+        bounds = repeat.boundsPeriod if repeat is not None else None
+        if bounds is not None and bounds.start is not None:
+            return None, bounds, "dosageInstruction.timing.repeat.boundsPeriod"
+        return m.authoredOn, None, "authoredOn"
+    if res.type in ("MedicationAdministration", "MedicationStatement"):
+        return m.effectiveDateTime, m.effectivePeriod, "effectivePeriod"
+    return None, None, ""  # a Condition: its day is read from onset and recordedDate
+
+
+def start_instant(res: Located, clock: Clock) -> datetime | None:
+    """The instant a record's event starts, where the record gives it as a timestamp; None for a
+    date or a partial date (no time of day), and where the export's uncertain-timing extension
+    gives the day instead. This orders the events of one day (see to_scenario._in_time_order)."""
+    if extensions(res.model, "uncertain-timing"):
+        return None
+    when, period, _ = timing(res)
+    start = when if when is not None else getattr(period, "start", None)
+    return instant(start, clock) if isinstance(start, datetime) else None
+
+
 # --- Observation -----------------------------------------------------------------------------
 
 
@@ -73,7 +108,7 @@ def observation(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     antibody = first(m.code, C.autoantibody_of)
     if antibody is not None:
         return _antibody(res, antibody)  # a result of the patient's, with no day in the format
-    day = point_day(res, clock, m.effectiveDateTime or m.effectiveInstant, m.effectivePeriod, "effectivePeriod")
+    day = point_day(res, clock, *timing(res))
     if day is None:
         return skipped("no effective date")
     kind = first(m.code, lambda s, c: c if s == C.EVENT_SYSTEM else None)
@@ -215,9 +250,7 @@ def condition(res: Located, clock: Clock, lookup: Lookup) -> Yield:
 
 
 def procedure(res: Located, clock: Clock, lookup: Lookup) -> Yield:
-    m = res.model
-    return _support_or_procedure(res, m.code, *span_days(res, clock, m.performedDateTime, m.performedPeriod,
-                                                         "performedPeriod"))
+    return _support_or_procedure(res, res.model.code, *span_days(res, clock, *timing(res)))
 
 
 def device_use(res: Located, clock: Clock, lookup: Lookup) -> Yield:
@@ -226,8 +259,7 @@ def device_use(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     device = lookup(res, m.device)
     if device is None:
         return skipped("device not in the input")
-    return _support_or_procedure(res, device.model.type, *span_days(res, clock, m.timingDateTime, m.timingPeriod,
-                                                                     "timingPeriod"))
+    return _support_or_procedure(res, device.model.type, *span_days(res, clock, *timing(res)))
 
 
 def _support_or_procedure(res: Located, concept: Any, day: Any, until: Any) -> Yield:
@@ -290,15 +322,9 @@ def _dosage(res: Located) -> Any:
 
 
 def _medication_days(res: Located, clock: Clock) -> tuple[Any, Any]:
-    m = res.model
-    if res.type != "MedicationRequest":
-        return span_days(res, clock, m.effectiveDateTime, m.effectivePeriod, "effectivePeriod")
-    dosage = _dosage(res)
-    repeat = dosage.timing.repeat if dosage is not None and dosage.timing is not None else None
-    bounds = repeat.boundsPeriod if repeat is not None else None
-    if bounds is not None and bounds.start is not None:
-        return span_days(res, clock, None, bounds, "dosageInstruction.timing.repeat.boundsPeriod")
-    return span_days(res, clock, m.authoredOn, None)
+    """An administration or statement over its effective time; an order from its planned start
+    (the dosage's boundsPeriod), else the day it was written (see `timing`)."""
+    return span_days(res, clock, *timing(res))
 
 
 def _dose(res: Located, dosage: Any) -> dict[str, Any] | None:

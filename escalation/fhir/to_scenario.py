@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +239,7 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
             tally.noted[(r.type, what)] += 1
     yields = [y for y, _ in read]
     missed = [u for y in yields for u in y.unmapped]
-    placed = _events(read)
+    placed = _events(read, clock)
     events = [e for e, _ in placed]
     if not events:
         return _not_written(name, "no record maps to an event of the vocabulary", clock, rule), None, missed
@@ -265,16 +265,61 @@ def _not_written(name: str, why: str, clock: Clock | None = None, rule: str | No
                          day_zero_rule=rule, events=0, diagnoses=0, skipped=why)
 
 
-def _events(read: Iterable[tuple[Yield, Located]]) -> list[tuple[dict[str, Any], Located]]:
-    """Every event with the resource it came from, its id unique within the scenario."""
-    out, seen = [], Counter()
+_Timed = tuple[dict[str, Any], Located, datetime | None]  # an event, its record, the instant it starts
+
+
+def _events(read: Iterable[tuple[Yield, Located]], clock: Clock) -> list[tuple[dict[str, Any], Located]]:
+    """Every event with the resource it came from, in time order (_in_time_order), its id unique
+    within the scenario."""
+    items: list[_Timed] = []
     for y, r in read:
-        for e in y.events:
-            seen[e["id"]] += 1
-            if seen[e["id"]] > 1:
-                e = {**e, "id": f"{e['id']}-{seen[e['id']]}"}
-            out.append((e, r))
+        if y.events:
+            at = records.start_instant(r, clock)
+            items += [(e, r, at) for e in y.events]
+    out, seen = [], Counter()
+    for e, r in _in_time_order(items):
+        seen[e["id"]] += 1
+        if seen[e["id"]] > 1:
+            e = {**e, "id": f"{e['id']}-{seen[e['id']]}"}
+        out.append((e, r))
     return out
+
+
+def _in_time_order(items: list[_Timed]) -> list[tuple[dict[str, Any], Located]]:
+    """Events in the order the replay reads as time within a day: of two readings placed on one
+    day, the one listed later is "the latest reading that day". Only days were kept before, so
+    the order of the input decided which of an SpO2 at 06:00 and one at 18:00 counted.
+
+    - Events whose record gives a timestamp are in the order of their instants; records at the
+      same instant are in the order of resource type and id, so that the order of the input
+      never matters for them.
+    - Events whose record gives only a date (or a partial date, or the export's uncertain-timing)
+      have no time of day: they keep their order in the input, as a scenario file's events do.
+      Nothing in the record orders them, and for a Bundle this project exported the input order
+      is the scenario's own order of same-day events, which a round trip must keep.
+    - The two are merged by first day; on a day with both, the untimed events come first: a
+      record's time, where it has one, places it within the day, and one without a time is not
+      taken to be the latest. This is the project's choice; no source settles it.
+    """
+    timed = sorted((i for i in items if i[2] is not None), key=lambda i: (i[2], i[1].type, i[1].id or ""))
+    untimed = [i for i in items if i[2] is None]
+    out: list[tuple[dict[str, Any], Located]] = []
+    t = u = 0
+    while t < len(timed) or u < len(untimed):
+        take_timed = u == len(untimed) or (t < len(timed) and _first_day(timed[t][0]) < _first_day(untimed[u][0]))
+        e, r, _ = timed[t] if take_timed else untimed[u]
+        out.append((e, r))
+        t, u = (t + 1, u) if take_timed else (t, u + 1)
+    return out
+
+
+def _first_day(event: dict[str, Any]) -> int:
+    """The first day an event may start on (an event with no lower bound: before any day)."""
+    day = event["day"]
+    if isinstance(day, int):
+        return day
+    low = day["between"][0] if "between" in day else day.get("on_or_after")
+    return low if low is not None else -(10**9)
 
 
 def _day_zero(patient: Located, encounters: list[Located], index: _Index, options: Options) -> tuple[Clock, str] | None:
