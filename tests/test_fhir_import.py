@@ -30,7 +30,8 @@ BULK, SYNTHEA, HL7 = FIXTURES / "bulk", FIXTURES / "synthea_like.json", FIXTURES
 
 
 def events_by_source(scenario) -> dict[str, object]:
-    return {e.source.fhir: e for e in scenario.events}
+    """Each event under every resource it cites: Observations charted at one instant are one event."""
+    return {c.fhir: e for e in scenario.events for c in (e.source, *e.also) if c.fhir}
 
 
 # --- Bulk Data: unrelated patients ---------------------------------------------------------------
@@ -811,3 +812,118 @@ def test_readings_of_one_day_are_in_time_order_whatever_the_order_of_the_entries
         assert [e.source.fhir.split("/")[1] for e in sc.events] == [
             "o-dated", "o-morning", "o-utc", "p-pe", "o-evening", "o-same-a", "o-same-b"]
     assert texts[0] == texts[1]
+
+
+# --- Observations charted at one instant ---------------------------------------------------------
+
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+
+
+def _reading(rid: str, loinc: str, value: float, unit: str, at: str = "2021-01-04T06:00:00+09:00", **kw) -> dict:
+    return _obs(id=rid, code={"coding": [{"system": LOINC, "code": loinc}]}, effectiveDateTime=at,
+                valueQuantity={"value": value, "system": UCUM, "code": unit}, **kw)
+
+
+VENTILATED = {"resourceType": "Procedure", "id": "p-vent", "status": "in-progress", "subject": {"reference": "Patient/p1"},
+              "code": {"coding": [{"system": "https://escalation.invalid/fhir/CodeSystem/code",
+                                   "code": "invasive_ventilation"}]},
+              "performedDateTime": "2021-01-02T10:00:00+09:00"}
+ZONED = {**ENCOUNTER, "period": {"start": "2021-01-01T08:00:00+09:00"}}
+
+
+def test_observations_of_one_instant_are_one_event_and_give_the_oxygenation_indices(tmp_path):
+    """The trial: a normal export writes one Observation per code, and the indices (OI, P/F, S/F,
+    OSI), computed from the values of one event, were never computed; pards-oi-severe and
+    step3-ecmo-oi could not fire. The same instant may be written in two offsets."""
+    from escalation.derive.readings import observation_readings
+
+    gas = [_reading("o-map", "76530-5", 20, "cm[H2O]"), _reading("o-fio2", "3150-0", 100, "%"),
+           _reading("o-pao2", "2703-7", 45, "mm[Hg]", at="2021-01-03T21:00:00Z"),
+           _reading("o-spo2", "59408-5", 85, "%"), _reading("o-pf", "50984-4", 45, "mm[Hg]")]
+    path = _bundle(tmp_path, PATIENT, ZONED, VENTILATED, *gas)
+    (_, sc), = import_paths([path]).scenarios
+    (event,) = [e for e in sc.events if e.kind == "observation"]
+    assert event.id == "observation-at-2021-01-03T21:00:00Z" and event.day.earliest == 3
+    assert set(event.values) == {"map", "fio2", "pao2", "spo2"} and set(event.reported) == {"pf"}
+    assert [c.fhir for c in (event.source, *event.also)] == [
+        "Observation/o-fio2", "Observation/o-map", "Observation/o-pao2", "Observation/o-pf", "Observation/o-spo2"]
+    assert event.also[0].detail == "the map reading of this event, charted at the same instant"
+    computed = {r.measure: r.value.value for r in observation_readings(event) if r.origin == "computed"}
+    assert computed == {"pf": 45.0, "oi": 44.4444, "sf": 85.0, "osi": 23.5294}
+    points = [(p.rule_id, p.day) for p in replay(path, PATHWAY).decision_points]
+    assert ("pards-oi-severe", 3) in points
+
+
+@pytest.mark.parametrize("second,together", [
+    (_reading("o-fio2", "3150-0", 60, "%", at="2021-01-04T06:05:00+09:00"), False),  # five minutes apart
+    (_reading("o-fio2", "3150-0", 60, "%", at="2021-01-04"), False),  # a date: no time of day
+    (_reading("o-fio2", "3150-0", 60, "%", at="2021-01-04T06:00:00.000+09:00"), True),
+    (_reading("o-spo2-2", "59408-5", 91, "%"), True),  # the same reading twice: kept once, both cited
+])
+def test_only_readings_at_the_same_instant_are_charted_together(tmp_path, second, together):
+    path = _bundle(tmp_path, PATIENT, ZONED, _reading("o-spo2", "59408-5", 91, "%"), second)
+    (_, sc), = import_paths([path]).scenarios
+    assert len(sc.events) == (1 if together else 2)
+    if together:
+        assert len(sc.events[0].also) == 1
+
+
+def test_readings_over_the_same_period_are_charted_together_and_other_periods_are_not(tmp_path):
+    def over(rid: str, loinc: str, value: float, unit: str, end: str) -> dict:
+        r = _reading(rid, loinc, value, unit)
+        del r["effectiveDateTime"]
+        return {**r, "effectivePeriod": {"start": "2021-01-04T06:00:00+09:00", "end": end}}
+
+    path = _bundle(tmp_path, PATIENT, ZONED, over("o-spo2", "59408-5", 91, "%", "2021-01-04T08:00:00+09:00"),
+                   over("o-fio2", "3150-0", 60, "%", "2021-01-04T08:00:00+09:00"),
+                   over("o-map", "76530-5", 12, "cm[H2O]", "2021-01-04T09:00:00+09:00"),
+                   _reading("o-point", "2703-7", 80, "mm[Hg]"))  # a point at the periods' start: not together
+    (_, sc), = import_paths([path]).scenarios
+    assert sorted(len(e.values) for e in sc.events) == [1, 1, 2]
+    assert "observation-at-2021-01-03T21:00:00Z--2021-01-03T23:00:00Z" in [e.id for e in sc.events]
+
+
+def test_one_measure_with_two_values_at_one_instant_is_not_charted_together_and_the_summary_says_so(tmp_path):
+    """Which SpO2 goes with the FiO2 is not in the record: no reading of that instant is put
+    together, each stays its own event, and the summary notes the records."""
+    path = _bundle(tmp_path, PATIENT, ZONED, _reading("o-spo2", "59408-5", 85, "%"),
+                   _reading("o-spo2-b", "59408-5", 97, "%"), _reading("o-fio2", "3150-0", 60, "%"))
+    imported = import_paths([path])
+    (_, sc), = imported.scenarios
+    assert sorted(e.source.fhir for e in sc.events) == ["Observation/o-fio2", "Observation/o-spo2",
+                                                         "Observation/o-spo2-b"]
+    assert all(not e.also for e in sc.events)
+    (noted,) = imported.summary.noted
+    assert (noted.resource_type, noted.count) == ("Observation", 3)
+    assert noted.note == ("spo2 given twice with different values at one instant (2021-01-03T21:00:00Z): readings "
+                          "of that instant not charted together, so no index is computed from them "
+                          "(Observation/o-fio2, Observation/o-spo2, Observation/o-spo2-b)")
+
+
+def test_charting_together_does_not_depend_on_the_order_of_the_entries(tmp_path):
+    gas = [_reading("o-map", "76530-5", 20, "cm[H2O]"), _reading("o-fio2", "3150-0", 100, "%"),
+           _reading("o-pao2", "2703-7", 45, "mm[Hg]")]
+    dumped = []
+    for entries in (gas, gas[::-1]):
+        (data, _), = import_paths([_bundle(tmp_path, PATIENT, ZONED, *entries)]).scenarios
+        dumped.append(data["events"])
+    assert dumped[0] == dumped[1]
+
+
+def test_an_exported_bundle_is_not_charted_together_even_with_timestamps(tmp_path):
+    """The export writes one resource per scenario event (readings taken together as components):
+    its records keep their events, so that a round trip gives back the scenario it exported."""
+    from escalation.fhir.export import to_bundle
+
+    scenario = load_scenario(ROOT / "scenarios" / "index_case.yaml")
+    bundle = to_bundle(scenario)
+    for entry in bundle["entry"]:
+        r = entry["resource"]
+        if r["resourceType"] == "Observation" and "effectiveDateTime" in r:
+            r["effectiveDateTime"] = r["effectiveDateTime"] + "T06:00:00Z"  # every reading at one time of day
+    path = tmp_path / "exported.json"
+    path.write_text(json.dumps(bundle))
+    (_, again), = import_paths([path]).scenarios
+    assert sorted(e.id for e in again.events) == sorted(e.id for e in scenario.events)  # (now in time order)

@@ -89,6 +89,34 @@ def timing(res: Located) -> tuple[Any, Any, str]:
     return None, None, ""  # a Condition: its day is read from onset and recordedDate
 
 
+def charted_at(res: Located, clock: Clock) -> tuple[datetime, ...] | None:
+    """When an Observation's readings were charted, as a key under which readings of one patient
+    at the same time are put together (to_scenario._charted_together): its effectiveDateTime or
+    effectiveInstant as an instant, or its effectivePeriod's start and end, each a timestamp.
+    None for a date or partial date (no time of day, so not known to be simultaneous with
+    anything), and for a record this project's export wrote (its event id, its extensions or
+    its tags): the export writes one resource per scenario event and charts readings taken
+    together as components already, and a round trip must give back the same events."""
+    if res.type != "Observation" or _exported(res):
+        return None
+    m = res.model
+    when = m.effectiveDateTime or m.effectiveInstant
+    if when is not None:
+        return (instant(when, clock),) if isinstance(when, datetime) else None
+    period = m.effectivePeriod
+    if period is not None and isinstance(period.start, datetime) and isinstance(period.end, datetime):
+        return instant(period.start, clock), instant(period.end, clock)
+    return None
+
+
+def _exported(res: Located) -> bool:
+    m = res.model
+    ours = C.extension("")
+    return (any(i.system == C.EVENT_ID for i in m.identifier or [])
+            or any((e.url or "").startswith(ours) for e in m.extension or [])
+            or any(t.system == C.TAG_SYSTEM for t in (m.meta.tag if m.meta else None) or []))
+
+
 def start_instant(res: Located, clock: Clock) -> datetime | None:
     """The instant a record's event starts, where the record gives it as a timestamp; None for a
     date or a partial date (no time of day), and where the export's uncertain-timing extension

@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -239,14 +239,14 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
             tally.noted[(r.type, what)] += 1
     yields = [y for y, _ in read]
     missed = [u for y in yields for u in y.unmapped]
-    placed = _events(read, clock)
+    placed = _events(read, clock, tally.noted)
     events = [e for e, _ in placed]
     if not events:
         return _not_written(name, "no record maps to an event of the vocabulary", clock, rule), None, missed
     sid = _scenario_id(patient, ids)
     data = _scenario_data(sid, patient, clock, rule, demographics, yields, events)
     diagnosed = [(d, r) for y, r in read for d in y.diagnoses]
-    scenario = _validate(data, placed, diagnosed, patient)
+    scenario = _validate(data, diagnosed, patient)
     report = PatientImport(patient=name, scenario_id=sid, day_zero=clock.day_zero.isoformat(), day_zero_rule=rule,
                            events=len(events), diagnoses=len(data["patient"]["diagnoses"]))
     return report, (data, scenario), missed
@@ -268,14 +268,23 @@ def _not_written(name: str, why: str, clock: Clock | None = None, rule: str | No
 _Timed = tuple[dict[str, Any], Located, datetime | None]  # an event, its record, the instant it starts
 
 
-def _events(read: Iterable[tuple[Yield, Located]], clock: Clock) -> list[tuple[dict[str, Any], Located]]:
-    """Every event with the resource it came from, in time order (_in_time_order), its id unique
-    within the scenario."""
+def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, noted: Counter) -> list[tuple[dict[str, Any], Located]]:
+    """Every event with the resource it came from, each checked alone (so that an error names
+    its resource); Observations charted at one instant as one event (_charted_together); in time
+    order (_in_time_order); each id unique within the scenario."""
     items: list[_Timed] = []
+    charted: dict[tuple[datetime, ...], list[int]] = {}
     for y, r in read:
-        if y.events:
-            at = records.start_instant(r, clock)
-            items += [(e, r, at) for e in y.events]
+        if not y.events:
+            continue
+        for e in y.events:
+            _check(_EVENT, "a scenario event", e, r, 1)
+        key = records.charted_at(r, clock) if [e["kind"] for e in y.events] == ["observation"] else None
+        if key is not None:
+            charted.setdefault(key, []).append(len(items))
+        at = records.start_instant(r, clock)
+        items += [(e, r, at) for e in y.events]
+    items = _charted_together(items, charted, noted)
     out, seen = [], Counter()
     for e, r in _in_time_order(items):
         seen[e["id"]] += 1
@@ -283,6 +292,85 @@ def _events(read: Iterable[tuple[Yield, Located]], clock: Clock) -> list[tuple[d
             e = {**e, "id": f"{e['id']}-{seen[e['id']]}"}
         out.append((e, r))
     return out
+
+
+def _charted_together(items: list[_Timed], charted: dict[tuple[datetime, ...], list[int]],
+                      noted: Counter) -> list[_Timed]:
+    """Observations of one patient charted at the same instant become one observation event.
+
+    A normal export writes one Observation per code (MAP, FiO2, PaO2, SpO2 each on its own),
+    while the oxygenation indices (OI, P/F, S/F, OSI) are computed from the values of one
+    observation event (derive/readings.py): read one event per resource, no index was ever
+    computed, and the rules on them could not fire. Readings are charted together when their
+    records' effectiveDateTime (or effectiveInstant) is the same instant after parsing, or their
+    effectivePeriod has the same start and end, each a timestamp. An index needs simultaneous
+    values: readings at different times of one day, or given as a date only (no time of day),
+    are not put together (the derive stage's contract, one event's values taken together, is
+    kept; only the import decides what one event holds).
+
+    Only records whose measures differ are charted together; a measure given twice with the same
+    reading is kept once and both records cited. A measure given twice with different values is
+    a conflict the record does not settle (which PaO2 goes with the MAP?): none of the readings of
+    that instant are put together, each stays its own event as before, and the summary notes it.
+    Records this project's export wrote are left as they are: the export writes one resource per
+    scenario event, readings taken together already as components (records.charted_at).
+
+    The event cites every record (`source` the first by id, the others under `also`, each with
+    the readings it gave); its id is made from the instant, so it does not depend on the input.
+    """
+    merged: dict[int, _Timed] = {}  # the first member's place -> the event charted together
+    dropped: set[int] = set()
+    for key, members in charted.items():
+        if len(members) < 2:
+            continue
+        group = sorted(members, key=lambda i: (items[i][1].id or "", i))
+        conflict = _conflict([items[i][0] for i in group])
+        if conflict is not None:
+            names = ", ".join(items[i][1].name for i in group)
+            for i in group:
+                noted[(items[i][1].type, f"{conflict} at one instant ({_stamp(key[0])}): readings of that "
+                                         f"instant not charted together, so no index is computed from them "
+                                         f"({names})")] += 1
+            continue
+        event = _one_event(key, [(items[i][0], items[i][1]) for i in group])
+        merged[min(members)] = (event, items[group[0]][1], key[0])
+        dropped |= set(members)
+    return [merged[i] if i in merged else item for i, item in enumerate(items) if i in merged or i not in dropped]
+
+
+def _conflict(events: list[dict[str, Any]]) -> str | None:
+    """`spo2 given twice with different values` where two events give one measure differently."""
+    seen: dict[str, Any] = {}
+    for e in events:
+        for group in ("values", "reported"):
+            for measure, reading in e.get(group, {}).items():
+                if measure in seen and seen[measure] != reading:
+                    return f"{measure} given twice with different values"
+                seen[measure] = reading
+    return None
+
+
+def _one_event(key: tuple[datetime, ...], members: list[tuple[dict[str, Any], Located]]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    reported: dict[str, Any] = {}
+    cited = []
+    for e, r in members:
+        values.update(e.get("values", {}))
+        reported.update(e.get("reported", {}))
+        gave = [*e.get("values", {}), *e.get("reported", {})]
+        cited.append({"fhir": r.name, "detail": f"the {' and '.join(gave)} reading{'s' if len(gave) > 1 else ''} "
+                                                f"of this event, charted at the same instant"})
+    notes = list(dict.fromkeys(e["note"] for e, _ in members if e.get("note")))
+    event: dict[str, Any] = {"id": "observation-at-" + "--".join(_stamp(t) for t in key), "kind": "observation",
+                             "day": members[0][0]["day"], "source": cited[0], "also": cited[1:]}
+    if notes:
+        event["note"] = "; ".join(notes)
+    return {**event, **({"values": values} if values else {}), **({"reported": reported} if reported else {})}
+
+
+def _stamp(t: datetime) -> str:
+    """An instant in UTC, as the id of an event charted together and in the summary's notes."""
+    return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _in_time_order(items: list[_Timed]) -> list[tuple[dict[str, Any], Located]]:
@@ -495,21 +583,23 @@ def _scenario_data(sid: str, patient: Located, clock: Clock, rule: str, demograp
     }
 
 
-def _validate(data: dict[str, Any], placed: list[tuple[dict[str, Any], Located]],
-              diagnosed: list[tuple[dict[str, Any], Located]], patient: Located) -> Scenario:
-    """Each event and each diagnosis checked alone first, so that an error names the resource it
-    came from (not the Patient, as a check of the whole scenario would)."""
-    for adapter, what, entries, skip in ((_EVENT, "a scenario event", placed, 1),
-                                         (_DIAGNOSIS, "a diagnosis", diagnosed, 0)):
-        for entry, res in entries:
-            try:
-                adapter.validate_python(entry)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                path = list(err["loc"][skip:]) + (list(err["ctx"]["path"]) if err["type"] == "located" else [])
-                msg = err["ctx"]["message"] if err["type"] == "located" else err["msg"].removeprefix("Value error, ")
-                where = ".".join(str(p) for p in path)
-                raise fail(res, f"cannot be {what}: {where + ': ' if where else ''}{msg}") from None
+def _check(adapter: TypeAdapter, what: str, entry: dict[str, Any], res: Located, skip: int) -> None:
+    """One event or diagnosis checked alone, so that an error names the resource it came from
+    (not the Patient, as a check of the whole scenario would)."""
+    try:
+        adapter.validate_python(entry)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = list(err["loc"][skip:]) + (list(err["ctx"]["path"]) if err["type"] == "located" else [])
+        msg = err["ctx"]["message"] if err["type"] == "located" else err["msg"].removeprefix("Value error, ")
+        where = ".".join(str(p) for p in path)
+        raise fail(res, f"cannot be {what}: {where + ': ' if where else ''}{msg}") from None
+
+
+def _validate(data: dict[str, Any], diagnosed: list[tuple[dict[str, Any], Located]], patient: Located) -> Scenario:
+    """Each diagnosis checked alone first (each event was, as it was read: _events), then the whole."""
+    for entry, res in diagnosed:
+        _check(_DIAGNOSIS, "a diagnosis", entry, res, 0)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
