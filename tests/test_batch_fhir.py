@@ -238,7 +238,7 @@ def test_a_bundle_in_a_batch_says_in_its_replay_rows_what_its_import_left_out(tm
     notes = {r["scenario_id"]: r["fhir_import"] for r in replays}
     assert notes["index-case"] is None
     bundle_note = next(v for k, v in notes.items() if k.startswith("fhir-"))
-    assert "day 0 is 2021-03-01" in bundle_note and "2 with a code that maps to nothing" in bundle_note
+    assert "day 0 is 2021-03-01" in bundle_note and "2 with no code or value that maps" in bundle_note
 
 
 def test_a_patient_twice_in_an_export_is_replayed_once(tmp_path: Path):

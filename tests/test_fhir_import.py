@@ -31,7 +31,8 @@ BULK, SYNTHEA, HL7 = FIXTURES / "bulk", FIXTURES / "synthea_like.json", FIXTURES
 
 
 def events_by_source(scenario) -> dict[str, object]:
-    return {e.source.fhir: e for e in scenario.events}
+    """Each event under every resource it cites: Observations charted at one instant are one event."""
+    return {c.fhir: e for e in scenario.events for c in (e.source, *e.also) if c.fhir}
 
 
 # --- Bulk Data: unrelated patients ---------------------------------------------------------------
@@ -45,7 +46,9 @@ def test_bulk_folder_of_unrelated_patients_imports_without_error_and_gives_no_de
                        "import-summary.json"]
     for name in written[:-1]:
         assert replay(tmp_path / "out" / name, PATHWAY).decision_points == []
-    assert "Unmapped codes (11; counted, not imported):" in result.stdout
+    shown = " ".join(result.stdout.split())
+    assert ("Unmapped codes (11, counted by code, not imported; 10 records left out with no code or value that "
+            "maps):") in shown  # the blood-pressure panel has two unmapped codes: one record
     assert "2 x Observation http://loinc.org|8867-4 'Heart rate'" in result.stdout
     assert "Patient/p-adult: no scenario: aged 57.17 at day 0" in result.stdout
     assert "Not read (types the import does not use): Immunization 1" in result.stdout
@@ -53,6 +56,8 @@ def test_bulk_folder_of_unrelated_patients_imports_without_error_and_gives_no_de
 
 def test_the_summary_counts_every_record_not_imported():
     summary = import_paths([BULK]).summary
+    assert summary.unmapped_records == {"Condition": 3, "DeviceUseStatement": 1, "MedicationRequest": 1,
+                                        "Observation": 4, "Procedure": 1}
     unmapped = {(u.resource_type, u.system, u.code): u.count for u in summary.unmapped}
     assert unmapped[("Observation", "http://loinc.org", "8867-4")] == 2
     assert unmapped[("Procedure", "http://snomed.info/sct", "80146002")] == 1
@@ -517,8 +522,8 @@ def test_a_bundle_replayed_in_memory_says_its_day_zero_and_what_was_left_out():
     assert table.exit_code == 0, table.output
     shown = " ".join(table.stdout.split())
     assert "FHIR: imported in memory from FHIR R4; day 0 is 2021-03-01, the start of Encounter/enc-1" in shown
-    assert ("records left out: 2 with a code that maps to nothing, 1 of resource types the import does "
-            "not read (`escalation import fhir` or `check` lists each)") in shown
+    assert ("records left out: 2 with no code or value that maps (2 unmapped codes in all), 1 of resource "
+            "types the import does not read (`escalation import fhir` or `check` lists each)") in shown
     scenario = json.loads(CliRunner().invoke(app, ["replay", str(SYNTHEA), "--format", "json"]).stdout)["scenario"]
     assert scenario["fhir_import"].startswith("imported in memory from FHIR R4; day 0 is 2021-03-01")
     explained = CliRunner().invoke(app, ["explain", str(SYNTHEA)])
@@ -720,3 +725,359 @@ def test_the_same_type_and_id_with_other_content_is_an_error_naming_both_places(
     if len(paths) == 1:
         checked = CliRunner().invoke(app, ["check", str(paths[0])])
         assert checked.exit_code == 2 and checked.stderr == result.stderr
+
+
+# --- records whose own dates contradict each other --------------------------------------------------
+
+
+def _condition(rid: str = "c1", code: str = "JDM", **kw) -> dict:
+    return {"resourceType": "Condition", "id": rid, "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "https://escalation.invalid/fhir/CodeSystem/diagnosis", "code": code}]},
+            **kw}
+
+
+def _procedure(rid: str, **kw) -> dict:
+    return {"resourceType": "Procedure", "id": rid, "status": "completed", "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "225067007"}]}, **kw}
+
+
+def test_a_record_whose_dates_contradict_each_other_is_skipped_naming_it_and_the_rest_is_imported(tmp_path):
+    """The trial's Condition with its onset after its recordedDate failed the whole import and
+    blamed the Patient; a Period that ends before it starts (FHIR invariant per-1) did the same,
+    naming the record. Each is now one skipped record, named with its reason."""
+    given = _administered("m-psl", "8638")
+    del given["effectiveDateTime"]
+    given["effectivePeriod"] = {"start": "2021-01-03T20:00:00-05:00", "end": "2021-01-04T09:00:00+09:00"}  # 9 h early
+    seen = _obs(id="o-back", effectivePeriod={"start": "2021-01-05", "end": "2021-01-04"},
+                valueQuantity={"value": 90, "code": "%"})
+    del seen["effectiveDateTime"]
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER,
+                   _condition("c-jdm", onsetDateTime="2021-02-20", recordedDate="2021-02-10"),
+                   _condition("c-ild", "RP-ILD", onsetDateTime="2021-01", recordedDate="2021-01-02"),
+                   _procedure("p-pe", performedPeriod={"start": "2021-01-20", "end": "2021-01-12"}),
+                   _procedure("p-pe-ok", performedPeriod={"start": "2021-01-12", "end": "2021-01-20"}),
+                   given, seen, _obs(id="o-ok", valueQuantity={"value": 92, "code": "%"}))
+    result = _run(tmp_path, str(path))
+    assert result.exit_code == 0, result.output
+    imported = import_paths([path])
+    (_, sc), = imported.scenarios
+    assert [d.code for d in sc.patient.diagnoses] == ["RP-ILD"]
+    assert sorted(events_by_source(sc)) == ["Observation/o-ok", "Procedure/p-pe-ok"]
+    skipped = {(s.resource_type, s.reason): s.count for s in imported.summary.skipped}
+    assert skipped == {
+        ("Condition", "onset (2021-02-20) is after recordedDate (2021-02-10): no day lies between them for "
+                      "the diagnosis (Condition/c-jdm)"): 1,
+        ("Procedure", "performedPeriod ends (2021-01-12) before it starts (2021-01-20), which FHIR's invariant "
+                      "per-1 forbids (Procedure/p-pe)"): 1,
+        ("MedicationAdministration", "effectivePeriod ends (2021-01-04T09:00:00+09:00) before it starts "
+                                     "(2021-01-03T20:00:00-05:00), which FHIR's invariant per-1 forbids "
+                                     "(MedicationAdministration/m-psl)"): 1,
+        ("Observation", "effectivePeriod ends (2021-01-04) before it starts (2021-01-05), which FHIR's "
+                        "invariant per-1 forbids (Observation/o-back)"): 1,
+    }
+    assert "(Condition/c-jdm)" in " ".join(result.stdout.split())
+
+
+def test_a_diagnosis_the_scenario_cannot_hold_is_an_error_naming_the_condition_not_the_patient(tmp_path):
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, _condition("c-old", recordedDate="1850-01-01"),
+                   _obs(valueQuantity={"value": 90, "code": "%"}))
+    result = _run(tmp_path, str(path))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {path}:4 (Condition/c-old): cannot be a diagnosis: day:"), result.stderr
+
+
+# --- several codings of one concept --------------------------------------------------------------
+
+
+SNOMED = "http://snomed.info/sct"
+
+
+@pytest.mark.parametrize("order", [("233573008", "786453001"), ("786453001", "233573008")])
+def test_of_several_codings_that_map_the_most_specific_kind_is_imported_whatever_their_order(tmp_path, order):
+    """The trial's Procedure coded [ECMO (mode not stated), VV-ECMO] imported as ECMO: the first
+    coding won, and the mode was lost. VV-ECMO is a kind of ECMO (vocabulary KIND_OF)."""
+    ecmo = _procedure("p-ecmo", performedDateTime="2021-01-05",
+                      code={"coding": [{"system": SNOMED, "code": c} for c in order]})
+    diagnosis = _condition("c-ild", "ILD", recordedDate="2021-01-02", verificationStatus={"coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]})
+    diagnosis["code"]["coding"].append({"system": diagnosis["code"]["coding"][0]["system"], "code": "RP-ILD"})
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, ecmo, diagnosis)
+    imported = import_paths([path])
+    (_, sc), = imported.scenarios
+    assert events_by_source(sc)["Procedure/p-ecmo"].code == "VV-ECMO"
+    assert [d.code for d in sc.patient.diagnoses] == ["RP-ILD"]
+    assert imported.summary.noted == []  # a narrower and a broader code: nothing to note
+
+
+def test_codings_that_map_to_unrelated_codes_keep_the_first_and_the_summary_says_so(tmp_path):
+    both = _procedure("p-both", performedDateTime="2021-01-05", code={"coding": [
+        {"system": SNOMED, "code": "225067007"}, {"system": SNOMED, "code": "786453001"}]})
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, both)
+    imported = import_paths([path])
+    (_, sc), = imported.scenarios
+    assert events_by_source(sc)["Procedure/p-both"].code == "PE"
+    (noted,) = imported.summary.noted
+    assert (noted.resource_type, noted.count) == ("Procedure", 1)
+    assert noted.note == ("its codings map to codes of which neither is a kind of the other (PE, VV-ECMO): "
+                          "the first, PE, is imported")
+    shown = " ".join(_run(tmp_path, str(path)).stdout.split())
+    assert "Records imported with a note: - 1 x Procedure: its codings map to codes" in shown
+    replayed = " ".join(CliRunner().invoke(app, ["replay", str(path)]).stdout.split())
+    assert "no record left out; 1 record imported with a note (`escalation import fhir` lists each)" in replayed
+
+
+# --- Condition.verificationStatus ----------------------------------------------------------------
+
+
+def _verified(code: str, system: str | None = "http://terminology.hl7.org/CodeSystem/condition-ver-status") -> dict:
+    return {"coding": [{"system": system, "code": code} if system else {"code": code}]}
+
+
+def test_only_a_confirmed_condition_or_one_without_a_verification_status_is_a_diagnosis(tmp_path):
+    """FHIR R4 condition-ver-status: unconfirmed ("not sufficient ... evidence to treat this as a
+    confirmed condition") and its kinds provisional and differential are not a diagnosis made; the
+    trial's differential RP-ILD met the rules' diagnosis condition. A Condition with no
+    verificationStatus is imported (the project's choice) and noted."""
+    conditions = [
+        _condition("c-confirmed", "JDM", recordedDate="2021-01-02", verificationStatus=_verified("confirmed")),
+        _condition("c-absent", "RP-ILD", recordedDate="2021-01-02"),
+        _condition("c-differential", "ILD", recordedDate="2021-01-02", verificationStatus=_verified("differential")),
+        _condition("c-provisional", "ILD", recordedDate="2021-01-02", verificationStatus=_verified("provisional")),
+        _condition("c-unconfirmed", "ILD", recordedDate="2021-01-02", verificationStatus=_verified("unconfirmed")),
+        _condition("c-refuted", "ILD", recordedDate="2021-01-02", verificationStatus=_verified("refuted")),
+        _condition("c-no-system", "ILD", recordedDate="2021-01-02", verificationStatus=_verified("confirmed", None)),
+        _condition("c-snomed", "ILD", recordedDate="2021-01-02",
+                   verificationStatus={"coding": [{"system": SNOMED, "code": "410605003"}], "text": "confirmed"}),
+    ]
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, *conditions, _obs(valueQuantity={"value": 90, "code": "%"}))
+    imported = import_paths([path])
+    (_, sc), = imported.scenarios
+    assert sorted((d.code, d.source.fhir) for d in sc.patient.diagnoses) == [
+        ("ILD", "Condition/c-no-system"), ("JDM", "Condition/c-confirmed"), ("RP-ILD", "Condition/c-absent")]
+    skipped = {s.reason: s.count for s in imported.summary.skipped if s.resource_type == "Condition"}
+    assert skipped == {
+        "not confirmed (verificationStatus differential)": 1, "not confirmed (verificationStatus provisional)": 1,
+        "not confirmed (verificationStatus unconfirmed)": 1, "verificationStatus refuted": 1,
+        "verificationStatus not read: it has no code of condition-ver-status, and a Condition whose "
+        "verification cannot be read is not taken as a diagnosis made": 1}
+    assert [(n.resource_type, n.note, n.count) for n in imported.summary.noted] == [
+        ("Condition", "no verificationStatus: imported as a diagnosis made (the project's choice where FHIR says "
+                      "nothing either way)", 1)]
+
+
+def test_an_unconfirmed_condition_is_no_reason_for_the_day_zero_encounter_either(tmp_path):
+    provisional = _condition("c-ild", "RP-ILD", recordedDate="2021-02-01", verificationStatus=_verified("provisional"))
+    first = {**ENCOUNTER, "id": "e-first", "period": {"start": "2021-01-01"}}
+    second = {**ENCOUNTER, "id": "e-ild", "period": {"start": "2021-02-01"},
+              "diagnosis": [{"condition": {"reference": "Condition/c-ild"}}]}
+    path = _bundle(tmp_path, PATIENT, first, second, provisional, _obs(valueQuantity={"value": 90, "code": "%"}))
+    (_, sc), = import_paths([path]).scenarios
+    assert sc.scenario.day_zero.startswith("start of Encounter/e-first ")
+    assert not sc.patient.diagnoses
+
+
+# --- records and codes counted apart --------------------------------------------------------------
+
+
+def test_a_record_with_several_unmapped_codes_is_one_record_left_out(tmp_path):
+    """The trial's line said "records left out: 4 with a code that maps to nothing" for three
+    records: a blood-pressure panel's two unmapped components were counted as two records."""
+    loinc = "http://loinc.org"
+    bp = _obs(id="o-bp", code={"coding": [{"system": loinc, "code": "85354-9"}]}, component=[
+        {"code": {"coding": [{"system": loinc, "code": c}]}, "valueQuantity": {"value": v, "code": "mm[Hg]"}}
+        for c, v in (("8480-6", 110), ("8462-4", 70))])
+    crp = _obs(id="o-crp", code={"coding": [{"system": loinc, "code": "1988-5"}]}, valueQuantity={"value": 45})
+    half = _obs(id="o-half", code={"coding": [{"system": loinc, "code": "85354-9"}]}, component=[
+        {"code": {"coding": [{"system": loinc, "code": "8480-6"}]}, "valueQuantity": {"value": 110, "code": "mm[Hg]"}},
+        {"code": {"coding": [{"system": loinc, "code": "59408-5"}]}, "valueQuantity": {"value": 95, "code": "%"}}])
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, bp, crp, half)
+    summary = import_paths([path]).summary
+    assert summary.unmapped_records == {"Observation": 2}  # o-half is imported, without its unmapped code
+    assert sum(u.count for u in summary.unmapped) == 4
+    replayed = " ".join(CliRunner().invoke(app, ["replay", str(path)]).stdout.split())
+    assert "records left out: 2 with no code or value that maps (4 unmapped codes in all)" in replayed
+    shown = " ".join(_run(tmp_path, str(path)).stdout.split())
+    assert "Unmapped codes (4, counted by code, not imported; 2 records left out with no code or value" in shown
+
+
+def test_unmapped_codes_in_records_otherwise_imported_are_not_records_left_out(tmp_path):
+    half = _obs(id="o-half", code={"coding": [{"system": "http://loinc.org", "code": "85354-9"}]}, component=[
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+         "valueQuantity": {"value": 110, "code": "mm[Hg]"}},
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "59408-5"}]}, "valueQuantity": {"value": 95, "code": "%"}}])
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, half)
+    replayed = " ".join(CliRunner().invoke(app, ["replay", str(path)]).stdout.split())
+    assert ("no record left out; 1 unmapped code in records otherwise imported (`escalation import fhir` lists "
+            "each)") in replayed
+
+
+# --- the day-0 rule names the inpatient encounters it passed over ---------------------------------
+
+
+def _ambulatory(rid: str, start: str) -> dict:
+    return {**ENCOUNTER, "id": rid, "period": {"start": start},
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}}
+
+
+@pytest.mark.parametrize("encounters,rule", [
+    # the trial's: the stay's start is a month only, so an earlier outpatient visit set day 0
+    ([_ambulatory("e-amb", "2021-01-01"), _stay("e-imp", "2021-03", "RP-ILD")],
+     "the first encounter (no inpatient encounter whose start can be day 0; inpatient Encounter/e-imp passed "
+     "over: its start 2021-03 is not a full date)"),
+    ([_inpatient("e-plain", "2021-01-01"), _stay("e-imp", "2021-03", "RP-ILD")],
+     "the first inpatient encounter (none whose start can be day 0 has a diagnosis of the rule set: JDM, RP-ILD); "
+     "inpatient Encounter/e-imp passed over: its start 2021-03 is not a full date"),
+    ([_stay("e-ild", "2021-01-01", "RP-ILD"), {**_stay("e-gone", "2020-12-01", "JDM"), "status": "cancelled"},
+      _inpatient("e-plain", "2021-01")],
+     "the first inpatient encounter with a diagnosis of the rule set (JDM, RP-ILD); inpatient Encounter/e-gone "
+     "passed over: its status is cancelled"),
+    ([_ambulatory("e-amb", "2021-01-01")], "the first encounter (no inpatient encounter)"),
+])
+def test_the_day_zero_rule_names_the_inpatient_encounters_it_passed_over_and_why(tmp_path, encounters, rule):
+    path = _bundle(tmp_path, PATIENT, *encounters, _obs(valueQuantity={"value": 90, "code": "%"}))
+    (_, sc), = import_paths([path]).scenarios
+    assert sc.scenario.day_zero.endswith(rule), sc.scenario.day_zero
+
+
+# --- events in time order ------------------------------------------------------------------------
+
+
+def test_readings_of_one_day_are_in_time_order_whatever_the_order_of_the_entries(tmp_path):
+    """The trial's SpO2 of 97 % at 06:00 and 85 % at 18:00 (+09:00) on one day: the order of the
+    entries decided which was "the latest reading that day" (rb-ecmo fired or not). The events are
+    now in the order of their instants, ties by type and id, and the files are identical."""
+    def spo2(rid: str, at: str, value: float) -> dict:
+        return _obs(id=rid, effectiveDateTime=at, valueQuantity={"value": value, "code": "%"})
+
+    clinical = [spo2("o-evening", "2021-01-05T18:00:00+09:00", 85), spo2("o-morning", "2021-01-05T06:00:00+09:00", 97),
+                spo2("o-utc", "2021-01-04T22:00:00Z", 91),  # 07:00 on the 5th at +09:00, the offset of day 0
+                spo2("o-same-b", "2021-01-06T06:00:00+09:00", 92), spo2("o-same-a", "2021-01-06T06:00:00+09:00", 93),
+                spo2("o-dated", "2021-01-05", 99),  # no time of day: before the timed readings of its day
+                {**_procedure("p-pe", performedDateTime="2021-01-05T12:00:00+09:00")},
+                _condition("c-jdm", recordedDate="2021-01-02")]
+    day_zero = {**ENCOUNTER, "period": {"start": "2021-01-01T08:00:00+09:00"}}
+    texts = []
+    for n, entries in enumerate((clinical, clinical[::-1])):
+        path = _bundle(tmp_path, PATIENT, day_zero, *entries)
+        result = CliRunner().invoke(app, ["import", "fhir", str(path), "--out", str(tmp_path / f"out{n}")])
+        assert result.exit_code == 0, result.output
+        texts.append((tmp_path / f"out{n}" / "fhir-p1.yaml").read_text())
+        (_, sc), = import_paths([path]).scenarios
+        assert [e.source.fhir.split("/")[1] for e in sc.events] == [
+            "o-dated", "o-morning", "o-utc", "p-pe", "o-evening", "o-same-a", "o-same-b"]
+    assert texts[0] == texts[1]
+
+
+# --- Observations charted at one instant ---------------------------------------------------------
+
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+
+
+def _reading(rid: str, loinc: str, value: float, unit: str, at: str = "2021-01-04T06:00:00+09:00", **kw) -> dict:
+    return _obs(id=rid, code={"coding": [{"system": LOINC, "code": loinc}]}, effectiveDateTime=at,
+                valueQuantity={"value": value, "system": UCUM, "code": unit}, **kw)
+
+
+VENTILATED = {"resourceType": "Procedure", "id": "p-vent", "status": "in-progress", "subject": {"reference": "Patient/p1"},
+              "code": {"coding": [{"system": "https://escalation.invalid/fhir/CodeSystem/code",
+                                   "code": "invasive_ventilation"}]},
+              "performedDateTime": "2021-01-02T10:00:00+09:00"}
+ZONED = {**ENCOUNTER, "period": {"start": "2021-01-01T08:00:00+09:00"}}
+
+
+def test_observations_of_one_instant_are_one_event_and_give_the_oxygenation_indices(tmp_path):
+    """The trial: a normal export writes one Observation per code, and the indices (OI, P/F, S/F,
+    OSI), computed from the values of one event, were never computed; pards-oi-severe and
+    step3-ecmo-oi could not fire. The same instant may be written in two offsets."""
+    from escalation.derive.readings import observation_readings
+
+    gas = [_reading("o-map", "76530-5", 20, "cm[H2O]"), _reading("o-fio2", "3150-0", 100, "%"),
+           _reading("o-pao2", "2703-7", 45, "mm[Hg]", at="2021-01-03T21:00:00Z"),
+           _reading("o-spo2", "59408-5", 85, "%"), _reading("o-pf", "50984-4", 45, "mm[Hg]")]
+    path = _bundle(tmp_path, PATIENT, ZONED, VENTILATED, *gas)
+    (_, sc), = import_paths([path]).scenarios
+    (event,) = [e for e in sc.events if e.kind == "observation"]
+    assert event.id == "observation-at-2021-01-03T21:00:00Z" and event.day.earliest == 3
+    assert set(event.values) == {"map", "fio2", "pao2", "spo2"} and set(event.reported) == {"pf"}
+    assert [c.fhir for c in (event.source, *event.also)] == [
+        "Observation/o-fio2", "Observation/o-map", "Observation/o-pao2", "Observation/o-pf", "Observation/o-spo2"]
+    assert event.also[0].detail == "the map reading of this event, charted at the same instant"
+    computed = {r.measure: r.value.value for r in observation_readings(event) if r.origin == "computed"}
+    assert computed == {"pf": 45.0, "oi": 44.4444, "sf": 85.0, "osi": 23.5294}
+    points = [(p.rule_id, p.day) for p in replay(path, PATHWAY).decision_points]
+    assert ("pards-oi-severe", 3) in points
+
+
+@pytest.mark.parametrize("second,together", [
+    (_reading("o-fio2", "3150-0", 60, "%", at="2021-01-04T06:05:00+09:00"), False),  # five minutes apart
+    (_reading("o-fio2", "3150-0", 60, "%", at="2021-01-04"), False),  # a date: no time of day
+    (_reading("o-fio2", "3150-0", 60, "%", at="2021-01-04T06:00:00.000+09:00"), True),
+    (_reading("o-spo2-2", "59408-5", 91, "%"), True),  # the same reading twice: kept once, both cited
+])
+def test_only_readings_at_the_same_instant_are_charted_together(tmp_path, second, together):
+    path = _bundle(tmp_path, PATIENT, ZONED, _reading("o-spo2", "59408-5", 91, "%"), second)
+    (_, sc), = import_paths([path]).scenarios
+    assert len(sc.events) == (1 if together else 2)
+    if together:
+        assert len(sc.events[0].also) == 1
+
+
+def test_readings_over_the_same_period_are_charted_together_and_other_periods_are_not(tmp_path):
+    def over(rid: str, loinc: str, value: float, unit: str, end: str) -> dict:
+        r = _reading(rid, loinc, value, unit)
+        del r["effectiveDateTime"]
+        return {**r, "effectivePeriod": {"start": "2021-01-04T06:00:00+09:00", "end": end}}
+
+    path = _bundle(tmp_path, PATIENT, ZONED, over("o-spo2", "59408-5", 91, "%", "2021-01-04T08:00:00+09:00"),
+                   over("o-fio2", "3150-0", 60, "%", "2021-01-04T08:00:00+09:00"),
+                   over("o-map", "76530-5", 12, "cm[H2O]", "2021-01-04T09:00:00+09:00"),
+                   _reading("o-point", "2703-7", 80, "mm[Hg]"))  # a point at the periods' start: not together
+    (_, sc), = import_paths([path]).scenarios
+    assert sorted(len(e.values) for e in sc.events) == [1, 1, 2]
+    assert "observation-at-2021-01-03T21:00:00Z--2021-01-03T23:00:00Z" in [e.id for e in sc.events]
+
+
+def test_one_measure_with_two_values_at_one_instant_is_not_charted_together_and_the_summary_says_so(tmp_path):
+    """Which SpO2 goes with the FiO2 is not in the record: no reading of that instant is put
+    together, each stays its own event, and the summary notes the records."""
+    path = _bundle(tmp_path, PATIENT, ZONED, _reading("o-spo2", "59408-5", 85, "%"),
+                   _reading("o-spo2-b", "59408-5", 97, "%"), _reading("o-fio2", "3150-0", 60, "%"))
+    imported = import_paths([path])
+    (_, sc), = imported.scenarios
+    assert sorted(e.source.fhir for e in sc.events) == ["Observation/o-fio2", "Observation/o-spo2",
+                                                         "Observation/o-spo2-b"]
+    assert all(not e.also for e in sc.events)
+    (noted,) = imported.summary.noted
+    assert (noted.resource_type, noted.count) == ("Observation", 3)
+    assert noted.note == ("spo2 given twice with different values at one instant (2021-01-03T21:00:00Z): readings "
+                          "of that instant not charted together, so no index is computed from them "
+                          "(Observation/o-fio2, Observation/o-spo2, Observation/o-spo2-b)")
+
+
+def test_charting_together_does_not_depend_on_the_order_of_the_entries(tmp_path):
+    gas = [_reading("o-map", "76530-5", 20, "cm[H2O]"), _reading("o-fio2", "3150-0", 100, "%"),
+           _reading("o-pao2", "2703-7", 45, "mm[Hg]")]
+    dumped = []
+    for entries in (gas, gas[::-1]):
+        (data, _), = import_paths([_bundle(tmp_path, PATIENT, ZONED, *entries)]).scenarios
+        dumped.append(data["events"])
+    assert dumped[0] == dumped[1]
+
+
+def test_an_exported_bundle_is_not_charted_together_even_with_timestamps(tmp_path):
+    """The export writes one resource per scenario event (readings taken together as components):
+    its records keep their events, so that a round trip gives back the scenario it exported."""
+    from escalation.fhir.export import to_bundle
+
+    scenario = load_scenario(ROOT / "scenarios" / "index_case.yaml")
+    bundle = to_bundle(scenario)
+    for entry in bundle["entry"]:
+        r = entry["resource"]
+        if r["resourceType"] == "Observation" and "effectiveDateTime" in r:
+            r["effectiveDateTime"] = r["effectiveDateTime"] + "T06:00:00Z"  # every reading at one time of day
+    path = tmp_path / "exported.json"
+    path.write_text(json.dumps(bundle))
+    (_, again), = import_paths([path]).scenarios
+    assert sorted(e.id for e in again.events) == sorted(e.id for e in scenario.events)  # (now in time order)

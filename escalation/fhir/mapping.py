@@ -12,13 +12,14 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from escalation.fhir import codes as C
 from escalation.fhir.dates import Clock, day_form
 from escalation.fhir.reader import Located
 from escalation.load.errors import InputError
-from escalation.load.vocabulary import CODES, MEASURES, CodeKind, accepted_units
+from escalation.load.vocabulary import CODES, MEASURES, CodeKind, accepted_units, narrower
 
 EVENT_ID = re.compile(r"[^A-Za-z0-9_.:-]")
 # Project fields that FHIR has no element for, carried by the export in one extension.
@@ -60,10 +61,23 @@ class Yield:
     autoantibodies: list[dict[str, Any]] = field(default_factory=list)
     unmapped: list[Unmapped] = field(default_factory=list)
     skipped: str | None = None
+    noted: list[str] = field(default_factory=list)  # imported, with something a reader should know
 
 
 def skipped(reason: str) -> Yield:
     return Yield(skipped=reason)
+
+
+class Contradiction(Exception):
+    """A record whose own dates contradict each other: a Period that ends before it starts, a
+    Condition with its onset after its recordedDate. No day can be read from it, and which of
+    its dates is wrong is not known: the record is skipped with this reason (naming it) and the
+    rest of the import goes on. One such record must not stop a whole export from importing."""
+
+
+def shown(value: Any) -> str:
+    """A FHIR date or dateTime as written (a partial date stays as given)."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def fail(res: Located, message: str) -> InputError:
@@ -94,6 +108,30 @@ def first(concept: Any, look: Callable[[str | None, str | None], Any]) -> Any:
         if hit is not None:
             return hit
     return None
+
+
+def most_specific(concept: Any, look: Callable[[str | None, str | None], Any],
+                  accept: Callable[[Any], bool] = lambda hit: True, noted: list[str] | None = None) -> Any:
+    """The code a concept maps to where several of its codings map: the most specific by the
+    vocabulary's kinds (KIND_OF), whatever the order of the codings. A Procedure coded both
+    ECMO (mode not stated) and VV-ECMO is VV-ECMO: the codings describe one procedure, and the
+    broader code adds nothing the narrower one does not say, while the first-listed ECMO would
+    lose the mode. Codings that map to codes unrelated by kind (neither a kind of the other) are
+    a choice the record does not settle: the first of them in the record's order is kept, as a
+    reader takes the first coding, and the choice is added to `noted` for the summary.
+    Only mappings that `accept` takes count (a therapy code on a Procedure does not)."""
+    hits: list[Any] = []
+    for c in codings(concept):
+        hit = look(c.system, c.code)
+        if hit is not None and accept(hit) and hit not in hits:
+            hits.append(hit)
+    if not hits:
+        return None
+    kept = [h for h in hits if not any(narrower(other, h) for other in hits)]
+    if len(kept) > 1 and noted is not None:
+        noted.append(f"its codings map to codes of which neither is a kind of the other ({', '.join(kept)}): "
+                     f"the first, {kept[0]}, is imported")
+    return kept[0]
 
 
 def extensions(model: Any, name: str) -> list[Any]:
@@ -212,7 +250,7 @@ def scenario_level(res: Located) -> dict[str, Any]:
 # --- timing ----------------------------------------------------------------------------------
 
 
-def point_day(res: Located, clock: Clock, when: Any, period: Any) -> Any:
+def point_day(res: Located, clock: Clock, when: Any, period: Any, element: str = "period") -> Any:
     """The day of something that happened once: a dateTime, or a Period it lies within."""
     exported = _exported_timing(res, clock)
     if exported is not None:
@@ -221,6 +259,7 @@ def point_day(res: Located, clock: Clock, when: Any, period: Any) -> Any:
         lo, hi = clock.days(when)  # type: ignore[misc]
         return day_form(lo, hi)
     if period is not None:
+        check_period(res, clock, period, element)
         start, end = clock.days(period.start), clock.days(period.end)
         if start is None and end is None:
             return None
@@ -228,7 +267,7 @@ def point_day(res: Located, clock: Clock, when: Any, period: Any) -> Any:
     return None
 
 
-def span_days(res: Located, clock: Clock, when: Any, period: Any) -> tuple[Any, Any]:
+def span_days(res: Located, clock: Clock, when: Any, period: Any, element: str = "period") -> tuple[Any, Any]:
     """(day, until) of something that lasted: a Period's start and end, or a dateTime start."""
     exported = _exported_timing(res, clock)
     if exported is not None:
@@ -238,10 +277,35 @@ def span_days(res: Located, clock: Clock, when: Any, period: Any) -> tuple[Any, 
         return day_form(lo, hi), None
     if period is None:
         return None, None
+    check_period(res, clock, period, element)
     start, end = clock.days(period.start), clock.days(period.end)
     if start is None:
         return (day_form(None, end[1]) if end else None), (day_form(*end) if end else None)
     return day_form(*start), (day_form(*end) if end else None)
+
+
+def check_period(res: Located, clock: Clock, period: Any, element: str) -> None:
+    """A Period that ends before it starts is a contradiction (FHIR R4 invariant per-1: "If
+    present, start SHALL have a lower value than end"). Two timestamps are compared as instants;
+    otherwise the Period is reversed when the first day its start may fall on is after the last
+    day its end may fall on (days on the calendar of day 0, as every day of the import)."""
+    start = getattr(period, "start", None)
+    end = getattr(period, "end", None)
+    if start is None or end is None:
+        return
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        backwards = instant(start, clock) > instant(end, clock)
+    else:
+        backwards = clock.days(start)[0] > clock.days(end)[1]  # type: ignore[index]
+    if backwards:
+        raise Contradiction(f"{element} ends ({shown(end)}) before it starts ({shown(start)}), which FHIR's "
+                            f"invariant per-1 forbids ({res.name})")
+
+
+def instant(value: datetime, clock: Clock) -> datetime:
+    """A timestamp as a point in time; one without a zone (which FHIR forbids) is read in the
+    offset of day 0, as its day is (dates.py)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=clock.zone)
 
 
 def _exported_timing(res: Located, clock: Clock) -> tuple[Any, Any] | None:

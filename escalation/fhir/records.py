@@ -10,22 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from escalation.fhir import codes as C
 from escalation.fhir.dates import Clock, day_form
 from escalation.fhir.mapping import (
+    Contradiction,
     Yield,
     base_event,
     codings,
+    extensions,
     extra_fields,
     fail,
     first,
+    instant,
     kind_of_code,
     measure_is_derived,
+    most_specific,
     point_day,
     reading,
     reference_range,
+    shown,
     skipped,
     span_days,
     unmapped_codes,
@@ -56,7 +62,70 @@ def read(res: Located, clock: Clock, lookup: Lookup) -> Yield:
         "DeviceUseStatement": device_use, "MedicationAdministration": medication,
         "MedicationRequest": medication, "MedicationStatement": medication,
     }[res.type]
-    return handler(res, clock, lookup)
+    try:
+        return handler(res, clock, lookup)
+    except Contradiction as exc:
+        return skipped(str(exc))
+
+
+def timing(res: Located) -> tuple[Any, Any, str]:
+    """(dateTime, Period, the Period's element name): where a record's day is read from."""
+    m = res.model
+    if res.type == "Observation":
+        return m.effectiveDateTime or m.effectiveInstant, m.effectivePeriod, "effectivePeriod"
+    if res.type == "Procedure":
+        return m.performedDateTime, m.performedPeriod, "performedPeriod"
+    if res.type == "DeviceUseStatement":
+        return m.timingDateTime, m.timingPeriod, "timingPeriod"
+    if res.type == "MedicationRequest":
+        dosage = _dosage(res)
+        repeat = dosage.timing.repeat if dosage is not None and dosage.timing is not None else None
+        bounds = repeat.boundsPeriod if repeat is not None else None
+        if bounds is not None and bounds.start is not None:
+            return None, bounds, "dosageInstruction.timing.repeat.boundsPeriod"
+        return m.authoredOn, None, "authoredOn"
+    if res.type in ("MedicationAdministration", "MedicationStatement"):
+        return m.effectiveDateTime, m.effectivePeriod, "effectivePeriod"
+    return None, None, ""  # a Condition: its day is read from onset and recordedDate
+
+
+def charted_at(res: Located, clock: Clock) -> tuple[datetime, ...] | None:
+    """When an Observation's readings were charted, as a key under which readings of one patient
+    at the same time are put together (to_scenario._charted_together): its effectiveDateTime or
+    effectiveInstant as an instant, or its effectivePeriod's start and end, each a timestamp.
+    None for a date or partial date (no time of day, so not known to be simultaneous with
+    anything), and for a record this project's export wrote (its event id, its extensions or
+    its tags): the export writes one resource per scenario event and charts readings taken
+    together as components already, and a round trip must give back the same events."""
+    if res.type != "Observation" or _exported(res):
+        return None
+    m = res.model
+    when = m.effectiveDateTime or m.effectiveInstant
+    if when is not None:
+        return (instant(when, clock),) if isinstance(when, datetime) else None
+    period = m.effectivePeriod
+    if period is not None and isinstance(period.start, datetime) and isinstance(period.end, datetime):
+        return instant(period.start, clock), instant(period.end, clock)
+    return None
+
+
+def _exported(res: Located) -> bool:
+    m = res.model
+    ours = C.extension("")
+    return (any(i.system == C.EVENT_ID for i in m.identifier or [])
+            or any((e.url or "").startswith(ours) for e in m.extension or [])
+            or any(t.system == C.TAG_SYSTEM for t in (m.meta.tag if m.meta else None) or []))
+
+
+def start_instant(res: Located, clock: Clock) -> datetime | None:
+    """The instant a record's event starts, where the record gives it as a timestamp; None for a
+    date or a partial date (no time of day), and where the export's uncertain-timing extension
+    gives the day instead. This orders the events of one day (see to_scenario._in_time_order)."""
+    if extensions(res.model, "uncertain-timing"):
+        return None
+    when, period, _ = timing(res)
+    start = when if when is not None else getattr(period, "start", None)
+    return instant(start, clock) if isinstance(start, datetime) else None
 
 
 # --- Observation -----------------------------------------------------------------------------
@@ -67,15 +136,17 @@ def observation(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     antibody = first(m.code, C.autoantibody_of)
     if antibody is not None:
         return _antibody(res, antibody)  # a result of the patient's, with no day in the format
-    day = point_day(res, clock, m.effectiveDateTime or m.effectiveInstant, m.effectivePeriod)
+    day = point_day(res, clock, *timing(res))
     if day is None:
         return skipped("no effective date")
     kind = first(m.code, lambda s, c: c if s == C.EVENT_SYSTEM else None)
     if kind in ("imaging", "outcome"):
         return _imaging(res, day) if kind == "imaging" else _outcome(res, day)
-    code = first(m.code, lambda s, c: C.code_of(s, c, None))
-    if code is not None and kind_of_code(code) in (CodeKind.finding, CodeKind.milestone):
-        return Yield(events=[{**base_event(res, kind_of_code(code).value, day), "code": code}])
+    noted: list[str] = []
+    code = most_specific(m.code, lambda s, c: C.code_of(s, c, None),
+                         lambda c: kind_of_code(c) in (CodeKind.finding, CodeKind.milestone), noted)
+    if code is not None:
+        return Yield(events=[{**base_event(res, kind_of_code(code).value, day), "code": code}], noted=noted)
     return _readings(res, day, kind == "readings")
 
 
@@ -83,16 +154,17 @@ def _readings(res: Located, day: Any, panel: bool) -> Yield:
     m, out = res.model, Yield()
     values: dict[str, Any] = {}
     reported: dict[str, Any] = {}
-    measure = None if panel else first(m.code, C.measure_of)
+    measure = None if panel else most_specific(m.code, C.measure_of, noted=out.noted)
     trend = first(m.valueCodeableConcept, lambda s, c: c if s == C.TREND_SYSTEM else None)
     if measure is not None and trend is not None:
-        return Yield(events=[{**base_event(res, "trend_report", day), "marker": measure, "direction": trend}])
+        return Yield(events=[{**base_event(res, "trend_report", day), "marker": measure, "direction": trend}],
+                     noted=out.noted)
     if measure is not None:
         _put(res, measure, m, values, reported, out)
     elif not panel and (m.valueQuantity is not None or m.valueRange is not None or not m.component):
         out.unmapped += unmapped_codes(res, m.code)
     for comp in m.component or []:
-        cm = first(comp.code, C.measure_of)
+        cm = most_specific(comp.code, C.measure_of, noted=out.noted)
         if cm is None:
             out.unmapped += unmapped_codes(res, comp.code)
         else:
@@ -140,29 +212,73 @@ def _antibody(res: Located, name: str) -> Yield:
 # --- Condition -------------------------------------------------------------------------------
 
 
+# Condition.verificationStatus (FHIR R4, required binding to ConditionVerificationStatus). The
+# code system's own definitions settle which Conditions are a diagnosis made:
+# - confirmed: "There is sufficient diagnostic and/or clinical evidence to treat this as a
+#   confirmed condition." Imported.
+# - unconfirmed: "There is not sufficient diagnostic and/or clinical evidence to treat this as a
+#   confirmed condition."; provisional ("a tentative diagnosis - still a candidate that is under
+#   consideration") and differential ("one of a set of potential ... diagnoses") are kinds of
+#   unconfirmed in the code system. Not a diagnosis made: skipped, so that no rule's `diagnosis:`
+#   condition is met by a candidate diagnosis.
+# - refuted (ruled out) and entered-in-error (not valid): skipped.
+# The element is optional, and FHIR gives its absence no meaning either way. The project's choice:
+# a Condition without it is imported as a diagnosis made, and the summary notes each one. An
+# export that lists a diagnosis states it by listing it (this project's own export writes no
+# verificationStatus, and neither do many EHR exports); skipping them all would leave most
+# real records without a diagnosis. A verificationStatus with no code of the code system cannot be
+# read, and the element is a modifier (it can say the Condition is not so): skipped.
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+NOT_CONFIRMED = ("unconfirmed", "provisional", "differential")
+NO_VERIFICATION = ("no verificationStatus: imported as a diagnosis made (the project's choice where FHIR "
+                   "says nothing either way)")
+
+
+def not_asserted(model: Any) -> str | None:
+    """Why a Condition is not a diagnosis made, by its verificationStatus; None when it is one."""
+    if model.verificationStatus is None:
+        return None
+    found = [c.code for c in codings(model.verificationStatus) if c.system in (VERIFICATION, None) and c.code]
+    for code in ("entered-in-error", "refuted"):
+        if code in found:
+            return f"verificationStatus {code}"
+    for code in NOT_CONFIRMED:
+        if code in found:
+            return f"not confirmed (verificationStatus {code})"
+    if "confirmed" in found:
+        return None
+    return ("verificationStatus not read: it has no code of condition-ver-status, and a Condition whose "
+            "verification cannot be read is not taken as a diagnosis made")
+
+
 def condition(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     """A diagnosis was made no earlier than its onset and no later than it was recorded."""
     m = res.model
-    verification = {c.code for c in codings(m.verificationStatus)}
-    if verification & {"refuted", "entered-in-error"}:
-        return skipped(f"verification {', '.join(sorted(verification))}")
-    code = first(m.code, C.diagnosis_of)
+    why = not_asserted(m)
+    if why is not None:
+        return skipped(why)
+    noted: list[str] = [] if m.verificationStatus is not None else [NO_VERIFICATION]
+    code = most_specific(m.code, C.diagnosis_of, noted=noted)
     if code is None:
         return Yield(unmapped=unmapped_codes(res, m.code))
-    onset = clock.days(m.onsetDateTime or (m.onsetPeriod.start if m.onsetPeriod else None))
-    recorded = clock.days(m.recordedDate)
+    onset_value = m.onsetDateTime or (m.onsetPeriod.start if m.onsetPeriod else None)
+    onset, recorded = clock.days(onset_value), clock.days(m.recordedDate)
     if onset is None and recorded is None:
         return skipped("no onset or recorded date")
+    if onset is not None and recorded is not None and onset[0] > recorded[1]:
+        # Days, not instants: the diagnosis is placed on whole days, and onset and recordedDate
+        # only bound that day; they contradict each other only when no day lies between them.
+        raise Contradiction(f"onset ({shown(onset_value)}) is after recordedDate ({shown(m.recordedDate)}): "
+                            f"no day lies between them for the diagnosis ({res.name})")
     day = with_note(res, day_form(onset[0] if onset else None, recorded[1] if recorded else None), "day-note")
-    return Yield(diagnoses=[{"code": code, "day": day, "source": {"fhir": f"{res.type}/{res.id}"}}])
+    return Yield(diagnoses=[{"code": code, "day": day, "source": {"fhir": f"{res.type}/{res.id}"}}], noted=noted)
 
 
 # --- Procedure and DeviceUseStatement --------------------------------------------------------
 
 
 def procedure(res: Located, clock: Clock, lookup: Lookup) -> Yield:
-    m = res.model
-    return _support_or_procedure(res, m.code, *span_days(res, clock, m.performedDateTime, m.performedPeriod))
+    return _support_or_procedure(res, res.model.code, *span_days(res, clock, *timing(res)))
 
 
 def device_use(res: Located, clock: Clock, lookup: Lookup) -> Yield:
@@ -171,19 +287,21 @@ def device_use(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     device = lookup(res, m.device)
     if device is None:
         return skipped("device not in the input")
-    return _support_or_procedure(res, device.model.type, *span_days(res, clock, m.timingDateTime, m.timingPeriod))
+    return _support_or_procedure(res, device.model.type, *span_days(res, clock, *timing(res)))
 
 
 def _support_or_procedure(res: Located, concept: Any, day: Any, until: Any) -> Yield:
-    code = first(concept, lambda s, c: C.code_of(s, c, None))
-    if code is None or kind_of_code(code) not in (CodeKind.support, CodeKind.procedure):
+    noted: list[str] = []
+    code = most_specific(concept, lambda s, c: C.code_of(s, c, None),
+                         lambda c: kind_of_code(c) in (CodeKind.support, CodeKind.procedure), noted)
+    if code is None:
         return Yield(unmapped=unmapped_codes(res, concept))
     if day is None:
         return skipped("no performed date")
     kind = kind_of_code(code).value
     event = {**base_event(res, kind, day), "code": code, **extra_fields(res, kind)}
     until = with_note(res, until, "until-note")
-    return Yield(events=[{**event, **({"until": until} if until is not None else {})}])
+    return Yield(events=[{**event, **({"until": until} if until is not None else {})}], noted=noted)
 
 
 # --- the three medication resources ----------------------------------------------------------
@@ -199,8 +317,10 @@ def medication(res: Located, clock: Clock, lookup: Lookup) -> Yield:
         concept = med.model.code if med is not None else None
     dosage = _dosage(res)
     route = first(dosage.route, C.route_of) if dosage is not None else None
-    code = first(concept, lambda s, c: C.code_of(s, c, route))
-    if code is None or kind_of_code(code) != CodeKind.therapy:
+    noted: list[str] = []
+    code = most_specific(concept, lambda s, c: C.code_of(s, c, route), lambda c: kind_of_code(c) == CodeKind.therapy,
+                         noted)
+    if code is None:
         needs = first(concept, C.route_needed)
         missed = unmapped_codes(res, concept)
         return Yield(unmapped=[replace(u, why=u.why or needs) for u in missed])
@@ -218,7 +338,7 @@ def medication(res: Located, clock: Clock, lookup: Lookup) -> Yield:
     if res.type == "MedicationRequest":
         order = "an order (MedicationRequest): the administration is not in the record"
         event["note"] = "; ".join(x for x in (event.get("note"), order) if x)
-    return Yield(events=[event])
+    return Yield(events=[event], noted=noted)
 
 
 def _dosage(res: Located) -> Any:
@@ -230,15 +350,9 @@ def _dosage(res: Located) -> Any:
 
 
 def _medication_days(res: Located, clock: Clock) -> tuple[Any, Any]:
-    m = res.model
-    if res.type != "MedicationRequest":
-        return span_days(res, clock, m.effectiveDateTime, m.effectivePeriod)
-    dosage = _dosage(res)
-    repeat = dosage.timing.repeat if dosage is not None and dosage.timing is not None else None
-    bounds = repeat.boundsPeriod if repeat is not None else None
-    if bounds is not None and bounds.start is not None:
-        return span_days(res, clock, None, bounds)
-    return span_days(res, clock, m.authoredOn, None)
+    """An administration or statement over its effective time; an order from its planned start
+    (the dosage's boundsPeriod), else the day it was written (see `timing`)."""
+    return span_days(res, clock, *timing(res))
 
 
 def _dose(res: Located, dosage: Any) -> dict[str, Any] | None:

@@ -9,7 +9,9 @@ and the summary; a Bundle this tool exported keeps the scenario's own words for 
    is one of the rule set's diagnosis codes;
 4. otherwise the start of the first inpatient encounter, then of the first encounter of any class.
 "First" is by start, a plain date counting from 00:00 UTC of its date (dates.start_order), so
-that dates and timestamps compare and no other start falls before day 0.
+that dates and timestamps compare and no other start falls before day 0. An inpatient encounter
+whose start cannot be day 0 (a partial date, none, cancelled) is passed over, and rules 3 and 4
+name it and why: it may be the stay they look for.
 A patient with none of these is skipped and counted; so is one the scenario format cannot hold
 (no sex or birth date, or older than 18 at day 0). Days are whole calendar days from day 0, timestamps
 read in the UTC offset of day 0 (see dates.py).
@@ -21,7 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from escalation.fhir import codes as C
 from escalation.fhir import records
 from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zero, span, start_order
-from escalation.fhir.mapping import Unmapped, Yield, fail, first, scenario_level
+from escalation.fhir.mapping import Unmapped, Yield, fail, most_specific, scenario_level
 from escalation.fhir.reader import Located, read_paths
 from escalation.load.errors import InputError
-from escalation.load.scenario import Event, Scenario
+from escalation.load.scenario import Diagnosis, Event, Scenario
 
 NOTICE = ("RESEARCH REVIEW ONLY - not medical advice. An imported timeline is material for a "
           "research replay, not a clinical record.")
@@ -41,6 +43,7 @@ CLINICAL = frozenset(records.NOT_DONE)
 DEFAULT_DIAGNOSES = ("JDM", "RP-ILD")
 _EVENT = TypeAdapter(Event)
 TAGGED = "the encounter the export tagged day-zero"  # the day-0 rule that keeps an export's day 0
+_DIAGNOSIS = TypeAdapter(Diagnosis)
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -74,6 +77,15 @@ class SkippedRecords(_Out):
     count: int
 
 
+class NotedRecords(_Out):
+    """Records imported, with something a reader of the scenario should know (a choice the record
+    did not settle), counted by what."""
+
+    resource_type: str
+    note: str
+    count: int
+
+
 class PatientImport(_Out):
     patient: str
     scenario_id: str | None
@@ -93,7 +105,11 @@ class ImportSummary(_Out):
     not_read: dict[str, int] = Field(description="resources of types the import does not use, by type")
     patients: list[PatientImport]
     unmapped: list[UnmappedCode] = Field(description="codes that map to nothing, by type, system and code")
+    unmapped_records: dict[str, int] = Field(
+        {}, description="records left out because no code or value of theirs maps, by type: each record once, "
+                        "however many of its codes are counted under unmapped")
     skipped: list[SkippedRecords]
+    noted: list[NotedRecords] = Field([], description="records imported with a note, by type and note")
 
 
 @dataclass(frozen=True)
@@ -119,11 +135,12 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
     named = _named_encounters(options.day_zero_encounters, resources)
     _one_each(named, by_patient)
     options = options.model_copy(update={"day_zero_encounters": named})
-    reports, scenarios, unmapped, skipped = [], [], [], Counter()
+    reports, scenarios, unmapped, skipped, noted, left_out = [], [], [], Counter(), Counter(), Counter()
     ids: set[str] = set()
     origins: dict[str, str] = {}
     for patient in patients:
-        report, built, missed = _one(patient, by_patient.get(patient.id or "", []), index, options, ids, skipped)
+        report, built, missed = _one(patient, by_patient.get(patient.id or "", []), index, options, ids,
+                                     _Tally(skipped, noted, left_out))
         reports.append(report)
         unmapped += missed
         if built is not None:
@@ -137,8 +154,9 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
         inputs=inputs, resources=dict(sorted(Counter(r.type for r in resources if r.model is not None).items())),
         read_once=read_once or {},
         not_read=dict(sorted(Counter(r.type for r in resources if r.model is None).items())),
-        patients=reports, unmapped=_count_unmapped(unmapped),
-        skipped=[SkippedRecords(resource_type=t, reason=why, count=n) for (t, why), n in sorted(skipped.items())])
+        patients=reports, unmapped=_count_unmapped(unmapped), unmapped_records=dict(sorted(left_out.items())),
+        skipped=[SkippedRecords(resource_type=t, reason=why, count=n) for (t, why), n in sorted(skipped.items())],
+        noted=[NotedRecords(resource_type=t, note=what, count=n) for (t, what), n in sorted(noted.items())])
     return Imported(scenarios, summary, origins)
 
 
@@ -198,32 +216,49 @@ def _contained(holder: Located, local: str) -> Located | None:
 # --- one patient -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Tally:
+    """The summary's counts by resource type: records skipped (by reason), imported with a note
+    (by note), and left out because nothing in them maps."""
+
+    skipped: Counter
+    noted: Counter
+    unmapped: Counter
+
+
 def _one(patient: Located, resources: list[Located], index: _Index, options: Options, ids: set[str],
-         skipped: Counter) -> tuple[PatientImport, tuple[dict[str, Any], Scenario] | None, list[Unmapped]]:
+         tally: _Tally) -> tuple[PatientImport, tuple[dict[str, Any], Scenario] | None, list[Unmapped]]:
     name = patient.name
     carried = scenario_level(patient)  # {} unless this tool exported the Bundle
     encounters = [r for r in resources if r.type == "Encounter"]
     chosen = _day_zero(patient, encounters, index, options)
     if chosen is None:
-        return _left(name, "no encounter with a start date, and no --day-zero, to set day 0", resources, skipped), None, []
+        return _left(name, "no encounter with a start date, and no --day-zero, to set day 0", resources,
+                     tally.skipped), None, []
     clock, rule = chosen
     demographics = _demographics(patient, clock)
     if isinstance(demographics, str):
-        return _left(name, demographics, resources, skipped, clock, rule), None, []
+        return _left(name, demographics, resources, tally.skipped, clock, rule), None, []
     read = [(records.read(r, clock, index.resolve), r) for r in resources if r.type != "Encounter"]
     for y, r in read:
-        if y.skipped and not (y.events or y.diagnoses or y.autoantibodies):
-            skipped[(r.type, y.skipped)] += 1
+        used = y.events or y.diagnoses or y.autoantibodies
+        if y.skipped and not used:
+            tally.skipped[(r.type, y.skipped)] += 1
+        elif y.unmapped and not used:
+            tally.unmapped[r.type] += 1  # once, however many of its codes are unmapped (a BP panel has two)
+        for what in dict.fromkeys(y.noted):
+            tally.noted[(r.type, what)] += 1
     yields = [y for y, _ in read]
     missed = [u for y in yields for u in y.unmapped]
-    placed = _events(read)
+    placed = _events(read, clock, tally.noted)
     events = [e for e, _ in placed]
     if not events:
         return _not_written(name, "no record maps to an event of the vocabulary", clock, rule), None, missed
     _check_event_ids(patient, carried, events)
     sid = _scenario_id(patient, ids)
     data = _scenario_data(sid, patient, rule, demographics, yields, events, carried)
-    scenario = _validate(data, placed, patient)
+    diagnosed = [(d, r) for y, r in read for d in y.diagnoses]
+    scenario = _validate(data, diagnosed, patient)
     report = PatientImport(patient=name, scenario_id=sid, day_zero=clock.day_zero.isoformat(), day_zero_rule=rule,
                            events=len(events), diagnoses=len(data["patient"]["diagnoses"]))
     return report, (data, scenario), missed
@@ -242,16 +277,149 @@ def _not_written(name: str, why: str, clock: Clock | None = None, rule: str | No
                          day_zero_rule=rule, events=0, diagnoses=0, skipped=why)
 
 
-def _events(read: Iterable[tuple[Yield, Located]]) -> list[tuple[dict[str, Any], Located]]:
-    """Every event with the resource it came from, its id unique within the scenario."""
-    out, seen = [], Counter()
+_Timed = tuple[dict[str, Any], Located, datetime | None]  # an event, its record, the instant it starts
+
+
+def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, noted: Counter) -> list[tuple[dict[str, Any], Located]]:
+    """Every event with the resource it came from, each checked alone (so that an error names
+    its resource); Observations charted at one instant as one event (_charted_together); in time
+    order (_in_time_order); each id unique within the scenario."""
+    items: list[_Timed] = []
+    charted: dict[tuple[datetime, ...], list[int]] = {}
     for y, r in read:
+        if not y.events:
+            continue
         for e in y.events:
-            seen[e["id"]] += 1
-            if seen[e["id"]] > 1:
-                e = {**e, "id": f"{e['id']}-{seen[e['id']]}"}
-            out.append((e, r))
+            _check(_EVENT, "a scenario event", e, r, 1)
+        key = records.charted_at(r, clock) if [e["kind"] for e in y.events] == ["observation"] else None
+        if key is not None:
+            charted.setdefault(key, []).append(len(items))
+        at = records.start_instant(r, clock)
+        items += [(e, r, at) for e in y.events]
+    items = _charted_together(items, charted, noted)
+    out, seen = [], Counter()
+    for e, r in _in_time_order(items):
+        seen[e["id"]] += 1
+        if seen[e["id"]] > 1:
+            e = {**e, "id": f"{e['id']}-{seen[e['id']]}"}
+        out.append((e, r))
     return out
+
+
+def _charted_together(items: list[_Timed], charted: dict[tuple[datetime, ...], list[int]],
+                      noted: Counter) -> list[_Timed]:
+    """Observations of one patient charted at the same instant become one observation event.
+
+    A normal export writes one Observation per code (MAP, FiO2, PaO2, SpO2 each on its own),
+    while the oxygenation indices (OI, P/F, S/F, OSI) are computed from the values of one
+    observation event (derive/readings.py): read one event per resource, no index was ever
+    computed, and the rules on them could not fire. Readings are charted together when their
+    records' effectiveDateTime (or effectiveInstant) is the same instant after parsing, or their
+    effectivePeriod has the same start and end, each a timestamp. An index needs simultaneous
+    values: readings at different times of one day, or given as a date only (no time of day),
+    are not put together (the derive stage's contract, one event's values taken together, is
+    kept; only the import decides what one event holds).
+
+    Only records whose measures differ are charted together; a measure given twice with the same
+    reading is kept once and both records cited. A measure given twice with different values is
+    a conflict the record does not settle (which PaO2 goes with the MAP?): none of the readings of
+    that instant are put together, each stays its own event as before, and the summary notes it.
+    Records this project's export wrote are left as they are: the export writes one resource per
+    scenario event, readings taken together already as components (records.charted_at).
+
+    The event cites every record (`source` the first by id, the others under `also`, each with
+    the readings it gave); its id is made from the instant, so it does not depend on the input.
+    """
+    merged: dict[int, _Timed] = {}  # the first member's place -> the event charted together
+    dropped: set[int] = set()
+    for key, members in charted.items():
+        if len(members) < 2:
+            continue
+        group = sorted(members, key=lambda i: (items[i][1].id or "", i))
+        conflict = _conflict([items[i][0] for i in group])
+        if conflict is not None:
+            names = ", ".join(items[i][1].name for i in group)
+            for i in group:
+                noted[(items[i][1].type, f"{conflict} at one instant ({_stamp(key[0])}): readings of that "
+                                         f"instant not charted together, so no index is computed from them "
+                                         f"({names})")] += 1
+            continue
+        event = _one_event(key, [(items[i][0], items[i][1]) for i in group])
+        merged[min(members)] = (event, items[group[0]][1], key[0])
+        dropped |= set(members)
+    return [merged[i] if i in merged else item for i, item in enumerate(items) if i in merged or i not in dropped]
+
+
+def _conflict(events: list[dict[str, Any]]) -> str | None:
+    """`spo2 given twice with different values` where two events give one measure differently."""
+    seen: dict[str, Any] = {}
+    for e in events:
+        for group in ("values", "reported"):
+            for measure, reading in e.get(group, {}).items():
+                if measure in seen and seen[measure] != reading:
+                    return f"{measure} given twice with different values"
+                seen[measure] = reading
+    return None
+
+
+def _one_event(key: tuple[datetime, ...], members: list[tuple[dict[str, Any], Located]]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    reported: dict[str, Any] = {}
+    cited = []
+    for e, r in members:
+        values.update(e.get("values", {}))
+        reported.update(e.get("reported", {}))
+        gave = [*e.get("values", {}), *e.get("reported", {})]
+        cited.append({"fhir": r.name, "detail": f"the {' and '.join(gave)} reading{'s' if len(gave) > 1 else ''} "
+                                                f"of this event, charted at the same instant"})
+    notes = list(dict.fromkeys(e["note"] for e, _ in members if e.get("note")))
+    event: dict[str, Any] = {"id": "observation-at-" + "--".join(_stamp(t) for t in key), "kind": "observation",
+                             "day": members[0][0]["day"], "source": cited[0], "also": cited[1:]}
+    if notes:
+        event["note"] = "; ".join(notes)
+    return {**event, **({"values": values} if values else {}), **({"reported": reported} if reported else {})}
+
+
+def _stamp(t: datetime) -> str:
+    """An instant in UTC, as the id of an event charted together and in the summary's notes."""
+    return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _in_time_order(items: list[_Timed]) -> list[tuple[dict[str, Any], Located]]:
+    """Events in the order the replay reads as time within a day: of two readings placed on one
+    day, the one listed later is "the latest reading that day". Only days were kept before, so
+    the order of the input decided which of an SpO2 at 06:00 and one at 18:00 counted.
+
+    - Events whose record gives a timestamp are in the order of their instants; records at the
+      same instant are in the order of resource type and id, so that the order of the input
+      never matters for them.
+    - Events whose record gives only a date (or a partial date, or the export's uncertain-timing)
+      have no time of day: they keep their order in the input, as a scenario file's events do.
+      Nothing in the record orders them, and for a Bundle this project exported the input order
+      is the scenario's own order of same-day events, which a round trip must keep.
+    - The two are merged by first day; on a day with both, the untimed events come first: a
+      record's time, where it has one, places it within the day, and one without a time is not
+      taken to be the latest. This is the project's choice; no source settles it.
+    """
+    timed = sorted((i for i in items if i[2] is not None), key=lambda i: (i[2], i[1].type, i[1].id or ""))
+    untimed = [i for i in items if i[2] is None]
+    out: list[tuple[dict[str, Any], Located]] = []
+    t = u = 0
+    while t < len(timed) or u < len(untimed):
+        take_timed = u == len(untimed) or (t < len(timed) and _first_day(timed[t][0]) < _first_day(untimed[u][0]))
+        e, r, _ = timed[t] if take_timed else untimed[u]
+        out.append((e, r))
+        t, u = (t + 1, u) if take_timed else (t, u + 1)
+    return out
+
+
+def _first_day(event: dict[str, Any]) -> int:
+    """The first day an event may start on (an event with no lower bound: before any day)."""
+    day = event["day"]
+    if isinstance(day, int):
+        return day
+    low = day["between"][0] if "between" in day else day.get("on_or_after")
+    return low if low is not None else -(10**9)
 
 
 def _day_zero(patient: Located, encounters: list[Located], index: _Index, options: Options) -> tuple[Clock, str] | None:
@@ -268,18 +436,44 @@ def _day_zero(patient: Located, encounters: list[Located], index: _Index, option
                                        for t in (e.model.meta.tag if e.model.meta else None) or [])]
     if tagged:
         return _at(tagged[0], TAGGED)
-    inpatient = [e for e in usable if C.inpatient(e.model.class_fhir.system, e.model.class_fhir.code)]
+    inpatient = [e for e in usable if _inpatient(e)]
     wanted = set(options.diagnoses)
     with_dx = [e for e in inpatient if _diagnoses(e, index) & wanted]
+    # Inpatient encounters whose start cannot be day 0 (a partial date, none, cancelled): the rule
+    # text names them, since one of them may be the stay the rule looks for.
+    unusable = [e for e in encounters if _inpatient(e) and _unusable(e) is not None]
     if with_dx:
+        passed = _passed_over([e for e in unusable if _diagnoses(e, index) & wanted])
         return _at(with_dx[0], f"the first inpatient encounter with a diagnosis of the rule set "
-                               f"({', '.join(sorted(wanted))})")
+                               f"({', '.join(sorted(wanted))}){passed}")
     if inpatient:
-        return _at(inpatient[0], f"the first inpatient encounter (none has a diagnosis of the rule set: "
-                                 f"{', '.join(sorted(wanted))})")
+        none = ("none whose start can be day 0 has" if any(_diagnoses(e, index) & wanted for e in unusable)
+                else "none has")
+        return _at(inpatient[0], f"the first inpatient encounter ({none} a diagnosis of the rule set: "
+                                 f"{', '.join(sorted(wanted))}){_passed_over(unusable)}")
     if usable:
+        if unusable:
+            return _at(usable[0], f"the first encounter (no inpatient encounter whose start can be day 0"
+                                  f"{_passed_over(unusable)})")
         return _at(usable[0], "the first encounter (no inpatient encounter)")
     return None
+
+
+def _inpatient(e: Located) -> bool:
+    cls = e.model.class_fhir
+    return cls is not None and C.inpatient(cls.system, cls.code)
+
+
+PASSED_OVER_SHOWN = 3  # inpatient encounters a day-0 rule names as passed over; the rest are counted
+
+
+def _passed_over(encounters: list[Located]) -> str:
+    """`; inpatient Encounter/e2 passed over: its start 2021-03 is not a full date`, for the rule text."""
+    if not encounters:
+        return ""
+    named = [f"inpatient {e.name} passed over: {_unusable(e)}" for e in encounters[:PASSED_OVER_SHOWN]]
+    more = len(encounters) - PASSED_OVER_SHOWN
+    return "; " + "; ".join(named) + (f"; and {more} more inpatient encounters passed over" if more > 0 else "")
 
 
 def _named_encounters(given: Sequence[str], resources: list[Located]) -> tuple[str, ...]:
@@ -344,9 +538,9 @@ def _diagnoses(e: Located, index: _Index) -> set[str]:
     refs = list(e.model.reasonReference or []) + [d.condition for d in e.model.diagnosis or []]
     for ref in refs:
         target = index.resolve(e, ref)
-        if target is not None and target.type == "Condition":
-            concepts.append(target.model.code)
-    return {dx for c in concepts if (dx := first(c, C.diagnosis_of)) is not None}
+        if target is not None and target.type == "Condition" and records.not_asserted(target.model) is None:
+            concepts.append(target.model.code)  # a refuted or unconfirmed Condition is no reason here either
+    return {dx for c in concepts if (dx := most_specific(c, C.diagnosis_of)) is not None}
 
 
 # --- demographics and assembly ---------------------------------------------------------------
@@ -427,17 +621,23 @@ def _origin_of(patient: Located) -> str:
     return f"Patient/{patient.id} ({patient.file})"
 
 
-def _validate(data: dict[str, Any], placed: list[tuple[dict[str, Any], Located]], patient: Located) -> Scenario:
-    """Each event checked alone first, so that an error names the resource it came from."""
-    for event, res in placed:
-        try:
-            _EVENT.validate_python(event)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            path = list(err["loc"][1:]) + (list(err["ctx"]["path"]) if err["type"] == "located" else [])
-            msg = err["ctx"]["message"] if err["type"] == "located" else err["msg"].removeprefix("Value error, ")
-            where = ".".join(str(p) for p in path)
-            raise fail(res, f"cannot be a scenario event: {where + ': ' if where else ''}{msg}") from None
+def _check(adapter: TypeAdapter, what: str, entry: dict[str, Any], res: Located, skip: int) -> None:
+    """One event or diagnosis checked alone, so that an error names the resource it came from
+    (not the Patient, as a check of the whole scenario would)."""
+    try:
+        adapter.validate_python(entry)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = list(err["loc"][skip:]) + (list(err["ctx"]["path"]) if err["type"] == "located" else [])
+        msg = err["ctx"]["message"] if err["type"] == "located" else err["msg"].removeprefix("Value error, ")
+        where = ".".join(str(p) for p in path)
+        raise fail(res, f"cannot be {what}: {where + ': ' if where else ''}{msg}") from None
+
+
+def _validate(data: dict[str, Any], diagnosed: list[tuple[dict[str, Any], Located]], patient: Located) -> Scenario:
+    """Each diagnosis checked alone first (each event was, as it was read: _events), then the whole."""
+    for entry, res in diagnosed:
+        _check(_DIAGNOSIS, "a diagnosis", entry, res, 0)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -470,16 +670,24 @@ def one_scenario(path: Path, options: Options | None = None) -> Scenario:
 
 def in_memory_note(summary: ImportSummary) -> str:
     """What a replay of a Bundle says of its import, since no scenario file or summary is written:
-    day 0 and why, and how many records the scenario leaves out (`import fhir` lists each)."""
+    day 0 and why, and how many records the scenario leaves out (`import fhir` lists each).
+    Records are counted once each; unmapped codes, of which one record may have several (a blood
+    pressure panel's two components), are counted apart."""
     patient = summary.patients[0]
+    codes = sum(u.count for u in summary.unmapped)
     left = [f"{n} {what}" for n, what in (
-        (sum(u.count for u in summary.unmapped), "with a code that maps to nothing"),
+        (sum(summary.unmapped_records.values()),
+         f"with no code or value that maps ({codes} unmapped code{'s' if codes != 1 else ''} in all)"),
         (sum(s.count for s in summary.skipped), "skipped"),
         (sum(summary.not_read.values()), "of resource types the import does not read")) if n]
     out = f"imported in memory from FHIR R4; day 0 is {patient.day_zero}, the {patient.day_zero_rule}"
     copies = sum(summary.read_once.values())
     if copies:
         out += f"; read once: {copies} duplicate resource{'s' if copies > 1 else ''}"
+    noted = sum(n.count for n in summary.noted)
+    with_note = f"; {noted} record{'s' if noted != 1 else ''} imported with a note" if noted else ""
     if not left:
-        return out + "; no record left out"
-    return out + f"; records left out: {', '.join(left)} (`escalation import fhir` or `check` lists each)"
+        unmapped = f"; {codes} unmapped code{'s' if codes != 1 else ''} in records otherwise imported" if codes else ""
+        return out + "; no record left out" + unmapped + with_note + (
+            " (`escalation import fhir` lists each)" if noted or codes else "")
+    return out + f"; records left out: {', '.join(left)}{with_note} (`escalation import fhir` or `check` lists each)"

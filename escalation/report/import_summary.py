@@ -30,12 +30,17 @@ def summary_table(summary: ImportSummary, width: int) -> str:
         else:
             lines.append(f"  - {p.patient} -> {p.scenario_id}.yaml: {_n(p.events, 'event')}, {_n(p.diagnoses, 'diagnosis', 'diagnoses')}"
                          f"; day 0 = {p.day_zero_rule}")
-    lines += ["", f"Unmapped codes ({sum(u.count for u in summary.unmapped)}; counted, not imported):"]
+    records = sum(summary.unmapped_records.values())
+    lines += ["", f"Unmapped codes ({sum(u.count for u in summary.unmapped)}, counted by code, not imported; "
+                  f"{_n(records, 'record')} left out with no code or value that maps):"]
     lines += [f"  - {u.count} x {u.resource_type} {u.system or '(no system)'}|{u.code or '-'}"
               + (f" {u.display!r}" if u.display else "") + (f": {u.why}" if u.why else "")
               for u in summary.unmapped] or ["  none"]
     lines += ["", "Records skipped:"]
     lines += [f"  - {s.count} x {s.resource_type}: {s.reason}" for s in summary.skipped] or ["  none"]
+    if summary.noted:
+        lines += ["", "Records imported with a note:"]
+        lines += [f"  - {n.count} x {n.resource_type}: {n.note}" for n in summary.noted]
     return plain_text("\n".join(lines), width) + "\n"
 
 
