@@ -146,6 +146,19 @@ def test_the_export_validates_and_marks_uncertain_and_hypothetical_events(tmp_pa
     assert transcribed["meta"]["tag"] == [RESEARCH_TAG]  # every exported Bundle says research review only
 
 
+def test_an_exported_diagnosis_says_it_is_confirmed_so_the_import_notes_nothing(tmp_path):
+    """A Condition without verificationStatus is imported with a note (FHIR gives its absence no
+    meaning); the export says `confirmed`, so a round trip adds no note to every diagnosis."""
+    bundle = json.loads(to_json(load_scenario(ROOT / "scenarios" / "index_case.yaml")))
+    conditions = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition"]
+    assert conditions and all(c["verificationStatus"]["coding"][0]["code"] == "confirmed" for c in conditions)
+    path = tmp_path / "index.json"
+    path.write_text(json.dumps(bundle))
+    summary = import_paths([path]).summary
+    assert not [n for n in summary.noted if "verificationStatus" in n.note]
+    assert len(import_paths([path]).scenarios[0][1].patient.diagnoses) == len(conditions)
+
+
 def test_export_command_then_import_then_replay(tmp_path):
     runner = CliRunner()
     out = tmp_path / "index.json"

@@ -42,6 +42,7 @@ from pydantic import ValidationError
 from escalation.fhir import codes as C
 from escalation.fhir.dates import Clock, day_form
 from escalation.fhir.mapping import EXTRA_FIELDS
+from escalation.fhir.records import VERIFICATION
 from escalation.load.citations import Citation
 from escalation.load.errors import InputError
 from escalation.load.scenario import Expectation, Scenario, Value
@@ -180,6 +181,8 @@ class _Exporter:
         lo, hi = d.day.earliest, d.day.latest
         return {"resourceType": "Condition", "id": self.unique(f"diagnosis-{_fhir_id(d.code)}"),
                 "extension": [*self.citations(d.source, []), *self.notes(d.day, None)],
+                # a scenario lists a diagnosis as made: said, so that an import need not assume it
+                "verificationStatus": {"coding": [{"system": VERIFICATION, "code": "confirmed"}]},
                 "code": self.concept(C.DIAGNOSIS_SYSTEM, d.code, DIAGNOSES[d.code]),
                 "subject": self.subject(),
                 "onsetDateTime": self.date(lo), "recordedDate": self.date(hi)}

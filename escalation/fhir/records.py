@@ -224,8 +224,8 @@ def _antibody(res: Located, name: str) -> Yield:
 # - refuted (ruled out) and entered-in-error (not valid): skipped.
 # The element is optional, and FHIR gives its absence no meaning either way. The project's choice:
 # a Condition without it is imported as a diagnosis made, and the summary notes each one. An
-# export that lists a diagnosis states it by listing it (this project's own export writes no
-# verificationStatus, and neither do many EHR exports); skipping them all would leave most
+# export that lists a diagnosis states it by listing it (many EHR exports write no
+# verificationStatus; this project's own export writes `confirmed`); skipping them all would leave most
 # real records without a diagnosis. A verificationStatus with no code of the code system cannot be
 # read, and the element is a modifier (it can say the Condition is not so): skipped.
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
