@@ -1081,3 +1081,18 @@ def test_an_exported_bundle_is_not_charted_together_even_with_timestamps(tmp_pat
     path.write_text(json.dumps(bundle))
     (_, again), = import_paths([path]).scenarios
     assert sorted(e.id for e in again.events) == sorted(e.id for e in scenario.events)  # (now in time order)
+
+
+def test_an_observation_with_two_different_values_of_one_measure_is_skipped_not_half_read(tmp_path):
+    """Two SpO2 components of one Observation, 97 % and 85 %: the second silently replaced the
+    first; which one holds is not the import's to say, so the record is skipped with its reason."""
+    spo2 = {"system": "http://loinc.org", "code": "59408-5"}
+    panel = _obs(id="o2", code={"coding": [{"system": "http://loinc.org", "code": "24336-0"}]},
+                 component=[{"code": {"coding": [spo2]}, "valueQuantity": {"value": v, "code": "%"}} for v in (97, 85)])
+    same = _obs(id="o3", code=panel["code"], effectiveDateTime="2021-01-03",
+                component=[{"code": {"coding": [spo2]}, "valueQuantity": {"value": 90, "code": "%"}}] * 2)
+    imported = import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER, _obs(), panel, same)])
+    skipped = {(s.resource_type, s.reason): s.count for s in imported.summary.skipped}
+    assert skipped == {("Observation", "two different values of spo2 in one Observation"): 1}
+    (_, sc), = imported.scenarios
+    assert [e.values["spo2"].value for e in sc.events if e.kind == "observation"] == [90]  # the same value twice: one

@@ -167,6 +167,11 @@ def _readings(res: Located, day: Any, panel: bool) -> Yield:
         cm = most_specific(comp.code, C.measure_of, noted=out.noted)
         if cm is None:
             out.unmapped += unmapped_codes(res, comp.code)
+        elif cm in values or cm in reported:
+            before = (reported if measure_is_derived(cm) else values)[cm]
+            _put(res, cm, comp, values, reported, out)
+            if (reported if measure_is_derived(cm) else values)[cm] != before:  # which one holds is not ours to say
+                return Yield(skipped=f"two different values of {cm} in one Observation", noted=out.noted)
         else:
             _put(res, cm, comp, values, reported, out)
     if values or reported:
