@@ -243,7 +243,7 @@ def test_a_worker_of_another_version_fails_its_chunk_saying_so(tmp_path, monkeyp
 
 
 def test_other_code_of_the_same_version_is_refused_by_a_worker_and_on_resume(tmp_path, monkeypatch):
-    """Two copies that both say 0.2.0 but differ (a development tree, another checkout) must not
+    """Two copies that both say one version but differ (a development tree, another checkout) must not
     mix their replays in one batch: the manifest and each chunk carry a hash of the package."""
     from escalation.batch import plan as P
 
