@@ -968,6 +968,40 @@ def test_readings_of_one_day_are_in_time_order_whatever_the_order_of_the_entries
     assert texts[0] == texts[1]
 
 
+def test_dated_readings_listed_out_of_day_order_do_not_change_the_latest_reading_of_a_day(tmp_path):
+    """SpO2 85 % dated day 2, 99 % dated day 5 and 97 % at 10:00 on day 2: the dated records were
+    merged with the timed ones as if they were in day order, so listing day 5 first put the dated
+    85 % after the timed 97 %, and the latest SpO2 of day 2 was 85 or 97 by the order of the
+    entries. Whatever the order, each day's events come in one order (date-only first), under
+    either placement of a range (a partial date, a Period of days)."""
+    from itertools import permutations
+
+    from escalation.derive.features import DayFeatures, MeasureFeature
+    from escalation.derive.placement import PASSES, place
+
+    def spo2(rid: str, value: float, **when) -> dict:
+        return {**_obs(id=rid, valueQuantity={"value": value, "code": "%"}), **when}
+
+    entries = [spo2("u-day2", 85, effectiveDateTime="2021-01-03"), spo2("u-day5", 99, effectiveDateTime="2021-01-06"),
+               spo2("t-day2", 97, effectiveDateTime="2021-01-03T10:00:00Z"),
+               spo2("u-month", 90, effectiveDateTime="2021-01"),  # a range: any day of January
+               {k: v for k, v in spo2("t-period", 93, effectivePeriod={
+                   "start": "2021-01-02T10:00:00Z", "end": "2021-01-06T10:00:00Z"}).items()
+                if k != "effectiveDateTime"}]  # timed, days 1 to 5
+    seen = set()
+    for order in permutations(entries):
+        (_, sc), = import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER, *order)]).scenarios
+        by_day = []
+        for name in PASSES:
+            spans = place(sc, name).spans
+            by_day.append(tuple(sorted((spans[e.id].start, i, e.id) for i, e in enumerate(sc.events))))
+            if name == "early":
+                latest = DayFeatures.build(sc, place(sc, name)).value(MeasureFeature("spo2", 0), 2)
+                assert latest == {"spo2__w0": 97.0}, [e["id"] for e in order]
+        seen.add(tuple(tuple((d, eid) for d, _, eid in days) for days in by_day))
+    assert len(seen) == 1, seen
+
+
 # --- Observations charted at one instant ---------------------------------------------------------
 
 

@@ -20,9 +20,11 @@ read in the UTC offset of day 0 (see dates.py).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -396,21 +398,35 @@ def _in_time_order(items: list[_Timed]) -> list[tuple[dict[str, Any], Located]]:
     - Events whose record gives only a date (or a partial date, or the export's uncertain-timing)
       have no time of day: they keep their order in the input, as a scenario file's events do.
       Nothing in the record orders them, and for a Bundle this project exported the input order
-      is the scenario's own order of same-day events, which a round trip must keep.
-    - The two are merged by first day; on a day with both, the untimed events come first: a
-      record's time, where it has one, places it within the day, and one without a time is not
-      taken to be the latest. This is the project's choice; no source settles it.
+      is the scenario's own order, which a round trip must keep (a scenario may list its events
+      out of day order: the replay reads the order only among events placed on one day).
+    - Each timed event comes after every date-only event that may fall on a day it may fall on
+      or earlier: a date-only record's first day (a range of days, such as a partial date
+      `2021-03`, may fall on any of its days; one with no lower bound, on any day) is compared
+      with the timed event's last day (its own day, or the end of its Period; none: any day).
+      So on a day with both, the date-only events come first, whatever the order of the input:
+      a record's time, where it has one, places it within the day, and one without a time is not
+      taken to be the latest. This is the project's choice; no source settles it. (The date-only
+      events were once merged as if they were in day order, which they need not be: an SpO2
+      dated day 5 listed before one dated day 2 let a timed SpO2 of day 2 come before the dated
+      one, and the order of the input decided the latest reading of day 2.)
     """
     timed = sorted((i for i in items if i[2] is not None), key=lambda i: (i[2], i[1].type, i[1].id or ""))
     untimed = [i for i in items if i[2] is None]
+    by_first = sorted(range(len(untimed)), key=lambda i: _first_day(untimed[i][0]))
+    firsts = [_first_day(untimed[i][0]) for i in by_first]
+    reach = list(accumulate((i + 1 for i in by_first), max, initial=0))  # reach[k]: past the last of the k earliest
     out: list[tuple[dict[str, Any], Located]] = []
-    t = u = 0
-    while t < len(timed) or u < len(untimed):
-        take_timed = u == len(untimed) or (t < len(timed) and _first_day(timed[t][0]) < _first_day(untimed[u][0]))
-        e, r, _ = timed[t] if take_timed else untimed[u]
+    u = 0
+    for e, r, _ in timed:  # instants in order, so their days too; max() keeps the timed events in order
+        u_next = max(u, reach[bisect_right(firsts, _last_day(e))])
+        out += [(ue, ur) for ue, ur, _ in untimed[u:u_next]]
+        u = u_next
         out.append((e, r))
-        t, u = (t + 1, u) if take_timed else (t, u + 1)
-    return out
+    return out + [(ue, ur) for ue, ur, _ in untimed[u:]]
+
+
+NO_BOUND = 10**9  # beyond any day of a file (load.timing.MAX_DAYS)
 
 
 def _first_day(event: dict[str, Any]) -> int:
@@ -419,7 +435,16 @@ def _first_day(event: dict[str, Any]) -> int:
     if isinstance(day, int):
         return day
     low = day["between"][0] if "between" in day else day.get("on_or_after")
-    return low if low is not None else -(10**9)
+    return low if low is not None else -NO_BOUND
+
+
+def _last_day(event: dict[str, Any]) -> int:
+    """The last day an event may start on (an event with no upper bound: after any day)."""
+    day = event["day"]
+    if isinstance(day, int):
+        return day
+    high = day["between"][1] if "between" in day else day.get("on_or_before")
+    return high if high is not None else NO_BOUND
 
 
 def _day_zero(patient: Located, encounters: list[Located], index: _Index, options: Options) -> tuple[Clock, str] | None:
