@@ -1130,3 +1130,32 @@ def test_an_observation_with_two_different_values_of_one_measure_is_skipped_not_
     assert skipped == {("Observation", "two different values of spo2 in one Observation"): 1}
     (_, sc), = imported.scenarios
     assert [e.values["spo2"].value for e in sc.events if e.kind == "observation"] == [90]  # the same value twice: one
+
+
+# --- what the summary counts ---------------------------------------------------------------------
+
+
+MEASURE = "https://escalation.invalid/fhir/CodeSystem/measure"
+
+
+def _spo2_or_sf(**kw) -> dict:
+    """An Observation coded both spo2 and sf (neither a kind of the other): noted, spo2 read."""
+    return _obs(id="o2", code={"coding": [{"system": MEASURE, "code": "spo2"}, {"system": MEASURE, "code": "sf"}]},
+                **kw)
+
+
+@pytest.mark.parametrize("left_out", [
+    _obs(id="o2", code={"coding": [{"system": "https://escalation.invalid/fhir/CodeSystem/event", "code": "readings"}]},
+         component=[{"code": _spo2_or_sf()["code"], "valueQuantity": {"value": 97, "code": "%"}},
+                    {"code": {"coding": [{"system": MEASURE, "code": "spo2"}]},
+                     "valueQuantity": {"value": 85, "code": "%"}}]),  # skipped: two values of spo2
+    _spo2_or_sf(valueString="normal"),  # left out: no value that maps
+])
+def test_a_record_left_out_is_not_counted_as_imported_with_a_note(tmp_path, left_out):
+    from escalation.fhir.to_scenario import in_memory_note
+
+    imported = import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER, left_out, _obs(valueQuantity={"value": 95,
+                                                                                                 "code": "%"}))])
+    assert imported.summary.noted == []
+    assert sum(s.count for s in imported.summary.skipped) + sum(imported.summary.unmapped_records.values()) == 1
+    assert "with a note" not in in_memory_note(imported.summary)

@@ -248,8 +248,9 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
             tally.skipped[(r.type, y.skipped)] += 1
         elif y.unmapped and not used:
             tally.unmapped[r.type] += 1  # once, however many of its codes are unmapped (a BP panel has two)
-        for what in dict.fromkeys(y.noted):
-            tally.noted[(r.type, what)] += 1
+        if used:  # a note is on something imported: a record skipped or left out is counted there alone
+            for what in dict.fromkeys(y.noted):
+                tally.noted[(r.type, what)] += 1
     yields = [y for y, _ in read]
     missed = [u for y in yields for u in y.unmapped]
     placed = _events(read, clock, tally.noted)
