@@ -821,7 +821,8 @@ def test_codings_that_map_to_unrelated_codes_keep_the_first_and_the_summary_says
     assert noted.note == ("its codings map to codes of which neither is a kind of the other (PE, VV-ECMO): "
                           "the first, PE, is imported")
     shown = " ".join(_run(tmp_path, str(path)).stdout.split())
-    assert "Records imported with a note: - 1 x Procedure: its codings map to codes" in shown
+    assert ("Records imported with a note (1 record; listed by note, a record under each of its notes): "
+            "- 1 x Procedure: its codings map to codes") in shown
     replayed = " ".join(CliRunner().invoke(app, ["replay", str(path)]).stdout.split())
     assert "no record left out; 1 record imported with a note (`escalation import fhir` lists each)" in replayed
 
@@ -1159,3 +1160,19 @@ def test_a_record_left_out_is_not_counted_as_imported_with_a_note(tmp_path, left
     assert imported.summary.noted == []
     assert sum(s.count for s in imported.summary.skipped) + sum(imported.summary.unmapped_records.values()) == 1
     assert "with a note" not in in_memory_note(imported.summary)
+
+
+def test_a_record_with_two_notes_is_one_record_imported_with_a_note(tmp_path):
+    """A Condition coded JDM and ILD (neither a kind of the other) without a verificationStatus has
+    two notes: the summary lists it under each, and counts it once as a record."""
+    from escalation.fhir.to_scenario import in_memory_note
+
+    both = _condition(code="JDM", onsetDateTime="2021-01-01")
+    both["code"]["coding"].append({"system": "https://escalation.invalid/fhir/CodeSystem/diagnosis", "code": "ILD"})
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, both, _obs(valueQuantity={"value": 95, "code": "%"}))
+    summary = import_paths([path]).summary
+    assert [(n.resource_type, n.count) for n in summary.noted] == [("Condition", 1), ("Condition", 1)]
+    assert summary.noted_records == {"Condition": 1}
+    assert "; 1 record imported with a note " in in_memory_note(summary)
+    shown = " ".join(_run(tmp_path, str(path)).stdout.split())
+    assert "Records imported with a note (1 record; listed by note, a record under each of its notes):" in shown

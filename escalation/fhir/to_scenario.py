@@ -111,7 +111,10 @@ class ImportSummary(_Out):
         {}, description="records left out because no code or value of theirs maps, by type: each record once, "
                         "however many of its codes are counted under unmapped")
     skipped: list[SkippedRecords]
-    noted: list[NotedRecords] = Field([], description="records imported with a note, by type and note")
+    noted: list[NotedRecords] = Field([], description="records imported with a note, by type and note: a record "
+                                      "with two notes is counted under each")
+    noted_records: dict[str, int] = Field(
+        {}, description="records imported with a note, by type: each record once, however many notes it has")
 
 
 @dataclass(frozen=True)
@@ -138,11 +141,12 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
     _one_each(named, by_patient)
     options = options.model_copy(update={"day_zero_encounters": named})
     reports, scenarios, unmapped, skipped, noted, left_out = [], [], [], Counter(), Counter(), Counter()
+    noted_records: dict[int, str] = {}
     ids: set[str] = set()
     origins: dict[str, str] = {}
     for patient in patients:
         report, built, missed = _one(patient, by_patient.get(patient.id or "", []), index, options, ids,
-                                     _Tally(skipped, noted, left_out))
+                                     _Tally(skipped, noted, left_out, noted_records))
         reports.append(report)
         unmapped += missed
         if built is not None:
@@ -158,7 +162,8 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
         not_read=dict(sorted(Counter(r.type for r in resources if r.model is None).items())),
         patients=reports, unmapped=_count_unmapped(unmapped), unmapped_records=dict(sorted(left_out.items())),
         skipped=[SkippedRecords(resource_type=t, reason=why, count=n) for (t, why), n in sorted(skipped.items())],
-        noted=[NotedRecords(resource_type=t, note=what, count=n) for (t, what), n in sorted(noted.items())])
+        noted=[NotedRecords(resource_type=t, note=what, count=n) for (t, what), n in sorted(noted.items())],
+        noted_records=dict(sorted(Counter(noted_records.values()).items())))
     return Imported(scenarios, summary, origins)
 
 
@@ -221,11 +226,16 @@ def _contained(holder: Located, local: str) -> Located | None:
 @dataclass(frozen=True)
 class _Tally:
     """The summary's counts by resource type: records skipped (by reason), imported with a note
-    (by note), and left out because nothing in them maps."""
+    (by note, and each record once), and left out because nothing in them maps."""
 
     skipped: Counter
     noted: Counter
     unmapped: Counter
+    noted_records: dict[int, str]  # id() of each record imported with a note -> its type
+
+    def note(self, record: Located, what: str) -> None:
+        self.noted[(record.type, what)] += 1
+        self.noted_records[id(record)] = record.type
 
 
 def _one(patient: Located, resources: list[Located], index: _Index, options: Options, ids: set[str],
@@ -250,10 +260,10 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
             tally.unmapped[r.type] += 1  # once, however many of its codes are unmapped (a BP panel has two)
         if used:  # a note is on something imported: a record skipped or left out is counted there alone
             for what in dict.fromkeys(y.noted):
-                tally.noted[(r.type, what)] += 1
+                tally.note(r, what)
     yields = [y for y, _ in read]
     missed = [u for y in yields for u in y.unmapped]
-    placed = _events(read, clock, tally.noted)
+    placed = _events(read, clock, tally)
     events = [e for e, _ in placed]
     if not events:
         return _not_written(name, "no record maps to an event of the vocabulary", clock, rule), None, missed
@@ -283,7 +293,7 @@ def _not_written(name: str, why: str, clock: Clock | None = None, rule: str | No
 _Timed = tuple[dict[str, Any], Located, datetime | None]  # an event, its record, the instant it starts
 
 
-def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, noted: Counter) -> list[tuple[dict[str, Any], Located]]:
+def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, tally: _Tally) -> list[tuple[dict[str, Any], Located]]:
     """Every event with the resource it came from, each checked alone (so that an error names
     its resource); Observations charted at one instant as one event (_charted_together); in time
     order (_in_time_order); each id unique within the scenario."""
@@ -299,7 +309,7 @@ def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, noted: Counter)
             charted.setdefault(key, []).append(len(items))
         at = records.start_instant(r, clock)
         items += [(e, r, at) for e in y.events]
-    items = _charted_together(items, charted, noted)
+    items = _charted_together(items, charted, tally)
     out, seen = [], Counter()
     for e, r in _in_time_order(items):
         seen[e["id"]] += 1
@@ -310,7 +320,7 @@ def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, noted: Counter)
 
 
 def _charted_together(items: list[_Timed], charted: dict[tuple[datetime, ...], list[int]],
-                      noted: Counter) -> list[_Timed]:
+                      tally: _Tally) -> list[_Timed]:
     """Observations of one patient charted at the same instant become one observation event.
 
     A normal export writes one Observation per code (MAP, FiO2, PaO2, SpO2 each on its own),
@@ -343,9 +353,9 @@ def _charted_together(items: list[_Timed], charted: dict[tuple[datetime, ...], l
         if conflict is not None:
             names = ", ".join(items[i][1].name for i in group)
             for i in group:
-                noted[(items[i][1].type, f"{conflict} at one instant ({_stamp(key[0])}): readings of that "
-                                         f"instant not charted together, so no index is computed from them "
-                                         f"({names})")] += 1
+                tally.note(items[i][1], f"{conflict} at one instant ({_stamp(key[0])}): readings of that "
+                                        f"instant not charted together, so no index is computed from them "
+                                        f"({names})")
             continue
         event = _one_event(key, [(items[i][0], items[i][1]) for i in group])
         merged[min(members)] = (event, items[group[0]][1], key[0])
@@ -710,7 +720,7 @@ def in_memory_note(summary: ImportSummary) -> str:
     copies = sum(summary.read_once.values())
     if copies:
         out += f"; read once: {copies} duplicate resource{'s' if copies > 1 else ''}"
-    noted = sum(n.count for n in summary.noted)
+    noted = sum(summary.noted_records.values())  # records, each once (summary.noted counts each note)
     with_note = f"; {noted} record{'s' if noted != 1 else ''} imported with a note" if noted else ""
     if not left:
         unmapped = f"; {codes} unmapped code{'s' if codes != 1 else ''} in records otherwise imported" if codes else ""
