@@ -128,7 +128,8 @@ def test_imported_files_load_back_as_the_same_scenario(tmp_path):
 
 def test_hl7_examples_need_a_day_zero_when_no_encounter_has_a_start():
     summary = import_paths([HL7]).summary
-    assert summary.patients[0].skipped.startswith("no encounter with a start date")
+    assert summary.patients[0].skipped == ("no encounter whose start can be day 0, and no --day-zero, to set day 0; "
+                                           "inpatient Encounter/example passed over: it has no start (period.start)")
     imported = import_paths([HL7], Options(day_zero="1999-07-01"))
     (_, sc), = imported.scenarios
     (rr,) = sc.events
@@ -1176,3 +1177,22 @@ def test_a_record_with_two_notes_is_one_record_imported_with_a_note(tmp_path):
     assert "; 1 record imported with a note " in in_memory_note(summary)
     shown = " ".join(_run(tmp_path, str(path)).stdout.split())
     assert "Records imported with a note (1 record; listed by note, a record under each of its notes):" in shown
+
+
+@pytest.mark.parametrize("encounters,why", [
+    ([], "no encounter with a start date, and no --day-zero, to set day 0"),
+    ([{**ENCOUNTER, "period": {"start": "2021-03"}},
+      {**ENCOUNTER, "id": "e2", "status": "cancelled", "period": {"start": "2021-03-04"}},
+      {**ENCOUNTER, "id": "e3", "class": {"code": "AMB"}, "period": {}}],
+     "no encounter whose start can be day 0, and no --day-zero, to set day 0; inpatient Encounter/e1 passed over: "
+     "its start 2021-03 is not a full date; inpatient Encounter/e2 passed over: its status is cancelled; "
+     "Encounter/e3 passed over: it has no start (period.start)"),
+])
+def test_a_patient_whose_encounters_cannot_set_day_zero_is_told_which_and_why(tmp_path, encounters, why):
+    """Encounters with a start date (one partial, one cancelled) were reported as 'no encounter with a
+    start date', and none was named; they are named as the day-0 rule names those it passes over."""
+    summary = import_paths([_bundle(tmp_path, PATIENT, *encounters, _obs(valueQuantity={"value": 95,
+                                                                                       "code": "%"}))]).summary
+    assert summary.patients[0].skipped == why
+    general = why.split("; ")[0]
+    assert {s.reason for s in summary.skipped} == {f"its patient has no scenario ({general})"}  # one line for all

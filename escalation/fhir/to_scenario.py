@@ -244,9 +244,8 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
     carried = scenario_level(patient)  # {} unless this tool exported the Bundle
     encounters = [r for r in resources if r.type == "Encounter"]
     chosen = _day_zero(patient, encounters, index, options)
-    if chosen is None:
-        return _left(name, "no encounter with a start date, and no --day-zero, to set day 0", resources,
-                     tally.skipped), None, []
+    if isinstance(chosen, str):  # records counted under the reason without the encounters named: one line for all
+        return _left(name, chosen, resources, tally.skipped, counted=chosen.split("; ")[0]), None, []
     clock, rule = chosen
     demographics = _demographics(patient, clock)
     if isinstance(demographics, str):
@@ -278,10 +277,11 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
 
 
 def _left(name: str, why: str, resources: list[Located], skipped: Counter, clock: Clock | None = None,
-          rule: str | None = None) -> PatientImport:
-    """A patient without a scenario: each of its records is counted as skipped, with the reason."""
+          rule: str | None = None, counted: str | None = None) -> PatientImport:
+    """A patient without a scenario: each of its records is counted as skipped, with the reason
+    (`counted`, where the patient's own reason names its records)."""
     for r in resources:
-        skipped[(r.type, f"its patient has no scenario ({why})")] += 1
+        skipped[(r.type, f"its patient has no scenario ({counted or why})")] += 1
     return _not_written(name, why, clock, rule)
 
 
@@ -458,7 +458,8 @@ def _last_day(event: dict[str, Any]) -> int:
     return high if high is not None else NO_BOUND
 
 
-def _day_zero(patient: Located, encounters: list[Located], index: _Index, options: Options) -> tuple[Clock, str] | None:
+def _day_zero(patient: Located, encounters: list[Located], index: _Index, options: Options) -> tuple[Clock, str] | str:
+    """Day 0 and the rule's words; or, where no rule gives one, why (naming each encounter passed over)."""
     if options.day_zero:
         try:
             return parse_day_zero(options.day_zero), f"--day-zero {options.day_zero}"
@@ -492,7 +493,10 @@ def _day_zero(patient: Located, encounters: list[Located], index: _Index, option
             return _at(usable[0], f"the first encounter (no inpatient encounter whose start can be day 0"
                                   f"{_passed_over(unusable)})")
         return _at(usable[0], "the first encounter (no inpatient encounter)")
-    return None
+    if encounters:  # each passed over: one of them may be the stay a rule looks for
+        return (f"no encounter whose start can be day 0, and no --day-zero, to set day 0"
+                f"{_passed_over([e for e in encounters if _unusable(e) is not None])}")
+    return "no encounter with a start date, and no --day-zero, to set day 0"
 
 
 def _inpatient(e: Located) -> bool:
@@ -504,12 +508,15 @@ PASSED_OVER_SHOWN = 3  # inpatient encounters a day-0 rule names as passed over;
 
 
 def _passed_over(encounters: list[Located]) -> str:
-    """`; inpatient Encounter/e2 passed over: its start 2021-03 is not a full date`, for the rule text."""
+    """`; inpatient Encounter/e2 passed over: its start 2021-03 is not a full date`, for the rule text
+    (or for why no rule gives day 0, where an encounter passed over need not be inpatient)."""
     if not encounters:
         return ""
-    named = [f"inpatient {e.name} passed over: {_unusable(e)}" for e in encounters[:PASSED_OVER_SHOWN]]
+    named = [f"{'inpatient ' if _inpatient(e) else ''}{e.name} passed over: {_unusable(e)}"
+             for e in encounters[:PASSED_OVER_SHOWN]]
     more = len(encounters) - PASSED_OVER_SHOWN
-    return "; " + "; ".join(named) + (f"; and {more} more inpatient encounters passed over" if more > 0 else "")
+    kind = "inpatient encounters" if all(_inpatient(e) for e in encounters) else "encounters"
+    return "; " + "; ".join(named) + (f"; and {more} more {kind} passed over" if more > 0 else "")
 
 
 def _named_encounters(given: Sequence[str], resources: list[Located]) -> tuple[str, ...]:
