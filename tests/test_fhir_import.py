@@ -1196,3 +1196,17 @@ def test_a_patient_whose_encounters_cannot_set_day_zero_is_told_which_and_why(tm
     assert summary.patients[0].skipped == why
     general = why.split("; ")[0]
     assert {s.reason for s in summary.skipped} == {f"its patient has no scenario ({general})"}  # one line for all
+
+
+def test_an_autoantibody_result_the_scenario_cannot_hold_is_an_error_naming_its_observation(tmp_path):
+    """It was checked only with the whole scenario, so the error named the Patient."""
+    from escalation.fhir import codes as C
+
+    antibody = {**_obs(id="ab1", code={"coding": [{"system": C.AUTOANTIBODY_SYSTEM, "code": "anti-MDA5"}]},
+                       valueCodeableConcept={"coding": [{"system": C.RESULT_SYSTEM, "code": "equivocal"}]})}
+    del antibody["effectiveDateTime"]
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, antibody, _obs(valueQuantity={"value": 95, "code": "%"}))
+    with pytest.raises(InputError) as raised:
+        import_paths([path])
+    assert str(raised.value) == (f"{path}:4 (Observation/ab1): cannot be an autoantibody result: result: Input "
+                                 "should be 'positive', 'negative' or 'not_measured'")

@@ -37,7 +37,7 @@ from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zer
 from escalation.fhir.mapping import Unmapped, Yield, fail, most_specific, scenario_level
 from escalation.fhir.reader import Located, read_paths
 from escalation.load.errors import InputError
-from escalation.load.scenario import Diagnosis, Event, Scenario
+from escalation.load.scenario import Autoantibody, Diagnosis, Event, Scenario
 
 NOTICE = ("RESEARCH REVIEW ONLY - not medical advice. An imported timeline is material for a "
           "research replay, not a clinical record.")
@@ -46,6 +46,7 @@ DEFAULT_DIAGNOSES = ("JDM", "RP-ILD")
 _EVENT = TypeAdapter(Event)
 TAGGED = "the encounter the export tagged day-zero"  # the day-0 rule that keeps an export's day 0
 _DIAGNOSIS = TypeAdapter(Diagnosis)
+_AUTOANTIBODY = TypeAdapter(Autoantibody)
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -270,7 +271,8 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
     sid = _scenario_id(patient, ids)
     data = _scenario_data(sid, patient, rule, demographics, yields, events, carried)
     diagnosed = [(d, r) for y, r in read for d in y.diagnoses]
-    scenario = _validate(data, diagnosed, patient)
+    tested = [(a, r) for y, r in read for a in y.autoantibodies]
+    scenario = _validate(data, diagnosed, tested, patient)
     report = PatientImport(patient=name, scenario_id=sid, day_zero=clock.day_zero.isoformat(), day_zero_rule=rule,
                            events=len(events), diagnoses=len(data["patient"]["diagnoses"]))
     return report, (data, scenario), missed
@@ -677,10 +679,14 @@ def _check(adapter: TypeAdapter, what: str, entry: dict[str, Any], res: Located,
         raise fail(res, f"cannot be {what}: {where + ': ' if where else ''}{msg}") from None
 
 
-def _validate(data: dict[str, Any], diagnosed: list[tuple[dict[str, Any], Located]], patient: Located) -> Scenario:
-    """Each diagnosis checked alone first (each event was, as it was read: _events), then the whole."""
+def _validate(data: dict[str, Any], diagnosed: list[tuple[dict[str, Any], Located]],
+              tested: list[tuple[dict[str, Any], Located]], patient: Located) -> Scenario:
+    """Each diagnosis and antibody result checked alone first (each event was, as it was read:
+    _events), so that an error names its Condition or Observation; then the whole."""
     for entry, res in diagnosed:
         _check(_DIAGNOSIS, "a diagnosis", entry, res, 0)
+    for entry, res in tested:
+        _check(_AUTOANTIBODY, "an autoantibody result", entry, res, 0)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
