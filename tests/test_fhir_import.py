@@ -1210,3 +1210,33 @@ def test_an_autoantibody_result_the_scenario_cannot_hold_is_an_error_naming_its_
         import_paths([path])
     assert str(raised.value) == (f"{path}:4 (Observation/ab1): cannot be an autoantibody result: result: Input "
                                  "should be 'positive', 'negative' or 'not_measured'")
+
+
+@pytest.mark.parametrize("given,ids", [
+    (["x", "x-2", "x"], ["x", "x-2", "x-3"]),  # x-2 was taken again: a duplicate the scenario refused
+    (["x", "x", "x-2"], ["x", "x-3", "x-2"]),  # nor does a renamed id take one a later record gives
+    (["x", "x", "x"], ["x", "x-2", "x-3"]),
+])
+def test_an_event_id_given_again_becomes_the_next_suffix_no_event_has(tmp_path, given, ids):
+    def with_id(n: int, eid: str) -> dict:
+        return _obs(id=f"o{n}", effectiveDateTime=f"2021-01-0{n + 2}", valueQuantity={"value": 90 + n, "code": "%"},
+                    identifier=[{"system": EVENT_ID, "value": eid}])
+
+    (_, sc), = import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER,
+                                     *(with_id(n, eid) for n, eid in enumerate(given)))]).scenarios
+    assert [e.id for e in sc.events] == ids
+
+
+def test_an_error_of_the_whole_imported_scenario_says_where(tmp_path):
+    """A check of the whole scenario (as for a duplicate event id) gives its place in the error's
+    context: the message had an empty location ('not valid: : duplicate event id')."""
+    from escalation.fhir.reader import Located
+    from escalation.fhir.to_scenario import _validate
+
+    (data, _), = import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER, _obs(valueQuantity={"value": 95,
+                                                                                        "code": "%"}))]).scenarios
+    data = {**data, "events": data["events"] * 2}
+    with pytest.raises(InputError) as raised:
+        _validate(data, [], [], Located("Patient", "p1", None, "in.json", 2))
+    assert str(raised.value).endswith("the imported scenario is not valid: events.1.id: duplicate event id "
+                                      "'observation-o1'")

@@ -298,7 +298,8 @@ _Timed = tuple[dict[str, Any], Located, datetime | None]  # an event, its record
 def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, tally: _Tally) -> list[tuple[dict[str, Any], Located]]:
     """Every event with the resource it came from, each checked alone (so that an error names
     its resource); Observations charted at one instant as one event (_charted_together); in time
-    order (_in_time_order); each id unique within the scenario."""
+    order (_in_time_order); each id unique within the scenario (an id given again becomes `ID-2`,
+    or the next suffix that no other event has)."""
     items: list[_Timed] = []
     charted: dict[tuple[datetime, ...], list[int]] = {}
     for y, r in read:
@@ -312,11 +313,18 @@ def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, tally: _Tally) 
         at = records.start_instant(r, clock)
         items += [(e, r, at) for e in y.events]
     items = _charted_together(items, charted, tally)
-    out, seen = [], Counter()
+    given = {e["id"] for e, _, _ in items}
+    used: set[str] = set()
+    tried: Counter[str] = Counter()  # the last suffix tried for each id given twice
+    out = []
     for e, r in _in_time_order(items):
-        seen[e["id"]] += 1
-        if seen[e["id"]] > 1:
-            e = {**e, "id": f"{e['id']}-{seen[e['id']]}"}
+        if e["id"] in used:  # the next `ID-N` that no event has, nor is given by another record
+            base = e["id"]
+            tried[base] = max(tried[base], 2)
+            while f"{base}-{tried[base]}" in used or f"{base}-{tried[base]}" in given:
+                tried[base] += 1
+            e = {**e, "id": f"{base}-{tried[base]}"}
+        used.add(e["id"])
         out.append((e, r))
     return out
 
@@ -691,8 +699,9 @@ def _validate(data: dict[str, Any], diagnosed: list[tuple[dict[str, Any], Locate
         return Scenario.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
+        path = list(err["loc"]) + (list(err["ctx"]["path"]) if err["type"] == "located" else [])
         msg = err["ctx"]["message"] if err["type"] == "located" else err["msg"]
-        raise fail(patient, f"the imported scenario is not valid: {'.'.join(map(str, err['loc']))}: {msg}") from None
+        raise fail(patient, f"the imported scenario is not valid: {'.'.join(map(str, path))}: {msg}") from None
 
 
 # --- entry points for loading a Bundle as a scenario --------------------------------------------
