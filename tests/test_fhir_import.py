@@ -1240,3 +1240,17 @@ def test_an_error_of_the_whole_imported_scenario_says_where(tmp_path):
         _validate(data, [], [], Located("Patient", "p1", None, "in.json", 2))
     assert str(raised.value).endswith("the imported scenario is not valid: events.1.id: duplicate event id "
                                       "'observation-o1'")
+
+
+def test_a_replay_counts_unmapped_codes_in_imported_records_when_a_record_is_also_left_out(tmp_path):
+    """A panel whose SpO2 maps and whose systolic pressure does not, beside a cancelled Observation:
+    the replay's note said only '1 skipped', and the unmapped code was in no count."""
+    from escalation.fhir.to_scenario import in_memory_note
+
+    panel = _obs(id="o2", code={"coding": [{"system": LOINC, "code": "85354-9"}]}, component=[
+        {"code": {"coding": [{"system": MEASURE, "code": "spo2"}]}, "valueQuantity": {"value": 97, "code": "%"}},
+        {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]}, "valueQuantity": {"value": 100, "code": "mm[Hg]"}}])
+    cancelled = _obs(id="o3", status="cancelled", valueQuantity={"value": 90, "code": "%"})
+    note = in_memory_note(import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER, panel, cancelled)]).summary)
+    assert note.endswith("; records left out: 1 skipped; 1 unmapped code in records otherwise imported "
+                         "(`escalation import fhir` or `check` lists each)")

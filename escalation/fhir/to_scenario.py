@@ -744,8 +744,12 @@ def in_memory_note(summary: ImportSummary) -> str:
         out += f"; read once: {copies} duplicate resource{'s' if copies > 1 else ''}"
     noted = sum(summary.noted_records.values())  # records, each once (summary.noted counts each note)
     with_note = f"; {noted} record{'s' if noted != 1 else ''} imported with a note" if noted else ""
+    # Unmapped codes in records otherwise imported (a panel with one unmapped component): counted
+    # here unless the records left out already count all codes ("N unmapped codes in all").
+    unmapped = (f"; {codes} unmapped code{'s' if codes != 1 else ''} in records otherwise imported"
+                if codes and not summary.unmapped_records else "")
     if not left:
-        unmapped = f"; {codes} unmapped code{'s' if codes != 1 else ''} in records otherwise imported" if codes else ""
         return out + "; no record left out" + unmapped + with_note + (
             " (`escalation import fhir` lists each)" if noted or codes else "")
-    return out + f"; records left out: {', '.join(left)}{with_note} (`escalation import fhir` or `check` lists each)"
+    return (out + f"; records left out: {', '.join(left)}{unmapped}{with_note} (`escalation import fhir` or `check` "
+            "lists each)")
