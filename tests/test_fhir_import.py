@@ -682,7 +682,9 @@ def test_two_bundles_of_one_patient_are_read_once_across_their_urn_uuids_and_sta
     ((_, alone),) = import_paths([SYNTHEA]).scenarios
     assert [e.id for e in sc.events if e.source.fhir != "Observation/only-in-the-second"] == [e.id for e in alone.events]
     assert "Observation/only-in-the-second" in events_by_source(sc)
-    assert imported.summary.read_once == import_paths([SYNTHEA]).summary.resources  # each resource read (a Claim is not)
+    alone_summary = import_paths([SYNTHEA]).summary
+    assert imported.summary.read_once == {**alone_summary.resources, **alone_summary.not_read}  # the Claim too
+    assert imported.summary.not_read == alone_summary.not_read == {"Claim": 1}
 
 
 def test_a_repeated_entry_is_one_event_and_a_bundle_replayed_says_it_was_read_once(tmp_path):
@@ -1254,3 +1256,17 @@ def test_a_replay_counts_unmapped_codes_in_imported_records_when_a_record_is_als
     note = in_memory_note(import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER, panel, cancelled)]).summary)
     assert note.endswith("; records left out: 1 skipped; 1 unmapped code in records otherwise imported "
                          "(`escalation import fhir` or `check` lists each)")
+
+
+def test_an_identical_copy_of_a_resource_of_a_type_not_read_is_counted_once_as_read_once(tmp_path):
+    """Two identical Immunizations were two under 'not read' and none under 'read once'; a second
+    version of one (not read either way) is still only counted, not an error."""
+    shot = {"resourceType": "Immunization", "id": "i1", "status": "completed", "patient": {"reference": "Patient/p1"}}
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, shot, {**shot, "meta": {"versionId": "2"}},
+                   _obs(valueQuantity={"value": 95, "code": "%"}))
+    summary = import_paths([path]).summary
+    assert (summary.not_read, summary.read_once) == ({"Immunization": 1}, {"Immunization": 1})
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, shot, {**shot, "status": "not-done"},
+                   _obs(valueQuantity={"value": 95, "code": "%"}))
+    summary = import_paths([path]).summary
+    assert (summary.not_read, summary.read_once) == ({"Immunization": 2}, {})
