@@ -1270,3 +1270,18 @@ def test_an_identical_copy_of_a_resource_of_a_type_not_read_is_counted_once_as_r
                    _obs(valueQuantity={"value": 95, "code": "%"}))
     summary = import_paths([path]).summary
     assert (summary.not_read, summary.read_once) == ({"Immunization": 2}, {})
+
+
+def test_the_records_of_a_patient_with_no_event_are_not_counted_as_imported(tmp_path):
+    """A JDM Condition without verificationStatus and an unmapped heart rate: no scenario is written,
+    yet the Condition was listed under 'imported with a note' (and in no other count)."""
+    heart_rate = _obs(id="o9", code={"coding": [{"system": LOINC, "code": "8867-4"}]},
+                      valueQuantity={"value": 80, "unit": "/min"})
+    summary = import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER, _condition(onsetDateTime="2021-01-01"),
+                                    heart_rate)]).summary
+    assert summary.patients[0].skipped == "no record maps to an event of the vocabulary"
+    assert (summary.noted, summary.noted_records) == ([], {})
+    why = "its patient has no scenario (no record maps to an event of the vocabulary)"
+    assert {(s.resource_type, s.reason): s.count for s in summary.skipped} == {("Condition", why): 1,
+                                                                              ("Encounter", why): 1}
+    assert summary.unmapped_records == {"Observation": 1}

@@ -258,15 +258,18 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
             tally.skipped[(r.type, y.skipped)] += 1
         elif y.unmapped and not used:
             tally.unmapped[r.type] += 1  # once, however many of its codes are unmapped (a BP panel has two)
-        if used:  # a note is on something imported: a record skipped or left out is counted there alone
-            for what in dict.fromkeys(y.noted):
-                tally.note(r, what)
     yields = [y for y, _ in read]
     missed = [u for y in yields for u in y.unmapped]
     placed = _events(read, clock, tally)
     events = [e for e, _ in placed]
-    if not events:
-        return _not_written(name, "no record maps to an event of the vocabulary", clock, rule), None, missed
+    gave = [r for y, r in read if y.events or y.diagnoses or y.autoantibodies]
+    if not events:  # nothing is written: what the other records gave (a diagnosis) is skipped with the patient
+        return _left(name, "no record maps to an event of the vocabulary", encounters + gave, tally.skipped,
+                     clock, rule), None, missed
+    for y, r in read:  # a note is on something imported: a record skipped or left out is counted there alone
+        if y.events or y.diagnoses or y.autoantibodies:
+            for what in dict.fromkeys(y.noted):
+                tally.note(r, what)
     _check_event_ids(patient, carried, events)
     sid = _scenario_id(patient, ids)
     data = _scenario_data(sid, patient, rule, demographics, yields, events, carried)
