@@ -1285,3 +1285,22 @@ def test_the_records_of_a_patient_with_no_event_are_not_counted_as_imported(tmp_
     assert {(s.resource_type, s.reason): s.count for s in summary.skipped} == {("Condition", why): 1,
                                                                               ("Encounter", why): 1}
     assert summary.unmapped_records == {"Observation": 1}
+
+
+@pytest.mark.parametrize("dates", [
+    {"onsetDateTime": "2021-02-20", "recordedDate": "2021-02-10"},  # onset after recordedDate: skipped
+    {},  # no onset or recorded date: skipped
+])
+def test_a_condition_the_import_skips_is_no_reason_for_the_day_zero_encounter(tmp_path, dates):
+    """As a refuted or unconfirmed one is not (a61486c): the encounter naming it was taken as 'the
+    first inpatient encounter with a diagnosis of the rule set', with no diagnosis imported."""
+    confirmed = {"verificationStatus": _verified("confirmed")}
+    earlier = {**ENCOUNTER, "id": "e0", "period": {"start": "2020-12-01"}}
+    naming = {**ENCOUNTER, "diagnosis": [{"condition": {"reference": "Condition/c1"}}]}
+    imported = import_paths([_bundle(tmp_path, PATIENT, earlier, naming, _condition(**confirmed, **dates),
+                                     _obs(valueQuantity={"value": 95, "code": "%"}))])
+    (_, sc), = imported.scenarios
+    assert sc.patient.diagnoses == []
+    assert imported.summary.patients[0].day_zero_rule == (
+        "start of Encounter/e0 (2020-12-01, days counted in UTC): the first inpatient encounter (none has a "
+        "diagnosis of the rule set: JDM, RP-ILD)")

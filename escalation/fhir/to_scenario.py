@@ -589,14 +589,19 @@ def _at(e: Located, why: str) -> tuple[Clock, str]:
 
 
 def _diagnoses(e: Located, index: _Index) -> set[str]:
-    """The project diagnosis codes an encounter gives as its reason or its diagnoses."""
-    concepts = list(e.model.reasonCode or [])
-    refs = list(e.model.reasonReference or []) + [d.condition for d in e.model.diagnosis or []]
-    for ref in refs:
+    """The project diagnosis codes an encounter gives as its reason (reasonCode), or as the
+    Conditions it names that the import takes as diagnoses: a Condition it skips (refuted or not
+    confirmed, no date, an onset after its recordedDate) is no reason for day 0 either. A
+    Condition is read as it would be were this encounter day 0: in the UTC offset of its start
+    (UTC for a date, or for an encounter whose start cannot be day 0), the only part of day 0 that
+    can change whether its dates contradict each other."""
+    found = {dx for c in e.model.reasonCode or [] if (dx := most_specific(c, C.diagnosis_of)) is not None}
+    clock = clock_from(_start(e)) or Clock(date(2000, 1, 1), timezone.utc)
+    for ref in list(e.model.reasonReference or []) + [d.condition for d in e.model.diagnosis or []]:
         target = index.resolve(e, ref)
-        if target is not None and target.type == "Condition" and records.not_asserted(target.model) is None:
-            concepts.append(target.model.code)  # a refuted or unconfirmed Condition is no reason here either
-    return {dx for c in concepts if (dx := most_specific(c, C.diagnosis_of)) is not None}
+        if target is not None and target.type == "Condition":
+            found |= {d["code"] for d in records.read(target, clock, index.resolve).diagnoses}
+    return found
 
 
 # --- demographics and assembly ---------------------------------------------------------------
