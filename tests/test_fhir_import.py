@@ -128,7 +128,8 @@ def test_imported_files_load_back_as_the_same_scenario(tmp_path):
 
 def test_hl7_examples_need_a_day_zero_when_no_encounter_has_a_start():
     summary = import_paths([HL7]).summary
-    assert summary.patients[0].skipped.startswith("no encounter with a start date")
+    assert summary.patients[0].skipped == ("no encounter whose start can be day 0, and no --day-zero, to set day 0; "
+                                           "inpatient Encounter/example passed over: it has no start (period.start)")
     imported = import_paths([HL7], Options(day_zero="1999-07-01"))
     (_, sc), = imported.scenarios
     (rr,) = sc.events
@@ -681,7 +682,9 @@ def test_two_bundles_of_one_patient_are_read_once_across_their_urn_uuids_and_sta
     ((_, alone),) = import_paths([SYNTHEA]).scenarios
     assert [e.id for e in sc.events if e.source.fhir != "Observation/only-in-the-second"] == [e.id for e in alone.events]
     assert "Observation/only-in-the-second" in events_by_source(sc)
-    assert imported.summary.read_once == import_paths([SYNTHEA]).summary.resources  # each resource read (a Claim is not)
+    alone_summary = import_paths([SYNTHEA]).summary
+    assert imported.summary.read_once == {**alone_summary.resources, **alone_summary.not_read}  # the Claim too
+    assert imported.summary.not_read == alone_summary.not_read == {"Claim": 1}
 
 
 def test_a_repeated_entry_is_one_event_and_a_bundle_replayed_says_it_was_read_once(tmp_path):
@@ -821,7 +824,8 @@ def test_codings_that_map_to_unrelated_codes_keep_the_first_and_the_summary_says
     assert noted.note == ("its codings map to codes of which neither is a kind of the other (PE, VV-ECMO): "
                           "the first, PE, is imported")
     shown = " ".join(_run(tmp_path, str(path)).stdout.split())
-    assert "Records imported with a note: - 1 x Procedure: its codings map to codes" in shown
+    assert ("Records imported with a note (1 record; listed by note, a record under each of its notes): "
+            "- 1 x Procedure: its codings map to codes") in shown
     replayed = " ".join(CliRunner().invoke(app, ["replay", str(path)]).stdout.split())
     assert "no record left out; 1 record imported with a note (`escalation import fhir` lists each)" in replayed
 
@@ -968,6 +972,40 @@ def test_readings_of_one_day_are_in_time_order_whatever_the_order_of_the_entries
     assert texts[0] == texts[1]
 
 
+def test_dated_readings_listed_out_of_day_order_do_not_change_the_latest_reading_of_a_day(tmp_path):
+    """SpO2 85 % dated day 2, 99 % dated day 5 and 97 % at 10:00 on day 2: the dated records were
+    merged with the timed ones as if they were in day order, so listing day 5 first put the dated
+    85 % after the timed 97 %, and the latest SpO2 of day 2 was 85 or 97 by the order of the
+    entries. Whatever the order, each day's events come in one order (date-only first), under
+    either placement of a range (a partial date, a Period of days)."""
+    from itertools import permutations
+
+    from escalation.derive.features import DayFeatures, MeasureFeature
+    from escalation.derive.placement import PASSES, place
+
+    def spo2(rid: str, value: float, **when) -> dict:
+        return {**_obs(id=rid, valueQuantity={"value": value, "code": "%"}), **when}
+
+    entries = [spo2("u-day2", 85, effectiveDateTime="2021-01-03"), spo2("u-day5", 99, effectiveDateTime="2021-01-06"),
+               spo2("t-day2", 97, effectiveDateTime="2021-01-03T10:00:00Z"),
+               spo2("u-month", 90, effectiveDateTime="2021-01"),  # a range: any day of January
+               {k: v for k, v in spo2("t-period", 93, effectivePeriod={
+                   "start": "2021-01-02T10:00:00Z", "end": "2021-01-06T10:00:00Z"}).items()
+                if k != "effectiveDateTime"}]  # timed, days 1 to 5
+    seen = set()
+    for order in permutations(entries):
+        (_, sc), = import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER, *order)]).scenarios
+        by_day = []
+        for name in PASSES:
+            spans = place(sc, name).spans
+            by_day.append(tuple(sorted((spans[e.id].start, i, e.id) for i, e in enumerate(sc.events))))
+            if name == "early":
+                latest = DayFeatures.build(sc, place(sc, name)).value(MeasureFeature("spo2", 0), 2)
+                assert latest == {"spo2__w0": 97.0}, [e["id"] for e in order]
+        seen.add(tuple(tuple((d, eid) for d, _, eid in days) for days in by_day))
+    assert len(seen) == 1, seen
+
+
 # --- Observations charted at one instant ---------------------------------------------------------
 
 
@@ -1096,3 +1134,173 @@ def test_an_observation_with_two_different_values_of_one_measure_is_skipped_not_
     assert skipped == {("Observation", "two different values of spo2 in one Observation"): 1}
     (_, sc), = imported.scenarios
     assert [e.values["spo2"].value for e in sc.events if e.kind == "observation"] == [90]  # the same value twice: one
+
+
+# --- what the summary counts ---------------------------------------------------------------------
+
+
+MEASURE = "https://escalation.invalid/fhir/CodeSystem/measure"
+
+
+def _spo2_or_sf(**kw) -> dict:
+    """An Observation coded both spo2 and sf (neither a kind of the other): noted, spo2 read."""
+    return _obs(id="o2", code={"coding": [{"system": MEASURE, "code": "spo2"}, {"system": MEASURE, "code": "sf"}]},
+                **kw)
+
+
+@pytest.mark.parametrize("left_out", [
+    _obs(id="o2", code={"coding": [{"system": "https://escalation.invalid/fhir/CodeSystem/event", "code": "readings"}]},
+         component=[{"code": _spo2_or_sf()["code"], "valueQuantity": {"value": 97, "code": "%"}},
+                    {"code": {"coding": [{"system": MEASURE, "code": "spo2"}]},
+                     "valueQuantity": {"value": 85, "code": "%"}}]),  # skipped: two values of spo2
+    _spo2_or_sf(valueString="normal"),  # left out: no value that maps
+])
+def test_a_record_left_out_is_not_counted_as_imported_with_a_note(tmp_path, left_out):
+    from escalation.fhir.to_scenario import in_memory_note
+
+    imported = import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER, left_out, _obs(valueQuantity={"value": 95,
+                                                                                                 "code": "%"}))])
+    assert imported.summary.noted == []
+    assert sum(s.count for s in imported.summary.skipped) + sum(imported.summary.unmapped_records.values()) == 1
+    assert "with a note" not in in_memory_note(imported.summary)
+
+
+def test_a_record_with_two_notes_is_one_record_imported_with_a_note(tmp_path):
+    """A Condition coded JDM and ILD (neither a kind of the other) without a verificationStatus has
+    two notes: the summary lists it under each, and counts it once as a record."""
+    from escalation.fhir.to_scenario import in_memory_note
+
+    both = _condition(code="JDM", onsetDateTime="2021-01-01")
+    both["code"]["coding"].append({"system": "https://escalation.invalid/fhir/CodeSystem/diagnosis", "code": "ILD"})
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, both, _obs(valueQuantity={"value": 95, "code": "%"}))
+    summary = import_paths([path]).summary
+    assert [(n.resource_type, n.count) for n in summary.noted] == [("Condition", 1), ("Condition", 1)]
+    assert summary.noted_records == {"Condition": 1}
+    assert "; 1 record imported with a note " in in_memory_note(summary)
+    shown = " ".join(_run(tmp_path, str(path)).stdout.split())
+    assert "Records imported with a note (1 record; listed by note, a record under each of its notes):" in shown
+
+
+@pytest.mark.parametrize("encounters,why", [
+    ([], "no encounter with a start date, and no --day-zero, to set day 0"),
+    ([{**ENCOUNTER, "period": {"start": "2021-03"}},
+      {**ENCOUNTER, "id": "e2", "status": "cancelled", "period": {"start": "2021-03-04"}},
+      {**ENCOUNTER, "id": "e3", "class": {"code": "AMB"}, "period": {}}],
+     "no encounter whose start can be day 0, and no --day-zero, to set day 0; inpatient Encounter/e1 passed over: "
+     "its start 2021-03 is not a full date; inpatient Encounter/e2 passed over: its status is cancelled; "
+     "Encounter/e3 passed over: it has no start (period.start)"),
+])
+def test_a_patient_whose_encounters_cannot_set_day_zero_is_told_which_and_why(tmp_path, encounters, why):
+    """Encounters with a start date (one partial, one cancelled) were reported as 'no encounter with a
+    start date', and none was named; they are named as the day-0 rule names those it passes over."""
+    summary = import_paths([_bundle(tmp_path, PATIENT, *encounters, _obs(valueQuantity={"value": 95,
+                                                                                       "code": "%"}))]).summary
+    assert summary.patients[0].skipped == why
+    general = why.split("; ")[0]
+    assert {s.reason for s in summary.skipped} == {f"its patient has no scenario ({general})"}  # one line for all
+
+
+def test_an_autoantibody_result_the_scenario_cannot_hold_is_an_error_naming_its_observation(tmp_path):
+    """It was checked only with the whole scenario, so the error named the Patient."""
+    from escalation.fhir import codes as C
+
+    antibody = {**_obs(id="ab1", code={"coding": [{"system": C.AUTOANTIBODY_SYSTEM, "code": "anti-MDA5"}]},
+                       valueCodeableConcept={"coding": [{"system": C.RESULT_SYSTEM, "code": "equivocal"}]})}
+    del antibody["effectiveDateTime"]
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, antibody, _obs(valueQuantity={"value": 95, "code": "%"}))
+    with pytest.raises(InputError) as raised:
+        import_paths([path])
+    assert str(raised.value) == (f"{path}:4 (Observation/ab1): cannot be an autoantibody result: result: Input "
+                                 "should be 'positive', 'negative' or 'not_measured'")
+
+
+@pytest.mark.parametrize("given,ids", [
+    (["x", "x-2", "x"], ["x", "x-2", "x-3"]),  # x-2 was taken again: a duplicate the scenario refused
+    (["x", "x", "x-2"], ["x", "x-3", "x-2"]),  # nor does a renamed id take one a later record gives
+    (["x", "x", "x"], ["x", "x-2", "x-3"]),
+])
+def test_an_event_id_given_again_becomes_the_next_suffix_no_event_has(tmp_path, given, ids):
+    def with_id(n: int, eid: str) -> dict:
+        return _obs(id=f"o{n}", effectiveDateTime=f"2021-01-0{n + 2}", valueQuantity={"value": 90 + n, "code": "%"},
+                    identifier=[{"system": EVENT_ID, "value": eid}])
+
+    (_, sc), = import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER,
+                                     *(with_id(n, eid) for n, eid in enumerate(given)))]).scenarios
+    assert [e.id for e in sc.events] == ids
+
+
+def test_an_error_of_the_whole_imported_scenario_says_where(tmp_path):
+    """A check of the whole scenario (as for a duplicate event id) gives its place in the error's
+    context: the message had an empty location ('not valid: : duplicate event id')."""
+    from escalation.fhir.reader import Located
+    from escalation.fhir.to_scenario import _validate
+
+    (data, _), = import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER, _obs(valueQuantity={"value": 95,
+                                                                                        "code": "%"}))]).scenarios
+    data = {**data, "events": data["events"] * 2}
+    with pytest.raises(InputError) as raised:
+        _validate(data, [], [], Located("Patient", "p1", None, "in.json", 2))
+    assert str(raised.value).endswith("the imported scenario is not valid: events.1.id: duplicate event id "
+                                      "'observation-o1'")
+
+
+def test_a_replay_counts_unmapped_codes_in_imported_records_when_a_record_is_also_left_out(tmp_path):
+    """A panel whose SpO2 maps and whose systolic pressure does not, beside a cancelled Observation:
+    the replay's note said only '1 skipped', and the unmapped code was in no count."""
+    from escalation.fhir.to_scenario import in_memory_note
+
+    panel = _obs(id="o2", code={"coding": [{"system": LOINC, "code": "85354-9"}]}, component=[
+        {"code": {"coding": [{"system": MEASURE, "code": "spo2"}]}, "valueQuantity": {"value": 97, "code": "%"}},
+        {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]}, "valueQuantity": {"value": 100, "code": "mm[Hg]"}}])
+    cancelled = _obs(id="o3", status="cancelled", valueQuantity={"value": 90, "code": "%"})
+    note = in_memory_note(import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER, panel, cancelled)]).summary)
+    assert note.endswith("; records left out: 1 skipped; 1 unmapped code in records otherwise imported "
+                         "(`escalation import fhir` or `check` lists each)")
+
+
+def test_an_identical_copy_of_a_resource_of_a_type_not_read_is_counted_once_as_read_once(tmp_path):
+    """Two identical Immunizations were two under 'not read' and none under 'read once'; a second
+    version of one (not read either way) is still only counted, not an error."""
+    shot = {"resourceType": "Immunization", "id": "i1", "status": "completed", "patient": {"reference": "Patient/p1"}}
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, shot, {**shot, "meta": {"versionId": "2"}},
+                   _obs(valueQuantity={"value": 95, "code": "%"}))
+    summary = import_paths([path]).summary
+    assert (summary.not_read, summary.read_once) == ({"Immunization": 1}, {"Immunization": 1})
+    path = _bundle(tmp_path, PATIENT, ENCOUNTER, shot, {**shot, "status": "not-done"},
+                   _obs(valueQuantity={"value": 95, "code": "%"}))
+    summary = import_paths([path]).summary
+    assert (summary.not_read, summary.read_once) == ({"Immunization": 2}, {})
+
+
+def test_the_records_of_a_patient_with_no_event_are_not_counted_as_imported(tmp_path):
+    """A JDM Condition without verificationStatus and an unmapped heart rate: no scenario is written,
+    yet the Condition was listed under 'imported with a note' (and in no other count)."""
+    heart_rate = _obs(id="o9", code={"coding": [{"system": LOINC, "code": "8867-4"}]},
+                      valueQuantity={"value": 80, "unit": "/min"})
+    summary = import_paths([_bundle(tmp_path, PATIENT, ENCOUNTER, _condition(onsetDateTime="2021-01-01"),
+                                    heart_rate)]).summary
+    assert summary.patients[0].skipped == "no record maps to an event of the vocabulary"
+    assert (summary.noted, summary.noted_records) == ([], {})
+    why = "its patient has no scenario (no record maps to an event of the vocabulary)"
+    assert {(s.resource_type, s.reason): s.count for s in summary.skipped} == {("Condition", why): 1,
+                                                                              ("Encounter", why): 1}
+    assert summary.unmapped_records == {"Observation": 1}
+
+
+@pytest.mark.parametrize("dates", [
+    {"onsetDateTime": "2021-02-20", "recordedDate": "2021-02-10"},  # onset after recordedDate: skipped
+    {},  # no onset or recorded date: skipped
+])
+def test_a_condition_the_import_skips_is_no_reason_for_the_day_zero_encounter(tmp_path, dates):
+    """As a refuted or unconfirmed one is not (a61486c): the encounter naming it was taken as 'the
+    first inpatient encounter with a diagnosis of the rule set', with no diagnosis imported."""
+    confirmed = {"verificationStatus": _verified("confirmed")}
+    earlier = {**ENCOUNTER, "id": "e0", "period": {"start": "2020-12-01"}}
+    naming = {**ENCOUNTER, "diagnosis": [{"condition": {"reference": "Condition/c1"}}]}
+    imported = import_paths([_bundle(tmp_path, PATIENT, earlier, naming, _condition(**confirmed, **dates),
+                                     _obs(valueQuantity={"value": 95, "code": "%"}))])
+    (_, sc), = imported.scenarios
+    assert sc.patient.diagnoses == []
+    assert imported.summary.patients[0].day_zero_rule == (
+        "start of Encounter/e0 (2020-12-01, days counted in UTC): the first inpatient encounter (none has a "
+        "diagnosis of the rule set: JDM, RP-ILD)")

@@ -13,7 +13,8 @@ second event, counted twice in every cohort count. Identical means the same JSON
 `meta.lastUpdated` and `meta.versionId` a server stamps on each write are set aside, and once a
 reference to an entry of the same Bundle by its `fullUrl` (a transaction's `urn:uuid:...`) is read
 as the Type/id it names. Copies that differ are an input error naming both places: which one is
-right is for the researcher to decide. Types the import does not read are counted as they come.
+right is for the researcher to decide. Of a type the import does not read, identical copies are
+read once and counted the same way; copies that differ are only counted (the import uses neither).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Located:
     file: str
     line: int | None
     full_url: str | None = None
-    content: bytes | None = None  # a digest of its JSON as compared for duplicates (types read only)
+    content: bytes | None = None  # a digest of its JSON as compared for duplicates
     aliases: tuple[str, ...] = ()  # the fullUrls of identical copies read once, that references may use
 
     @property
@@ -84,12 +85,20 @@ def read_paths(paths: Iterable[Path]) -> Read:
     type and id is an error naming both places."""
     out: list[Located] = []
     first: dict[tuple[str, str], int] = {}
+    unread: set[tuple[str, str, bytes]] = set()  # types not read: each version once
     once: Counter[str] = Counter()
     for path in paths:
         for file in _files(Path(path)):
             for r in read_file(file):
                 if r.content is None or r.id is None:
                     out.append(r)
+                    continue
+                if r.model is None:  # a type not read: a copy is counted once, another version apart
+                    if (r.type, r.id, r.content) in unread:
+                        once[r.type] += 1
+                    else:
+                        unread.add((r.type, r.id, r.content))
+                        out.append(r)
                     continue
                 at = first.setdefault((r.type, r.id), len(out))
                 if at == len(out):
@@ -270,8 +279,8 @@ def located(raw: Any, name: str, line: int | None, full_url: str | None = None,
         raise InputError(name, "not a FHIR resource: no resourceType", line=line)
     kind, rid = raw["resourceType"], raw.get("id")
     where = f"{kind}/{rid}" if rid else kind
-    if kind not in READ_TYPES:
-        return Located(kind, rid, None, name, line, full_url)
+    if kind not in READ_TYPES:  # counted, not read; its digest finds an identical copy
+        return Located(kind, rid, None, name, line, full_url, _digest(_compared(raw, urls or {})))
     from fhir.resources.R4B import (
         get_fhir_model_class,  # 0.2 s to import: only when a file is read
     )

@@ -20,9 +20,11 @@ read in the UTC offset of day 0 (see dates.py).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ from escalation.fhir.dates import Clock, clock_from, offset_label, parse_day_zer
 from escalation.fhir.mapping import Unmapped, Yield, fail, most_specific, scenario_level
 from escalation.fhir.reader import Located, read_paths
 from escalation.load.errors import InputError
-from escalation.load.scenario import Diagnosis, Event, Scenario
+from escalation.load.scenario import Autoantibody, Diagnosis, Event, Scenario
 
 NOTICE = ("RESEARCH REVIEW ONLY - not medical advice. An imported timeline is material for a "
           "research replay, not a clinical record.")
@@ -44,6 +46,7 @@ DEFAULT_DIAGNOSES = ("JDM", "RP-ILD")
 _EVENT = TypeAdapter(Event)
 TAGGED = "the encounter the export tagged day-zero"  # the day-0 rule that keeps an export's day 0
 _DIAGNOSIS = TypeAdapter(Diagnosis)
+_AUTOANTIBODY = TypeAdapter(Autoantibody)
 _SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -109,7 +112,10 @@ class ImportSummary(_Out):
         {}, description="records left out because no code or value of theirs maps, by type: each record once, "
                         "however many of its codes are counted under unmapped")
     skipped: list[SkippedRecords]
-    noted: list[NotedRecords] = Field([], description="records imported with a note, by type and note")
+    noted: list[NotedRecords] = Field([], description="records imported with a note, by type and note: a record "
+                                      "with two notes is counted under each")
+    noted_records: dict[str, int] = Field(
+        {}, description="records imported with a note, by type: each record once, however many notes it has")
 
 
 @dataclass(frozen=True)
@@ -136,11 +142,12 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
     _one_each(named, by_patient)
     options = options.model_copy(update={"day_zero_encounters": named})
     reports, scenarios, unmapped, skipped, noted, left_out = [], [], [], Counter(), Counter(), Counter()
+    noted_records: dict[int, str] = {}
     ids: set[str] = set()
     origins: dict[str, str] = {}
     for patient in patients:
         report, built, missed = _one(patient, by_patient.get(patient.id or "", []), index, options, ids,
-                                     _Tally(skipped, noted, left_out))
+                                     _Tally(skipped, noted, left_out, noted_records))
         reports.append(report)
         unmapped += missed
         if built is not None:
@@ -156,7 +163,8 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
         not_read=dict(sorted(Counter(r.type for r in resources if r.model is None).items())),
         patients=reports, unmapped=_count_unmapped(unmapped), unmapped_records=dict(sorted(left_out.items())),
         skipped=[SkippedRecords(resource_type=t, reason=why, count=n) for (t, why), n in sorted(skipped.items())],
-        noted=[NotedRecords(resource_type=t, note=what, count=n) for (t, what), n in sorted(noted.items())])
+        noted=[NotedRecords(resource_type=t, note=what, count=n) for (t, what), n in sorted(noted.items())],
+        noted_records=dict(sorted(Counter(noted_records.values()).items())))
     return Imported(scenarios, summary, origins)
 
 
@@ -219,11 +227,16 @@ def _contained(holder: Located, local: str) -> Located | None:
 @dataclass(frozen=True)
 class _Tally:
     """The summary's counts by resource type: records skipped (by reason), imported with a note
-    (by note), and left out because nothing in them maps."""
+    (by note, and each record once), and left out because nothing in them maps."""
 
     skipped: Counter
     noted: Counter
     unmapped: Counter
+    noted_records: dict[int, str]  # id() of each record imported with a note -> its type
+
+    def note(self, record: Located, what: str) -> None:
+        self.noted[(record.type, what)] += 1
+        self.noted_records[id(record)] = record.type
 
 
 def _one(patient: Located, resources: list[Located], index: _Index, options: Options, ids: set[str],
@@ -232,9 +245,8 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
     carried = scenario_level(patient)  # {} unless this tool exported the Bundle
     encounters = [r for r in resources if r.type == "Encounter"]
     chosen = _day_zero(patient, encounters, index, options)
-    if chosen is None:
-        return _left(name, "no encounter with a start date, and no --day-zero, to set day 0", resources,
-                     tally.skipped), None, []
+    if isinstance(chosen, str):  # records counted under the reason without the encounters named: one line for all
+        return _left(name, chosen, resources, tally.skipped, counted=chosen.split("; ")[0]), None, []
     clock, rule = chosen
     demographics = _demographics(patient, clock)
     if isinstance(demographics, str):
@@ -246,29 +258,35 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
             tally.skipped[(r.type, y.skipped)] += 1
         elif y.unmapped and not used:
             tally.unmapped[r.type] += 1  # once, however many of its codes are unmapped (a BP panel has two)
-        for what in dict.fromkeys(y.noted):
-            tally.noted[(r.type, what)] += 1
     yields = [y for y, _ in read]
     missed = [u for y in yields for u in y.unmapped]
-    placed = _events(read, clock, tally.noted)
+    placed = _events(read, clock, tally)
     events = [e for e, _ in placed]
-    if not events:
-        return _not_written(name, "no record maps to an event of the vocabulary", clock, rule), None, missed
+    gave = [r for y, r in read if y.events or y.diagnoses or y.autoantibodies]
+    if not events:  # nothing is written: what the other records gave (a diagnosis) is skipped with the patient
+        return _left(name, "no record maps to an event of the vocabulary", encounters + gave, tally.skipped,
+                     clock, rule), None, missed
+    for y, r in read:  # a note is on something imported: a record skipped or left out is counted there alone
+        if y.events or y.diagnoses or y.autoantibodies:
+            for what in dict.fromkeys(y.noted):
+                tally.note(r, what)
     _check_event_ids(patient, carried, events)
     sid = _scenario_id(patient, ids)
     data = _scenario_data(sid, patient, rule, demographics, yields, events, carried)
     diagnosed = [(d, r) for y, r in read for d in y.diagnoses]
-    scenario = _validate(data, diagnosed, patient)
+    tested = [(a, r) for y, r in read for a in y.autoantibodies]
+    scenario = _validate(data, diagnosed, tested, patient)
     report = PatientImport(patient=name, scenario_id=sid, day_zero=clock.day_zero.isoformat(), day_zero_rule=rule,
                            events=len(events), diagnoses=len(data["patient"]["diagnoses"]))
     return report, (data, scenario), missed
 
 
 def _left(name: str, why: str, resources: list[Located], skipped: Counter, clock: Clock | None = None,
-          rule: str | None = None) -> PatientImport:
-    """A patient without a scenario: each of its records is counted as skipped, with the reason."""
+          rule: str | None = None, counted: str | None = None) -> PatientImport:
+    """A patient without a scenario: each of its records is counted as skipped, with the reason
+    (`counted`, where the patient's own reason names its records)."""
     for r in resources:
-        skipped[(r.type, f"its patient has no scenario ({why})")] += 1
+        skipped[(r.type, f"its patient has no scenario ({counted or why})")] += 1
     return _not_written(name, why, clock, rule)
 
 
@@ -280,10 +298,11 @@ def _not_written(name: str, why: str, clock: Clock | None = None, rule: str | No
 _Timed = tuple[dict[str, Any], Located, datetime | None]  # an event, its record, the instant it starts
 
 
-def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, noted: Counter) -> list[tuple[dict[str, Any], Located]]:
+def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, tally: _Tally) -> list[tuple[dict[str, Any], Located]]:
     """Every event with the resource it came from, each checked alone (so that an error names
     its resource); Observations charted at one instant as one event (_charted_together); in time
-    order (_in_time_order); each id unique within the scenario."""
+    order (_in_time_order); each id unique within the scenario (an id given again becomes `ID-2`,
+    or the next suffix that no other event has)."""
     items: list[_Timed] = []
     charted: dict[tuple[datetime, ...], list[int]] = {}
     for y, r in read:
@@ -296,18 +315,25 @@ def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, noted: Counter)
             charted.setdefault(key, []).append(len(items))
         at = records.start_instant(r, clock)
         items += [(e, r, at) for e in y.events]
-    items = _charted_together(items, charted, noted)
-    out, seen = [], Counter()
+    items = _charted_together(items, charted, tally)
+    given = {e["id"] for e, _, _ in items}
+    used: set[str] = set()
+    tried: Counter[str] = Counter()  # the last suffix tried for each id given twice
+    out = []
     for e, r in _in_time_order(items):
-        seen[e["id"]] += 1
-        if seen[e["id"]] > 1:
-            e = {**e, "id": f"{e['id']}-{seen[e['id']]}"}
+        if e["id"] in used:  # the next `ID-N` that no event has, nor is given by another record
+            base = e["id"]
+            tried[base] = max(tried[base], 2)
+            while f"{base}-{tried[base]}" in used or f"{base}-{tried[base]}" in given:
+                tried[base] += 1
+            e = {**e, "id": f"{base}-{tried[base]}"}
+        used.add(e["id"])
         out.append((e, r))
     return out
 
 
 def _charted_together(items: list[_Timed], charted: dict[tuple[datetime, ...], list[int]],
-                      noted: Counter) -> list[_Timed]:
+                      tally: _Tally) -> list[_Timed]:
     """Observations of one patient charted at the same instant become one observation event.
 
     A normal export writes one Observation per code (MAP, FiO2, PaO2, SpO2 each on its own),
@@ -340,9 +366,9 @@ def _charted_together(items: list[_Timed], charted: dict[tuple[datetime, ...], l
         if conflict is not None:
             names = ", ".join(items[i][1].name for i in group)
             for i in group:
-                noted[(items[i][1].type, f"{conflict} at one instant ({_stamp(key[0])}): readings of that "
-                                         f"instant not charted together, so no index is computed from them "
-                                         f"({names})")] += 1
+                tally.note(items[i][1], f"{conflict} at one instant ({_stamp(key[0])}): readings of that "
+                                        f"instant not charted together, so no index is computed from them "
+                                        f"({names})")
             continue
         event = _one_event(key, [(items[i][0], items[i][1]) for i in group])
         merged[min(members)] = (event, items[group[0]][1], key[0])
@@ -396,21 +422,35 @@ def _in_time_order(items: list[_Timed]) -> list[tuple[dict[str, Any], Located]]:
     - Events whose record gives only a date (or a partial date, or the export's uncertain-timing)
       have no time of day: they keep their order in the input, as a scenario file's events do.
       Nothing in the record orders them, and for a Bundle this project exported the input order
-      is the scenario's own order of same-day events, which a round trip must keep.
-    - The two are merged by first day; on a day with both, the untimed events come first: a
-      record's time, where it has one, places it within the day, and one without a time is not
-      taken to be the latest. This is the project's choice; no source settles it.
+      is the scenario's own order, which a round trip must keep (a scenario may list its events
+      out of day order: the replay reads the order only among events placed on one day).
+    - Each timed event comes after every date-only event that may fall on a day it may fall on
+      or earlier: a date-only record's first day (a range of days, such as a partial date
+      `2021-03`, may fall on any of its days; one with no lower bound, on any day) is compared
+      with the timed event's last day (its own day, or the end of its Period; none: any day).
+      So on a day with both, the date-only events come first, whatever the order of the input:
+      a record's time, where it has one, places it within the day, and one without a time is not
+      taken to be the latest. This is the project's choice; no source settles it. (The date-only
+      events were once merged as if they were in day order, which they need not be: an SpO2
+      dated day 5 listed before one dated day 2 let a timed SpO2 of day 2 come before the dated
+      one, and the order of the input decided the latest reading of day 2.)
     """
     timed = sorted((i for i in items if i[2] is not None), key=lambda i: (i[2], i[1].type, i[1].id or ""))
     untimed = [i for i in items if i[2] is None]
+    by_first = sorted(range(len(untimed)), key=lambda i: _first_day(untimed[i][0]))
+    firsts = [_first_day(untimed[i][0]) for i in by_first]
+    reach = list(accumulate((i + 1 for i in by_first), max, initial=0))  # reach[k]: past the last of the k earliest
     out: list[tuple[dict[str, Any], Located]] = []
-    t = u = 0
-    while t < len(timed) or u < len(untimed):
-        take_timed = u == len(untimed) or (t < len(timed) and _first_day(timed[t][0]) < _first_day(untimed[u][0]))
-        e, r, _ = timed[t] if take_timed else untimed[u]
+    u = 0
+    for e, r, _ in timed:  # instants in order, so their days too; max() keeps the timed events in order
+        u_next = max(u, reach[bisect_right(firsts, _last_day(e))])
+        out += [(ue, ur) for ue, ur, _ in untimed[u:u_next]]
+        u = u_next
         out.append((e, r))
-        t, u = (t + 1, u) if take_timed else (t, u + 1)
-    return out
+    return out + [(ue, ur) for ue, ur, _ in untimed[u:]]
+
+
+NO_BOUND = 10**9  # beyond any day of a file (load.timing.MAX_DAYS)
 
 
 def _first_day(event: dict[str, Any]) -> int:
@@ -419,10 +459,20 @@ def _first_day(event: dict[str, Any]) -> int:
     if isinstance(day, int):
         return day
     low = day["between"][0] if "between" in day else day.get("on_or_after")
-    return low if low is not None else -(10**9)
+    return low if low is not None else -NO_BOUND
 
 
-def _day_zero(patient: Located, encounters: list[Located], index: _Index, options: Options) -> tuple[Clock, str] | None:
+def _last_day(event: dict[str, Any]) -> int:
+    """The last day an event may start on (an event with no upper bound: after any day)."""
+    day = event["day"]
+    if isinstance(day, int):
+        return day
+    high = day["between"][1] if "between" in day else day.get("on_or_before")
+    return high if high is not None else NO_BOUND
+
+
+def _day_zero(patient: Located, encounters: list[Located], index: _Index, options: Options) -> tuple[Clock, str] | str:
+    """Day 0 and the rule's words; or, where no rule gives one, why (naming each encounter passed over)."""
     if options.day_zero:
         try:
             return parse_day_zero(options.day_zero), f"--day-zero {options.day_zero}"
@@ -456,7 +506,10 @@ def _day_zero(patient: Located, encounters: list[Located], index: _Index, option
             return _at(usable[0], f"the first encounter (no inpatient encounter whose start can be day 0"
                                   f"{_passed_over(unusable)})")
         return _at(usable[0], "the first encounter (no inpatient encounter)")
-    return None
+    if encounters:  # each passed over: one of them may be the stay a rule looks for
+        return (f"no encounter whose start can be day 0, and no --day-zero, to set day 0"
+                f"{_passed_over([e for e in encounters if _unusable(e) is not None])}")
+    return "no encounter with a start date, and no --day-zero, to set day 0"
 
 
 def _inpatient(e: Located) -> bool:
@@ -468,12 +521,15 @@ PASSED_OVER_SHOWN = 3  # inpatient encounters a day-0 rule names as passed over;
 
 
 def _passed_over(encounters: list[Located]) -> str:
-    """`; inpatient Encounter/e2 passed over: its start 2021-03 is not a full date`, for the rule text."""
+    """`; inpatient Encounter/e2 passed over: its start 2021-03 is not a full date`, for the rule text
+    (or for why no rule gives day 0, where an encounter passed over need not be inpatient)."""
     if not encounters:
         return ""
-    named = [f"inpatient {e.name} passed over: {_unusable(e)}" for e in encounters[:PASSED_OVER_SHOWN]]
+    named = [f"{'inpatient ' if _inpatient(e) else ''}{e.name} passed over: {_unusable(e)}"
+             for e in encounters[:PASSED_OVER_SHOWN]]
     more = len(encounters) - PASSED_OVER_SHOWN
-    return "; " + "; ".join(named) + (f"; and {more} more inpatient encounters passed over" if more > 0 else "")
+    kind = "inpatient encounters" if all(_inpatient(e) for e in encounters) else "encounters"
+    return "; " + "; ".join(named) + (f"; and {more} more {kind} passed over" if more > 0 else "")
 
 
 def _named_encounters(given: Sequence[str], resources: list[Located]) -> tuple[str, ...]:
@@ -533,14 +589,19 @@ def _at(e: Located, why: str) -> tuple[Clock, str]:
 
 
 def _diagnoses(e: Located, index: _Index) -> set[str]:
-    """The project diagnosis codes an encounter gives as its reason or its diagnoses."""
-    concepts = list(e.model.reasonCode or [])
-    refs = list(e.model.reasonReference or []) + [d.condition for d in e.model.diagnosis or []]
-    for ref in refs:
+    """The project diagnosis codes an encounter gives as its reason (reasonCode), or as the
+    Conditions it names that the import takes as diagnoses: a Condition it skips (refuted or not
+    confirmed, no date, an onset after its recordedDate) is no reason for day 0 either. A
+    Condition is read as it would be were this encounter day 0: in the UTC offset of its start
+    (UTC for a date, or for an encounter whose start cannot be day 0), the only part of day 0 that
+    can change whether its dates contradict each other."""
+    found = {dx for c in e.model.reasonCode or [] if (dx := most_specific(c, C.diagnosis_of)) is not None}
+    clock = clock_from(_start(e)) or Clock(date(2000, 1, 1), timezone.utc)
+    for ref in list(e.model.reasonReference or []) + [d.condition for d in e.model.diagnosis or []]:
         target = index.resolve(e, ref)
-        if target is not None and target.type == "Condition" and records.not_asserted(target.model) is None:
-            concepts.append(target.model.code)  # a refuted or unconfirmed Condition is no reason here either
-    return {dx for c in concepts if (dx := most_specific(c, C.diagnosis_of)) is not None}
+        if target is not None and target.type == "Condition":
+            found |= {d["code"] for d in records.read(target, clock, index.resolve).diagnoses}
+    return found
 
 
 # --- demographics and assembly ---------------------------------------------------------------
@@ -634,16 +695,21 @@ def _check(adapter: TypeAdapter, what: str, entry: dict[str, Any], res: Located,
         raise fail(res, f"cannot be {what}: {where + ': ' if where else ''}{msg}") from None
 
 
-def _validate(data: dict[str, Any], diagnosed: list[tuple[dict[str, Any], Located]], patient: Located) -> Scenario:
-    """Each diagnosis checked alone first (each event was, as it was read: _events), then the whole."""
+def _validate(data: dict[str, Any], diagnosed: list[tuple[dict[str, Any], Located]],
+              tested: list[tuple[dict[str, Any], Located]], patient: Located) -> Scenario:
+    """Each diagnosis and antibody result checked alone first (each event was, as it was read:
+    _events), so that an error names its Condition or Observation; then the whole."""
     for entry, res in diagnosed:
         _check(_DIAGNOSIS, "a diagnosis", entry, res, 0)
+    for entry, res in tested:
+        _check(_AUTOANTIBODY, "an autoantibody result", entry, res, 0)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
+        path = list(err["loc"]) + (list(err["ctx"]["path"]) if err["type"] == "located" else [])
         msg = err["ctx"]["message"] if err["type"] == "located" else err["msg"]
-        raise fail(patient, f"the imported scenario is not valid: {'.'.join(map(str, err['loc']))}: {msg}") from None
+        raise fail(patient, f"the imported scenario is not valid: {'.'.join(map(str, path))}: {msg}") from None
 
 
 # --- entry points for loading a Bundle as a scenario --------------------------------------------
@@ -684,10 +750,14 @@ def in_memory_note(summary: ImportSummary) -> str:
     copies = sum(summary.read_once.values())
     if copies:
         out += f"; read once: {copies} duplicate resource{'s' if copies > 1 else ''}"
-    noted = sum(n.count for n in summary.noted)
+    noted = sum(summary.noted_records.values())  # records, each once (summary.noted counts each note)
     with_note = f"; {noted} record{'s' if noted != 1 else ''} imported with a note" if noted else ""
+    # Unmapped codes in records otherwise imported (a panel with one unmapped component): counted
+    # here unless the records left out already count all codes ("N unmapped codes in all").
+    unmapped = (f"; {codes} unmapped code{'s' if codes != 1 else ''} in records otherwise imported"
+                if codes and not summary.unmapped_records else "")
     if not left:
-        unmapped = f"; {codes} unmapped code{'s' if codes != 1 else ''} in records otherwise imported" if codes else ""
         return out + "; no record left out" + unmapped + with_note + (
             " (`escalation import fhir` lists each)" if noted or codes else "")
-    return out + f"; records left out: {', '.join(left)}{with_note} (`escalation import fhir` or `check` lists each)"
+    return (out + f"; records left out: {', '.join(left)}{unmapped}{with_note} (`escalation import fhir` or `check` "
+            "lists each)")

@@ -39,7 +39,9 @@ def summary_table(summary: ImportSummary, width: int) -> str:
     lines += ["", "Records skipped:"]
     lines += [f"  - {s.count} x {s.resource_type}: {s.reason}" for s in summary.skipped] or ["  none"]
     if summary.noted:
-        lines += ["", "Records imported with a note:"]
+        records = sum(summary.noted_records.values())
+        lines += ["", f"Records imported with a note ({_n(records, 'record')}; listed by note, a record under "
+                      "each of its notes):"]
         lines += [f"  - {n.count} x {n.resource_type}: {n.note}" for n in summary.noted]
     return plain_text("\n".join(lines), width) + "\n"
 
