@@ -187,6 +187,8 @@ def test_day_zero_encounter_twice_for_a_patient_or_beside_day_zero_is_an_error(t
     assert twice.exit_code == 2, twice.output
     assert twice.stderr.startswith("error: --day-zero-encounter: Encounter/")
     assert "are encounters of the same patient, Patient/p1: name one per patient" in twice.stderr
+    with pytest.raises(ValueError, match="not both"):  # the API refuses the pair too
+        Options(day_zero="2021-01-15", day_zero_encounters=("e-ild",))
     both = _run(tmp_path, str(path), "--day-zero-encounter", "e-ild", "--day-zero", "2021-01-15")
     assert both.exit_code == 2 and both.stderr == "error: --day-zero: give --day-zero or --day-zero-encounter, not both\n"
     assert not (tmp_path / "out").exists()

@@ -29,7 +29,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from escalation.fhir import codes as C
 from escalation.fhir import records
@@ -59,6 +59,14 @@ class Options(BaseModel):
     day_zero_encounters: tuple[str, ...] = Field((), description="Encounter ids, one per patient")
     diagnoses: tuple[str, ...] = Field(DEFAULT_DIAGNOSES, description="the rule set's diagnosis codes")
     strict: bool = False
+
+    @model_validator(mode="after")
+    def _one_day_zero_rule(self) -> "Options":
+        """A day 0 for every patient beside encounters named for theirs: the first would win for
+        every patient and the encounters go unused, so the two are refused together."""
+        if self.day_zero is not None and self.day_zero_encounters:
+            raise ValueError("give day_zero or day_zero_encounters, not both")
+        return self
 
 
 class _Out(BaseModel):
