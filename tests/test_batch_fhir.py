@@ -256,24 +256,99 @@ def test_a_patient_twice_in_an_export_is_replayed_once(tmp_path: Path):
     assert summary["read_once"] == {"Patient": 1}
 
 
-def test_a_bundle_of_several_patients_is_an_error_row_that_says_to_import_it_and_help_says_one_patient(tmp_path: Path):
-    """`batch --help` said INPUTS may be "FHIR Bundles", but a Bundle of several patients is one
-    failed replay, unlike a Bulk Data folder, which is imported per patient (found in a user
-    trial): the help says one patient each, and the error row says what to do."""
+def _cohort_bundle(path: Path, export: Path = BULK, kind: str = "searchset") -> Path:
+    """A Bundle of every resource of a Bulk Data export (its patients and their records)."""
+    resources = [json.loads(line) for f in sorted(export.glob("*.ndjson")) for line in f.read_text().splitlines()
+                 if line.strip()]
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": kind,
+                                "entry": [{"resource": r} for r in resources]}, indent=1))
+    return path
+
+
+def _decision_points(out: Path) -> list[tuple[str, str, int | None]]:
     import pyarrow.parquet as pq
 
     from escalation.batch import store
 
-    assert "FHIR Bundles of one patient each" in " ".join(CliRunner().invoke(app, ["batch", "--help"]).stdout.split())
+    rows = [r for i in store.done_chunks(out) for r in pq.read_table(store.part(out, store.RESULTS, i)).to_pylist()]
+    return sorted((r["scenario_id"], r["rule_id"], r["day"]) for r in rows if r["kind"] == "decision_point")
+
+
+def test_a_bundle_of_several_patients_named_is_imported_per_patient_as_its_export_is(tmp_path: Path):
+    """A research group's cohort as one searchset Bundle: imported into DIR/imported/NN-NAME as
+    the same patients' Bulk Data export is, one replay per patient, with the same results."""
+    bundle = _cohort_bundle(tmp_path / "cohort.json")
+    out, bulk_out = tmp_path / "batch", tmp_path / "bulk"
+    result = _batch(str(ROOT / "scenarios" / "index_case.yaml"), str(bundle), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert _batch(str(BULK), "--out", str(bulk_out)).exit_code == 0
+    imported = sorted(p.name for p in (out / "imported" / "02-cohort").glob("*.yaml"))
+    assert imported and imported == sorted(p.name for p in (bulk_out / "imported" / "01-bulk").glob("*.yaml"))
+    assert (out / "imported" / "02-cohort" / "import-summary.json").is_file() and (out / "imported" / MARK).is_file()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["scenarios"]) == len(imported) + 1 and manifest["chunking"]["jobs"] == len(imported) + 1
+    points = _decision_points(out)
+    assert [p for p in points if p[0] != "index-case"] == _decision_points(bulk_out)
+    assert any(p[0] == "index-case" for p in points)
+    assert _batch(str(ROOT / "scenarios" / "index_case.yaml"), str(bundle), "--out", str(out),
+                  "--resume").exit_code == 0  # the import is deterministic
+
+
+def test_a_resume_after_the_bundle_changed_is_refused_naming_it(tmp_path: Path):
+    bundle, out = _cohort_bundle(tmp_path / "cohort.json"), tmp_path / "batch"
+    assert _batch(str(bundle), "--out", str(out)).exit_code == 0
+    planned = _files(out / "imported")
+    _cohort_bundle(bundle, _export(tmp_path / "fewer", drop="p-bronchiolitis"))
+    changed = _batch(str(bundle), "--out", str(out), "--resume")
+    assert changed.exit_code == 2, changed.output
+    line = changed.stderr.strip()
+    assert line.startswith(f"error: {bundle}: cannot resume: this Bundle now imports to other scenario files") \
+        and "\n" not in line, line
+    assert "no longer imported: fhir-p-bronchiolitis.yaml" in line, line
+    assert _files(out / "imported") == planned
+
+
+def test_a_bundle_of_several_patients_in_a_folder_named_is_an_error_row_that_says_to_name_it(tmp_path: Path):
+    """Only an input named on its own is imported (as an export is read only when its folder is
+    named): found by walking a folder, a cohort Bundle is a scenario file that fails, as its own
+    error row saying what to do; `batch --help` says so."""
+    import pyarrow.parquet as pq
+
+    from escalation.batch import store
+
+    help_text = " ".join(CliRunner().invoke(app, ["batch", "--help"]).stdout.split())
+    assert "a Bundle of several patients or an export folder, named on its own, is imported" in help_text
+    assert "in a folder named, only Bundles of one patient each" in help_text
     patients = [json.loads(line) for line in (BULK / "Patient.000.ndjson").read_text().splitlines()]
-    bundle = tmp_path / "several.json"
+    folder = tmp_path / "data"
+    folder.mkdir()
+    bundle = folder / "several.json"
     bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
                                   "entry": [{"resource": p} for p in patients]}))
     out = tmp_path / "batch"
-    result = _batch(str(bundle), "--out", str(out))
+    result = _batch(str(folder), "--out", str(out))
     assert result.exit_code == 1, result.output
+    assert not (out / "imported").exists()
     (error,) = [r for i in store.done_chunks(out) for r in pq.read_table(store.part(out, store.ERRORS, i)).to_pylist()]
     assert error["message"].startswith(f"holds {len(patients)} patient(s) and gives 0 scenario(s); replay takes one "
-                                       "patient's Bundle (so do test, sweep, batch and the others): `escalation "
+                                       "patient's Bundle (so do test, sweep and the others, and batch when it finds "
+                                       "one in a folder; named on its own, batch imports it): `escalation "
                                        f"import fhir {bundle} --out DIR` writes one scenario file per patient, "
                                        "to name instead")
+
+
+def test_a_bundle_named_that_cannot_be_parsed_fails_as_before(tmp_path: Path):
+    """Counting a Bundle's patients at planning changes nothing for a Bundle that cannot be read
+    as JSON: it is a scenario input as before, with the parser's error as its error row."""
+    import pyarrow.parquet as pq
+
+    from escalation.batch import store
+
+    bundle = tmp_path / "broken.json"
+    bundle.write_text('{"resourceType": "Bundle", "type": "collection", "entry": [')
+    out = tmp_path / "batch"
+    result = _batch(str(bundle), "--out", str(out))
+    assert result.exit_code == 1, result.output
+    assert not (out / "imported").exists()
+    (error,) = [r for i in store.done_chunks(out) for r in pq.read_table(store.part(out, store.ERRORS, i)).to_pylist()]
+    assert Path(error["file"]).name == "broken.json"

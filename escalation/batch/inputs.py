@@ -1,9 +1,18 @@
-"""Batch inputs that are not scenario files yet: FHIR Bulk Data export folders.
+"""Batch inputs that are not scenario files yet: FHIR Bulk Data export folders, and FHIR
+Bundles of several patients (a cohort, as a searchset or collection Bundle).
 
-A Bulk Data folder holds many patients in one set of NDJSON files. The workers replay scenario
-files, each cached by its content hash, so the folder is imported once, before the plan is made,
-into `DIR/imported/NN-NAME/` (one scenario file per patient and the import summary, as
-`escalation import fhir` writes them), and the batch then runs on those files.
+Each holds many patients in one input. The workers replay scenario files, each cached by its
+content hash, so such an input is imported once, before the plan is made, into
+`DIR/imported/NN-NAME/` (one scenario file per patient and the import summary, as `escalation
+import fhir` writes them; NAME is the folder's name, or the Bundle's without `.json`), and the
+batch then runs on those files. A Bundle of one patient is no such input: it is replayed as it
+is, its import done in memory by the worker (its day 0 and import note in its replay rows).
+
+Only an input named on its own is imported. A Bulk Data folder inside a folder named is refused
+(`refuse_nested_exports`); a Bundle of several patients inside a folder named is left as a scenario
+file found there, as before, and fails as its own error rows, saying to import it: telling it from
+a Bundle of one patient would mean parsing every Bundle of every folder before DIR is touched, and
+a folder walk finds scenario files, not inputs to import. Named on its own, it is imported.
 
 The import writes into DIR, so it runs only once DIR is checked and locked for this run (see
 `run_batch`): a run that is refused, or a second run beside a first, never touches a batch's
@@ -42,8 +51,20 @@ def is_bulk_folder(path: Path) -> bool:
     return path.is_dir() and any(p.suffix == NDJSON for p in folder_entries(path))
 
 
-def has_bulk_folders(inputs: Sequence[Path]) -> bool:
-    return any(is_bulk_folder(Path(p)) for p in inputs)
+def is_cohort_bundle(path: Path) -> bool:
+    """A FHIR Bundle file of more than one patient (counted from its JSON; fhir.reader.
+    bundle_patients). One that cannot be read or parsed is not: it stays an input as before, and
+    fails with the same error as before."""
+    from escalation.fhir.reader import bundle_patients
+
+    return path.suffix == ".json" and (bundle_patients(path) or 0) > 1
+
+
+def to_import(inputs: Sequence[Path]) -> dict[int, Path]:
+    """The inputs a batch imports into DIR before planning, by their number (from 1) among the
+    inputs: Bulk Data folders and Bundles of several patients, each named on its own."""
+    return {n: Path(p) for n, p in enumerate(inputs, start=1)
+            if is_bulk_folder(Path(p)) or is_cohort_bundle(Path(p))}
 
 
 def refuse_nested_exports(inputs: Sequence[Path]) -> None:
@@ -72,16 +93,17 @@ def refuse_nested_exports(inputs: Sequence[Path]) -> None:
 
 
 def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
-                  planned: Manifest | None = None) -> list[Path]:
-    """The inputs with each Bulk Data folder replaced by the folder of its imported scenarios,
-    day 0 chosen by `diagnoses` (those of every rule set of the batch; plan.day_zero_diagnoses).
+                  planned: Manifest | None = None, imports: dict[int, Path] | None = None) -> list[Path]:
+    """The inputs with each Bulk Data folder and Bundle of several patients replaced by the
+    folder of its imported scenarios, day 0 chosen by `diagnoses` (those of every rule set of the
+    batch; plan.day_zero_diagnoses). `imports` is `to_import(inputs)`, if the caller has it.
 
     Call it holding DIR's lock, DIR checked (`run_batch` does). To resume, `planned` is the
-    batch's manifest: the export must import to exactly the scenario files it lists, by hash.
+    batch's manifest: each input must import to exactly the scenario files it lists, by hash.
     """
     from escalation.report.files import replace_folder, staged
 
-    bulk = {n: Path(p) for n, p in enumerate(inputs, start=1) if is_bulk_folder(Path(p))}
+    bulk = to_import(inputs) if imports is None else imports
     if not bulk:
         return [Path(p) for p in inputs]
     dest = out / IMPORTED
@@ -90,7 +112,7 @@ def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
     with staged(dest) as stage:
         new = stage / IMPORTED
         new.mkdir()
-        (new / MARK).write_text("Bulk Data imported by `escalation batch`; replaced whole by the next import.\n",
+        (new / MARK).write_text("FHIR input imported by `escalation batch`; replaced whole by the next import.\n",
                                 encoding="utf-8")
         for number, folder in bulk.items():
             _import(folder, new / _name(number, folder), diagnoses)
@@ -101,8 +123,12 @@ def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
     return [dest / _name(n, Path(p)) if n in bulk else Path(p) for n, p in enumerate(inputs, start=1)]
 
 
-def _name(number: int, folder: Path) -> str:
-    return f"{number:02d}-{folder.name}"
+def _name(number: int, given: Path) -> str:
+    return f"{number:02d}-{given.stem if given.is_file() else given.name}"
+
+
+def _noun(given: Path) -> str:
+    return "Bundle" if given.is_file() else "export"
 
 
 def _import(folder: Path, dest: Path, diagnoses: Sequence[str]) -> None:
@@ -112,7 +138,7 @@ def _import(folder: Path, dest: Path, diagnoses: Sequence[str]) -> None:
     imported = import_paths([folder], Options(diagnoses=tuple(diagnoses) or DEFAULT_DIAGNOSES))
     if not imported.scenarios:  # said of the export, not of the empty folder it would import into
         why = next((f"{p.patient}: {p.skipped}" for p in imported.summary.patients if p.skipped), "no Patient resource")
-        raise InputError(str(folder), f"no patient of this export can be a scenario ({why}); "
+        raise InputError(str(folder), f"no patient of this {_noun(folder)} can be a scenario ({why}); "
                          "`escalation import fhir` lists every patient and why")
     dest.mkdir()
     for name, text in import_files(imported):
@@ -134,7 +160,7 @@ def _check_unchanged(export: Path, staged: Path, dest: Path, planned: Manifest) 
     what = "; ".join(f"{label}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
                      for label, names in (("no longer imported", gone), ("new", new), ("different", changed))
                      if names)
-    raise InputError(str(export), f"cannot resume: this export now imports to other scenario files than "
-                     f"the batch was planned with ({what}): the export has changed, or the rule sets' "
+    raise InputError(str(export), f"cannot resume: this {_noun(export)} now imports to other scenario files "
+                     f"than the batch was planned with ({what}): the {_noun(export)} has changed, or the rule sets' "
                      "diagnoses, which choose day 0; resume with both as they were, or start a new batch "
                      "in another folder")

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from escalation import api
 from escalation.batch.grid import SweepRange, parse_grid
-from escalation.batch.inputs import expand_inputs, has_bulk_folders, is_import_folder, refuse_nested_exports
+from escalation.batch.inputs import expand_inputs, is_import_folder, refuse_nested_exports, to_import
 from escalation.batch.plan import (
     ChunkTask,
     InputFile,
@@ -126,18 +126,19 @@ def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Se
                   chunk_size: int | None, out: Path) -> Planner:
     """What `escalation batch` plans, checked as far as it can be without writing anything: a
     bad grid, or a rule set that cannot take a grid value, is an input error before DIR is
-    touched. With a Bulk Data folder among the inputs, the scenarios are known only once it is
-    imported into DIR, and that waits until `run_batch` holds DIR's lock and calls the function
-    returned; with none, the plan is made here."""
+    touched. With a Bulk Data folder or a Bundle of several patients among the inputs, the
+    scenarios are known only once it is imported into DIR, and that waits until `run_batch` holds
+    DIR's lock and calls the function returned; with none, the plan is made here."""
     refuse_nested_exports(inputs)
     ranges = _ranges(grid)
     rulesets = [_ruleset_input(i, p, ranges) for i, p in enumerate(_rule_paths(rules))]
+    imports = to_import(inputs)  # a Bundle's patients counted once, here, before DIR is touched
 
     def planned(old: Manifest | None) -> Manifest:
-        paths = expand_inputs(inputs, out, day_zero_diagnoses(rulesets), old)
+        paths = expand_inputs(inputs, out, day_zero_diagnoses(rulesets), old, imports)
         return make_manifest(_scenario_inputs(paths), rulesets, ranges, chunk_size)
 
-    if has_bulk_folders(inputs):
+    if imports:
         return planned
     manifest = planned(None)
     return lambda old: manifest

@@ -128,9 +128,10 @@ def _finish(outcome: Any, out: Path) -> None:
 @batch_app.command(DEFAULT, cls=_DefaultCommand, hidden=True)
 def run(
     inputs: Annotated[list[Path], typer.Argument(metavar="INPUTS", help="scenario files or folders, FHIR "
-                                                 "Bundles of one patient each, or FHIR Bulk Data export "
-                                                 "folders (a Bundle of several patients: `escalation "
-                                                 "import fhir` it first)")],
+                                                 "Bundles, or FHIR Bulk Data export folders (a Bundle of "
+                                                 "several patients or an export folder, named on its own, "
+                                                 "is imported into DIR/imported, one scenario per patient; "
+                                                 "in a folder named, only Bundles of one patient each)")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder for the manifest and the "
                                       "Parquet results (new or empty, or a batch to --resume)")],
     rules: Annotated[Optional[list[Path]], typer.Option(

@@ -230,6 +230,33 @@ def is_bundle_file(path: Path) -> bool:
     return isinstance(data, dict) and data.get("resourceType") == "Bundle"
 
 
+def bundle_patients(path: Path) -> int | None:
+    """How many patients a Bundle file holds, counted as the import counts them (a Patient given
+    again with the same id is one), from the JSON alone, without validating a resource; None for
+    a file that is not a Bundle or cannot be read or parsed, which the import reports in its own
+    words. `batch` asks it of each Bundle named, to import one of several patients as a cohort."""
+    if not is_bundle_file(path):
+        return None
+    try:
+        data = json.loads(_text(path))
+    except (InputError, ValueError, RecursionError):
+        return None
+    entries = data.get("entry") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return None
+    ids: set[str] = set()
+    unnamed = 0
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
+            rid = resource.get("id")
+            if isinstance(rid, str) and rid:
+                ids.add(rid)
+            else:
+                unnamed += 1
+    return len(ids) + unnamed
+
+
 def _text(path: Path) -> str:
     """A regular file within MAX_FHIR_FILE_BYTES, read as the YAML files are (no devices, no pipes)."""
     return read_text(path, shown_name(path), MAX_FHIR_FILE_BYTES)

@@ -734,7 +734,8 @@ def one_scenario(path: Path, options: Options | None = None) -> Scenario:
     if len(imported.summary.patients) != 1 or len(imported.scenarios) != 1:
         why = "; ".join(f"{p.patient}: {p.skipped}" for p in imported.summary.patients if p.skipped)
         several = len(imported.summary.patients) > 1
-        hint = ("replay takes one patient's Bundle (so do test, sweep, batch and the others): `escalation "
+        hint = ("replay takes one patient's Bundle (so do test, sweep and the others, and batch when it finds "
+                "one in a folder; named on its own, batch imports it): `escalation "
                 f"import fhir {path} --out DIR` writes one scenario file per patient, to name instead"
                 if several else "replay takes a Bundle that gives one")
         raise InputError(str(path), f"holds {len(imported.summary.patients)} patient(s) and gives "
