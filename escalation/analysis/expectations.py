@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -289,21 +289,21 @@ def unknown_ruleset(scenario: str, file: str, key: str, expected: list[Expectati
                                      passed=False, found=[], unknown_target=True, message=f"{file}: {why}")])
 
 
-def _labels(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """How coverage and JUnit name each (scenario id, file): by its id, followed by its file where
-    another file gives the same id (imported ids are fhir-<Patient.id>: two sites' exports share
-    them), so that two scenarios are never counted as one."""
+def scenario_labels(pairs: Iterable[tuple[str, str]], shared: Collection[str] = ()) -> dict[tuple[str, str], str]:
+    """How coverage, JUnit and the sweep name each (scenario id, file): by its id, followed by its
+    file where another file gives the same id (found among the pairs, or named in `shared`;
+    imported ids are fhir-<Patient.id>: two sites' exports share them), so that two scenarios
+    are never counted as one."""
     found = set(pairs)
-    files: dict[str, int] = defaultdict(int)
-    for sid, _ in found:
-        files[sid] += 1
-    return {(sid, f): f"{sid} ({f})" if files[sid] > 1 else sid for sid, f in found}
+    files = Counter(sid for sid, _ in found)
+    twice = set(shared) | {sid for sid, n in files.items() if n > 1}
+    return {(sid, f): f"{sid} ({f})" if sid in twice and f else sid for sid, f in found}
 
 
 def coverage(results: list[ReplayResult], rule_ids: dict[str, list[str]]) -> list[Coverage]:
     """Which rules of each rule set fired, how often and where, and which never did."""
     out = []
-    label = _labels((r.scenario.id, r.scenario.file) for r in results)
+    label = scenario_labels((r.scenario.id, r.scenario.file) for r in results)
     for ruleset_id, ids in rule_ids.items():
         fired: dict[str, int] = defaultdict(int)
         where: dict[str, set[str]] = defaultdict(set)
@@ -329,7 +329,7 @@ def junit_xml(report: TestReport) -> str:
     by_rs: dict[str, list[ScenarioOutcome]] = defaultdict(list)
     for s in report.scenarios:
         by_rs[s.ruleset].append(s)
-    label = _labels((s.scenario, s.file) for s in report.scenarios)
+    label = scenario_labels((s.scenario, s.file) for s in report.scenarios)
     for rs, items in sorted(by_rs.items()):
         suite = ET.SubElement(root, "testsuite", name=rs, tests=str(len(items)),
                               failures=str(sum(s.status == "fail" for s in items)),

@@ -19,12 +19,12 @@ import io
 import math
 import textwrap
 import time
-from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from escalation.analysis.expectations import scenario_labels
 from escalation.batch.grid import SweepRange, parse_range  # noqa: F401 - parse_range: the sweep's grammar
 from escalation.load.timing import span_label
 from escalation.report.console import FALLBACK_WIDTH, plain_text
@@ -105,15 +105,6 @@ def shared_ids(files: dict[str, str]) -> set[str]:
     return {sid for file, sid in files.items() if seen.setdefault(sid, file) != file}
 
 
-def _scenario_labels(points: list[Point], shared: Collection[str]) -> dict[tuple[str, str], str]:
-    """How the table and the figure name each scenario: its id, and its file too where another
-    file gives the same id (`shared`, or found among the points)."""
-    pairs = sorted({(p.scenario, p.file) for p in points})
-    files = Counter(sid for sid, _ in pairs)
-    twice = set(shared) | {sid for sid, n in files.items() if n > 1}
-    return {(sid, f): f"{sid} ({f})" if sid in twice and f else sid for sid, f in pairs}
-
-
 def to_csv(points: list[Point], rng: SweepRange, notice: str) -> str:
     """Long format, one row per decision point and value, under '#' lines with the notice: every
     line before the header starts with '#', so a reader told to skip comment lines (pandas
@@ -139,7 +130,7 @@ def to_table(points: list[Point], rng: SweepRange, notice: str, width: int = FAL
     further blocks of the same rows, so nothing is cut at any width. A scenario id that more than
     one file gives (`shared`, or found among the points) is shown with its file."""
     values, series = rng.values(), sorted(_series(points).items())
-    labels = _scenario_labels(points, shared)
+    labels = scenario_labels(((p.scenario, p.file) for p in points), shared)
     names = {key: key[2] + (f" #{key[3]}" if key[3] > 1 else "") for key, _ in series}
     sw = max([len("scenario")] + [len(labels[k[:2]]) for k in names])
     nw = max([len("decision point")] + [len(n) for n in names.values()])
@@ -185,7 +176,7 @@ def sweep_figure(points: list[Point], rng: SweepRange, notice: str, shared: Coll
     import matplotlib.pyplot as plt
 
     series, moves = _series(points), moving(points, rng)
-    labels = _scenario_labels(points, shared)
+    labels = scenario_labels(((p.scenario, p.file) for p in points), shared)
     scenarios: list[tuple[str, str]] = sorted({k[:2] for k in series}) or [("(no decision points)", "")]
     cols = min(3, len(scenarios))
     rows = math.ceil(len(scenarios) / cols)

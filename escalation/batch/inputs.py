@@ -93,19 +93,19 @@ def refuse_nested_exports(inputs: Sequence[Path]) -> None:
 
 
 def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
-                  planned: Manifest | None = None, imports: dict[int, Path] | None = None) -> list[Path]:
+                  planned: Manifest | None, imports: dict[int, Path]) -> list[Path]:
     """The inputs with each Bulk Data folder and Bundle of several patients replaced by the
     folder of its imported scenarios, day 0 chosen by `diagnoses` (those of every rule set of the
-    batch; plan.day_zero_diagnoses). `imports` is `to_import(inputs)`, if the caller has it.
+    batch; plan.day_zero_diagnoses). `imports` is `to_import(inputs)`.
 
     Call it holding DIR's lock, DIR checked (`run_batch` does). To resume, `planned` is the
     batch's manifest: each input must import to exactly the scenario files it lists, by hash.
     """
     from escalation.report.files import replace_folder, staged
 
-    bulk = to_import(inputs) if imports is None else imports
-    if not bulk:
+    if not imports:
         return [Path(p) for p in inputs]
+    names = {n: _name(n, given) for n, given in imports.items()}
     dest = out / IMPORTED
     for left in out.glob(f".{IMPORTED}.*.tmp"):  # by a run killed while importing; DIR is locked
         shutil.rmtree(left, ignore_errors=True)
@@ -114,13 +114,13 @@ def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
         new.mkdir()
         (new / MARK).write_text("FHIR input imported by `escalation batch`; replaced whole by the next import.\n",
                                 encoding="utf-8")
-        for number, folder in bulk.items():
-            _import(folder, new / _name(number, folder), diagnoses)
+        for number, given in imports.items():
+            _import(given, new / names[number], diagnoses)
         if planned is not None:
-            for number, folder in bulk.items():
-                _check_unchanged(folder, new / _name(number, folder), dest / _name(number, folder), planned)
+            for number, given in imports.items():
+                _check_unchanged(given, new / names[number], dest / names[number], planned)
         replace_folder(new, dest)
-    return [dest / _name(n, Path(p)) if n in bulk else Path(p) for n, p in enumerate(inputs, start=1)]
+    return [dest / names[n] if n in names else Path(p) for n, p in enumerate(inputs, start=1)]
 
 
 def _name(number: int, given: Path) -> str:

@@ -25,7 +25,7 @@ from escalation.load.errors import InputError
 from escalation.load.loading import derives_chain
 from escalation.load.reading import open_regular, shown_name
 from escalation.load.shipped import resolve
-from escalation.match.results import NOTICE, ReplayResult
+from escalation.match.results import NOTICE
 from escalation.version import __version__
 
 PURPOSE = ("Batch replay of patient timelines under published pathways, for research review only; "
@@ -123,7 +123,8 @@ class Manifest(_Model):
     grid_points: list[GridPoint]
     chunking: Chunking
     unflagged_actions_recorded: bool = Field(
-        description="whether this version's replay reports actions no rule flagged")
+        True, description="whether this version's replay reports actions no rule flagged (always, now; "
+        "kept so that a manifest still says it)")
     layout: dict[str, str] = Field(default_factory=lambda: {
         "results": "results/part-NNNNNN.parquet: one row per decision point (and unflagged action)",
         "replays": "replays/part-NNNNNN.parquet: one row per replay, ok or error",
@@ -218,7 +219,6 @@ def make_manifest(scenarios: list[InputFile], rulesets: list[RulesetInput], grid
         created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
         scenarios=scenarios, rulesets=rulesets, grid=grid, grid_points=points,
         chunking=Chunking(jobs=jobs, chunk_size=size, chunks=math.ceil(jobs / size) if jobs else 0),
-        unflagged_actions_recorded="unflagged_actions" in ReplayResult.model_fields,
         code_sha256=code_sha256(),
     )
 

@@ -122,11 +122,15 @@ def common(chunk: int, job: Job) -> dict[str, Any]:
     }
 
 
+def _about(result: ReplayResult) -> dict[str, Any]:
+    """What every row of one replay says of its scenario and rule set."""
+    return {"scenario_id": result.scenario.id, "scenario_hypothetical": result.scenario.hypothetical,
+            "ruleset_version": result.ruleset.version}
+
+
 def decision_rows(base: dict[str, Any], result: ReplayResult) -> list[ResultRow]:
     """One row per decision point of a replay."""
-    about = {"scenario_id": result.scenario.id, "scenario_hypothetical": result.scenario.hypothetical,
-             "ruleset_version": result.ruleset.version}
-    return [ResultRow(**base, **about, kind="decision_point", rule_id=dp.rule_id, rule_kind=dp.kind, step=dp.step,
+    return [ResultRow(**base, **_about(result), kind="decision_point", rule_id=dp.rule_id, rule_kind=dp.kind, step=dp.step,
                       occurrence=dp.occurrence, timing=dp.timing, proposes=list(dp.proposes), code=None,
                       event_id=None, day=dp.day, day_latest=dp.day_latest, actual_day=dp.actual_day,
                       actual_day_latest=dp.actual_day_latest, lag_days=dp.lag_days,
@@ -138,9 +142,7 @@ def decision_rows(base: dict[str, Any], result: ReplayResult) -> list[ResultRow]
 def unflagged_rows(base: dict[str, Any], result: ReplayResult) -> list[ResultRow]:
     """One row per action the timeline records that no rule flagged: the other side of the
     comparison, with the action's own day as its actual day and no lag."""
-    about = {"scenario_id": result.scenario.id, "scenario_hypothetical": result.scenario.hypothetical,
-             "ruleset_version": result.ruleset.version}
-    return [ResultRow(**base, **about, kind="unflagged_action", rule_id=None, rule_kind=None, step=None,
+    return [ResultRow(**base, **_about(result), kind="unflagged_action", rule_id=None, rule_kind=None, step=None,
                       occurrence=None,
                       timing=None, proposes=[], code=a.code, event_id=a.event_id, day=a.day,
                       day_latest=a.day_latest, actual_day=a.day, actual_day_latest=a.day_latest, lag_days=None,

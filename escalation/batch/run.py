@@ -123,12 +123,12 @@ def plan_batch(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Seque
 
 
 def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Sequence[str],
-                  chunk_size: int | None, out: Path) -> Planner:
+                  chunk_size: int | None, out: Path) -> Manifest | Planner:
     """What `escalation batch` plans, checked as far as it can be without writing anything: a
     bad grid, or a rule set that cannot take a grid value, is an input error before DIR is
     touched. With a Bulk Data folder or a Bundle of several patients among the inputs, the
     scenarios are known only once it is imported into DIR, and that waits until `run_batch` holds
-    DIR's lock and calls the function returned; with none, the plan is made here."""
+    DIR's lock and calls the function returned; with none, the plan is made here and returned."""
     refuse_nested_exports(inputs)
     ranges = _ranges(grid)
     rulesets = [_ruleset_input(i, p, ranges) for i, p in enumerate(_rule_paths(rules))]
@@ -138,10 +138,7 @@ def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Se
         paths = expand_inputs(inputs, out, day_zero_diagnoses(rulesets), old, imports)
         return make_manifest(_scenario_inputs(paths), rulesets, ranges, chunk_size)
 
-    if imports:
-        return planned
-    manifest = planned(None)
-    return lambda old: manifest
+    return planned if imports else planned(None)
 
 
 def plan(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: list[SweepRange],
@@ -384,7 +381,7 @@ class _Watch:
         try:
             count = _worker_count(self.client)
         except Exception as exc:  # noqa: BLE001 - the scheduler does not answer
-            return f"the Dask scheduler does not answer ({_text(exc)})"
+            return _silent(exc)
         if count:
             self.no_workers_since = None
             return None
@@ -410,7 +407,7 @@ def _workers(client: Any, seconds: float) -> tuple[int, str | None]:
     except TimeoutError:  # asyncio.TimeoutError too, since Python 3.11
         return 0, _no_workers_text(client, seconds)
     except Exception as exc:  # noqa: BLE001 - the scheduler does not answer
-        return 0, f"the Dask scheduler does not answer ({_text(exc)})"
+        return 0, _silent(exc)
 
 
 def _address(client: Any) -> str:
@@ -421,6 +418,10 @@ def _no_workers_text(client: Any, seconds: float) -> str:
     address = _address(client)
     return (f"the Dask scheduler at {address} has had no worker for {seconds:g} s; start "
             f"workers with `dask worker {address} --nthreads 1`")
+
+
+def _silent(exc: BaseException) -> str:
+    return f"the Dask scheduler does not answer ({_text(exc)})"
 
 
 def _lost(client: Any) -> str:

@@ -176,12 +176,10 @@ def replay_job(chunk: int, job: Job, diagnoses: list[str]) -> Replayed:
         scenario = _scenario(job.scenario, diagnoses)
         loading = job.ruleset.file
         ruleset = _ruleset(job)
-    except InputError as exc:
-        return _failed(base, None, "load", exc, job.scenario.file)
     except OSError:
         raise  # cannot be read now: the chunk fails, and --resume runs it again
     except Exception as exc:  # noqa: BLE001 - one file the loader fails on must not stop the others
-        return _failed(base, None, "load", exc, loading)
+        return _failed(base, None, "load", exc, loading)  # an InputError names its own file
     try:
         result = api.replay(scenario, ruleset)
     except Exception as exc:  # noqa: BLE001 - one bad replay must not stop the others

@@ -39,7 +39,7 @@ import typer
 from escalation.cli.common import EXIT_BAD_INPUT, errors
 from escalation.load.discover import files_under, kind_of, require_some, yaml_files
 from escalation.load.errors import InputError
-from escalation.load.loading import load_ruleset, load_scenario, read_yaml
+from escalation.load.loading import format_path, load_ruleset, load_scenario, read_yaml
 from escalation.load.reading import shown_name
 from escalation.load.ruleset import Rule, Ruleset
 from escalation.load.scenario import Expectation, Scenario
@@ -180,12 +180,7 @@ def expectation_error(path: Path, seen: Seen) -> InputError | None:
     (place, why), more = found[0], len(found) - 1
     if more:
         why += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return InputError(shown_name(path), why, line=lines.get(place, lines.get(place[:2])), where=_where(place))
-
-
-def _where(place: tuple[str | int, ...]) -> str:
-    """A place in the file as every error names one: `expected.report-pathway[3].rule`."""
-    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(place))
+    return InputError(shown_name(path), why, line=lines.get(place, lines.get(place[:2])), where=format_path(place))
 
 
 def _not_a_bundle(path: Path, data: Any) -> InputError:

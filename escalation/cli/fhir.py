@@ -100,7 +100,7 @@ def import_fhir(
             publish(stage, out, [name for name, _ in files])
     summary = imported.summary
     sys.stdout.write(json_text(summary) if fmt == Format.json else summary_table(summary, output_width(width)))
-    typer.echo(f"wrote {len(files) - 1} scenario file(s) and {SUMMARY_FILE} to {out} ({NOTICE.split(' - ')[0]})",
+    typer.echo(f"wrote {len(imported.scenarios)} scenario file(s) and {SUMMARY_FILE} to {out} ({NOTICE.split(' - ')[0]})",
                err=True)
 
 

@@ -63,6 +63,11 @@ class Yield:
     skipped: str | None = None
     noted: list[str] = field(default_factory=list)  # imported, with something a reader should know
 
+    @property
+    def used(self) -> bool:
+        """Whether the resource gave the scenario anything."""
+        return bool(self.events or self.diagnoses or self.autoantibodies)
+
 
 def skipped(reason: str) -> Yield:
     return Yield(skipped=reason)
@@ -250,7 +255,7 @@ def scenario_level(res: Located) -> dict[str, Any]:
 # --- timing ----------------------------------------------------------------------------------
 
 
-def point_day(res: Located, clock: Clock, when: Any, period: Any, element: str = "period") -> Any:
+def point_day(res: Located, clock: Clock, when: Any, period: Any, element: str) -> Any:
     """The day of something that happened once: a dateTime, or a Period it lies within."""
     exported = _exported_timing(res, clock)
     if exported is not None:
@@ -267,7 +272,7 @@ def point_day(res: Located, clock: Clock, when: Any, period: Any, element: str =
     return None
 
 
-def span_days(res: Located, clock: Clock, when: Any, period: Any, element: str = "period") -> tuple[Any, Any]:
+def span_days(res: Located, clock: Clock, when: Any, period: Any, element: str) -> tuple[Any, Any]:
     """(day, until) of something that lasted: a Period's start and end, or a dateTime start."""
     exported = _exported_timing(res, clock)
     if exported is not None:

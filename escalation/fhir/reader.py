@@ -90,7 +90,7 @@ def read_paths(paths: Iterable[Path]) -> Read:
     for path in paths:
         for file in _files(Path(path)):
             for r in read_file(file):
-                if r.content is None or r.id is None:
+                if r.id is None:
                     out.append(r)
                     continue
                 if r.model is None:  # a type not read: a copy is counted once, another version apart
@@ -306,8 +306,9 @@ def located(raw: Any, name: str, line: int | None, full_url: str | None = None,
         raise InputError(name, "not a FHIR resource: no resourceType", line=line)
     kind, rid = raw["resourceType"], raw.get("id")
     where = f"{kind}/{rid}" if rid else kind
-    if kind not in READ_TYPES:  # counted, not read; its digest finds an identical copy
-        return Located(kind, rid, None, name, line, full_url, _digest(_compared(raw, urls or {})))
+    digest = _digest(_compared(raw, urls or {}))  # finds an identical copy
+    if kind not in READ_TYPES:  # counted, not read
+        return Located(kind, rid, None, name, line, full_url, digest)
     from fhir.resources.R4B import (
         get_fhir_model_class,  # 0.2 s to import: only when a file is read
     )
@@ -320,7 +321,7 @@ def located(raw: Any, name: str, line: int | None, full_url: str | None = None,
         more = len(exc.errors()) - 1
         message = f"not valid FHIR R4 {kind}: {loc}: {err['msg']}" + (f" (and {more} more)" if more else "")
         raise InputError(name, message, line=line, where=where) from None
-    return Located(kind, rid, model, name, line, full_url, _digest(_compared(raw, urls or {})))
+    return Located(kind, rid, model, name, line, full_url, digest)
 
 
 def entry_lines(text: str) -> list[int]:

@@ -167,13 +167,12 @@ def _readings(res: Located, day: Any, panel: bool) -> Yield:
         cm = most_specific(comp.code, C.measure_of, noted=out.noted)
         if cm is None:
             out.unmapped += unmapped_codes(res, comp.code)
-        elif cm in values or cm in reported:
-            before = (reported if measure_is_derived(cm) else values)[cm]
-            _put(res, cm, comp, values, reported, out)
-            if (reported if measure_is_derived(cm) else values)[cm] != before:  # which one holds is not ours to say
-                return Yield(skipped=f"two different values of {cm} in one Observation", noted=out.noted)
-        else:
-            _put(res, cm, comp, values, reported, out)
+            continue
+        held = reported if measure_is_derived(cm) else values  # where _put puts it
+        before = held.get(cm)
+        _put(res, cm, comp, values, reported, out)
+        if before is not None and held[cm] != before:  # which one holds is not ours to say
+            return Yield(skipped=f"two different values of {cm} in one Observation", noted=out.noted)
     if values or reported:
         event = {**base_event(res, "observation", day), **extra_fields(res, "observation")}
         out.events.append({**event, **({"values": values} if values else {}),
@@ -329,7 +328,7 @@ def medication(res: Located, clock: Clock, lookup: Lookup) -> Yield:
         needs = first(concept, C.route_needed)
         missed = unmapped_codes(res, concept)
         return Yield(unmapped=[replace(u, why=u.why or needs) for u in missed])
-    day, until = _medication_days(res, clock)
+    day, until = span_days(res, clock, *timing(res))
     if day is None:
         return skipped("no date")
     event = {**base_event(res, "therapy", day), "code": code, **extra_fields(res, "therapy")}
@@ -352,12 +351,6 @@ def _dosage(res: Located) -> Any:
         return m.dosage
     listed = m.dosageInstruction if res.type == "MedicationRequest" else m.dosage
     return listed[0] if listed else None
-
-
-def _medication_days(res: Located, clock: Clock) -> tuple[Any, Any]:
-    """An administration or statement over its effective time; an order from its planned start
-    (the dosage's boundsPeriod), else the day it was written (see `timing`)."""
-    return span_days(res, clock, *timing(res))
 
 
 def _dose(res: Located, dosage: Any) -> dict[str, Any] | None:

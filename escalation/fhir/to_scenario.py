@@ -252,7 +252,7 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
     name = patient.name
     carried = scenario_level(patient)  # {} unless this tool exported the Bundle
     encounters = [r for r in resources if r.type == "Encounter"]
-    chosen = _day_zero(patient, encounters, index, options)
+    chosen = _day_zero(encounters, index, options)
     if isinstance(chosen, str):  # records counted under the reason without the encounters named: one line for all
         return _left(name, chosen, resources, tally.skipped, counted=chosen.split("; ")[0]), None, []
     clock, rule = chosen
@@ -261,23 +261,20 @@ def _one(patient: Located, resources: list[Located], index: _Index, options: Opt
         return _left(name, demographics, resources, tally.skipped, clock, rule), None, []
     read = [(records.read(r, clock, index.resolve), r) for r in resources if r.type != "Encounter"]
     for y, r in read:
-        used = y.events or y.diagnoses or y.autoantibodies
-        if y.skipped and not used:
+        if y.skipped and not y.used:
             tally.skipped[(r.type, y.skipped)] += 1
-        elif y.unmapped and not used:
+        elif y.unmapped and not y.used:
             tally.unmapped[r.type] += 1  # once, however many of its codes are unmapped (a BP panel has two)
     yields = [y for y, _ in read]
     missed = [u for y in yields for u in y.unmapped]
-    placed = _events(read, clock, tally)
-    events = [e for e, _ in placed]
-    gave = [r for y, r in read if y.events or y.diagnoses or y.autoantibodies]
+    events = _events(read, clock, tally)
+    gave = [(y, r) for y, r in read if y.used]
     if not events:  # nothing is written: what the other records gave (a diagnosis) is skipped with the patient
-        return _left(name, "no record maps to an event of the vocabulary", encounters + gave, tally.skipped,
-                     clock, rule), None, missed
-    for y, r in read:  # a note is on something imported: a record skipped or left out is counted there alone
-        if y.events or y.diagnoses or y.autoantibodies:
-            for what in dict.fromkeys(y.noted):
-                tally.note(r, what)
+        return _left(name, "no record maps to an event of the vocabulary", encounters + [r for _, r in gave],
+                     tally.skipped, clock, rule), None, missed
+    for y, r in gave:  # a note is on something imported: a record skipped or left out is counted there alone
+        for what in dict.fromkeys(y.noted):
+            tally.note(r, what)
     _check_event_ids(patient, carried, events)
     sid = _scenario_id(patient, ids)
     data = _scenario_data(sid, patient, rule, demographics, yields, events, carried)
@@ -306,9 +303,8 @@ def _not_written(name: str, why: str, clock: Clock | None = None, rule: str | No
 _Timed = tuple[dict[str, Any], Located, datetime | None]  # an event, its record, the instant it starts
 
 
-def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, tally: _Tally) -> list[tuple[dict[str, Any], Located]]:
-    """Every event with the resource it came from, each checked alone (so that an error names
-    its resource); Observations charted at one instant as one event (_charted_together); in time
+def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, tally: _Tally) -> list[dict[str, Any]]:
+    """Every event, each checked alone (so that an error names its resource); Observations charted at one instant as one event (_charted_together); in time
     order (_in_time_order); each id unique within the scenario (an id given again becomes `ID-2`,
     or the next suffix that no other event has)."""
     items: list[_Timed] = []
@@ -328,7 +324,7 @@ def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, tally: _Tally) 
     used: set[str] = set()
     tried: Counter[str] = Counter()  # the last suffix tried for each id given twice
     out = []
-    for e, r in _in_time_order(items):
+    for e, _ in _in_time_order(items):
         if e["id"] in used:  # the next `ID-N` that no event has, nor is given by another record
             base = e["id"]
             tried[base] = max(tried[base], 2)
@@ -336,7 +332,7 @@ def _events(read: Iterable[tuple[Yield, Located]], clock: Clock, tally: _Tally) 
                 tried[base] += 1
             e = {**e, "id": f"{base}-{tried[base]}"}
         used.add(e["id"])
-        out.append((e, r))
+        out.append(e)
     return out
 
 
@@ -479,7 +475,7 @@ def _last_day(event: dict[str, Any]) -> int:
     return high if high is not None else NO_BOUND
 
 
-def _day_zero(patient: Located, encounters: list[Located], index: _Index, options: Options) -> tuple[Clock, str] | str:
+def _day_zero(encounters: list[Located], index: _Index, options: Options) -> tuple[Clock, str] | str:
     """Day 0 and the rule's words; or, where no rule gives one, why (naming each encounter passed over)."""
     if options.day_zero:
         try:

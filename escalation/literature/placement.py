@@ -27,6 +27,7 @@ from escalation.literature.records import (
 from escalation.load.loading import load_ruleset, load_scenario
 from escalation.load.ruleset import Ruleset
 from escalation.load.shipped import DEFAULT_RULES_FILE, default_rules
+from escalation.load.vocabulary import broader_kinds
 from escalation.match.results import NOTICE
 
 # The default rule set's name in the repository: what outputs print when it is used, wherever the
@@ -179,7 +180,10 @@ def _replayed(files: tuple[Path, str], ruleset: Ruleset, reached: dict[str, list
                        decision_points=dps, steps_flagged=steps, against_table=against)
 
 
-_REPORT_STEP = {**STEP_OF, "VV-ECMO": STEP_OF["ECMO"]}  # a rule proposes ECMO by its mode
+def _report_step(code: str) -> int | None:
+    """The report pathway's step of a code a rule proposes, or of the nearest broader kind of it
+    that Table 1 names (a rule proposes ECMO by its mode: VV-ECMO is a kind of ECMO)."""
+    return next((STEP_OF[k] for k in (code, *broader_kinds(code)) if k in STEP_OF), None)
 
 
 def _own_numbering(ruleset: Ruleset) -> str | None:
@@ -189,7 +193,7 @@ def _own_numbering(ruleset: Ruleset) -> str | None:
     for rule in ruleset.rules:
         if rule.step is None:
             continue
-        theirs = sorted({_REPORT_STEP[c] for c in rule.proposes if c in _REPORT_STEP})
+        theirs = sorted({step for step in map(_report_step, rule.proposes) if step is not None})
         if theirs and theirs != [rule.step]:
             return (f"its step {rule.step}, {rule.id}, proposes {', '.join(rule.proposes)}: the report "
                     f"pathway's step{'s' if len(theirs) > 1 else ''} {', '.join(map(str, theirs))}")

@@ -58,7 +58,7 @@ def _line_index(node: yaml.Node, path: Path_ = (), index: dict[Path_, int] | Non
     return index
 
 
-def _format_path(path: Path_) -> str:
+def format_path(path: Path_) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -116,7 +116,7 @@ def validate(model: type[M], data: Any, lines: dict[Path_, int], name: str) -> M
         more = len(exc.errors()) - 1
         if more > 0:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise InputError(name, message, line=_closest_line(lines, loc), where=_format_path(loc) or None) from None
+        raise InputError(name, message, line=_closest_line(lines, loc), where=format_path(loc) or None) from None
 
 
 def _strip_tags(loc: tuple[Any, ...], data: Any) -> Path_:
