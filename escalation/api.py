@@ -207,7 +207,7 @@ def compare(
     from escalation.analysis.compare import RulesetDiff, ScenarioDiff, diff_results
 
     a, b = (r if isinstance(r, Ruleset) else load_ruleset(r) for r in (rules_a, rules_b))
-    files = list(scenarios) if scenarios is not None else [shipped.index_case()]
+    files = list(scenarios) if scenarios is not None else [shipped.as_written(shipped.index_case())]
     diffs: list[ScenarioDiff] = []
     for f in files:
         sc = load_scenario(f, [a, b])
@@ -243,7 +243,7 @@ def scenario_files(paths: Iterable[PathLike] | None = None) -> list[Path]:
     from escalation.fhir.reader import bundle_files
 
     given = [Path(p) for p in paths] if paths is not None else []
-    roots = given or [shipped.shipped("scenarios")]
+    roots = given or [shipped.as_written(shipped.shipped("scenarios"))]
     yaml: list[Path] = []
     bundles: list[Path] = []
     for root in roots:

@@ -176,3 +176,25 @@ def test_only_relative_repository_paths_resolve(installed):
     for path in ("/scenarios/index_case.yaml", "../scenarios/index_case.yaml", "scenarios/../rules",
                  "scenarios/variants/../index_case.yaml", "index_case.yaml", "other/scenarios/index_case.yaml"):
         assert shipped.resolve(path) == Path(path)
+
+
+def test_defaults_name_shipped_files_as_the_readme_does(installed, monkeypatch):
+    """`escalation test` and `diff` with no scenarios named print the files by their repository
+    names, not by their place inside the installed package."""
+    result = cli("test")
+    assert result.exit_code == 0, result.output
+    assert "(scenarios/index_case.yaml)" in result.stdout and str(installed) not in result.stdout
+    assert "index-case (scenarios/index_case.yaml)" in cli("diff", "rules/rtx-earlier.yaml",
+                                                           "rules/report-pathway.yaml").stdout
+
+
+def test_a_default_shadowed_by_a_local_file_is_named_by_its_full_path(installed):
+    """Where a local `scenarios/` would be read under the repository name, a default names the
+    shipped file in full, so the output never points at the local file."""
+    assert api.scenario_files()[0] == Path("scenarios/index_case.yaml")
+    Path("scenarios").mkdir()
+    files = api.scenario_files()
+    assert files and all(f.is_absolute() and f.is_relative_to(installed) for f in files)
+    shutil.copy(installed / "scenarios" / "index_case.yaml", "scenarios/index_case.yaml")
+    diff = api.compare("rules/rtx-earlier.yaml", "rules/report-pathway.yaml")
+    assert diff.scenarios[0].file == (installed / "scenarios" / "index_case.yaml").as_posix()

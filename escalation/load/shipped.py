@@ -56,6 +56,24 @@ def resolve(path: Path | str) -> Path:
     return candidate if os.path.exists(candidate) else path
 
 
+def as_written(path: Path) -> Path:
+    """A shipped file or folder by its repository name (`scenarios/index_case.yaml`) where that
+    name reads it from the folder the command runs in, else by its full path.
+
+    For defaults only, so that outputs name a shipped file as the README writes it rather than
+    by its place inside the installed package; where a local file of that name would be read
+    instead, the full path keeps the default unambiguous.
+    """
+    try:
+        written = path.relative_to(shipped_root())
+    except ValueError:
+        return path
+    try:
+        return written if os.path.samefile(resolve(written), path) else path
+    except OSError:
+        return path
+
+
 def named(name: str) -> list[Path]:
     """The shipped files called `name`, in any of their folders, sorted: for a hint when a file a
     user copied out of them refers to one of its neighbours that did not come along."""
