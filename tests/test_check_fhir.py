@@ -224,3 +224,49 @@ def test_a_folder_with_nothing_to_check_says_what_was_looked_for(tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (f"error: {tmp_path}: no files to check found (looked for *.yaml and *.yml files, "
                              "FHIR Bundle *.json files and Bulk Data folders of *.ndjson files, walking folders)\n")
+
+
+def _with_expected(bundle: dict[str, Any], edit) -> dict[str, Any]:
+    """The Bundle with its Patient's carried `expected` changed by `edit`."""
+    bundle = json.loads(json.dumps(bundle))
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    ext = next(x for x in patient["extension"] if x["url"].endswith("scenario-fields"))
+    fields = json.loads(ext["valueString"])
+    edit(fields["expected"])
+    ext["valueString"] = json.dumps(fields)
+    return bundle
+
+
+def test_expectations_a_bundle_carries_are_checked_against_the_rule_sets(tmp_path, index_bundle):
+    """An exported scenario's `expected` travels in the Patient's scenario-fields; a misspelt rule
+    id there passed `check` although `test` fails on it. The error names the Patient and its line."""
+    def misspell(expected):
+        expected["report-pathway"][1]["rule"] = "step2-plasma-exchang"
+        expected["report-pathway"][2]["rule"] = "step3-ecmo-oxygen"
+
+    bad = write_bundle(tmp_path / "bad.json", _with_expected(index_bundle, misspell))
+    good = write_bundle(tmp_path / "good.json", index_bundle)
+    result = check(bad, good)
+    assert result.exit_code == 2
+    line = next(i for i, e in enumerate(index_bundle["entry"]) if e["resource"]["resourceType"] == "Patient")
+    assert result.stderr.strip() == (
+        f"error: {bad}:{line + EXPORTED_INDEX_CASE_FIRST_ENTRY_LINE} (Patient/patient-index-case, extension "
+        "scenario-fields: expected.report-pathway[1].rule): rule set report-pathway has no rule "
+        "'step2-plasma-exchang', so this expectation checks nothing; did you mean 'step2-plasma-exchange'? "
+        "(and 1 more problem)")
+    assert f"ok: {good} (FHIR Bundle" in result.stdout
+
+
+def test_a_bundle_expecting_a_rule_set_checked_beside_it_is_ok(tmp_path, index_bundle):
+    """Expectations keyed by a rule set named in the same check are checked against it."""
+    rules = tmp_path / "mine.yaml"
+    rules.write_text((ROOT / "rules" / "report-pathway.yaml").read_text(encoding="utf-8")
+                     .replace("id: report-pathway", "id: mine", 1), encoding="utf-8")
+
+    def rekey(expected):
+        expected["mine"] = expected.pop("report-pathway")
+
+    bundle = write_bundle(tmp_path / "b.json", _with_expected(index_bundle, rekey))
+    assert check(bundle).exit_code == 2  # `mine` is neither checked here nor shipped
+    result = check(bundle, rules)
+    assert result.exit_code == 0, result.output

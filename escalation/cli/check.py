@@ -14,7 +14,8 @@ become scenarios, and how many codes and records it would leave out. What is a F
   FHIR files read together, as `import fhir` and `batch` read it;
 - an `.ndjson` file named.
 
-A scenario's expectations (`expected:`) are checked against the rule sets they are keyed by,
+A scenario's expectations (`expected:`, or those an export carried in a Patient's
+`scenario-fields`) are checked against the rule sets they are keyed by,
 once every file is checked: each key must name a rule set checked in the same run or a shipped
 one (a rule set checked here comes first), and each expectation a rule id or a step that rule
 set has; else the file's `error:` line names the first such place, with the nearest known id,
@@ -32,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
@@ -44,6 +45,9 @@ from escalation.load.reading import shown_name
 from escalation.load.ruleset import Rule, Ruleset
 from escalation.load.scenario import Expectation, Scenario
 from escalation.load.shipped import resolve, shipped_rule_files
+
+if TYPE_CHECKING:  # the FHIR modules load only when FHIR input is checked
+    from escalation.fhir.reader import Located
 
 JSON, NDJSON = ".json", ".ndjson"
 LOOKED_FOR = "*.yaml and *.yml files, FHIR Bundle *.json files and Bulk Data folders of *.ndjson files"
@@ -105,6 +109,8 @@ class Seen:
     broken: set[str] = field(default_factory=set)
     expected: dict[Path, tuple[dict[str, list[Expectation]], dict[tuple[str | int, ...], int]]] = field(
         default_factory=dict)
+    # FHIR input: the expectations each imported patient carried, with the Patient to name in an error
+    carried: dict[Path, list[tuple[Located, dict[str, list[Expectation]]]]] = field(default_factory=dict)
     shipped: dict[str, list[Rule]] | None = None
 
     def known(self, keys: Iterable[str]) -> dict[str, list[Rule]]:
@@ -124,13 +130,14 @@ def check_target(target: Target, seen: Seen | None = None) -> tuple[str, list[st
     """The kind of what was checked, for its `ok:` line, and any lines to print under it; a YAML
     file's rule set or expectations are noted in `seen`."""
     path = target.path
+    seen = seen if seen is not None else Seen()
     if target.kind == "export":
-        return _check_fhir(path, "FHIR Bulk Data export")
+        return _check_fhir(path, "FHIR Bulk Data export", seen)
     if target.kind == "bundle" or _is_bundle(path):
-        return _check_fhir(path, "FHIR Bundle")
+        return _check_fhir(path, "FHIR Bundle", seen)
     if path.suffix == NDJSON:
-        return _check_fhir(path, "FHIR NDJSON file")
-    return _check_yaml(path, seen if seen is not None else Seen()), []
+        return _check_fhir(path, "FHIR NDJSON file", seen)
+    return _check_yaml(path, seen), []
 
 
 def _is_bundle(path: Path) -> bool:
@@ -168,19 +175,37 @@ def _check_yaml(path: Path, seen: Seen) -> str:
 
 
 def expectation_error(path: Path, seen: Seen) -> InputError | None:
-    """The first place in the scenario file's expectations that names no rule set checked here nor
-    shipped, or no rule or step of the rule set it is keyed by, as one error with a count of the
-    others: one line for a bad file, as loading gives for any other problem (loading.validate)."""
+    """The first place in the file's expectations that names no rule set checked here nor shipped,
+    or no rule or step of the rule set it is keyed by, as one error with a count of the others:
+    one line for a bad file, as loading gives for any other problem (loading.validate). In FHIR
+    input the place is in a Patient's `scenario-fields`, and the error names that Patient."""
+    if path in seen.carried:
+        for patient, expected in seen.carried[path]:
+            found = _problems(expected, seen)
+            if found is not None:
+                place, why = found
+                return InputError(patient.file, why, line=patient.line,
+                                  where=f"{patient.name}, extension scenario-fields: {format_path(place)}")
+        return None
+    expected, lines = seen.expected[path]
+    found = _problems(expected, seen)
+    if found is None:
+        return None
+    place, why = found
+    return InputError(shown_name(path), why, line=lines.get(place, lines.get(place[:2])), where=format_path(place))
+
+
+def _problems(expected: dict[str, list[Expectation]], seen: Seen) -> tuple[tuple[str | int, ...], str] | None:
+    """The first problem of a scenario's expectations, its message counting the others."""
     from escalation.analysis.expectations import problems
 
-    expected, lines = seen.expected[path]
     found = problems(expected, seen.known(expected), "checked here or shipped", seen.broken)
     if not found:
         return None
     (place, why), more = found[0], len(found) - 1
     if more:
         why += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return InputError(shown_name(path), why, line=lines.get(place, lines.get(place[:2])), where=format_path(place))
+    return place, why
 
 
 def _not_a_bundle(path: Path, data: Any) -> InputError:
@@ -195,12 +220,17 @@ def _not_a_bundle(path: Path, data: Any) -> InputError:
                       "scenario:, ruleset: or records: key", line=1)
 
 
-def _check_fhir(path: Path, label: str) -> tuple[str, list[str]]:
-    """Import `path` as `import fhir` does and say what the import gives, without writing anything."""
+def _check_fhir(path: Path, label: str, seen: Seen) -> tuple[str, list[str]]:
+    """Import `path` as `import fhir` does and say what the import gives, without writing anything;
+    the expectations its patients carried are noted in `seen`."""
     from escalation.fhir.to_scenario import import_paths
     from escalation.report.import_summary import check_account
 
-    summary = import_paths([path]).summary
+    imported = import_paths([path])
+    summary = imported.summary
+    carried = [(imported.patients[sc.scenario.id], dict(sc.expected)) for _, sc in imported.scenarios if sc.expected]
+    if carried:
+        seen.carried[path] = carried
     head, lines = check_account(summary)
     if label == "FHIR Bundle" and len(summary.patients) > 1:
         head += "; `replay` and `test` take a Bundle of one patient, `import fhir` takes this one"
@@ -222,7 +252,7 @@ def run_check(files: list[Path]) -> None:
         checked.append((target, kind, lines, None))
     failed = False
     for target, kind, lines, bad in checked:
-        if bad is None and target.path in seen.expected:  # now that every rule set named or found is known
+        if bad is None and (target.path in seen.expected or target.path in seen.carried):  # now that every rule set named or found is known
             bad = expectation_error(target.path, seen)
         if bad is not None:
             typer.echo(f"error: {bad}", err=True)

@@ -133,6 +133,7 @@ class Imported:
     scenarios: list[tuple[dict[str, Any], Scenario]]
     summary: ImportSummary
     origins: dict[str, str] = field(default_factory=dict)  # scenario id -> `Patient/id (file)`
+    patients: dict[str, Located] = field(default_factory=dict)  # scenario id -> the Patient, for errors
 
 
 def import_paths(paths: Sequence[Path], options: Options | None = None) -> Imported:
@@ -153,6 +154,7 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
     noted_records: dict[int, str] = {}
     ids: set[str] = set()
     origins: dict[str, str] = {}
+    sources: dict[str, Located] = {}
     for patient in patients:
         report, built, missed = _one(patient, by_patient.get(patient.id or "", []), index, options, ids,
                                      _Tally(skipped, noted, left_out, noted_records))
@@ -161,6 +163,7 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
         if built is not None:
             scenarios.append(built)
             origins[built[1].scenario.id] = _origin_of(patient)
+            sources[built[1].scenario.id] = patient
     if options.strict and unmapped:
         u = unmapped[0]
         raise fail(u.resource, f"unmapped code {u.system or '(no system)'}|{u.code or u.display} "
@@ -173,7 +176,7 @@ def import_resources(resources: list[Located], inputs: list[str], options: Optio
         skipped=[SkippedRecords(resource_type=t, reason=why, count=n) for (t, why), n in sorted(skipped.items())],
         noted=[NotedRecords(resource_type=t, note=what, count=n) for (t, what), n in sorted(noted.items())],
         noted_records=dict(sorted(Counter(noted_records.values()).items())))
-    return Imported(scenarios, summary, origins)
+    return Imported(scenarios, summary, origins, sources)
 
 
 def _count_unmapped(found: list[Unmapped]) -> list[UnmappedCode]:
