@@ -264,6 +264,7 @@ def test_summary_numbers_equal_the_api_replays(reference):
     summary = json.loads(result.stdout)
     assert summary["notice"].startswith("RESEARCH REVIEW ONLY") and summary["complete"]
     assert (summary["replays_ok"], summary["replays_failed"]) == (JOBS, 0)
+    assert summary["shared_ids"] == []  # every shipped scenario has an id of its own
     expected: dict[tuple[int, str], dict] = {}
     files = api.scenario_files([SCENARIOS])
     for point, value in enumerate([30.0, 35.0, 40.0]):
@@ -366,3 +367,22 @@ def test_local_workers_import_the_replay_code_as_they_start(parquet, expected):
     with dask_client(2, parquet=parquet) as client:
         found = client.run(eval, _IMPORTED)
     assert len(found) == 2 and all(v == expected for v in found.values())
+
+
+def test_the_summary_notes_files_that_share_a_scenario_id(tmp_path):
+    """Two exports of one patient are two replays, each counted: the summary says so, naming the
+    files, so that a cohort count is not read as one of distinct patients."""
+    copy = tmp_path / "again" / "index_case.yaml"
+    copy.parent.mkdir()
+    shutil.copy(SCENARIOS / "index_case.yaml", copy)
+    out = tmp_path / "b"
+    result = runner.invoke(app, ["batch", str(SCENARIOS / "index_case.yaml"), str(copy), str(SCENARIOS / "variants"),
+                                 "--workers", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(runner.invoke(app, ["batch", "summary", str(out), "--format", "json"]).stdout)
+    assert summary["shared_ids"] == [{"scenario_id": "index-case",
+                                      "files": sorted([str(SCENARIOS / "index_case.yaml"), str(copy)])}]
+    step1 = next(r for r in summary["rules"] if r["rule_id"] == "step1-combination")
+    assert step1["replays"] == N_SCENARIOS + 1
+    text = runner.invoke(app, ["batch", "summary", str(out), "--width", "200"]).stdout
+    assert "Note: 1 scenario id is given by more than one file" in text and str(copy) in text

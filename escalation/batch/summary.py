@@ -71,6 +71,11 @@ class ErrorStat(_Out):
     replays: int = Field(description="replays that failed with this error")
 
 
+class SharedId(_Out):
+    scenario_id: str
+    files: list[str]
+
+
 class BatchSummary(_Out):
     notice: str = NOTICE
     purpose: str = PURPOSE
@@ -87,6 +92,9 @@ class BatchSummary(_Out):
     rules: list[RuleStat]
     unflagged: list[UnflaggedStat]
     errors: list[ErrorStat]
+    shared_ids: list[SharedId] = Field(
+        default_factory=list, description="scenario ids that more than one file gives: each file is replayed and "
+                                          "counted on its own, so two exports of one patient count twice")
 
 
 _RULES = """
@@ -124,6 +132,13 @@ GROUP BY stage, file, line, "where", message
 ORDER BY file, line NULLS FIRST, message
 """
 
+_SHARED = """
+SELECT scenario_id, list(DISTINCT scenario_file ORDER BY scenario_file) AS files
+FROM replays WHERE scenario_id IS NOT NULL
+GROUP BY scenario_id HAVING count(DISTINCT scenario_file) > 1
+ORDER BY scenario_id
+"""
+
 _COUNTS = "SELECT count(*) FILTER (status = 'ok'), count(*) FILTER (status = 'error') FROM replays"
 
 
@@ -139,12 +154,13 @@ def summarize(out: Path) -> BatchSummary:
     if manifest is None:
         raise InputError(str(out), "holds no batch (no manifest.json)")
     done = sorted(done_chunks(out) & set(range(manifest.chunking.chunks)))
-    rules, unflagged, errors, (ok, failed) = [], [], [], (0, 0)
+    rules, unflagged, errors, shared, (ok, failed) = [], [], [], [], (0, 0)
     if done:
         with query_parts(out, done) as con:
             rules = _records(con, _RULES, RuleStat)
             unflagged = _records(con, _UNFLAGGED, UnflaggedStat)
             errors = _records(con, _ERRORS, ErrorStat)
+            shared = _records(con, _SHARED, SharedId)
             ok, failed = con.execute(_COUNTS).fetchone()
     return BatchSummary(
         out=str(out), complete=len(done) == manifest.chunking.chunks, chunks=manifest.chunking.chunks,
@@ -152,7 +168,7 @@ def summarize(out: Path) -> BatchSummary:
         rulesets=[f"{r.id} v{r.version} sha256:{r.content_hash[:16]} ({r.file})" for r in manifest.rulesets],
         grid=[f"{g.target}={g.start:g}:{g.stop:g}:{g.step:g}" for g in manifest.grid],
         unflagged_actions_recorded=manifest.unflagged_actions_recorded,
-        rules=rules, unflagged=unflagged, errors=errors)
+        rules=rules, unflagged=unflagged, errors=errors, shared_ids=shared)
 
 
 # --- as text ---------------------------------------------------------------------------------------
@@ -220,6 +236,7 @@ def to_text(summary: BatchSummary, width: int = FALLBACK_WIDTH) -> str:
         console.print(printable(f"Rule set {rs}"), markup=False)
     console.print(printable("Grid: " + ("; ".join(summary.grid) or "none (each rule set as written)")),
                   markup=False)
+    _shared_text(console, summary)
     if summary.rules:
         if len({r.grid_point for r in summary.rules}) > 1:
             console.print(printable(_points(summary)), markup=False)
@@ -235,6 +252,17 @@ def to_text(summary: BatchSummary, width: int = FALLBACK_WIDTH) -> str:
     _errors_text(console, summary)
     console.print(Text(summary.notice, style="bold"))
     return rendered(buf)
+
+
+def _shared_text(console: Any, summary: BatchSummary, shown: int = 5) -> None:
+    """A note when files share a scenario id: two exports of one patient are two replays here."""
+    if not summary.shared_ids:
+        return
+    n = len(summary.shared_ids)
+    listed = "; ".join(f"{s.scenario_id} ({', '.join(s.files)})" for s in summary.shared_ids[:shown])
+    console.print(printable(f"Note: {n} scenario id{'s are' if n > 1 else ' is'} given by more than one file, and "
+                            f"each file is replayed and counted on its own (the same patient twice counts twice): "
+                            f"{listed}{f'; and {n - shown} more' if n > shown else ''}."), markup=False)
 
 
 def _unflagged_text(console: Any, summary: BatchSummary) -> None:
