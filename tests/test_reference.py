@@ -166,3 +166,16 @@ def test_two_trend_reports_on_one_day_read_the_later_listed_in_both():
     engine, ref = engine_conditions(scenario, COMPILED[name]), reference_conditions(scenario, RULESETS[name])
     assert engine == ref
     assert ("step2-plasma-exchange", 3) not in engine["early"][0]  # 'decreasing', listed last, wins
+
+
+def test_a_diagnosis_recorded_twice_holds_from_its_first_record_in_both():
+    """Two records of one diagnosis (two FHIR Conditions, say): the one listed last used to win,
+    so JDM recorded on day 0 and again on day 30 met step 1 only on day 30."""
+    from conftest import ev, make_scenario
+
+    scenario = make_scenario(ev("observation", 0, id="ab", values={"anti_mda5": 7500}),
+                             diagnoses=(("JDM", 0), ("RP-ILD", 0), ("JDM", 30)))
+    name = "report-pathway"
+    engine = engine_decisions(scenario, name)
+    assert engine == evaluate(scenario, RULESETS[name])
+    assert [d for d in engine["early"] if d[0] == "step1-combination"] == [("step1-combination", 0, 1)]

@@ -118,5 +118,8 @@ def _place(scenario: Scenario, which: Pass, through_day: int | None) -> Placemen
         else:
             end = start
         spans[ev.id] = Span(start, end)
-    diagnoses = {dx.code: dx.day.resolve(lo, hi)[pick] for dx in scenario.patient.diagnoses}
+    diagnoses: dict[str, int] = {}
+    for dx in scenario.patient.diagnoses:  # a code recorded twice (two FHIR Conditions) holds from the first
+        day = dx.day.resolve(lo, hi)[pick]
+        diagnoses[dx.code] = min(day, diagnoses.get(dx.code, day))
     return Placement(which, lo, hi, spans, diagnoses)
