@@ -21,6 +21,7 @@ from escalation.evaluate.reference import evaluate
 from escalation.evaluate.replay import run_pass
 from escalation.load.loading import load_ruleset, load_scenario
 from escalation.load.ruleset import FindingCondition, MeasureCondition, Ruleset
+from escalation.load.vocabulary import MEASURES
 
 RULE_FILES = sorted((ROOT / "rules").glob("*.yaml"))
 SCENARIO_FILES = sorted(p for p in (ROOT / "scenarios").rglob("*.yaml") if "literature" not in p.parts)
@@ -40,7 +41,15 @@ def shifted(ruleset: Ruleset, shifts: dict[tuple[str, str], float]) -> Ruleset:
     """The rule set with those of the thresholds it has moved by their offsets."""
     mine = {(r, p): ruleset.rule(r).parameters[p].value + d for (r, p), d in shifts.items()
             if any(x.id == r for x in ruleset.rules) and p in ruleset.rule(r).parameters}
+    mine = {k: v for k, v in mine.items() if _crossable(ruleset, *k, v)}  # FiO2 1.0 moves only down
     return ruleset.with_overrides(mine) if mine else ruleset
+
+
+def _crossable(ruleset: Ruleset, rule_id: str, name: str, value: float) -> bool:
+    """A threshold a rule set may hold: within the range of each measure it is compared with."""
+    rule = ruleset.rule(rule_id)
+    return all(MEASURES[c.measure].low <= value <= MEASURES[c.measure].high for c in rule.conditions
+               if isinstance(c, MeasureCondition) and c.threshold == name)
 
 
 def _as_yaml(scenario) -> str:

@@ -272,3 +272,40 @@ def test_rtx_earlier_puts_rituximab_up_with_plasma_exchange():
     result = fired(make_scenario(*_step2_timeline(900), diagnoses=DX), EARLIER)
     assert result["step4-rituximab"] == result["step2-plasma-exchange"] == [5]
     assert "step4-rituximab" not in fired(make_scenario(*_step2_timeline(400), diagnoses=DX), EARLIER)
+
+
+# --- thresholds a reading can cross ----------------------------------------------------------
+
+@pytest.mark.parametrize("param, value, message", [
+    ("spo2_below", 0.9, "outside the range of spo2 [1, 100] %: SpO2 is a percentage"),
+    ("fio2_at_least", 1.5, "outside the range of fio2 [0.21, 1] fraction, so the condition could never change"),
+    ("map_at_least", -1, "outside the range of map [0, 80] cmH2O"),
+])
+def test_a_threshold_no_reading_can_cross_is_refused(tmp_path, param, value, message):
+    """SpO2 below 0.9 (a fraction written for 90 %) or FiO2 at least 1.5 left step 3 a rule that
+    never fires, and `check` passed it; readings are held to these ranges, so thresholds are too.
+    In a rule file, on --set and on a sweep or grid point alike."""
+    from escalation import api
+    from escalation.load.errors import InputError
+
+    text = (ROOT / "rules" / "report-pathway.yaml").read_text(encoding="utf-8")
+    head, _, tail = text.partition(f"      {param}:\n")
+    value_line = tail.splitlines()[0]
+    assert value_line.strip().startswith("value:")
+    path = tmp_path / "bad.yaml"
+    path.write_text(head + f"      {param}:\n        value: {value}\n" + tail.split("\n", 1)[1], encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        load_ruleset(path)
+    assert message in str(exc.value) and exc.value.line == head.count("\n") + 2
+    assert exc.value.where == f"rules[2].parameters.{param}.value"
+    with pytest.raises(InputError, match="outside the range"):
+        api.replay(ROOT / "scenarios" / "index_case.yaml", overrides={f"step3-ecmo-oxygenation.{param}": value})
+
+
+def test_thresholds_at_the_ends_of_a_range_are_kept(pathway):
+    """`ino > 0` asks for any reading of inhaled nitric oxide: the bounds themselves are allowed."""
+    from escalation import api
+
+    result = api.replay(ROOT / "scenarios" / "index_case.yaml",
+                        overrides={"step3-ecmo-oxygenation.fio2_at_least": 0.21, "step3-ecmo-oxygenation.spo2_below": 100})
+    assert "step3-ecmo-oxygenation" in {dp.rule_id for dp in result.decision_points}

@@ -231,6 +231,19 @@ def _check_days(name: str, param: Parameter, where: tuple[str | int, ...], least
             f"of at least {least}, in unit 'days' (it is {param.value:g} {param.unit})", where)
 
 
+def _check_threshold(name: str, param: Parameter, measure: str, where: tuple[str | int, ...]) -> None:
+    """A threshold lies within the range a reading of its measure may take (the bounds included:
+    `ino > 0` asks for any reading), so that it can be crossed: SpO2 below 0.9 (a fraction written
+    for 90 %) or FiO2 at least 1.5 would leave a rule that never fires, and say nothing."""
+    m = MEASURES[measure]
+    if m.low <= param.value <= m.high:
+        return
+    why = f": {m.low_reason} (a modelling bound, not a clinical one)" if m.low_reason and param.value < m.low else ""
+    raise located_error(
+        f"parameter {name!r} = {param.value:g} {param.unit} is outside the range of {measure} "
+        f"[{m.low:g}, {m.high:g}] {m.unit}{why}, so the condition could never change", where)
+
+
 class Label(_Strict):
     """A named thing a rule may put up for review besides a therapy: a safety watch or a context."""
 
@@ -301,6 +314,7 @@ class Rule(_Strict):
                         raise located_error(
                             f"parameter {name!r} is in {param.unit!r}, but {cond.measure} is compared "
                             f"in {unit!r}", where)
+                    _check_threshold(name, param, cond.measure, ("parameters", name, "value"))
                 elif field in DAY_FIELDS:
                     _check_days(name, param, where)
         if isinstance(self.repeat, Repeat):
