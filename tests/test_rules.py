@@ -309,3 +309,43 @@ def test_thresholds_at_the_ends_of_a_range_are_kept(pathway):
     result = api.replay(ROOT / "scenarios" / "index_case.yaml",
                         overrides={"step3-ecmo-oxygenation.fio2_at_least": 0.21, "step3-ecmo-oxygenation.spo2_below": 100})
     assert "step3-ecmo-oxygenation" in {dp.rule_id for dp in result.decision_points}
+
+
+# --- steps that wait for each other -----------------------------------------------------------
+
+def _with_waits(tmp_path, waits: dict[str, list[int]], extra_rules: list[dict] = ()):
+    """The report's pathway with step_flagged conditions added to rules, and rules added."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "rules" / "report-pathway.yaml").read_text(encoding="utf-8"))
+    for rule in data["rules"]:
+        rule["conditions"] += [{"step_flagged": n} for n in waits.get(rule["id"], [])]
+    data["rules"] += list(extra_rules)
+    path = tmp_path / "waits.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("waits, rule, where", [
+    ({"step1-combination": [2]}, "step1-combination", "rules[0].conditions[3].step_flagged"),  # 1 <-> 2
+    ({"step2-plasma-exchange": [2]}, "step2-plasma-exchange", "rules[1].conditions[4].step_flagged"),  # itself
+])
+def test_a_rule_waiting_for_a_step_that_waits_for_it_is_refused(tmp_path, waits, rule, where):
+    """Found in a user trial: rules waiting on each other in a cycle passed `check`, and could
+    never fire whatever the timeline."""
+    from escalation.load.errors import InputError
+
+    with pytest.raises(InputError) as exc:
+        load_ruleset(_with_waits(tmp_path, waits))
+    assert f"rule {rule!r} waits for step" in exc.value.message and "can never fire" in exc.value.message
+    assert exc.value.where == where and exc.value.line is not None
+
+
+def test_a_step_another_of_whose_rules_can_fire_is_kept(tmp_path):
+    """A rule of step 1 waiting for step 1 is fine while another rule of step 1 needs nothing, and
+    so is step 2 waiting for step 4, which rtx-redose (step 4, no wait) can reach."""
+    assert load_ruleset(_with_waits(tmp_path, {"step2-plasma-exchange": [4]}))
+    second = {"id": "step1-again", "step": 1, "title": "Step 1 for review: again", "proposes": ["MPT"],
+              "rationale": "a test rule", "sources": [{"section": "Case presentation"}],
+              "conditions": [{"step_flagged": 1}, {"diagnosis": "JDM"}]}
+    assert load_ruleset(_with_waits(tmp_path, {}, [second])).rule("step1-again")

@@ -350,6 +350,17 @@ class RulesetInfo(_Strict):
     description: str | None = None
 
 
+def _steps_that_can_fire(rules: list[Rule]) -> set[int]:
+    """The steps some rule of which could fire: one whose step_flagged conditions name only such
+    steps (none at all, to begin with). A step left out waits on itself through a cycle, and every
+    rule waiting for it is one that can never fire, whatever the timeline."""
+    waits = [(r.step, {c.step_flagged for c in r.conditions if isinstance(c, StepCondition)}) for r in rules]
+    can: set[int] = set()
+    while more := {step for step, needs in waits if step is not None and step not in can and needs <= can}:
+        can |= more
+    return can
+
+
 class Ruleset(_Strict):
     """A whole rule file."""
 
@@ -397,6 +408,14 @@ class Ruleset(_Strict):
                         f"rule {rule.id!r} waits for step {cond.step_flagged}, which no rule has",
                         ("rules", i, "conditions", j, "step_flagged"),
                     )
+        can = _steps_that_can_fire(self.rules)
+        for i, rule in enumerate(self.rules):
+            for j, cond in enumerate(rule.conditions):
+                if isinstance(cond, StepCondition) and cond.step_flagged not in can:
+                    raise located_error(
+                        f"rule {rule.id!r} waits for step {cond.step_flagged}, which can never fire: each "
+                        f"rule of step {cond.step_flagged} waits, through step_flagged, for its own step or "
+                        "for a step that waits for it (a cycle)", ("rules", i, "conditions", j, "step_flagged"))
         return self
 
     @model_validator(mode="after")
