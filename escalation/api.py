@@ -29,7 +29,7 @@ from escalation.load.errors import InputError
 from escalation.load.reading import is_regular_file, shown_name
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
-from escalation.match.matching import build_result
+from escalation.match.matching import build_result, ruleset_out
 from escalation.match.results import NOTICE, ReplayResult
 
 if TYPE_CHECKING:  # imported where they are used, so that `escalation replay` does not load them
@@ -212,7 +212,8 @@ def compare(
     for f in files:
         sc = load_scenario(f, [a, b])
         diffs.append(diff_results(build_result(run_replay(sc, a), f), build_result(run_replay(sc, b), f)))
-    return RulesetDiff(notice=NOTICE, a=_label(a, rules_a), b=_label(b, rules_b), scenarios=diffs)
+    return RulesetDiff(notice=NOTICE, a=_label(a, rules_a), b=_label(b, rules_b), ruleset_a=ruleset_out(a),
+                       ruleset_b=ruleset_out(b), scenarios=diffs)
 
 
 def _label(rs: Ruleset, given: PathLike | Ruleset) -> str:

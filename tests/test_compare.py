@@ -7,7 +7,10 @@ import json
 from conftest import INDEX_CASE, PATHWAY, ROOT
 from typer.testing import CliRunner
 
+import escalation
+from escalation.analysis.compare import to_text
 from escalation.cli.app import app
+from escalation.load.ruleset import Ruleset
 
 runner = CliRunner()
 ROMERO = ROOT / "rules" / "romero-bueno-2020.yaml"
@@ -80,3 +83,37 @@ def test_the_diff_table_shows_actions_that_change_sides_and_all_with_all():
 def test_a_rule_set_against_itself_moves_no_action():
     [sd] = _diff(PATHWAY, PATHWAY, EARLY_RTX)["scenarios"]
     assert sd["unflagged"] and {c["status"] for c in sd["unflagged"]} == {"same"}
+
+
+def test_each_rule_sets_assumptions_are_marked_and_listed_as_replay_lists_them():
+    """The README promises the assumption parameters at the end of every output and in JSON; diff
+    gave them for neither rule set (found in a user trial)."""
+    data = _diff(PATHWAY, EARLIER, INDEX_CASE)
+    for key, rules in (("ruleset_a", PATHWAY), ("ruleset_b", EARLIER)):
+        assert data[key] == escalation.replay(INDEX_CASE, rules).ruleset.model_dump(mode="json")
+    assert "step4-rituximab.rebound_window_days" in data["ruleset_a"]["assumptions"]
+    assert "step4-rituximab.rebound_window_days" not in data["ruleset_b"]["assumptions"]  # B replaces that rule
+    rtx = _change(data, "RTX")
+    assert rtx["a"]["rests_on_assumption"] and rtx["b"]["rests_on_assumption"]
+    assert not _change(data, "barotrauma-watch")["a"]["rests_on_assumption"]
+    out = runner.invoke(app, ["diff", str(PATHWAY), str(EARLIER), str(INDEX_CASE), "--width", "200"]).stdout
+    row = next(line for line in out.splitlines() if line.strip().startswith("RTX"))
+    assert "18..28 step4-rituximab ASSUMPTION" in row and "11 step4-rituximab ASSUMPTION" in row
+    a, b = out.split("\nRule set A, ", 1)[1].split("\nRule set B, ", 1)
+    assert a.startswith(f"report-pathway v1.0.0 ({PATHWAY}):\nModelling assumptions (thresholds no source states):\n")
+    assert b.startswith(f"rtx-earlier v1.0.0 ({EARLIER}):\nModelling assumptions (thresholds no source states):\n")
+    assert "step4-rituximab.rebound_window_days" in a and "step4-rituximab.rebound_window_days" not in b
+    assert "step4-rituximab.trend_window_days" in b and "Case-specific conditions" in b
+
+
+def test_a_rule_set_without_assumptions_says_so():
+    plain = Ruleset.model_validate({
+        "ruleset": {"id": "plain", "version": "0", "title": "plain"},
+        "labels": {"seen": {"kind": "context", "description": "seen"}},
+        "rules": [{"id": "ventilated", "title": "Context: ventilated", "proposes": ["seen"], "rationale": "test",
+                   "sources": [{"section": "Case presentation"}], "conditions": [{"active": "invasive_ventilation"}]}],
+    })
+    diff = escalation.compare(PATHWAY, plain, [INDEX_CASE])
+    assert diff.ruleset_b.assumptions == [] and diff.ruleset_a.assumptions
+    b = to_text(diff).split("\nRule set B, ", 1)[1]
+    assert b == "plain v0 (<in memory>):\nno modelling assumptions, no case-specific conditions\n"

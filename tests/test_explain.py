@@ -43,8 +43,9 @@ def test_the_table_says_which_condition_was_met_last():
     assert result.exit_code == 0, result.output
     out = result.stdout
     early, late = out.split("Early placement:", 1)[1].split("Late placement:", 1)
-    assert "fired on day 18: condition met last: 2. days since first PE >= 7 (held from day 18)" in early
-    assert "fired on day 28: condition met last: 3. anti_mda5 rising over 14 d (held from day 28)" in late
+    # both windows are assumptions (no source says how long), and say so
+    assert "fired on day 18: condition met last: 2. days since first PE >= 7 (assumption) (held from day 18)" in early
+    assert "fired on day 28: condition met last: 3. anti_mda5 rising over 14 d (assumption) (held from day 28)" in late
     assert out.startswith("RESEARCH REVIEW ONLY") and out.rstrip().endswith("not recommendations for any patient.")
 
 
@@ -123,6 +124,33 @@ def test_case_specific_conditions_are_marked():
     out = _cli(str(INDEX_CASE), "--rule", "step3-ecmo-oxygenation", "--days", "20..25").stdout
     assert "  3. map >= 18 (map_at_least; reading that day) (case-specific)" in out
     assert "fired on day 24: condition met last:" in out
+
+
+def test_assumptions_are_marked_on_their_conditions_and_listed_at_the_end():
+    """The README promises the assumption parameters at the end of every output and under
+    `ruleset.assumptions` in JSON; explain gave neither (found in a user trial). A condition that
+    compares with such a value is marked as a case-specific one is."""
+    out = _cli(str(INDEX_CASE), "--rule", "step2-plasma-exchange", "--days", "10..12").stdout
+    assert "\nASSUMPTION: trend_window_days (no source states this value)\nConditions:\n" in out
+    assert "  4. anti_mda5 not decreasing over 14 d (trend_window_days) (assumption)\n" in out
+    assert "  3. invasive_ventilation in place (case-specific)\n" in out  # an unmarked parameter stays unmarked
+    notes = out.split("\nModelling assumptions (thresholds no source states):\n", 1)[1]
+    assert "step2-plasma-exchange.trend_window_days" in notes and "add-mmf.days_after_rtx" in notes
+    assert "Case-specific conditions" in notes and notes.rstrip().endswith("not recommendations for any patient.")
+    data = json.loads(_cli(str(INDEX_CASE), "--rule", "step2-plasma-exchange", "--format", "json").stdout)
+    assert data["ruleset"] == escalation.replay(INDEX_CASE).ruleset.model_dump(mode="json")  # as replay lists them
+    [pe] = data["rules"]
+    assert pe["assumptions"] == ["trend_window_days"]
+    assert [c["assumptions"] for c in pe["conditions"]] == [[], [], [], ["trend_window_days"]]
+
+
+def test_an_overridden_value_is_an_assumption_in_explain_as_in_replay():
+    rs = escalation.load_ruleset(PATHWAY, {"step3-ecmo-oi.oi_above": 30})
+    why = escalation.explain(INDEX_CASE, rs, rule_ids=["step3-ecmo-oi"], days=(20, 25))
+    assert "step3-ecmo-oi.oi_above" in why.ruleset.assumptions
+    [rule] = why.rules
+    assert rule.assumptions == ["oi_above"] and [c.assumptions for c in rule.conditions] == [[], ["oi_above"]]
+    assert "step3-ecmo-oi.oi_above" not in escalation.explain(INDEX_CASE, rule_ids=["step3-ecmo-oi"]).ruleset.assumptions
 
 
 @pytest.mark.parametrize("args, message", [

@@ -101,6 +101,7 @@ def test_a_report_whose_last_file_cannot_be_written_replaces_nothing(tmp_path: P
 
 def test_an_interrupted_sweep_leaves_the_old_files_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import escalation.analysis.sweep as sweep
+    from escalation.match.results import RulesetOut
 
     out = tmp_path / "sw"
     out.mkdir()
@@ -111,7 +112,9 @@ def test_an_interrupted_sweep_leaves_the_old_files_alone(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(sweep, "plot", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        sweep.write_sweep(out, [], sweep.parse_range("step3-ecmo-oi.oi_above=40:41:1"), "notice")
+        sweep.write_sweep(out, [], sweep.parse_range("step3-ecmo-oi.oi_above=40:41:1"), "notice",
+                          ruleset=RulesetOut(id="r", version="0", title="r", content_hash="0", assumptions=[],
+                                             case_specific=[], overrides={}))
     assert sorted(p.name for p in out.iterdir()) == ["sweep.csv"]
     assert (out / "sweep.csv").read_text() == "old csv"
     assert [p.name for p in tmp_path.iterdir()] == ["sw"]
@@ -126,8 +129,10 @@ def test_staging_folders_are_unique_so_concurrent_writers_never_share_one(tmp_pa
 def test_concurrent_sweeps_into_one_folder_all_succeed(tmp_path: Path):
     out = tmp_path / "shared"
     code = ("import sys; from escalation.analysis.sweep import parse_range, write_sweep; "
+            "from escalation.match.results import RulesetOut; "
             "write_sweep(__import__('pathlib').Path(sys.argv[1]), [], "
-            "parse_range('step3-ecmo-oi.oi_above=40:42:1'), 'notice')")
+            "parse_range('step3-ecmo-oi.oi_above=40:42:1'), 'notice', ruleset=RulesetOut(id='r', version='0', "
+            "title='r', content_hash='0', assumptions=['r.p'], case_specific=[], overrides={}))")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(out)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
              for _ in range(6)]
     errors = [p.communicate(timeout=240)[1] for p in procs]

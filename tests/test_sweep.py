@@ -8,6 +8,7 @@ import pytest
 from conftest import INDEX_CASE, PATHWAY, ROOT
 from typer.testing import CliRunner
 
+import escalation
 from escalation.analysis.sweep import Point, parse_range, run_sweep, to_csv
 from escalation.cli.app import app
 from escalation.match.results import NOTICE
@@ -91,15 +92,16 @@ def test_the_csv_parses_once_its_comment_lines_are_skipped():
     rng = parse_range("step3-ecmo-oi.oi_above=30:40:10")
     points = [Point("index-case", 30.0, "step3-ecmo-oi", 1, 24, 24, "a.yaml"),
               Point("index-case", 40.0, "add-mmf", 2, 35, 40, "sites/#2, b.yaml")]
-    header = ["scenario", "scenario_file", "rule_id", "occurrence", "step3-ecmo-oi.oi_above", "day", "day_latest"]
+    header = ["scenario", "scenario_file", "rule_id", "occurrence", "step3-ecmo-oi.oi_above", "day", "day_latest",
+              "rests_on_assumption", "rests_on_case_specific"]
     for notice in (NOTICE, "RESEARCH REVIEW ONLY - a notice, with commas,\nover two lines"):
         text = to_csv(points, rng, notice)
         comments = [line for line in text.splitlines() if line.startswith("#")]
         assert " ".join(c[2:] for c in comments) == " ".join(notice.split("\n"))
         assert text.startswith("".join(c + "\n" for c in comments))  # the comments come first, and only there
         rows = list(csv.reader(line for line in text.splitlines() if not line.startswith("#")))
-        assert rows == [header, ["index-case", "a.yaml", "step3-ecmo-oi", "1", "30", "24", "24"],
-                        ["index-case", "sites/#2, b.yaml", "add-mmf", "2", "40", "35", "40"]]
+        assert rows == [header, ["index-case", "a.yaml", "step3-ecmo-oi", "1", "30", "24", "24", "false", "false"],
+                        ["index-case", "sites/#2, b.yaml", "add-mmf", "2", "40", "35", "40", "false", "false"]]
         assert text.splitlines()[-1].startswith('"index-case","sites/#2, b.yaml"')  # '#' within quotes is data
 
 
@@ -128,3 +130,32 @@ def test_two_files_that_give_one_scenario_id_are_two_scenarios_each_named_with_i
         (str(a), "30", "24"), (str(b), "30", "3"), (str(b), "40", "3")]
     alone = runner.invoke(app, ["sweep", "--set", "step3-ecmo-oi.oi_above=30:40:10", str(a), "--out", str(out)])
     assert f"({a})" not in alone.stdout  # a scenario id no other file gives is shown alone, as before
+
+
+def test_the_outputs_say_which_values_no_source_states_and_the_swept_parameter_is_one(tmp_path):
+    """The README promises the assumption parameters at the end of every output; sweep.txt and
+    sweep.csv said nothing of them (found in a user trial). A swept value is an override, which
+    replay marks as an assumption, so the swept parameter is listed too, as replay --set lists it."""
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", "--set", "step3-ecmo-oi.oi_above=30:40:10", str(INDEX_CASE),
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = (out / "sweep.txt").read_text()
+    assert text == result.stdout
+    notes = " ".join(text.split("\nModelling assumptions (thresholds no source states):\n", 1)[1].split())
+    replayed = escalation.replay(INDEX_CASE, PATHWAY, overrides={"step3-ecmo-oi.oi_above": 30})
+    assert "step3-ecmo-oi.oi_above" in replayed.ruleset.assumptions
+    assert "step3-ecmo-oi.oi_above" not in escalation.replay(INDEX_CASE, PATHWAY).ruleset.assumptions
+    assert notes.startswith(", ".join(replayed.ruleset.assumptions) + " Case-specific conditions")
+    assert all(c in notes for c in replayed.ruleset.case_specific)
+    with open(out / "sweep.csv") as fh:
+        next(fh)
+        rows = list(csv.DictReader(fh))
+    assert {r["rests_on_assumption"] for r in rows if r["rule_id"] == "step3-ecmo-oi"} == {"true"}  # swept
+    marks = {(dp.rule_id, dp.occurrence): (dp.rests_on_assumption, dp.rests_on_case_specific)
+             for dp in replayed.decision_points}
+    at_30 = {(r["rule_id"], int(r["occurrence"])): (r["rests_on_assumption"] == "true",
+                                                    r["rests_on_case_specific"] == "true")
+             for r in rows if r["step3-ecmo-oi.oi_above"] == "30"}
+    assert at_30 == marks  # each row as the replay at that value marks its decision point
+    assert {m for m in marks.values()} == {(True, True), (True, False), (False, False)}

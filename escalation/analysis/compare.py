@@ -19,8 +19,9 @@ from rich.table import Table
 from rich.text import Text
 
 from escalation.load.timing import span_label
-from escalation.report.console import FALLBACK_WIDTH, buffer_console, printable, rendered
-from escalation.match.results import DecisionPoint, ReplayResult
+from escalation.report.console import FALLBACK_WIDTH, buffer_console, plain_text, printable, rendered
+from escalation.match.results import DecisionPoint, ReplayResult, RulesetOut
+from escalation.report.text import ruleset_notes_text
 
 
 class _Out(BaseModel):
@@ -31,6 +32,8 @@ class Side(_Out):
     rule_id: str
     day: int
     day_latest: int
+    rests_on_assumption: bool = Field(description="the rule uses a threshold no source states (the decision "
+                                      "point's own mark in a replay)")
 
 
 class Change(_Out):
@@ -78,6 +81,9 @@ class RulesetDiff(_Out):
     notice: str
     a: str
     b: str
+    ruleset_a: RulesetOut = Field(description="rule set A as a replay's JSON names it: id, version, content "
+                                  "hash, its modelling assumptions and case-specific conditions")
+    ruleset_b: RulesetOut = Field(description="rule set B, the same way")
     scenarios: list[ScenarioDiff]
 
 
@@ -97,7 +103,8 @@ def diff_results(a: ReplayResult, b: ReplayResult) -> ScenarioDiff:
     for key in sorted(set(left) | set(right), key=lambda k: (
             min(dp.day for dp in (left.get(k), right.get(k)) if dp is not None), k)):
         da, db = left.get(key), right.get(key)
-        side = lambda dp: None if dp is None else Side(rule_id=dp.rule_id, day=dp.day, day_latest=dp.day_latest)  # noqa: E731
+        side = lambda dp: None if dp is None else Side(  # noqa: E731
+            rule_id=dp.rule_id, day=dp.day, day_latest=dp.day_latest, rests_on_assumption=dp.rests_on_assumption)
         if da is None or db is None:
             status, shift, shift_hi = ("appears" if da is None else "disappears"), None, None
         else:
@@ -144,7 +151,8 @@ def action_text(side: ActionSide) -> str:
 
 
 def _when(s: Side | None) -> str:
-    return "-" if s is None else f"{span_label(s.day, s.day_latest)} {s.rule_id}"
+    return "-" if s is None else f"{span_label(s.day, s.day_latest)} {s.rule_id}" + (
+        " ASSUMPTION" if s.rests_on_assumption else "")
 
 
 def shift_text(c: Change) -> str:
@@ -166,7 +174,9 @@ def _changes_table(changes: list[Change]) -> Table:
 
 
 def to_text(diff: RulesetDiff, show_same: bool = False, width: int = FALLBACK_WIDTH) -> str:
-    """For people: per scenario, the decision points that appear, disappear or move (all, with show_same)."""
+    """For people: per scenario, the decision points that appear, disappear or move (all, with show_same),
+    those resting on a threshold no source states marked ASSUMPTION; then each rule set's modelling
+    assumptions and case-specific conditions, as a replay lists them."""
     buf = io.StringIO()
     console = buffer_console(buf, width)
     for line in (diff.notice, "", f"A = {diff.a}", f"B = {diff.b}", ""):
@@ -185,6 +195,10 @@ def to_text(diff: RulesetDiff, show_same: bool = False, width: int = FALLBACK_WI
         else:
             console.print("  no action is flagged under one rule set and unflagged under the other")
         console.print()
+    notes = [f"Rule set {name}, {label}:\n"
+             + (ruleset_notes_text(rs) or "no modelling assumptions, no case-specific conditions")
+             for name, label, rs in (("A", diff.a, diff.ruleset_a), ("B", diff.b, diff.ruleset_b))]
+    console.print(plain_text("\n\n".join(notes), width), markup=False)
     return rendered(buf)
 
 

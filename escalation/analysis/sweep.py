@@ -10,6 +10,11 @@ Points are kept by scenario file as well as scenario id: two files may hold scen
 (imported ids are `fhir-<Patient.id>`, so two sites' exports share them), and they are two
 scenarios, never merged into one row. `sweep.csv` has a `scenario_file` column; the table and the
 figure name a scenario by its id, followed by its file where another file gives the same id.
+
+The swept parameter is overridden at every value, so it is a modelling assumption there, as
+`replay --set` marks one: `sweep.txt` closes with the rule set's assumptions and case-specific
+conditions as a replay lists them, and each row of `sweep.csv` says whether its decision point
+rests on either (`rests_on_assumption`, `rests_on_case_specific`, as in a batch's rows).
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from escalation.analysis.expectations import scenario_labels
 from escalation.batch.grid import SweepRange, parse_range  # noqa: F401 - parse_range: the sweep's grammar
 from escalation.load.timing import span_label
 from escalation.report.console import FALLBACK_WIDTH, plain_text
+from escalation.report.text import ruleset_notes_text
 
 if TYPE_CHECKING:
+    from escalation.match.results import RulesetOut
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
@@ -43,6 +50,8 @@ class Point:
     day: int
     day_latest: int
     file: str = ""  # the scenario file, as named
+    rests_on_assumption: bool = False  # as the decision point says: its rule uses a value no source states
+    rests_on_case_specific: bool = False  # a condition it met copies the index case
 
 
 Key = tuple[str, str, str, int]  # scenario id, file, rule id, occurrence: one series of a sweep
@@ -72,7 +81,8 @@ def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int 
             e = output.errors[0]
             raise InputError(e.file, e.message, e.line, e.where)
         points.extend(Point(r.scenario_id, value[r.grid_point], r.rule_id, r.occurrence, r.day, r.day_latest,
-                            r.scenario_file) for r in output.results if r.kind == "decision_point")
+                            r.scenario_file, bool(r.rests_on_assumption), bool(r.rests_on_case_specific))
+                      for r in output.results if r.kind == "decision_point")
         if advance is not None:
             for _ in output.replays:
                 advance()
@@ -111,24 +121,33 @@ def to_csv(points: list[Point], rng: SweepRange, notice: str) -> str:
     `comment="#"`) or the first line gets the header row first. Scenario and rule ids cannot hold
     '#' or a comma; a file name can, and is quoted then (a row whose file name holds '#' has every
     field quoted: a comment character inside quotes is data), so `comment="#"` cuts nothing.
-    `scenario_file` tells apart two files that give one scenario id."""
+    `scenario_file` tells apart two files that give one scenario id. The last two columns, `true` or
+    `false`, say whether the decision point rests on an assumption (the swept parameter is one) or a
+    case-specific condition: a column, since more '#' lines would break a reader told to skip one."""
     buf = io.StringIO()
     buf.writelines(f"# {line}\n" for line in notice.splitlines())
     w = csv.writer(buf, lineterminator="\n")
     quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writerow(["scenario", "scenario_file", "rule_id", "occurrence", f"{rng.rule_id}.{rng.param}", "day",
-                "day_latest"])
+                "day_latest", "rests_on_assumption", "rests_on_case_specific"])
     for p in points:
         (quoted if "#" in p.file else w).writerow(
-            [p.scenario, p.file, p.rule_id, p.occurrence, f"{p.value:g}", p.day, p.day_latest])
+            [p.scenario, p.file, p.rule_id, p.occurrence, f"{p.value:g}", p.day, p.day_latest,
+             _bool(p.rests_on_assumption), _bool(p.rests_on_case_specific)])
     return buf.getvalue()
 
 
+def _bool(x: bool) -> str:
+    return "true" if x else "false"
+
+
 def to_table(points: list[Point], rng: SweepRange, notice: str, width: int = FALLBACK_WIDTH,
-             shared: Collection[str] = ()) -> str:
+             shared: Collection[str] = (), *, ruleset: RulesetOut) -> str:
     """The day of each decision point at each value; values that do not fit the width go to
     further blocks of the same rows, so nothing is cut at any width. A scenario id that more than
-    one file gives (`shared`, or found among the points) is shown with its file."""
+    one file gives (`shared`, or found among the points) is shown with its file. Then the rule
+    set's modelling assumptions and case-specific conditions, as a replay lists them: `ruleset` is
+    the rule set at a value of the sweep, so the swept parameter is among the assumptions."""
     values, series = rng.values(), sorted(_series(points).items())
     labels = scenario_labels(((p.scenario, p.file) for p in points), shared)
     names = {key: key[2] + (f" #{key[3]}" if key[3] > 1 else "") for key, _ in series}
@@ -144,6 +163,9 @@ def to_table(points: list[Point], rng: SweepRange, notice: str, width: int = FAL
                 f"{(span_label(by_value[v].day, by_value[v].day_latest) if v in by_value else '-'):>9}"
                 for v in block)
             lines.append(f"{labels[key[:2]]:<{sw}} {names[key]:<{nw}}{cells}")
+    notes = ruleset_notes_text(ruleset)
+    if notes:
+        lines += ["", notes]
     return plain_text("\n".join(lines), width) + "\n"
 
 
@@ -232,13 +254,14 @@ SWEEP_FILES = ("sweep.csv", "sweep.txt", "sweep.png")
 
 
 def write_sweep(out: Path, points: list[Point], rng: SweepRange, notice: str,
-                shared: Collection[str] = ()) -> list[Path]:
+                shared: Collection[str] = (), *, ruleset: RulesetOut) -> list[Path]:
     """sweep.csv, sweep.txt and sweep.png into `out`, all three or none (an interrupted plot
-    never leaves a new CSV beside an old figure)."""
+    never leaves a new CSV beside an old figure). `ruleset`: as for `to_table`."""
     from escalation.report.files import publish, staged
 
     with staged(out) as stage:
         (stage / "sweep.csv").write_text(to_csv(points, rng, notice), encoding="utf-8")
-        (stage / "sweep.txt").write_text(to_table(points, rng, notice, shared=shared), encoding="utf-8")
+        (stage / "sweep.txt").write_text(to_table(points, rng, notice, shared=shared, ruleset=ruleset),
+                                         encoding="utf-8")
         plot(points, rng, stage / "sweep.png", notice, shared)
         return publish(stage, out, list(SWEEP_FILES))

@@ -208,6 +208,7 @@ def sweep(
 ) -> None:
     """Replay scenarios over a range of one parameter and show how each decision point moves."""
     from escalation.analysis.sweep import parse_range, run_sweep, shared_ids, to_table, write_sweep
+    from escalation.match.matching import ruleset_out
 
     with errors():
         check_output(out, folder=True)
@@ -218,7 +219,10 @@ def sweep(
         rules_path = rules or default_rules_path()
         ruleset = load_ruleset(rules_path)
         for value in rng.values():  # every value must be usable before any work starts
-            apply_overrides(ruleset, {(rng.rule_id, rng.param): value}, str(rules_path))
+            swept = apply_overrides(ruleset, {(rng.rule_id, rng.param): value}, str(rules_path))
+        # for the outputs' list of assumptions: the swept parameter is overridden, so it is one
+        # (as `replay --set` marks it), and the rest are the same at every value
+        marks = ruleset_out(swept)
         files = api.scenario_files(paths)
         # every input (FHIR Bundles too) is checked before any work starts; two files may give one
         # scenario id (two sites' exports of Patient/p1): the table then names each with its file
@@ -226,8 +230,8 @@ def sweep(
         with _progress("sweeping") as advance:
             points, _ = run_sweep(files, rules_path, rng, workers, _counter(advance, len(files) * len(rng.values())))
     with errors():
-        written = write_sweep(out, points, rng, NOTICE, shared)
-    sys.stdout.write(to_table(points, rng, NOTICE, output_width(width), shared))
+        written = write_sweep(out, points, rng, NOTICE, shared, ruleset=marks)
+    sys.stdout.write(to_table(points, rng, NOTICE, output_width(width), shared, ruleset=marks))
     typer.echo(f"wrote {', '.join(map(str, written))}", err=True)
 
 

@@ -23,9 +23,9 @@ from escalation.derive.placement import PASSES
 from escalation.evaluate.explain import ConditionReads, read_conditions
 from escalation.evaluate.replay import Replay
 from escalation.load.errors import InputError
-from escalation.load.ruleset import Rule
+from escalation.load.ruleset import Rule, condition_parameters
 from escalation.load.timing import span_label
-from escalation.match.matching import scenario_out
+from escalation.match.matching import ruleset_out, scenario_out
 from escalation.match.reading import (
     case_specific,
     distance,
@@ -36,7 +36,7 @@ from escalation.match.reading import (
     short_label,
     values_of,
 )
-from escalation.match.results import NOTICE, ConditionNotMet, ScenarioOut
+from escalation.match.results import NOTICE, ConditionNotMet, RulesetOut, ScenarioOut
 
 Placement = Literal["early", "late"]
 
@@ -53,6 +53,8 @@ class ConditionInfo(_Out):
     label: str = Field(description="short, with the parameter's value: `ino > 0`")
     case_specific: str | None = Field(description="why it copies the index case (from the rule file); null "
                                       "for a criterion a source states")
+    assumptions: list[str] = Field(description="the parameters it compares with that no source states (marked "
+                                   "`assumption: true`, or overridden); empty for none")
 
 
 class ConditionDay(_Out):
@@ -115,14 +117,11 @@ class RuleExplanation(_Out):
     step: int | None
     title: str
     repeat: str = Field(description="once, each_day, or every N days")
+    assumptions: list[str] = Field(description="every parameter of the rule that no source states (its "
+                                   "conditions' and its repeat interval's): as for a decision point that "
+                                   "`rests_on_assumption`")
     conditions: list[ConditionInfo]
     placements: list[PlacementExplanation]
-
-
-class RulesetRef(_Out):
-    id: str
-    version: str
-    content_hash: str
 
 
 class Explanation(_Out):
@@ -130,7 +129,8 @@ class Explanation(_Out):
 
     notice: str = NOTICE
     scenario: ScenarioOut
-    ruleset: RulesetRef
+    ruleset: RulesetOut = Field(description="as in a replay's JSON: id, version, content hash, the "
+                                "modelling assumptions and the case-specific conditions")
     first_day: int = Field(description="first day shown")
     last_day: int = Field(description="last day shown")
     days_asked: tuple[int, int] | None = Field(
@@ -147,7 +147,8 @@ def _repeat(rule: Rule) -> str:
 
 def _info(rule: Rule, compiled: Any) -> list[ConditionInfo]:
     return [ConditionInfo(index=j + 1, condition=c.text, label=short_label(rule, cond),
-                          case_specific=case_specific(cond))
+                          case_specific=case_specific(cond),
+                          assumptions=[n for n in condition_parameters(cond) if n in rule.assumptions])
             for j, (c, cond) in enumerate(zip(compiled.conditions, rule.conditions))]
 
 
@@ -224,12 +225,11 @@ def explain_replay(replay: Replay, scenario_file: Path | str, rule_ids: list[str
             shown = [d for d in reads[w].days if days is None or days[0] <= d <= days[1]]
             placements.append(_placement(replay, rule, reads[w], shown))
         rules.append(RuleExplanation(rule_id=rule.id, step=rule.step, title=rule.title, repeat=_repeat(rule),
-                                     conditions=_info(rule, compiled), placements=placements))
+                                     assumptions=rule.assumptions, conditions=_info(rule, compiled),
+                                     placements=placements))
     lo, hi = first, last
     if days is not None:  # a range reaching past the replay's days is cut to them, and says so
         lo, hi = max(lo, days[0]), min(hi, days[1])
     clipped = days if days is not None and (lo, hi) != days else None
-    rs = replay.ruleset
-    return Explanation(scenario=scenario_out(replay, scenario_file),
-                       ruleset=RulesetRef(id=rs.ruleset.id, version=rs.ruleset.version, content_hash=rs.content_hash()),
+    return Explanation(scenario=scenario_out(replay, scenario_file), ruleset=ruleset_out(replay.ruleset),
                        first_day=lo, last_day=hi, days_asked=clipped, rules=rules)

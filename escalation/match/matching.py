@@ -214,6 +214,19 @@ def scenario_out(replay: Replay, scenario_file: Path | str) -> ScenarioOut:
                        fhir_import=replay.scenario.fhir_import)
 
 
+def ruleset_out(rs: Ruleset, overrides: dict[str, float] | None = None) -> RulesetOut:
+    """The rule set as every result names it: id, version, content hash, its modelling assumptions
+    (`rule.parameter` for each parameter marked `assumption: true`, an overridden one included),
+    its case-specific conditions, and the overrides given (`--set`)."""
+    return RulesetOut(
+        id=rs.ruleset.id, version=rs.ruleset.version, title=rs.ruleset.title,
+        content_hash=rs.content_hash(),
+        assumptions=[f"{r.id}.{a}" for r in rs.rules for a in r.assumptions],
+        case_specific=[c for r in rs.rules for c in case_specific_labels(r)],
+        overrides=dict(sorted((overrides or {}).items())),
+    )
+
+
 def build_result(
     replay: Replay, scenario_file: Path | str, overrides: dict[str, float] | None = None
 ) -> ReplayResult:
@@ -226,19 +239,12 @@ def build_result(
     ]
     doses = [DerivedDose(event_id=d.event_id, code=d.code, regimen=d.regimen, implied=d.label())
              for d in implied_doses(replay.scenario, early)]
-    rs = replay.ruleset
     features = {w: DayFeatures.build(replay.scenario, p.placement) for w, p in replay.passes.items()}
     points = decision_points(replay, features)
     unflagged, why_not = other_side(replay, points, features)
     return ReplayResult(
         scenario=scenario_out(replay, scenario_file),
-        ruleset=RulesetOut(
-            id=rs.ruleset.id, version=rs.ruleset.version, title=rs.ruleset.title,
-            content_hash=rs.content_hash(),
-            assumptions=[f"{r.id}.{a}" for r in rs.rules for a in r.assumptions],
-            case_specific=[c for r in rs.rules for c in case_specific_labels(r)],
-            overrides=dict(sorted((overrides or {}).items())),
-        ),
+        ruleset=ruleset_out(replay.ruleset, overrides),
         decision_points=points,
         unflagged_actions=unflagged,
         why_not=why_not,

@@ -15,15 +15,21 @@ from rich.table import Table
 from rich.text import Text
 
 from escalation.load.timing import span_label
-from escalation.match.explanation import DayRow, Explanation, PlacementExplanation, RuleExplanation
+from escalation.match.explanation import ConditionInfo, DayRow, Explanation, PlacementExplanation, RuleExplanation
 from escalation.report.console import FALLBACK_WIDTH, buffer_console, plain_text, printable, rendered
+from escalation.report.text import ruleset_notes_text
 
 HELD, FAILED = "✓", "✗"
 
 
+def _marks(c: ConditionInfo) -> str:
+    """A condition that copies the index case, or compares with a value no source states, says so."""
+    return (" (case-specific)" if c.case_specific else "") + (" (assumption)" if c.assumptions else "")
+
+
 def _label(rule: RuleExplanation, index: int) -> str:
     c = rule.conditions[index - 1]
-    return f"{index}. {c.label}" + (" (case-specific)" if c.case_specific else "")
+    return f"{index}. {c.label}" + _marks(c)
 
 
 _DAY_COUNTS = ("since_", "step_days__")  # values that grow by one a day: they alone never split a run
@@ -109,10 +115,13 @@ def _rule(console: Console, rule: RuleExplanation, days: str, whole: bool, width
     step = f"step {rule.step}, " if rule.step else ""
     console.print(Text(printable(f"Rule {rule.rule_id} ({step}fires {rule.repeat.replace('_', ' ')}): {rule.title}"),
                        style="bold"))
+    if rule.assumptions:
+        console.print(plain_text(f"ASSUMPTION: {', '.join(rule.assumptions)} (no source states "
+                                 f"{'this value' if len(rule.assumptions) == 1 else 'these values'})", width),
+                      markup=False)
     console.print("Conditions:")
     for c in rule.conditions:
-        console.print(plain_text(f"  {c.index}. {c.condition}" + (" (case-specific)" if c.case_specific else ""),
-                                 width), markup=False)
+        console.print(plain_text(f"  {c.index}. {c.condition}" + _marks(c), width), markup=False)
     early, late = rule.placements
     shown = [early] if _same(early, late) else [early, late]
     for p in shown:
@@ -149,5 +158,8 @@ def to_table(explanation: Explanation, width: int = FALLBACK_WIDTH) -> str:
     console.print()
     for rule in explanation.rules:
         _rule(console, rule, days, whole, width)
+    notes = ruleset_notes_text(rs)
+    if notes:
+        console.print(plain_text(notes, width), markup=False)
     console.print(Text(explanation.notice, style="bold"))
     return rendered(buf)

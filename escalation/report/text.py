@@ -170,16 +170,30 @@ def _findings(out: Printer, result: ReplayResult) -> None:
     out.line(f"Tolerance: {result.tolerance}.", markup=True)
 
 
+def ruleset_notes(rs: RulesetOut) -> list[tuple[str, list[str]]]:
+    """The rule set's modelling assumptions and its conditions that copy the index case, as
+    (heading, items): the list every text output closes with (none when it has neither)."""
+    notes = []
+    if rs.assumptions:
+        notes.append(("Modelling assumptions (thresholds no source states):", ["  " + ", ".join(rs.assumptions)]))
+    if rs.case_specific:
+        notes.append(("Case-specific conditions (they copy the index case; no source states them "
+                      "as criteria; the rule files say why):", [f"  - {c}" for c in rs.case_specific]))
+    return notes
+
+
+def ruleset_notes_text(rs: RulesetOut) -> str:
+    """`ruleset_notes` as plain lines, for outputs not printed through a Printer (fold them with
+    `plain_text`); empty when the rule set has neither."""
+    return "\n".join(line for heading, items in ruleset_notes(rs) for line in (heading, *items))
+
+
 def _ruleset_notes(out: Printer, rs: RulesetOut) -> None:
     """The rule set's modelling assumptions and its conditions that copy the index case."""
-    if rs.assumptions:
-        out.line("Modelling assumptions (thresholds no source states):", style="bold")
-        out.item("  " + ", ".join(rs.assumptions))
-    if rs.case_specific:
-        out.line("Case-specific conditions (they copy the index case; no source states them "
-                 "as criteria; the rule files say why):", style="bold")
-        for c in rs.case_specific:
-            out.item(f"  - {c}")
+    for heading, items in ruleset_notes(rs):
+        out.line(heading, style="bold")
+        for item in items:
+            out.item(item)
 
 
 def _why_not(out: Printer, result: ReplayResult) -> None:
