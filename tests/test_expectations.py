@@ -170,6 +170,8 @@ def test_actual_day_and_lag_are_windows_over_the_whole_range(index_result, expec
     ({"unflagged": [], "present": False}, "unflagged takes no day"),
     ({"rule": "x", "present": False, "lag": 0}, "not present: false"),
     ({"rule": "x", "unflagged": []}, "exactly one of rule, step or unflagged"),
+    ({"rule": "x", "present": False, "placements": "early"}, "not present: false"),
+    ({"unflagged": [], "placements": "any"}, "unflagged takes no placements"),
     ({"unflagged": [{"code": "b_cell_recovery"}]}, "unknown support, procedure or therapy code"),
 ])
 def test_bad_expectations(expectation, message):
@@ -444,3 +446,36 @@ def test_two_files_that_give_one_scenario_id_are_named_with_their_files_in_cover
     alone = json.loads(invoke("test", str(a), "--rules", str(PATHWAY), "--format", "json").stdout)
     assert [r for r in alone["coverage"][0]["rules"] if r["rule_id"] == "step1-combination"][0]["scenarios"] == [
         "index-case"]  # an id no other file gives is shown alone, as before
+
+
+def _one_placement(result, rule_id: str, timing: str):
+    """The result with the rule's decision point firing under one placement alone."""
+    dps = [dp.model_copy(update={"timing": timing}) if dp.rule_id == rule_id else dp for dp in result.decision_points]
+    return result.model_copy(update={"decision_points": dps})
+
+
+@pytest.mark.parametrize("timing, placements, passed", [
+    ("early placement only", "both", False),   # the default: it may not happen at all
+    ("early placement only", "early", True),
+    ("early placement only", "late", False),
+    ("early placement only", "any", True),
+    ("late placement only", "late", True),
+    ("exact", "both", True),
+    ("exact", "early", False),
+    ("exact", "any", True),
+])
+def test_an_expectation_says_under_which_placements_the_rule_fires(index_result, timing, placements, passed):
+    """Found in a user trial: a decision point seen under the early placement only (an event
+    dated as a range) passed `day: 14` as if it fired under both."""
+    from escalation.analysis.expectations import check
+    from escalation.load.scenario import Expectation
+
+    result = _one_placement(index_result, "step2-plasma-exchange", timing)
+    out = check(Expectation.model_validate({"rule": "step2-plasma-exchange", "day": 11, "placements": placements}),
+                result)
+    assert out.passed is passed
+    if timing != "exact":
+        assert out.found == [f"step2-plasma-exchange@11 ({timing})"]
+    if not passed and placements == "both":
+        assert out.message.endswith("it fires under the early placement only, so it may not happen at all "
+                                    "(`placements: early` expects that)")

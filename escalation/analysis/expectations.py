@@ -150,9 +150,14 @@ def _within(window: DayRange | None, lo: int | None, hi: int | None) -> bool:
     return first <= lo and hi <= last
 
 
+_UNDER = {"both": ("exact", "range"), "early": ("early placement only",), "late": ("late placement only",)}
+
+
 def _inside(dp: DecisionPoint, exp: Expectation) -> bool:
-    """The decision point's day, matched action's day and lag all lie in the expected windows."""
-    return (_within(exp.day, dp.day, dp.day_latest)
+    """The decision point fires under the placements expected, and its day, matched action's day
+    and lag all lie in the expected windows."""
+    return ((exp.placements == "any" or dp.timing in _UNDER[exp.placements])
+            and _within(exp.day, dp.day, dp.day_latest)
             and _within(exp.actual_day, dp.actual_day, dp.actual_day_latest)
             and _within(exp.lag, dp.lag_days, dp.lag_days_max))
 
@@ -168,6 +173,8 @@ def _touches(dp: DecisionPoint, exp: Expectation) -> bool:
 def _label(dp: DecisionPoint, exp: Expectation | None = None) -> str:
     """'rule@days', with the actual day and lag when the expectation asks about them."""
     text = f"{dp.rule_id}@{span_label(dp.day, dp.day_latest)}"
+    if dp.timing.endswith("only"):
+        text += f" ({dp.timing})"
     if exp is not None and (exp.actual_day is not None or exp.lag is not None):
         text += f" (actual {actual_text(dp)}, lag {lag_text(dp)})"
     return text
@@ -213,6 +220,11 @@ def check(exp: Expectation, result: ReplayResult) -> ExpectationOutcome:
         message = "as expected"
     elif exp.present:
         message = f"expected {exp.label()}; found " + (", ".join(found) if found else "nothing")
+        alone = next((dp.timing for dp in same if _inside(dp, exp.model_copy(update={"placements": "any"}))
+                      and dp.timing.endswith("only")), None)
+        if alone is not None and exp.placements == "both":
+            message += (f"; it fires under the {alone.split()[0]} placement only, so it may not happen at all "
+                        f"(`placements: {alone.split()[0]}` expects that)")
     else:
         message = f"expected {exp.label()}; found " + ", ".join(found)
     return ExpectationOutcome(expectation=exp.label(), passed=passed, found=found, message=message)
@@ -239,7 +251,7 @@ def _rows(exp: Expectation, out: ExpectationOutcome, result: ReplayResult) -> li
         listed = ", ".join(u.label() for u in exp.unflagged) or "none"
         return [f"{mark} {day:>12}  {'unflagged actions':<26}  {listed:<9} {', '.join(out.found) or 'none'}"]
     target = exp.rule if exp.rule is not None else f"step {exp.step}"
-    actual = ", ".join(f.split("@", 1)[1].split(" (", 1)[0] for f in out.found) or "-"
+    actual = ", ".join(f.split("@", 1)[1].split(" (actual ", 1)[0] for f in out.found) or "-"
     if out.unknown_target:
         actual = f"no such {'rule' if exp.rule is not None else 'step'} in {result.ruleset.id}"
     rows = [f"{mark} {day:>12}  {target:<26}  {'present' if exp.present else 'absent':<9} {actual}"]

@@ -386,7 +386,9 @@ class Expectation(_Strict):
     """A decision point a scenario expects (or expects not to see) under one rule set.
 
     Partial, as in the CQL Testing Framework: only what is listed is checked. A decision point
-    meets `day` when its whole day range lies inside it, and `actual_day` and `lag` (exact, or a
+    must fire under both timing placements unless `placements` says otherwise (one that fires
+    under one placement alone may not happen at all), and meets `day` when its whole day range
+    lies inside it, and `actual_day` and `lag` (exact, or a
     window in the same forms as a day) when its matched action's day range and its lag range lie
     inside them; `present: false` means no decision point of that rule or step has a day range
     touching `day` (or none at all without `day`). `unflagged` instead lists every action the
@@ -401,6 +403,9 @@ class Expectation(_Strict):
     actual_day: DayRange | None = Field(None, description="window for the day the matched action began")
     lag: DayRange | None = Field(None, description="window for actual day minus flag day, in days")
     present: bool = True
+    placements: Literal["both", "early", "late", "any"] = Field(
+        "both", description="the timing placements the decision point must fire under: both (the default), "
+                            "early or late alone (it fires under that one only), or any")
     note: str | None = None
 
     @model_validator(mode="after")
@@ -410,8 +415,11 @@ class Expectation(_Strict):
         dated = any(x is not None for x in (self.day, self.actual_day, self.lag))
         if self.unflagged is not None and (dated or not self.present):
             raise ValueError("unflagged takes no day, actual_day, lag or present: each action has its own day")
-        if not self.present and (self.actual_day is not None or self.lag is not None):
-            raise ValueError("actual_day and lag describe a decision point that is present, not present: false")
+        if not self.present and (self.actual_day is not None or self.lag is not None or self.placements != "both"):
+            raise ValueError("actual_day, lag and placements describe a decision point that is present, "
+                             "not present: false")
+        if self.unflagged is not None and self.placements != "both":
+            raise ValueError("unflagged takes no placements: each action has its own")
         return self
 
     def label(self) -> str:
@@ -421,7 +429,8 @@ class Expectation(_Strict):
         when = "" if self.day is None else f" {self.day.label()}"
         done = "" if self.actual_day is None else f" actual {window_text(self.actual_day)}"
         lag = "" if self.lag is None else f" lag {window_text(self.lag)}"
-        return f"{'' if self.present else 'no '}{what}{when}{done}{lag}"
+        where = "" if self.placements == "both" else f" ({self.placements} placement{'s' if self.placements == 'any' else ''})"
+        return f"{'' if self.present else 'no '}{what}{when}{done}{lag}{where}"
 
 
 class Scenario(_Strict):
