@@ -349,3 +349,28 @@ def test_a_step_another_of_whose_rules_can_fire_is_kept(tmp_path):
               "rationale": "a test rule", "sources": [{"section": "Case presentation"}],
               "conditions": [{"step_flagged": 1}, {"diagnosis": "JDM"}]}
     assert load_ruleset(_with_waits(tmp_path, {}, [second])).rule("step1-again")
+
+
+# --- wording: a title or rationale never reads as an order ------------------------------------
+
+@pytest.mark.parametrize("old, new, message", [
+    ('title: "Step 2 for review: plasma exchange (PE)"', 'title: "Step 2 for review: give plasma exchange now"',
+     "a title must not read as an order"),
+    ('title: "Step 2 for review: plasma exchange (PE)"', 'title: "For review: start PE immediately"',
+     "a title must not read as an order"),
+    ("      On first-line therapy, respiration", "      Start plasma exchange immediately. Give 5 sessions. On first-line therapy, respiration",
+     "a rationale must not read as an order ('Start plasma exchange immediately.')"),
+])
+def test_an_order_after_the_first_word_is_refused(tmp_path, old, new, message):
+    """Found in a user trial: only a title's first word was checked, so 'Step 2 for review: give
+    plasma exchange now' passed, and a rationale (printed as written in detail and in CDS Hooks
+    cards) was not checked at all."""
+    from escalation.load.errors import InputError
+
+    text = (ROOT / "rules" / "report-pathway.yaml").read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    path = tmp_path / "orders.yaml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        load_ruleset(path)
+    assert message in exc.value.message

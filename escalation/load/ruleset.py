@@ -11,6 +11,7 @@ threshold from the command line and lets every output say which decisions rest o
 
 import hashlib
 import json
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -221,6 +222,11 @@ IMPERATIVES = frozenset(
 )
 
 
+def _opens_with_an_order(parts: list[str]) -> bool:
+    """Whether a clause or sentence begins with a verb of command ("give PE", "Start RTX")."""
+    return any((w := p.split()) and w[0].strip(":,.()").lower() in IMPERATIVES for p in parts)
+
+
 DAY_FIELDS = ("within_days", "window_days", "days", "for_days")
 
 
@@ -275,13 +281,25 @@ class Rule(_Strict):
     @classmethod
     def _not_an_order(cls, v: str) -> str:
         words = [w.strip(":,.()").lower() for w in v.split()]
-        if not words or words[0] in IMPERATIVES or any(w in MODALS for w in words):
+        if not words or _opens_with_an_order(re.split(r"[:;]", v)) or any(w in MODALS for w in words):
             raise ValueError(
                 f"a title must not read as an order ({v!r}); "
                 "say what is put up for review, e.g. 'Step 2 for review: plasma exchange'"
             )
         if "for review" not in v.lower() and not v.lower().startswith("context:"):
             raise ValueError(f"a title says 'for review' (or starts with 'Context:'): {v!r}")
+        return v
+
+    @field_validator("rationale")
+    @classmethod
+    def _explains(cls, v: str) -> str:
+        """The rationale says why, never what to do: no sentence opens with an order ("Start
+        plasma exchange immediately."), since detail and CDS Hooks cards print it as written."""
+        sentences = re.split(r"(?<=[.;:!?])\s+|\n", v)
+        if _opens_with_an_order(sentences):
+            found = next(s.strip() for s in sentences if _opens_with_an_order([s]))
+            raise ValueError(f"a rationale must not read as an order ({found!r}); say why the step is put "
+                             "up for review, e.g. 'After plasma exchange the titre rose again'")
         return v
 
     @model_validator(mode="after")
