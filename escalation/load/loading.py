@@ -107,7 +107,7 @@ def validate(model: type[M], data: Any, lines: dict[Path_, int], name: str) -> M
         if err["type"] == "located":
             # a whole-model check: its path is relative to the model that raised it
             raw += tuple(err["ctx"]["path"])
-        loc = _strip_tags(raw, data)
+        loc = _strip_tags(raw, data, keep_last=err["type"] in ("missing", "located"))
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = f"unknown field {loc[-1]!r}"
@@ -119,23 +119,25 @@ def validate(model: type[M], data: Any, lines: dict[Path_, int], name: str) -> M
         raise InputError(name, message, line=_closest_line(lines, loc), where=format_path(loc) or None) from None
 
 
-def _strip_tags(loc: tuple[Any, ...], data: Any) -> Path_:
-    """Keep only the parts of a pydantic location that exist in the data (drops union tags)."""
+def _strip_tags(loc: tuple[Any, ...], data: Any, keep_last: bool = False) -> Path_:
+    """Keep only the parts of a pydantic location that exist in the data (drops union tags).
+
+    A union's tag is never a key the data has (ruleset._CONDITION_KEYS): a tag that were also a
+    field name would be followed into that field. The last part, if the data lacks it, is kept
+    when the error is about it (`keep_last`): a missing field, or a place a whole-model check
+    names; otherwise it is a tag (a word for `repeat` that is not one).
+    """
     out: list[str | int] = []
     node = data
-    for part in loc:
+    for n, part in enumerate(loc):
         if isinstance(node, dict) and part in node:
             out.append(part)
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             out.append(part)
             node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and part not in node:
-            # a union tag, or a missing/unknown field: keep it only if it is the last part
-            if part == loc[-1]:
-                out.append(part)
-        else:
-            continue
+        elif keep_last and n == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str):
+            out.append(part)
     return tuple(out)
 
 
