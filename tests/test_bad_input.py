@@ -170,6 +170,43 @@ def test_bad_rules(tmp_path, old, new, marker, keywords):
     assert_input_error(result, str(path), line_of(text, marker), keywords, out)
 
 
+MEASURE = '      - measure: anti_mda5\n        op: ">="\n        threshold: anti_mda5_high\n'
+
+
+@pytest.mark.parametrize(
+    "old, new, marker, where, keywords",
+    [
+        pytest.param(MEASURE, MEASURE.replace("anti_mda5_high", "40"), "threshold: 40",
+                     "rules[0].conditions[2].threshold", ["parameter", "not a number", "40"], id="number-threshold"),
+        pytest.param(MEASURE, MEASURE.replace('">="', '"gt"'), 'op: "gt"',
+                     "rules[0].conditions[2].op", ["'<'", "'>='"], id="bad-op"),
+        pytest.param(MEASURE, MEASURE.replace('        op: ">="\n', ""), "- measure: anti_mda5",
+                     "rules[0].conditions[2].op", ["missing field 'op'"], id="missing-op"),
+        pytest.param(MEASURE, MEASURE + "        thresold: x\n", "thresold: x",
+                     "rules[0].conditions[2].thresold", ["unknown field 'thresold'"], id="unknown-key"),
+        pytest.param("      - step_flagged: 1\n", '      - step_flagged: 1\n        case_specific: ""\n',
+                     'case_specific: ""', "rules[1].conditions[0].case_specific", ["at least 1 character"],
+                     id="empty-case-specific"),
+        pytest.param("        window_days: trend_window_days\n", "        window_days: 14\n", "window_days: 14",
+                     "rules[1].conditions[3].window_days", ["parameter", "not a number", "14"], id="number-window"),
+        pytest.param("    proposes: [MPT, PSL, CyA, IVCY, IVIG]\n",
+                     "    proposes: [MPT, PSL, CyA, IVCY, IVIG]\n    repeat: {every_days: anti_mda5_high, each: 1}\n",
+                     "repeat: {every_days", "rules[0].repeat.each", ["unknown field 'each'"], id="repeat-mapping"),
+        pytest.param("    proposes: [MPT, PSL, CyA, IVCY, IVIG]\n",
+                     "    proposes: [MPT, PSL, CyA, IVCY, IVIG]\n    repeat: daily\n",
+                     "repeat: daily", "rules[0].repeat", ["'once'", "'each_day'"], id="repeat-word"),
+    ],
+)
+def test_a_mistake_in_a_condition_names_its_field(tmp_path, old, new, marker, where, keywords):
+    """The kind of a condition (measure, trend, ...) is not where its error is: `threshold: 40` was
+    reported at `.measure`, `case_specific: ""` at `.step_flagged` (found in a user trial)."""
+    path, text = write_changed(tmp_path, RULES, old, new)
+    result = runner.invoke(app, ["check", str(path)])
+    line = line_of(text, marker)
+    assert_input_error(result, str(path), line, keywords)
+    assert result.stderr.startswith(f"error: {path}:{line} ({where}): "), result.stderr
+
+
 # --- 7. --set ------------------------------------------------------------------------------------
 
 

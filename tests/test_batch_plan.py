@@ -20,7 +20,7 @@ from conftest import INDEX_CASE, ROOT
 from typer.testing import CliRunner
 
 from escalation.batch import store, work
-from escalation.batch.plan import FileHash, Manifest, chunk_task, input_file, sha256_of
+from escalation.batch.plan import FileHash, InputFile, Manifest, chunk_task, input_file, sha256_of
 from escalation.batch.run import plan, run_batch
 from escalation.cli.app import app
 from escalation.load import loading
@@ -81,6 +81,19 @@ def test_an_error_in_the_variant_itself_keeps_the_name_it_was_given(tmp_path, mo
     [error] = _chunk(plan([Path("in/v.yaml")], None, [])).errors
     assert (error.file, error.line) == ("in/v.yaml", len(v.read_text().splitlines()))
     assert "surprise" in error.message
+
+
+def test_an_error_that_arises_in_the_variant_names_it_as_given_at_the_base_line(tmp_path):
+    """A base part at fault only once merged (step 2 waits for a step 1 the variant removed) keeps
+    the base's file and line, and names the variant as the batch was given it."""
+    ref = InputFile(index=0, file="in/v.yaml", path="/abs/in/v.yaml", sha256="0")
+    exc = InputError("/abs/in/base.yaml", "rule 'x' waits for step 1, which no rule has "
+                     "(in /abs/in/v.yaml, which derives from this file)", 9, "rules[1].conditions[0].step_flagged")
+    named = work._named(exc, ref)
+    assert (named.file, named.line, named.where) == ("/abs/in/base.yaml", 9, "rules[1].conditions[0].step_flagged")
+    assert named.message.endswith("(in in/v.yaml, which derives from this file)")
+    own = work._named(InputError("/abs/in/v.yaml", "m", 3, "changes"), ref)
+    assert (own.file, own.line, own.where, own.message) == ("in/v.yaml", 3, "changes", "m")
 
 
 # --- 2: the files a variant derives from are the loader's, hashed, and checked by the workers ---

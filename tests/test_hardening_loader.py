@@ -293,6 +293,102 @@ def test_a_nul_byte_in_a_path_is_an_input_error(load):
     assert str(caught.value).startswith("a\\x00b.yaml: ") and "NUL" in str(caught.value)
 
 
+# --- an error in a variant merged with its base: where the part at fault is written ---------------
+# A variant is checked whole only once merged, where rules[i] is an index into the merged list, in
+# neither file; the error named the variant with no line (found in a user trial).
+
+PATHWAY = ROOT / "rules" / "report-pathway.yaml"
+HEADER = 'ruleset: {id: v, version: "1", title: "v"}\n'
+STEP2_WAITS = "      - step_flagged: 1\n"
+STEP2 = PATHWAY.read_text().split("  - id: step2-plasma-exchange\n")[1].split("\n\n")[0]
+
+
+def _step2(old: str = "", new: str = "") -> str:
+    """Rule step2-plasma-exchange as written in the pathway, as an item under `changes: {add|replace}`."""
+    rule = f"    - id: step2-plasma-exchange\n{STEP2}\n".replace("\n    ", "\n      ")
+    assert rule.count(old) == 1
+    return rule.replace(old, new)
+
+
+def _rules_variant(folder: Path, text: str, name: str = "v.yaml") -> Path:
+    folder.mkdir(exist_ok=True)
+    if not (folder / PATHWAY.name).exists():
+        (folder / PATHWAY.name).write_text(PATHWAY.read_text())
+    (folder / name).write_text(text)
+    return folder / name
+
+
+def _refused(path: Path, load=load_ruleset) -> InputError:
+    with pytest.raises(InputError) as caught:
+        load(path)
+    return caught.value
+
+
+def _line(path: Path, marker: str, which: int = 0) -> int:
+    return [n for n, text in enumerate(path.read_text().splitlines(), 1) if marker in text][which]
+
+
+def test_a_rule_inherited_unchanged_is_named_where_the_base_writes_it(tmp_path):
+    v = _rules_variant(tmp_path / "rules", f"derives_from: {PATHWAY.name}\n{HEADER}"
+                       "changes:\n  remove: [step1-combination]\n")
+    err = _refused(v)
+    base = (tmp_path / "rules" / PATHWAY.name).resolve()
+    assert (err.file, err.line, err.where) == (str(base), _line(base, STEP2_WAITS.rstrip()),
+                                               "rules[1].conditions[0].step_flagged")
+    assert err.message == (f"rule 'step2-plasma-exchange' waits for step 1, which no rule has "
+                           f"(in {v}, which derives from this file)")
+
+
+@pytest.mark.parametrize("group", ["add", "replace"])
+def test_a_rule_the_variant_writes_is_named_at_its_own_line(tmp_path, group):
+    rule = _step2("- step_flagged: 1", "- step_flagged: 9")
+    if group == "add":
+        rule = rule.replace("id: step2-plasma-exchange", "id: step9-x")
+    v = _rules_variant(tmp_path / "rules", f"derives_from: {PATHWAY.name}\n{HEADER}changes:\n  {group}:\n{rule}")
+    err = _refused(v)
+    assert (err.file, err.line, err.where) == (str(v), _line(v, "step_flagged: 9"),
+                                               f"changes.{group}[0].conditions[0].step_flagged")
+    assert "waits for step 9, which no rule has" in err.message and "derives from" not in err.message
+
+
+def test_through_a_chain_each_rule_is_named_in_the_file_that_last_wrote_it(tmp_path):
+    """v1 replaces step 2 (unchanged but for its title) and loads; v2 derives from v1 and removes
+    step 1: step 2's condition is v1's, the error arises in v2."""
+    folder = tmp_path / "rules"
+    rule = _step2("plasma exchange (PE)", "plasma exchange, as in v1")
+    v1 = _rules_variant(folder, f"derives_from: {PATHWAY.name}\n{HEADER}changes:\n  replace:\n{rule}", "v1.yaml")
+    load_ruleset(v1)
+    v2 = _rules_variant(folder, f"derives_from: v1.yaml\n{HEADER}changes:\n  remove: [step1-combination]\n", "v2.yaml")
+    err = _refused(v2)
+    assert (err.file, err.line, err.where) == (str(v1.resolve()), _line(v1, "step_flagged: 1"),
+                                               "changes.replace[0].conditions[0].step_flagged")
+    assert f"(in {v2}, which derives from this file)" in err.message
+
+
+def test_a_list_left_empty_by_the_changes_is_named_at_the_changes(tmp_path):
+    ids = [r.id for r in load_ruleset(PATHWAY).rules]
+    v = _rules_variant(tmp_path / "rules", f"derives_from: {PATHWAY.name}\n{HEADER}"
+                       f"changes:\n  remove: [{', '.join(ids)}]\n")
+    err = _refused(v)
+    assert (err.file, err.line, err.where) == (str(v), _line(v, "changes:"), "changes")
+    assert "at least 1 item" in err.message
+
+
+def test_a_scenario_variant_adding_an_event_id_its_base_has_is_named_at_the_event(tmp_path):
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "index_case.yaml").write_text((ROOT / "scenarios" / "index_case.yaml").read_text())
+    v = folder / "v.yaml"
+    v.write_text("derives_from: index_case.yaml\n"
+                 "scenario: {id: v, title: v, hypothetical: true, source: {section: Case presentation}}\n"
+                 "changes:\n  add:\n"
+                 "    - {id: ecmo, kind: finding, code: respiratory_improvement, day: 20, hypothetical: true,\n"
+                 "       source: {section: Case presentation}}\n")
+    err = _refused(v, load_scenario)
+    assert (err.file, err.line, err.where) == (str(v), _line(v, "- {id: ecmo"), "changes.add[0].id")
+    assert "duplicate event id 'ecmo'" in err.message
+
+
 # --- the two ways a tree is composed ----------------------------------------------------------
 # A text with no anchor, alias or tag is composed by libyaml's own composer; any other text, and
 # any text that composer fails on, by the guarded one. Both must give the same tree and data.

@@ -114,11 +114,13 @@ def _as_planned(ref: InputFile) -> None:
 
 def _named(exc: InputError, ref: InputFile) -> InputError:
     """The error under the input's name as given when it is about the input itself; an error in
-    a file it derives from keeps that file's name, since its line is a line of that file."""
-    own = shown_name(ref.path)
-    if exc.file == own or exc.file.startswith(f"{own} (derived from "):
-        return InputError(shown_name(ref.file) + exc.file[len(own):], exc.message, exc.line, exc.where)
-    return exc
+    a file it derives from keeps that file's name, since its line is a line of that file (and
+    names the input as given when it arises only in the input, `(in FILE, which derives ...)`)."""
+    own, given = shown_name(ref.path), shown_name(ref.file)
+    if exc.file == own:
+        return InputError(given, exc.message, exc.line, exc.where)
+    return InputError(exc.file, exc.message.replace(f" (in {own}, which derives ", f" (in {given}, which derives "),
+                      exc.line, exc.where)
 
 
 def _checked(ref: InputFile, load: Callable[[str], T]) -> T | InputError:

@@ -6,7 +6,7 @@ that a replay of a plain file builds none of these models.
 
 from __future__ import annotations
 
-from typing import Any, Generic, Protocol, Sequence, TypeVar
+from typing import Any, Generic, Literal, Protocol, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -21,6 +21,10 @@ class _HasId(Protocol):
 
 T = TypeVar("T", bound=_HasId)
 Item = TypeVar("Item")
+Path_ = tuple[str | int, ...]
+# where a part of a merged file comes from: the variant's own data or its base model, at a path
+# there; loading turns each into a file and line (origins.Places)
+Came = dict[Path_, tuple[Literal["own", "base"], Path_]]
 
 
 class Changes(BaseModel, Generic[Item]):
@@ -34,8 +38,9 @@ class Changes(BaseModel, Generic[Item]):
 
 
 def merge_by_id(base: Sequence[T], remove: Sequence[str], replace: Sequence[T], add: Sequence[T],
-                owner: str, noun: str) -> list[T]:
-    """Base items less `remove`, with `replace` swapped in by id, then `add` appended.
+                owner: str, noun: str, field: str) -> tuple[list[T], Came]:
+    """Base items less `remove`, with `replace` swapped in by id, then `add` appended; and where
+    each item of the result (`field`[i]) comes from: the base's list, or the variant's changes.
 
     Naming an id the base does not have is an error rather than a no-op, so that a variant
     cannot silently drift from the file it claims to change.
@@ -44,8 +49,24 @@ def merge_by_id(base: Sequence[T], remove: Sequence[str], replace: Sequence[T], 
     for ref in [*remove, *(x.id for x in replace)]:
         if ref not in known:
             raise ValueError(f"{owner} has no {noun} {ref!r} to remove or replace")
-    swapped = {x.id: x for x in replace}
-    return [swapped.get(x.id, x) for x in base if x.id not in set(remove)] + list(add)
+    swapped = {x.id: (i, x) for i, x in enumerate(replace)}
+    gone = set(remove)
+    # a problem with the list as a whole (none left, say) comes from the changes
+    items: list[T] = []
+    came: Came = {(field,): ("own", ("changes",))}
+    for k, x in enumerate(base):
+        if x.id in gone:
+            continue
+        if x.id in swapped:
+            i, x = swapped[x.id]
+            came[(field, len(items))] = ("own", ("changes", "replace", i))
+        else:
+            came[(field, len(items))] = ("base", (field, k))
+        items.append(x)
+    for i, x in enumerate(add):
+        came[(field, len(items))] = ("own", ("changes", "add", i))
+        items.append(x)
+    return items, came
 
 
 class _Strict(BaseModel):
@@ -75,12 +96,17 @@ class ScenarioVariant(_Strict):
                     )
         return self
 
-    def apply(self, base: Scenario) -> dict[str, Any]:
-        """The derived scenario as plain data, to be validated as a whole Scenario."""
+    def apply(self, base: Scenario) -> tuple[dict[str, Any], Came]:
+        """The derived scenario as plain data, to be validated as a whole Scenario, and where
+        each part of it comes from."""
         c = self.changes
-        events = merge_by_id(base.events, c.remove, c.replace, c.add, base.scenario.id, "event")
+        events, came = merge_by_id(base.events, c.remove, c.replace, c.add, base.scenario.id, "event", "events")
         ids = {e.id for e in events}
-        intervals = [iv for iv in base.reported_intervals if iv.start in ids and iv.end in ids]
+        kept = [k for k, iv in enumerate(base.reported_intervals) if iv.start in ids and iv.end in ids]
+        intervals = [base.reported_intervals[k] for k in kept]
+        came.update({(): ("own", ()), ("patient",): ("base", ("patient",)) if self.patient is None else
+                     ("own", ("patient",))})
+        came.update({("reported_intervals", j): ("base", ("reported_intervals", k)) for j, k in enumerate(kept)})
         return {
             "scenario": self.scenario.model_dump(mode="json", exclude_none=True),
             "patient": (self.patient or base.patient).model_dump(mode="json", exclude_none=True),
@@ -88,7 +114,7 @@ class ScenarioVariant(_Strict):
             "reported_intervals": [iv.model_dump(mode="json") for iv in intervals],
             "expected": {k: [x.model_dump(mode="json", exclude_none=True) for x in v]
                          for k, v in self.expected.items()},
-        }
+        }, came
 
 
 class RulesetVariant(_Strict):
@@ -99,12 +125,16 @@ class RulesetVariant(_Strict):
     labels: dict[str, Label] = {}
     changes: Changes[Rule] = Field(default_factory=Changes[Rule])
 
-    def apply(self, base: Ruleset) -> dict[str, Any]:
+    def apply(self, base: Ruleset) -> tuple[dict[str, Any], Came]:
+        """The derived rule set as plain data, to be validated as a whole Ruleset, and where each
+        part of it comes from."""
         c = self.changes
-        rules = merge_by_id(base.rules, c.remove, c.replace, c.add, base.ruleset.id, "rule")
+        rules, came = merge_by_id(base.rules, c.remove, c.replace, c.add, base.ruleset.id, "rule", "rules")
+        came[()] = ("own", ())
+        came.update({("labels", k): ("base", ("labels", k)) for k in base.labels if k not in self.labels})
         return {
             "ruleset": self.ruleset.model_dump(mode="json", exclude_none=True),
             "labels": {**{k: v.model_dump(mode="json") for k, v in base.labels.items()},
                        **{k: v.model_dump(mode="json") for k, v in self.labels.items()}},
             "rules": [r.model_dump(mode="json", exclude_none=True) for r in rules],
-        }
+        }, came

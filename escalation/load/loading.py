@@ -4,7 +4,8 @@ Files are read and parsed by `escalation.load.reading`: regular files of at most
 with YAML 1.2's plain values, no anchors on lists or mappings, no tags, at most 100 levels of
 nesting, no duplicate keys. pydantic validates the result. When validation fails, the error's
 location in the data is mapped back to the line of the file, so the person editing a scenario is
-told `scenarios/x.yaml:42 (events[3].values.fio2)` rather than a traceback.
+told `scenarios/x.yaml:42 (events[3].values.fio2)` rather than a traceback. A variant merged with its
+base is mapped part by part to the file that writes each part (escalation.load.origins).
 
 A variant names the file it derives from (`derives_from`) relative to its own folder, and that
 file must lie inside one of the variant's roots: its own tree, which is the nearest enclosing
@@ -28,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from escalation.load.errors import InputError
-from escalation.load.origins import noted
+from escalation.load.origins import Places, in_file, noted, written
 from escalation.load.reading import json_problem, parse_yaml, read_text, shown_name
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
@@ -65,13 +66,6 @@ def format_path(path: Path_) -> str:
     return out
 
 
-def _closest_line(index: dict[Path_, int], path: Path_) -> int | None:
-    for cut in range(len(path), -1, -1):
-        if path[:cut] in index:
-            return index[path[:cut]]
-    return None
-
-
 def read_yaml(path: Path | str) -> tuple[Any, dict[Path_, int]]:
     """Parse a YAML file into plain data and a map from data paths to line numbers (one parse).
 
@@ -93,11 +87,14 @@ def read_yaml(path: Path | str) -> tuple[Any, dict[Path_, int]]:
     return data, _line_index(node)
 
 
-def validate(model: type[M], data: Any, lines: dict[Path_, int], name: str) -> M:
+def validate(model: type[M], data: Any, lines: dict[Path_, int], name: str, places: Places | None = None) -> M:
     """Validate data against a model; the first error becomes one InputError with its line.
 
     One message rather than a list: the first problem in file order is the one to fix first,
-    and a count tells the user how many more there are.
+    and a count tells the user how many more there are. `data` is the file `name` as read, with
+    its `lines`, unless `places` says where each part of it is written (a variant merged with its
+    base): the error then names the file, line and path where the part at fault is written, and
+    if that is the base, says that it arises in `name`.
     """
     try:
         return model.model_validate(data)
@@ -107,63 +104,71 @@ def validate(model: type[M], data: Any, lines: dict[Path_, int], name: str) -> M
         if err["type"] == "located":
             # a whole-model check: its path is relative to the model that raised it
             raw += tuple(err["ctx"]["path"])
-        loc = _strip_tags(raw, data)
+        loc = _strip_tags(raw, data, keep_last=err["type"] in ("missing", "located"))
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = f"unknown field {loc[-1]!r}"
         elif err["type"] == "missing":
             message = f"missing field {loc[-1]!r}"
+        at = written(places or in_file(name, lines), loc)
+        if at.file != name:
+            message += f" (in {name}, which derives from this file)"
         more = len(exc.errors()) - 1
         if more > 0:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise InputError(name, message, line=_closest_line(lines, loc), where=format_path(loc) or None) from None
+        raise InputError(at.file, message, line=at.line, where=format_path(at.path) or None) from None
 
 
-def _strip_tags(loc: tuple[Any, ...], data: Any) -> Path_:
-    """Keep only the parts of a pydantic location that exist in the data (drops union tags)."""
+def _strip_tags(loc: tuple[Any, ...], data: Any, keep_last: bool = False) -> Path_:
+    """Keep only the parts of a pydantic location that exist in the data (drops union tags).
+
+    A union's tag is never a key the data has (ruleset._CONDITION_KEYS): a tag that were also a
+    field name would be followed into that field. The last part, if the data lacks it, is kept
+    when the error is about it (`keep_last`): a missing field, or a place a whole-model check
+    names; otherwise it is a tag (a word for `repeat` that is not one).
+    """
     out: list[str | int] = []
     node = data
-    for part in loc:
+    for n, part in enumerate(loc):
         if isinstance(node, dict) and part in node:
             out.append(part)
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             out.append(part)
             node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and part not in node:
-            # a union tag, or a missing/unknown field: keep it only if it is the last part
-            if part == loc[-1]:
-                out.append(part)
-        else:
-            continue
+        elif keep_last and n == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str):
+            out.append(part)
     return tuple(out)
 
 
-def _load(path: Path | str, model: type[M], seen: tuple[Path, ...]) -> M:
-    """A file of `model`, or a variant of one (`derives_from`) resolved against its base.
+def _load(path: Path | str, model: type[M], seen: tuple[Path, ...]) -> tuple[M, Places]:
+    """A file of `model`, or a variant of one (`derives_from`) resolved against its base, and
+    where each part of it is written.
 
     A variant is validated as written (so its errors point at its own lines), then merged with
-    its base and the result validated whole, so every rule of the format holds for it too. The
+    its base and the result validated whole, so every rule of the format holds for it too; an
+    error there names the file and line where the part at fault is written (origins.Places). The
     variant formats (escalation.load.changes) are imported for a variant only.
     """
     name = shown_name(path)
     data, lines = read_yaml(path)
     path = resolve(path)  # the file read: its derives_from is found next to it
     _refuse_other_kind(data, model, name)
+    own = in_file(name, lines)
     if not (isinstance(data, dict) and "derives_from" in data):
-        return noted(validate(model, data, lines, name), name, data, lines)
+        return noted(validate(model, data, lines, name), name, own), own
     from escalation.load.changes import RulesetVariant, ScenarioVariant
 
     variant_model = ScenarioVariant if model is Scenario else RulesetVariant
     variant = validate(variant_model, data, lines, name)
-    ref = variant.derives_from
-    base_path = _base_path(path, ref, lines.get(("derives_from",)), seen)
-    base = _load(base_path, model, (*seen, path.resolve()))
+    base_path = _base_path(path, variant.derives_from, lines.get(("derives_from",)), seen)
+    base, base_places = _load(base_path, model, (*seen, path.resolve()))
     try:
-        merged = variant.apply(base)
+        merged, came = variant.apply(base)
     except ValueError as exc:
         raise InputError(name, str(exc), line=lines.get(("changes",))) from None
-    return noted(validate(model, merged, {}, f"{name} (derived from {shown_name(ref)})"), name, data, lines, base)
+    places = {at: written(own if whence == "own" else base_places, there) for at, (whence, there) in came.items()}
+    return noted(validate(model, merged, lines, name, places), name, places), places
 
 
 def _refuse_other_kind(data: Any, model: type[M], name: str) -> None:
@@ -261,8 +266,8 @@ def _derives_link(path: Path, seen: tuple[Path, ...]) -> Path | None:
 
 
 def load_scenario(path: Path | str) -> Scenario:
-    return _load(path, Scenario, ())
+    return _load(path, Scenario, ())[0]
 
 
 def load_ruleset(path: Path | str) -> Ruleset:
-    return _load(path, Ruleset, ())
+    return _load(path, Ruleset, ())[0]

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -42,6 +43,19 @@ from escalation.load.vocabulary import (
 )
 
 Op = Literal["<", "<=", ">", ">="]
+
+
+def _a_name(value: Any) -> Any:
+    """A number where a parameter's name belongs is the commonest slip in a condition: say so."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError(f"a parameter's name belongs here, not a number: put {value!r} under the rule's "
+                         "parameters, with its unit and sources, and name it here")
+    return value
+
+
+# the name of a parameter of the rule (a threshold, a window), never the number itself; the
+# validator only words a refusal (a number is no string), so the schema needs no form for it
+ParamName = Annotated[str, BeforeValidator(_a_name)]
 
 
 class _Strict(BaseModel):
@@ -100,8 +114,8 @@ class MeasureCondition(_Condition):
 
     measure: MeasureName
     op: Op
-    threshold: str
-    within_days: str | None = Field(
+    threshold: ParamName
+    within_days: ParamName | None = Field(
         None, description="parameter name of a look-back window, or 'any'; omitted: that day only"
     )
 
@@ -111,7 +125,7 @@ class TrendCondition(_Condition):
 
     trend: MeasureName
     direction: Literal["not_decreasing", "rising", "decreasing"]
-    window_days: str
+    window_days: ParamName
 
 
 class GivenCondition(_Condition):
@@ -126,7 +140,7 @@ class SinceCondition(_Condition):
     since: list[AnyCode] = Field(min_length=1)
     of: Literal["first", "last"] = "first"
     op: Op
-    days: str
+    days: ParamName
 
 
 class ActiveCondition(_Condition):
@@ -140,7 +154,7 @@ class FindingCondition(_Condition):
     """A finding reported on the day, or within a look-back window."""
 
     finding: FindingCode
-    within_days: str | None = None
+    within_days: ParamName | None = None
 
 
 class DiagnosisCondition(_Condition):
@@ -154,19 +168,15 @@ class StepCondition(_Condition):
     (with `for_days`: at least that many days ago, counted from the step's first flag)."""
 
     step_flagged: int = Field(ge=1)
-    for_days: str | None = None
+    for_days: ParamName | None = None
 
 
-_CONDITION_KEYS = {
-    "measure": "measure",
-    "trend": "trend",
-    "given": "given",
-    "since": "since",
-    "active": "active",
-    "finding": "finding",
-    "diagnosis": "diagnosis",
-    "step_flagged": "step_flagged",
-}
+# The key that starts a condition, and the tag of its kind. A tag is part of the location of every
+# error inside that kind of condition (rules[0].conditions[2].<tag>.threshold), so it must not be
+# the name of a field: tagged "measure", an error at `threshold` would read as one at `measure`,
+# the key the loader would find in the data at that place (loading._strip_tags).
+_CONDITION_KEYS = {key: f"{key} condition" for key in (
+    "measure", "trend", "given", "since", "active", "finding", "diagnosis", "step_flagged")}
 
 
 def _condition_tag(data: Any) -> str | None:
@@ -184,14 +194,14 @@ def _condition_tag(data: Any) -> str | None:
 
 Condition = Annotated[
     Union[
-        Annotated[MeasureCondition, Tag("measure")],
-        Annotated[TrendCondition, Tag("trend")],
-        Annotated[GivenCondition, Tag("given")],
-        Annotated[SinceCondition, Tag("since")],
-        Annotated[ActiveCondition, Tag("active")],
-        Annotated[FindingCondition, Tag("finding")],
-        Annotated[DiagnosisCondition, Tag("diagnosis")],
-        Annotated[StepCondition, Tag("step_flagged")],
+        Annotated[MeasureCondition, Tag(_CONDITION_KEYS["measure"])],
+        Annotated[TrendCondition, Tag(_CONDITION_KEYS["trend"])],
+        Annotated[GivenCondition, Tag(_CONDITION_KEYS["given"])],
+        Annotated[SinceCondition, Tag(_CONDITION_KEYS["since"])],
+        Annotated[ActiveCondition, Tag(_CONDITION_KEYS["active"])],
+        Annotated[FindingCondition, Tag(_CONDITION_KEYS["finding"])],
+        Annotated[DiagnosisCondition, Tag(_CONDITION_KEYS["diagnosis"])],
+        Annotated[StepCondition, Tag(_CONDITION_KEYS["step_flagged"])],
     ],
     Discriminator(
         _condition_tag,
@@ -260,7 +270,19 @@ class Label(_Strict):
 class Repeat(_Strict):
     """A rule fires once per replay unless it names a parameter of days after which it may fire again."""
 
-    every_days: str
+    every_days: ParamName
+
+
+# Which form of `repeat` was written decides which one its errors are about: a mapping is meant as
+# {every_days: P}, anything else as a word. Without this, an unknown key in the mapping was
+# reported as not being 'once' or 'each_day'. The tags are not field names (see _CONDITION_KEYS).
+RepeatForm = Annotated[
+    Union[
+        Annotated[Literal["once", "each_day"], Tag("repeat word")],
+        Annotated[Repeat, Tag("repeat mapping")],
+    ],
+    Discriminator(lambda v: "repeat mapping" if isinstance(v, (dict, Repeat)) else "repeat word"),
+]
 
 
 class Rule(_Strict):
@@ -275,7 +297,7 @@ class Rule(_Strict):
     sources: list[Citation] = Field(min_length=1)
     parameters: dict[str, Parameter] = {}
     conditions: list[Condition] = Field(min_length=1)
-    repeat: Literal["once", "each_day"] | Repeat = "once"
+    repeat: RepeatForm = "once"
 
     @field_validator("title")
     @classmethod
