@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import points
+from conftest import INDEX_CASE, points
 
 from escalation.match.results import NOTICE
 
@@ -111,3 +111,18 @@ def test_nothing_reads_as_an_order(index_result):
     for dp in index_result.decision_points:
         assert dp.summary.startswith("For review")
         assert "review" in dp.detail
+
+
+def test_a_decision_on_a_recomputed_index_the_report_contradicts_says_so():
+    """Found in a user trial: with oi_above 30, step3-ecmo-oi fires on day 24 on OI 36, recomputed
+    from P/F 50 and MAP 18, while the report states OI 20; only the findings said so. The
+    condition now says it, and an index that agrees with the report (day 11: 8) says nothing."""
+    from escalation import api
+
+    result = api.replay(INDEX_CASE, overrides={"step3-ecmo-oi.oi_above": 30.0})
+    by_rule = {dp.rule_id: dp for dp in result.decision_points}
+    oi = next(c for c in by_rule["step3-ecmo-oi"].conditions if c.condition.startswith("oi > "))
+    assert oi.met_by == "36 (recomputed; the source reports 20: see the data-consistency findings)"
+    assert any(f.kind == "reported_index" and f.reported == 20 for f in result.findings)
+    moderate = next(c for c in by_rule["pards-oi-moderate"].conditions if c.condition.startswith("oi >= "))
+    assert moderate.met_by == "8"

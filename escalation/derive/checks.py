@@ -32,6 +32,14 @@ class Check:
     message: str
     reported: float | None = None
     derived: float | None = None
+    measure: str | None = None  # the index a reported_index check compares
+
+
+def disputed(checks: list[Check]) -> dict[tuple[str, str], float]:
+    """(event id, index) -> the value the source reports, where the recomputed index the rules
+    read disagrees with it: a decision point resting on such a value says so."""
+    return {(c.event_ids[0], c.measure): c.reported for c in checks  # type: ignore[misc]
+            if c.kind == "reported_index" and not c.agrees and c.measure is not None and c.reported is not None}
 
 
 def _close(a: float, b: float) -> bool:
@@ -69,7 +77,7 @@ def _index_checks(obs: Observation) -> list[Check]:
         if not agrees and measure == "oi":
             text += _oi_alternatives(obs, reported)
         out.append(Check("reported_index", (obs.id,), agrees,
-                         text + ("" if agrees else " (beyond the 5 % tolerance)"), reported, mine))
+                         text + ("" if agrees else " (beyond the 5 % tolerance)"), reported, mine, measure))
     return out
 
 

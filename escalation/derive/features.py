@@ -241,6 +241,11 @@ class DayFeatures:
             return None
         return d, r
 
+    def reading(self, feature: MeasureFeature, day: int) -> Reading | None:
+        """The reading a measure feature reads on `day`: for a report to say where a value came from."""
+        found = self._latest(feature.measure, day, feature.window)
+        return None if found is None else found[1]
+
     def _measure(self, feature: MeasureFeature, day: int) -> dict[str, float | int]:
         found = self._latest(feature.measure, day, feature.window)
         if found is None:

@@ -126,6 +126,7 @@ class CompiledCondition:
     text: str
     fields: tuple[str, ...]  # the Python fact's keys, as shown in results
     test: dict[str, Any]  # the engine's test, on engine field names
+    feature: Feature | None = None  # what the condition reads, for a report to trace a value back
 
 
 @dataclass(frozen=True)
@@ -498,7 +499,7 @@ def _compile(ruleset: Ruleset) -> CompiledRuleset:
         for j, cond in enumerate(rule.conditions):
             f, keys, text = _feature(rule, cond)
             _bind(binding, keys, program.slots[_slot(rule, cond)[0]])
-            compiled.append(CompiledCondition(text, keys, program.tests[(rule.id, j)]))
+            compiled.append(CompiledCondition(text, keys, program.tests[(rule.id, j)], f))
             if f is not None:
                 features.setdefault(f.key, f)
         cr = CompiledRule(rule.id, rule.step, tuple(compiled), _every(rule))

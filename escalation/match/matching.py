@@ -12,16 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from escalation.derive.checks import RELATIVE_TOLERANCE, consistency_checks
+from escalation.derive.checks import RELATIVE_TOLERANCE, consistency_checks, disputed
 from escalation.derive.doses import implied_doses
-from escalation.derive.features import DayFeatures
+from escalation.derive.features import DayFeatures, MeasureFeature
 from escalation.derive.placement import Placement
+from escalation.evaluate.engine import CompiledCondition
 from escalation.evaluate.replay import PairedFlag, Replay
 from escalation.load.ruleset import (
     Repeat,
     Rule,
     Ruleset,
     condition_parameters,
+    shown_value,
 )
 from escalation.load.scenario import Scenario
 from escalation.load.vocabulary import CODES, kinds_of
@@ -45,6 +47,8 @@ from escalation.match.results import (
     ScenarioOut,
 )
 from escalation.match.unflagged import ACTION_KINDS, other_side
+
+Disputes = dict[tuple[str, str], float]  # (event id, index) -> the value the source reports
 
 
 def _match_one(
@@ -112,18 +116,33 @@ def _parameters(rule: Rule) -> list[ParameterUsed]:
     ]
 
 
-def _conditions(replay: Replay, rule: Rule, pf: PairedFlag, features: dict[str, DayFeatures]) -> list[ConditionMet]:
+def _conditions(replay: Replay, rule: Rule, pf: PairedFlag, features: dict[str, DayFeatures],
+                disputes: Disputes) -> list[ConditionMet]:
     """Each condition with the values that met it, its case-specific mark, and any code it counted
-    only as a narrower kind of the one asked for (read on the day of the pass the values come from)."""
+    only as a narrower kind of the one asked for (read on the day of the pass the values come from).
+    A value that is an index recomputed against the figure the source reports says so."""
     compiled = next(r for r in replay.compiled.rules if r.rule_id == rule.id)
     which, flag = ("early", pf.early) if pf.early is not None else ("late", pf.late)
     out = []
     for c, cond in zip(compiled.conditions, rule.conditions):
         values = values_of(c, flag.fact)  # type: ignore[union-attr]
-        out.append(ConditionMet(condition=c.text, values=values, met_by=met_by(values),
+        out.append(ConditionMet(condition=c.text, values=values,
+                                met_by=met_by(values) + _disputed(c, features[which], flag.day, disputes),  # type: ignore[union-attr]
                                 case_specific=case_specific(cond),
                                 kinds=kinds(features[which], cond, flag.day, counted_only=True)))  # type: ignore[union-attr]
     return out
+
+
+def _disputed(c: CompiledCondition, features: DayFeatures, day: int, disputes: Disputes) -> str:
+    """' (recomputed; the source reports 20)' where the condition read an index the rules
+    recompute and the source states otherwise; else nothing."""
+    if not isinstance(c.feature, MeasureFeature):
+        return ""
+    reading = features.reading(c.feature, day)
+    if reading is None or reading.origin != "computed" or (reading.event_id, reading.measure) not in disputes:
+        return ""
+    return (f" (recomputed; the source reports {shown_value(disputes[(reading.event_id, reading.measure)])}: "
+            "see the data-consistency findings)")
 
 
 def case_specific_labels(rule: Rule) -> list[str]:
@@ -163,8 +182,10 @@ def _rule_parts(ruleset: Ruleset, rule: Rule) -> _RuleParts:
     return _RuleParts(kind, _parameters(rule), detail, [s.label() for s in rule.sources], copied)
 
 
-def decision_points(replay: Replay, features: dict[str, DayFeatures] | None = None) -> list[DecisionPoint]:
+def decision_points(replay: Replay, features: dict[str, DayFeatures] | None = None,
+                    disputes: Disputes | None = None) -> list[DecisionPoint]:
     ruleset = replay.ruleset
+    disputes = disputes or {}
     used: dict[str, set[str]] = {}
     features = features or {w: DayFeatures.build(replay.scenario, p.placement) for w, p in replay.passes.items()}
     parts: dict[str, _RuleParts] = {}
@@ -194,7 +215,7 @@ def decision_points(replay: Replay, features: dict[str, DayFeatures] | None = No
             day=lo, day_latest=hi, timing=pf.timing, rule_id=rule.id, step=rule.step, kind=kind,
             proposes=list(rule.proposes), indicator="info" if kind == "context" else "warning",
             summary=f"For review ({when}): {rule.title}", detail=same.detail,
-            conditions=_conditions(replay, rule, pf, features),
+            conditions=_conditions(replay, rule, pf, features, disputes),
             parameters=same.parameters, rests_on_assumption=bool(rule.assumptions),
             rests_on_case_specific=bool(same.copied),
             sources=same.sources, occurrence=pf.occurrence,
@@ -232,15 +253,16 @@ def build_result(
 ) -> ReplayResult:
     """Everything a report needs from one replay, in one validated model."""
     early, late = replay.passes["early"].placement, replay.passes["late"].placement
+    found = consistency_checks(replay.scenario, early, late)
     checks = [
         FindingOut(kind=c.kind, events=list(c.event_ids), agrees=c.agrees, message=c.message,
                    reported=c.reported, derived=c.derived)
-        for c in consistency_checks(replay.scenario, early, late)
+        for c in found
     ]
     doses = [DerivedDose(event_id=d.event_id, code=d.code, regimen=d.regimen, implied=d.label())
              for d in implied_doses(replay.scenario, early)]
     features = {w: DayFeatures.build(replay.scenario, p.placement) for w, p in replay.passes.items()}
-    points = decision_points(replay, features)
+    points = decision_points(replay, features, disputed(found))
     unflagged, why_not = other_side(replay, points, features)
     return ReplayResult(
         scenario=scenario_out(replay, scenario_file),
