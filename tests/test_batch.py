@@ -336,21 +336,34 @@ def test_unflagged_actions_become_rows_and_the_summary_counts_them(tmp_path):
     store.write_manifest(out, manifest)
     job = chunk_task(manifest, 0, out).jobs[0]
     base = R.common(0, job)
-    action = SimpleNamespace(code="MMF", event_id="mmf", day=40, day_latest=42)
+    action = SimpleNamespace(code="MMF", event_id="mmf", day=40, day_latest=42, placements=["early", "late"])
+    alone = SimpleNamespace(code="MMF", event_id="mmf2", day=50, day_latest=50, placements=["late"])
     result = SimpleNamespace(scenario=SimpleNamespace(id="index-case", hypothetical=False),
-                             ruleset=SimpleNamespace(version="1.0.0"), unflagged_actions=[action])
+                             ruleset=SimpleNamespace(version="1.0.0"), unflagged_actions=[action, alone])
     found = R.unflagged_rows(base, result)
-    assert [(r.kind, r.code, r.day, r.day_latest, r.rule_id) for r in found] == \
-        [("unflagged_action", "MMF", 40, 42, None)]
+    assert [(r.kind, r.code, r.day, r.day_latest, r.rule_id, r.timing) for r in found] == \
+        [("unflagged_action", "MMF", 40, 42, None, "range"), ("unflagged_action", "MMF", 50, 50, None, "late placement only")]
     replayed = R.ReplayRow(**base, status="ok", scenario_id="index-case", decision_points=0, unflagged_actions=1)
     store.write_chunk(out, 0, {store.RESULTS: R.to_table(found, R.ResultRow),
                                store.REPLAYS: R.to_table([replayed], R.ReplayRow),
                                store.ERRORS: R.to_table([], R.ErrorRow)})
     summary = summarize(out)
-    assert [(u.code, u.replays, u.actions) for u in summary.unflagged] == [("MMF", 1, 1)]
+    assert [(u.code, u.replays, u.actions, u.one_placement) for u in summary.unflagged] == [("MMF", 1, 2, 1)]
     assert summary.rules == [] and summary.complete
-    if summary.unflagged_actions_recorded:
-        assert "MMF in 1 replays (1 actions)" in to_text(summary)
+    assert "MMF in 1 replay (2 actions, 1 of them under one timing placement only)" in to_text(summary, width=200)
+
+
+def test_unflagged_rows_say_under_which_placements_as_the_replay_does(reference):
+    """Found in a user trial: an action a rule flagged under the early placement alone (MMF on day
+    40 of no-anti-mda5) was a row like any unflagged action, and the summary counted it as one."""
+    found = sorted((r["code"], r["event_id"], r["timing"]) for r in rows(reference)
+                   if r["kind"] == "unflagged_action" and r["grid_point"] == 0
+                   and r["scenario_file"].endswith("no-anti-mda5.yaml"))
+    replayed = api.replay(SCENARIOS / "variants" / "no-anti-mda5.yaml", overrides={"step3-ecmo-oi.oi_above": 30.0})
+    assert found == sorted((a.code, a.event_id, "late placement only" if a.placements == ["late"] else
+                            "early placement only" if a.placements == ["early"] else
+                            "exact" if a.day == a.day_latest else "range") for a in replayed.unflagged_actions)
+    assert any(t == "late placement only" for _, _, t in found)
 
 
 # Asked of a worker as text: a function of this module would be sent by reference, and the

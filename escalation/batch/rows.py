@@ -139,12 +139,21 @@ def decision_rows(base: dict[str, Any], result: ReplayResult) -> list[ResultRow]
             for dp in result.decision_points]
 
 
+def _unflagged_timing(placements: list[str], day: int, day_latest: int) -> str:
+    """As a decision point's timing: under both placements exact or a range, else which one alone
+    (an action a rule flagged under the other placement is no plain unflagged action)."""
+    if len(placements) == 1:
+        return f"{placements[0]} placement only"
+    return "exact" if day == day_latest else "range"
+
+
 def unflagged_rows(base: dict[str, Any], result: ReplayResult) -> list[ResultRow]:
     """One row per action the timeline records that no rule flagged: the other side of the
-    comparison, with the action's own day as its actual day and no lag."""
+    comparison, with the action's own day as its actual day and no lag; `timing` says whether it
+    is unflagged under both placements or one alone."""
     return [ResultRow(**base, **_about(result), kind="unflagged_action", rule_id=None, rule_kind=None, step=None,
-                      occurrence=None,
-                      timing=None, proposes=[], code=a.code, event_id=a.event_id, day=a.day,
+                      occurrence=None, timing=_unflagged_timing(list(a.placements), a.day, a.day_latest),
+                      proposes=[], code=a.code, event_id=a.event_id, day=a.day,
                       day_latest=a.day_latest, actual_day=a.day, actual_day_latest=a.day_latest, lag_days=None,
                       lag_days_max=None, rests_on_assumption=None, rests_on_case_specific=None)
             for a in result.unflagged_actions]

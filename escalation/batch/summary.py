@@ -60,6 +60,8 @@ class UnflaggedStat(_Out):
     code: str | None
     replays: int = Field(description="replays with this action that no rule flagged")
     actions: int
+    one_placement: int = Field(0, description="of the actions, those unflagged under one timing placement "
+                                              "alone: a rule flagged them under the other")
 
 
 class ErrorStat(_Out):
@@ -119,7 +121,8 @@ ORDER BY d.ruleset_id, d.ruleset_content_hash, d.grid_point, step NULLS LAST, d.
 
 _UNFLAGGED = """
 SELECT ruleset_id, ruleset_content_hash, grid_point, any_value(grid) AS grid, code,
-       count(DISTINCT job) AS replays, count(*) AS actions
+       count(DISTINCT job) AS replays, count(*) AS actions,
+       count(*) FILTER (timing LIKE '% placement only') AS one_placement
 FROM results WHERE kind = 'unflagged_action'
 GROUP BY ruleset_id, ruleset_content_hash, grid_point, code
 ORDER BY ruleset_id, ruleset_content_hash, grid_point, code
@@ -172,6 +175,10 @@ def summarize(out: Path) -> BatchSummary:
 
 
 # --- as text ---------------------------------------------------------------------------------------
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
 
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:g}"
@@ -272,8 +279,9 @@ def _unflagged_text(console: Any, summary: BatchSummary) -> None:
     elif not summary.unflagged:
         console.print("  none")
     for u in summary.unflagged:
+        alone = f", {u.one_placement} of them under one timing placement only" if u.one_placement else ""
         console.print(printable(f"  - {u.ruleset_id} #{u.grid_point} {_grid_text(u.grid)}: {u.code or '?'} "
-                                f"in {u.replays} replays ({u.actions} actions)"), markup=False)
+                                f"in {_n(u.replays, 'replay')} ({_n(u.actions, 'action')}{alone})"), markup=False)
 
 
 def _errors_text(console: Any, summary: BatchSummary) -> None:
@@ -282,4 +290,4 @@ def _errors_text(console: Any, summary: BatchSummary) -> None:
         console.print("  none")
     for e in summary.errors:
         place = e.file + (f":{e.line}" if e.line is not None else "") + (f" ({e.where})" if e.where else "")
-        console.print(printable(f"  - {place}: {e.message} [{e.stage}; {e.replays} replays]"), markup=False)
+        console.print(printable(f"  - {place}: {e.message} [{e.stage}; {_n(e.replays, 'replay')}]"), markup=False)
