@@ -49,7 +49,7 @@ class RuleStat(_Out):
     lag_max_q1: float | None
     lag_max_q3: float | None
     no_action: int | None = Field(description="decision points of an escalation rule with no matching action "
-                                  "in the timeline (None for a watch or context rule, which proposes none)")
+                                  "in the timeline (None for a watch or context rule, which proposes no step)")
 
 
 class UnflaggedStat(_Out):
@@ -252,7 +252,8 @@ def to_text(summary: BatchSummary, width: int = FALLBACK_WIDTH) -> str:
         console.print("flagged = replays in which the rule fired, of those that ran; lag = actual day - flag "
                       "day (days, the smaller over the two placements, then 'to' the larger where they differ); "
                       "no action = decision points with no matching action ('-' for a watch or context rule, "
-                      "which proposes none). Rules that never fired are not listed.")
+                      "which proposes no step; a watch matched to an action, such as prophylaxis, still has "
+                      "a lag). Rules that never fired are not listed.")
     else:
         console.print(Text("No decision points in the done chunks.", style="bold"))
     _unflagged_text(console, summary)
