@@ -134,6 +134,8 @@ def test_the_export_validates_and_marks_uncertain_and_hypothetical_events(tmp_pa
     bundle = json.loads(to_json(variant))
     Bundle.model_validate(bundle)
     resources = {e["resource"]["id"]: e["resource"] for e in bundle["entry"]}
+    assert all(i.startswith(("variant-ranges-only-", "patient-variant-ranges-only")) for i in resources)
+    resources = {i.removeprefix("variant-ranges-only-"): r for i, r in resources.items()}
     pe = resources["pe"]  # days 10-12, until on or after 12
     assert pe["performedPeriod"] == {"start": "2000-01-11"}
     (timing,) = [x for x in pe["extension"] if x["url"] == extension("uncertain-timing")]
@@ -189,7 +191,7 @@ def test_a_round_trip_keeps_the_findings_and_the_expectations_of_a_variant(tmp_p
     imported = tmp_path / "d" / "variant-early-rituximab.yaml"
     text = imported.read_text()
     assert "# Imported by `escalation import fhir` from Patient/patient-variant-early-rituximab (" in text
-    assert "\n# Day 0: start of Encounter/day-zero (2000-01-01, days counted in UTC): the encounter the export " \
+    assert "\n# Day 0: start of Encounter/variant-early-rituximab-day-zero (2000-01-01, days counted in UTC): the encounter the export " \
            "tagged day-zero\n" in text and "\n  day_zero: admission to the treating hospital\n" in text
     exported_again = tmp_path / "again.json"  # a second round trip changes nothing more
     assert runner.invoke(app, ["export", "fhir", str(imported), "--out", str(exported_again)]).exit_code == 0
@@ -218,3 +220,18 @@ def test_export_takes_a_bundle_of_one_patient_as_its_help_says(tmp_path):
     (_, twice), = import_paths([second]).scenarios
     assert [(e.id, e.day) for e in twice.events] == [(e.id, e.day) for e in once.events]
     assert twice.reported_intervals == once.reported_intervals and twice.expected == once.expected
+
+
+def test_the_exports_of_two_scenarios_can_be_imported_together(tmp_path):
+    """Found in a user trial: every export used the same ids (Encounter/day-zero, Condition/
+    diagnosis-JDM), so two exports named together, or pooled into one Bulk Data folder, were
+    refused as one resource given twice with other content."""
+    runner = CliRunner()
+    files = []
+    for name in ("index_case.yaml", "variants/pe-responder.yaml"):
+        out = tmp_path / f"{Path(name).stem}.json"
+        assert runner.invoke(app, ["export", "fhir", str(ROOT / "scenarios" / name), "--out", str(out)]).exit_code == 0
+        files.append(out)
+    result = runner.invoke(app, ["import", "fhir", *map(str, files), "--out", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "d").glob("*.yaml")) == ["index-case.yaml", "variant-pe-responder.yaml"]

@@ -30,6 +30,7 @@ scenario or in its replay.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -112,19 +113,33 @@ def _fhir_id(text: str) -> str:
     return _FHIR_ID.sub("-", text)[:64]
 
 
+def _prefix(scenario_id: str) -> str:
+    """What every resource id of one scenario's export starts with: its scenario id (shortened
+    with a hash of it when long), so that the exports of two scenarios can be pooled into one
+    Bulk Data folder or imported together without two resources sharing a type and id."""
+    sid = _fhir_id(scenario_id)
+    if len(sid) <= 32:
+        return sid
+    return f"{sid[:24]}-{hashlib.sha256(scenario_id.encode()).hexdigest()[:7]}"
+
+
 class _Exporter:
-    """One scenario's resources; ids are made unique and stable."""
+    """One scenario's resources; ids are made unique, stable, and distinct from any other
+    scenario's (each starts with the scenario's id)."""
 
     def __init__(self, scenario: Scenario, clock: Clock) -> None:
         self.sc, self.clock = scenario, clock
         self.ids: set[str] = set()
-        self.patient_id = self.unique("patient-" + _fhir_id(scenario.scenario.id))
+        self.prefix = _prefix(scenario.scenario.id)
+        self.patient_id = f"patient-{self.prefix}"
+        self.ids.add(self.patient_id)
 
     def unique(self, wanted: str) -> str:
-        rid, n = wanted[:60], 1
+        room = 60 - len(self.prefix) - 1
+        rid, n = f"{self.prefix}-{wanted[:room]}", 1
         while rid in self.ids:
             n += 1
-            rid = f"{wanted[:60]}-{n}"
+            rid = f"{self.prefix}-{wanted[:room]}-{n}"
         self.ids.add(rid)
         return rid
 
