@@ -41,3 +41,14 @@ def test_values_need_the_rule():
     with pytest.raises(ValueError, match="come from its rule"):
         condition_text(cond, None, "values")
     assert condition_text(cond, style="written").startswith(cond.measure)
+
+
+def test_a_look_back_of_any_says_the_latest_reading_counts(pathway):
+    """Found in a user trial: '(reading ever)' read as 'any reading ever', yet the latest reading
+    at any distance is the one compared (day 457 of the index case shows 450, below 500, though
+    day 0 read >7500)."""
+    from escalation.load.wording import condition_text
+
+    rule = pathway.rule("step1-combination")
+    cond = next(c for c in rule.conditions if getattr(c, "within_days", None) == "any")
+    assert condition_text(cond, rule, "full") == "anti_mda5 >= 500 (anti_mda5_high; reading at any time, the latest)"

@@ -68,7 +68,7 @@ def condition_text(cond: Any, rule: Rule | None = None, style: Style = "values")
         raise ValueError("the values of a condition's parameters come from its rule")
     if isinstance(cond, MeasureCondition):
         w = _days(rule, cond.within_days)
-        when = "that day" if w == 0 else ("ever" if w is None else f"within {w} d")
+        when = "that day" if w == 0 else ("at any time, the latest" if w is None else f"within {w} d")
         return _full(f"{cond.measure} {cond.op} {_value(rule, cond.threshold, style)}", style,
                      [cond.threshold, cond.within_days], f"reading {when}")
     if isinstance(cond, TrendCondition):
