@@ -110,7 +110,9 @@ def _write_or_print(text: str, output: Path | None) -> None:
     typer.echo(f"wrote {output} ({NOTICE.split(' - ')[0]})", err=True)
 
 
-@app.command(cls=PlainCommand)
+@app.command(cls=PlainCommand.with_hints(
+    rules="`escalation diff RULES_A RULES_B SCENARIO` compares two rule sets on it, and `escalation "
+          "report SCENARIO --rules A --rules B` shows both"))
 def replay(
     scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file, or a FHIR R4 "
                                              "Bundle JSON file of one patient")],
@@ -194,7 +196,12 @@ def diff(
                      if fmt == Format.json else diff_text(result, show_same, output_width(width)))
 
 
-@app.command(cls=PlainCommand)
+_SEVERAL = ("a sweep varies one parameter under one rule set: for several parameters or rule sets, "
+            "`escalation batch SCENARIOS ... --grid RULE.PARAM=START:STOP:STEP --grid ... --rules FILE "
+            "--rules FILE --out DIR` replays every combination")
+
+
+@app.command(cls=PlainCommand.with_hints(set_=_SEVERAL, rules=_SEVERAL))
 def sweep(
     set_: Annotated[str, typer.Option("--set", metavar="RULE.PARAM=START:STOP:STEP",
                                       help="the parameter range; STOP is included when the steps reach it")],
