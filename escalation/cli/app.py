@@ -227,9 +227,11 @@ def sweep(
         ruleset = load_ruleset(rules_path)
         for value in rng.values():  # every value must be usable before any work starts
             swept = apply_overrides(ruleset, {(rng.rule_id, rng.param): value}, str(rules_path))
-        # for the outputs' list of assumptions: the swept parameter is overridden, so it is one
-        # (as `replay --set` marks it), and the rest are the same at every value
-        marks = ruleset_out(swept)
+        # the outputs name the rule set as loaded (its content hash before a value is set, as a
+        # batch's rows give it), and list its assumptions at a value of the sweep: the swept
+        # parameter is overridden, so it is one (as `replay --set` marks it), and the rest are the
+        # same at every value
+        marks = ruleset_out(swept).model_copy(update={"content_hash": ruleset.content_hash()})
         files = api.scenario_files(paths)
         # every input (FHIR Bundles too) is checked before any work starts; two files may give one
         # scenario id (two sites' exports of Patient/p1): the table then names each with its file
