@@ -187,3 +187,18 @@ def test_repeatable_options_and_flags_given_twice_still_work():
     assert "step3-ecmo-oi.oi_above=30" in out.stdout and "add-mmf.days_after_rtx=10" in out.stdout
     assert cli("diff", "rules/report-pathway.yaml", "rules/rtx-earlier.yaml", "--all", "--all").returncode == 0
     assert cli("replay", str(INDEX_CASE), "--width", "80", "--width", "90", "--help").returncode == 0  # help wins
+
+
+@pytest.mark.parametrize("args,message", [
+    (["batch", str(INDEX_CASE), "--out", "out/never", "--workers", "0"], "escalation batch: Invalid value for '--workers'"),
+    (["batch", "run", "--workers", "1"], "escalation batch: Missing option '--out'"),
+    (["batch", str(INDEX_CASE), "--out", "out/never", "--out", "out/never2"], "escalation batch: --out is given more"),
+])
+def test_batch_errors_name_the_command_as_it_is_typed(args: list[str], message: str):
+    """`batch INPUTS ...` runs a hidden command, `run`, which no help names; its errors said
+    `escalation batch run: ...` (found in a user trial)."""
+    out = cli(*args)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), out.stderr
+    assert "batch run" not in out.stderr and not (ROOT / "out" / "never").exists()
