@@ -160,8 +160,8 @@ def test_the_options_that_take_one_value_are_every_command_s():
 @pytest.mark.parametrize("args,words", [
     (["sweep", "--set", "step3-ecmo-oxygenation.map_at_least=16:20:2", "--set", "step3-ecmo-oi.oi_above=30:40:5",
       str(INDEX_CASE), "--out", "out/never"],
-     ["escalation sweep: --set is given more than once (step3-ecmo-oxygenation.map_at_least=16:20:2 and "
-      "step3-ecmo-oi.oi_above=30:40:5)", "escalation batch", "--grid"]),
+     [("escalation sweep: --set is given more than once (step3-ecmo-oxygenation.map_at_least=16:20:2 and "
+       "step3-ecmo-oi.oi_above=30:40:5)"), "escalation batch", "--grid"]),
     (["sweep", "--set", "step4-rituximab.trend_window_days=7:14:7", "--rules", "rules/rtx-earlier.yaml",
       "--rules", "rules/report-pathway.yaml", str(INDEX_CASE), "--out", "out/never"],
      ["escalation sweep: --rules is given more than once (rules/rtx-earlier.yaml and rules/report-pathway.yaml)",

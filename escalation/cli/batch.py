@@ -212,7 +212,6 @@ class _SummaryCommand(PlainCommand):
             said = " ".join(exc.format_message().split()).rstrip(".")
             ctx.fail(f"{said}; `escalation batch summary` reads a batch: to replay the folder summary, write "
                      "it ./summary (`escalation batch ./summary ...`)")
-            raise  # not reached: ctx.fail raises
 
 
 @batch_app.command("summary", cls=_SummaryCommand)

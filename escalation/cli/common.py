@@ -55,8 +55,7 @@ def json_text(model: BaseModel) -> str:
     return json.dumps(model.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def refuse_repeats(ctx: Any, command: Any, args: Sequence[str],
-                   hints: Mapping[str, str] = {}) -> None:  # noqa: B006 - read only
+def refuse_repeats(ctx: Any, command: Any, args: Sequence[str], hints: Mapping[str, str] | None = None) -> None:
     """A usage error when an option that takes one value is given more than once.
 
     Click (vendored by typer) keeps the last value of such an option and drops the others without
@@ -82,7 +81,7 @@ def refuse_repeats(ctx: Any, command: Any, args: Sequence[str],
             name = max(param.opts, key=len)
             values = _values_given(param, args)
             shown = f" ({' and '.join(values)})" if len(values) == n else ""
-            hint = hints.get(param.name or "", "give it once")
+            hint = (hints or {}).get(param.name or "", "give it once")
             ctx.fail(f"{name} is given more than once{shown}: it takes one value; {hint}")
 
 
