@@ -399,3 +399,42 @@ def test_the_summary_notes_files_that_share_a_scenario_id(tmp_path):
     assert step1["replays"] == N_SCENARIOS + 1
     text = runner.invoke(app, ["batch", "summary", str(out), "--width", "200"]).stdout
     assert "Note: 1 scenario id is given by more than one file" in text and str(copy) in text
+
+
+def _synth(n: int, seed: int, out: str) -> None:
+    result = runner.invoke(app, ["synth", str(n), "--seed", str(seed), "--out", out])
+    assert result.exit_code == 0, result.output
+
+
+def test_an_input_named_run_is_an_input_not_the_hidden_command(tmp_path, monkeypatch):
+    """`batch INPUTS ...` runs a hidden command named `run`, and a first input named `run` was taken
+    for it: `batch run other` replayed `other` alone and `batch run --out DIR` said INPUTS were
+    missing (found in a user trial). Only `summary`, which the help names, is a command."""
+    monkeypatch.chdir(tmp_path)
+    _synth(2, 3, "run")
+    _synth(1, 4, "other")
+    result = runner.invoke(app, ["batch", "run", "other", "--out", "out/r1", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    files = [s.file for s in store.read_manifest(Path("out/r1")).scenarios]
+    assert sorted(files) == ["other/synth-000001.yaml", "run/synth-000001.yaml", "run/synth-000002.yaml"]
+    result = runner.invoke(app, ["batch", "run", "--out", "out/r3", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert sorted(s.file for s in store.read_manifest(Path("out/r3")).scenarios) == [
+        "run/synth-000001.yaml", "run/synth-000002.yaml"]
+    assert "6 of 6 replays" not in result.stderr and "2 of 2 replays" in result.stderr
+
+
+def test_a_folder_named_summary_is_written_dot_slash_summary(tmp_path, monkeypatch):
+    """`summary` given first is the command; the folder is replayed as ./summary, and a command line
+    that reads as a batch of it (an option `batch summary` has not) says so."""
+    monkeypatch.chdir(tmp_path)
+    _synth(1, 5, "summary")
+    result = runner.invoke(app, ["batch", "summary", "--out", "out/s", "--workers", "1"])
+    assert result.exit_code == 2
+    assert "write it ./summary (`escalation batch ./summary ...`)" in " ".join(result.output.split())
+    assert not Path("out/s").exists()
+    result = runner.invoke(app, ["batch", "./summary", "--out", "out/s", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert [s.file for s in store.read_manifest(Path("out/s")).scenarios] == ["summary/synth-000001.yaml"]
+    result = runner.invoke(app, ["batch", "summary", "out/s"])
+    assert result.exit_code == 0 and "1 of 1 chunks done, complete" in result.stdout

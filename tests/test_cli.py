@@ -114,3 +114,91 @@ def test_batch_help_lists_batch_summary():
     assert "or: escalation batch summary [OPTIONS] DIR" in text
     assert "summary For each rule set, grid point and rule:" in text
     assert "Usage: escalation batch summary [OPTIONS] DIR" in cli("batch", "summary", "--help").stdout
+
+
+def _single_valued_options() -> list[tuple[str, str]]:
+    """(command line before the option, option) for every option of every command that takes one
+    value: the options that are neither repeatable nor flags."""
+    import typer.main
+
+    from escalation.cli.app import app
+
+    found = []
+
+    def walk(cmd, path: tuple[str, ...]) -> None:
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, path if getattr(sub, "hidden", False) else (*path, name))  # batch's default: `batch ...`
+        for p in cmd.params:
+            if p.param_type_name == "option" and not (p.multiple or p.count or p.is_flag):
+                found.append((" ".join(path), max(p.opts, key=len)))
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
+@pytest.mark.parametrize("command,option", _single_valued_options())
+def test_an_option_that_takes_one_value_given_twice_is_refused(command: str, option: str):
+    """Click keeps the last value of such an option and drops the others silently: `replay --rules
+    a --rules b` replayed b alone and `sweep --set A --set B` swept B alone (found in a user
+    trial). Every command refuses the repeat before it reads anything, naming both values."""
+    from typer.testing import CliRunner
+
+    from escalation.cli.app import app
+
+    result = CliRunner().invoke(app, [*command.split(), option, "first-value", option, "second-value"])
+    assert result.exit_code == 2, result.output
+    assert f"{option} is given more than once (first-value and second-value)" in " ".join(result.output.split())
+
+
+def test_the_options_that_take_one_value_are_every_command_s():
+    found = _single_valued_options()
+    assert {("sweep", "--set"), ("sweep", "--rules"), ("replay", "--rules"), ("batch", "--out"),
+            ("import fhir", "--day-zero"), ("replay", "--through-day"), ("batch summary", "--width")} <= set(found)
+    assert ("batch", "--rules") not in found and ("batch", "--grid") not in found  # repeatable
+
+
+@pytest.mark.parametrize("args,words", [
+    (["sweep", "--set", "step3-ecmo-oxygenation.map_at_least=16:20:2", "--set", "step3-ecmo-oi.oi_above=30:40:5",
+      str(INDEX_CASE), "--out", "out/never"],
+     [("escalation sweep: --set is given more than once (step3-ecmo-oxygenation.map_at_least=16:20:2 and "
+       "step3-ecmo-oi.oi_above=30:40:5)"), "escalation batch", "--grid"]),
+    (["sweep", "--set", "step4-rituximab.trend_window_days=7:14:7", "--rules", "rules/rtx-earlier.yaml",
+      "--rules", "rules/report-pathway.yaml", str(INDEX_CASE), "--out", "out/never"],
+     ["escalation sweep: --rules is given more than once (rules/rtx-earlier.yaml and rules/report-pathway.yaml)",
+      "escalation batch", "--grid"]),
+    (["replay", str(INDEX_CASE), "-r", "rules/rtx-earlier.yaml", "--rules=rules/report-pathway.yaml"],
+     ["escalation replay: --rules is given more than once (rules/rtx-earlier.yaml and rules/report-pathway.yaml)",
+      "escalation diff"]),
+    (["import", "fhir", "x.json", "--out", "out/never", "--day-zero", "2020-01-01", "--day-zero", "2020-02-01"],
+     ["escalation import fhir: --day-zero is given more than once (2020-01-01 and 2020-02-01)"]),
+])
+def test_a_repeated_option_is_one_line_that_says_what_to_do(args: list[str], words: list[str]):
+    out = cli(*args)
+    assert out.returncode == 2 and out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+    assert not (ROOT / "out" / "never").exists()
+
+
+def test_repeatable_options_and_flags_given_twice_still_work():
+    out = cli("replay", str(INDEX_CASE), "--set", "step3-ecmo-oi.oi_above=30", "--set", "add-mmf.days_after_rtx=10")
+    assert out.returncode == 0, out.stderr
+    assert "step3-ecmo-oi.oi_above=30" in out.stdout and "add-mmf.days_after_rtx=10" in out.stdout
+    assert cli("diff", "rules/report-pathway.yaml", "rules/rtx-earlier.yaml", "--all", "--all").returncode == 0
+    assert cli("replay", str(INDEX_CASE), "--width", "80", "--width", "90", "--help").returncode == 0  # help wins
+
+
+@pytest.mark.parametrize("args,message", [
+    (["batch", str(INDEX_CASE), "--out", "out/never", "--workers", "0"], "escalation batch: Invalid value for '--workers'"),
+    (["batch", "run", "--workers", "1"], "escalation batch: Missing option '--out'"),
+    (["batch", str(INDEX_CASE), "--out", "out/never", "--out", "out/never2"], "escalation batch: --out is given more"),
+])
+def test_batch_errors_name_the_command_as_it_is_typed(args: list[str], message: str):
+    """`batch INPUTS ...` runs a hidden command, `run`, which no help names; its errors said
+    `escalation batch run: ...` (found in a user trial)."""
+    out = cli(*args)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), out.stderr
+    assert "batch run" not in out.stderr and not (ROOT / "out" / "never").exists()

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import escalation
 from escalation.analysis.sweep import Point, parse_range, run_sweep, to_csv
 from escalation.cli.app import app
-from escalation.match.results import NOTICE
+from escalation.match.results import NOTICE, RulesetOut
 
 runner = CliRunner()
 VARIANTS = ROOT / "scenarios" / "variants"
@@ -92,17 +92,22 @@ def test_the_csv_parses_once_its_comment_lines_are_skipped():
     rng = parse_range("step3-ecmo-oi.oi_above=30:40:10")
     points = [Point("index-case", 30.0, "step3-ecmo-oi", 1, 24, 24, "a.yaml"),
               Point("index-case", 40.0, "add-mmf", 2, 35, 40, "sites/#2, b.yaml")]
-    header = ["scenario", "scenario_file", "rule_id", "occurrence", "step3-ecmo-oi.oi_above", "day", "day_latest",
-              "rests_on_assumption", "rests_on_case_specific"]
+    header = ["ruleset_id", "ruleset_version", "ruleset_content_hash", "scenario", "scenario_file", "rule_id",
+              "occurrence", "step3-ecmo-oi.oi_above", "day", "day_latest", "rests_on_assumption",
+              "rests_on_case_specific"]
+    named = RulesetOut(id="r", version="1.0", title="t", content_hash="ab" * 32, assumptions=[], case_specific=[],
+                       overrides={})
     for notice in (NOTICE, "RESEARCH REVIEW ONLY - a notice, with commas,\nover two lines"):
-        text = to_csv(points, rng, notice)
+        text = to_csv(points, rng, notice, ruleset=named)
         comments = [line for line in text.splitlines() if line.startswith("#")]
         assert " ".join(c[2:] for c in comments) == " ".join(notice.split("\n"))
         assert text.startswith("".join(c + "\n" for c in comments))  # the comments come first, and only there
         rows = list(csv.reader(line for line in text.splitlines() if not line.startswith("#")))
-        assert rows == [header, ["index-case", "a.yaml", "step3-ecmo-oi", "1", "30", "24", "24", "false", "false"],
-                        ["index-case", "sites/#2, b.yaml", "add-mmf", "2", "40", "35", "40", "false", "false"]]
-        assert text.splitlines()[-1].startswith('"index-case","sites/#2, b.yaml"')  # '#' within quotes is data
+        assert rows == [header, ["r", "1.0", "ab" * 32, "index-case", "a.yaml", "step3-ecmo-oi", "1", "30", "24",
+                                 "24", "false", "false"],
+                        ["r", "1.0", "ab" * 32, "index-case", "sites/#2, b.yaml", "add-mmf", "2", "40", "35", "40",
+                         "false", "false"]]
+        assert '"index-case","sites/#2, b.yaml"' in text.splitlines()[-1]  # '#' within quotes is data
 
 
 def test_two_files_that_give_one_scenario_id_are_two_scenarios_each_named_with_its_file(tmp_path):
@@ -159,3 +164,24 @@ def test_the_outputs_say_which_values_no_source_states_and_the_swept_parameter_i
              for r in rows if r["step3-ecmo-oi.oi_above"] == "30"}
     assert at_30 == marks  # each row as the replay at that value marks its decision point
     assert {m for m in marks.values()} == {(True, True), (True, False), (False, False)}
+
+
+def test_every_output_names_the_rule_set_as_replay_does(tmp_path):
+    """replay and batch summary name the rule set (id, version, content hash); the sweep's table,
+    sweep.txt and sweep.csv named none, so a sweep's files could not be tied to the rules behind
+    them (found in a user trial). The hash is that of the rule set as loaded, before a swept value
+    is set: the one replay prints without --set, and the same on every row."""
+    rules = ROOT / "rules" / "rtx-earlier.yaml"
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", "--set", "step4-rituximab.trend_window_days=7:14:7", "--rules", str(rules),
+                                 str(INDEX_CASE), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rs = escalation.replay(INDEX_CASE, rules).ruleset
+    assert rs.id == "rtx-earlier"
+    assert result.stdout.splitlines()[3].startswith(f"Rule set {rs.id} v{rs.version} sha256:{rs.content_hash[:16]} ")
+    assert (out / "sweep.txt").read_text() == result.stdout
+    with open(out / "sweep.csv") as fh:
+        assert next(fh).startswith("# ")  # the one line to skip, as the README says
+        rows = list(csv.DictReader(fh))
+    assert rows and {(r["ruleset_id"], r["ruleset_version"], r["ruleset_content_hash"]) for r in rows} == {
+        (rs.id, rs.version, rs.content_hash)}

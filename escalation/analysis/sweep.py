@@ -15,6 +15,12 @@ The swept parameter is overridden at every value, so it is a modelling assumptio
 `replay --set` marks one: `sweep.txt` closes with the rule set's assumptions and case-specific
 conditions as a replay lists them, and each row of `sweep.csv` says whether its decision point
 rests on either (`rests_on_assumption`, `rests_on_case_specific`, as in a batch's rows).
+
+Every output names the rule set as replay does, by id, version and content hash: the table and
+`sweep.txt` on a line `Rule set ID vVERSION sha256:HASH16`, and `sweep.csv` in the columns
+`ruleset_id`, `ruleset_version` and `ruleset_content_hash` of every row. The hash is that of the rule
+set as loaded, before a value of the sweep is set on it, as a batch's rows give it: the same at
+every value, and the one `replay` prints for the file without `--set`.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from typing import TYPE_CHECKING
 from escalation.analysis.expectations import scenario_labels
 from escalation.batch.grid import SweepRange, parse_range  # noqa: F401 - parse_range: the sweep's grammar
 from escalation.load.timing import span_label
-from escalation.report.console import FALLBACK_WIDTH, plain_text
+from escalation.report.console import FALLBACK_WIDTH, plain_text, printable
 from escalation.report.text import ruleset_notes_text
 
 if TYPE_CHECKING:
@@ -115,7 +121,7 @@ def shared_ids(files: dict[str, str]) -> set[str]:
     return {sid for file, sid in files.items() if seen.setdefault(sid, file) != file}
 
 
-def to_csv(points: list[Point], rng: SweepRange, notice: str) -> str:
+def to_csv(points: list[Point], rng: SweepRange, notice: str, *, ruleset: RulesetOut) -> str:
     """Long format, one row per decision point and value, under '#' lines with the notice: every
     line before the header starts with '#', so a reader told to skip comment lines (pandas
     `comment="#"`) or the first line gets the header row first. Scenario and rule ids cannot hold
@@ -123,16 +129,19 @@ def to_csv(points: list[Point], rng: SweepRange, notice: str) -> str:
     field quoted: a comment character inside quotes is data), so `comment="#"` cuts nothing.
     `scenario_file` tells apart two files that give one scenario id. The last two columns, `true` or
     `false`, say whether the decision point rests on an assumption (the swept parameter is one) or a
-    case-specific condition: a column, since more '#' lines would break a reader told to skip one."""
+    case-specific condition: a column, since more '#' lines would break a reader told to skip one.
+    The first three name the rule set (`ruleset`: see `to_table`), as a batch's rows do."""
     buf = io.StringIO()
     buf.writelines(f"# {line}\n" for line in notice.splitlines())
     w = csv.writer(buf, lineterminator="\n")
     quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    w.writerow(["scenario", "scenario_file", "rule_id", "occurrence", f"{rng.rule_id}.{rng.param}", "day",
-                "day_latest", "rests_on_assumption", "rests_on_case_specific"])
+    w.writerow(["ruleset_id", "ruleset_version", "ruleset_content_hash", "scenario", "scenario_file", "rule_id",
+                "occurrence", f"{rng.rule_id}.{rng.param}", "day", "day_latest", "rests_on_assumption",
+                "rests_on_case_specific"])
+    named = [ruleset.id, ruleset.version, ruleset.content_hash]
     for p in points:
         (quoted if "#" in p.file else w).writerow(
-            [p.scenario, p.file, p.rule_id, p.occurrence, f"{p.value:g}", p.day, p.day_latest,
+            [*named, p.scenario, p.file, p.rule_id, p.occurrence, f"{p.value:g}", p.day, p.day_latest,
              _bool(p.rests_on_assumption), _bool(p.rests_on_case_specific)])
     return buf.getvalue()
 
@@ -145,16 +154,20 @@ def to_table(points: list[Point], rng: SweepRange, notice: str, width: int = FAL
              shared: Collection[str] = (), *, ruleset: RulesetOut) -> str:
     """The day of each decision point at each value; values that do not fit the width go to
     further blocks of the same rows, so nothing is cut at any width. A scenario id that more than
-    one file gives (`shared`, or found among the points) is shown with its file. Then the rule
-    set's modelling assumptions and case-specific conditions, as a replay lists them: `ruleset` is
-    the rule set at a value of the sweep, so the swept parameter is among the assumptions."""
+    one file gives (`shared`, or found among the points) is shown with its file. The rule set is
+    named first, as replay names it, and its modelling assumptions and case-specific conditions close
+    the table, as a replay lists them: `ruleset` gives the id, version and content hash of the rule
+    set as loaded, and the assumptions at a value of the sweep, so the swept parameter is among them."""
     values, series = rng.values(), sorted(_series(points).items())
     labels = scenario_labels(((p.scenario, p.file) for p in points), shared)
     names = {key: key[2] + (f" #{key[3]}" if key[3] > 1 else "") for key, _ in series}
     sw = max([len("scenario")] + [len(labels[k[:2]]) for k in names])
     nw = max([len("decision point")] + [len(n) for n in names.values()])
     per_block = max(1, (width - sw - 1 - nw) // 9)
-    lines = [notice, "", f"Sweep of {rng.rule_id}.{rng.param}: day of each decision point ('-': none)"]
+    lines = [notice, "",
+             printable(f"Rule set {ruleset.id} v{ruleset.version} sha256:{ruleset.content_hash[:16]} (the hash "
+                       "before a value of the sweep is set)"),
+             f"Sweep of {rng.rule_id}.{rng.param}: day of each decision point ('-': none)"]
     for start in range(0, len(values), per_block):
         block = values[start:start + per_block]
         lines += ["", f"{'scenario':<{sw}} {'decision point':<{nw}}" + "".join(f"{v:>9g}" for v in block)]
@@ -260,7 +273,7 @@ def write_sweep(out: Path, points: list[Point], rng: SweepRange, notice: str,
     from escalation.report.files import publish, staged
 
     with staged(out) as stage:
-        (stage / "sweep.csv").write_text(to_csv(points, rng, notice), encoding="utf-8")
+        (stage / "sweep.csv").write_text(to_csv(points, rng, notice, ruleset=ruleset), encoding="utf-8")
         (stage / "sweep.txt").write_text(to_table(points, rng, notice, shared=shared, ruleset=ruleset),
                                          encoding="utf-8")
         plot(points, rng, stage / "sweep.png", notice, shared)

@@ -110,7 +110,9 @@ def _write_or_print(text: str, output: Path | None) -> None:
     typer.echo(f"wrote {output} ({NOTICE.split(' - ')[0]})", err=True)
 
 
-@app.command(cls=PlainCommand)
+@app.command(cls=PlainCommand.with_hints(
+    rules="`escalation diff RULES_A RULES_B SCENARIO` compares two rule sets on it, and `escalation "
+          "report SCENARIO --rules A --rules B` shows both"))
 def replay(
     scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="scenario YAML file, or a FHIR R4 "
                                              "Bundle JSON file of one patient")],
@@ -194,7 +196,12 @@ def diff(
                      if fmt == Format.json else diff_text(result, show_same, output_width(width)))
 
 
-@app.command(cls=PlainCommand)
+_SEVERAL = ("a sweep varies one parameter under one rule set: for several parameters or rule sets, "
+            "`escalation batch SCENARIOS ... --grid RULE.PARAM=START:STOP:STEP --grid ... --rules FILE "
+            "--rules FILE --out DIR` replays every combination")
+
+
+@app.command(cls=PlainCommand.with_hints(set_=_SEVERAL, rules=_SEVERAL))
 def sweep(
     set_: Annotated[str, typer.Option("--set", metavar="RULE.PARAM=START:STOP:STEP",
                                       help="the parameter range; STOP is included when the steps reach it")],
@@ -220,9 +227,11 @@ def sweep(
         ruleset = load_ruleset(rules_path)
         for value in rng.values():  # every value must be usable before any work starts
             swept = apply_overrides(ruleset, {(rng.rule_id, rng.param): value}, str(rules_path))
-        # for the outputs' list of assumptions: the swept parameter is overridden, so it is one
-        # (as `replay --set` marks it), and the rest are the same at every value
-        marks = ruleset_out(swept)
+        # the outputs name the rule set as loaded (its content hash before a value is set, as a
+        # batch's rows give it), and list its assumptions at a value of the sweep: the swept
+        # parameter is overridden, so it is one (as `replay --set` marks it), and the rest are the
+        # same at every value
+        marks = ruleset_out(swept).model_copy(update={"content_hash": ruleset.content_hash()})
         files = api.scenario_files(paths)
         # every input (FHIR Bundles too) is checked before any work starts; two files may give one
         # scenario id (two sites' exports of Patient/p1): the table then names each with its file

@@ -23,7 +23,7 @@ from escalation.match.results import NOTICE
 from escalation.report.console import output_width
 from escalation.report.files import check_output
 
-DEFAULT = "run"  # the command `escalation batch INPUTS ...` runs
+DEFAULT = "run"  # the hidden command `escalation batch INPUTS ...` runs; never typed
 EXIT_SOME_FAILED = 1
 EXIT_INTERRUPTED = 130
 SHORT_NOTICE = NOTICE.split(" - ")[0]
@@ -32,14 +32,28 @@ SYNTH_NOTE = ("For load and robustness testing only: the timelines are hypotheti
 
 
 class _BatchGroup(TyperGroup):
-    """`batch INPUTS ...` runs the hidden default command; `batch summary DIR` reads a batch."""
+    """`batch INPUTS ...` runs the hidden default command; `batch summary DIR` reads a batch.
+
+    Only a command the help names (`summary`), given first, is taken as one: every other first
+    word is an input, `run` included (the default command's name, which no help shows: `batch run
+    other` once replayed `other` alone, its folder `run` taken for the command). A folder named
+    `summary` is given as `./summary`."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args:
             args = [DEFAULT, "--help"]
-        elif args[0] not in self.commands:
+        elif args[0] not in self.commands or self.commands[args[0]].hidden:
             args = [DEFAULT, *args]
         return super().parse_args(ctx, args)
+
+
+class _GroupPath(typer.Context):
+    """The default command's context goes by the group's name, `escalation batch`, as it is typed:
+    its option errors say `escalation batch: ...`, never `escalation batch run: ...`."""
+
+    @property
+    def command_path(self) -> str:
+        return self.parent.command_path if self.parent is not None else super().command_path
 
 
 class _DefaultCommand(PlainCommand):
@@ -47,13 +61,15 @@ class _DefaultCommand(PlainCommand):
     its help is `batch --help`, so it also lists the group's other commands (`batch summary DIR`),
     which the group's own help, never shown, would have listed."""
 
+    context_class = _GroupPath
+
     def _others(self, ctx: Any) -> list[tuple[str, Any]]:
         group = ctx.parent.command if ctx.parent is not None else None
         return [(name, cmd) for name, cmd in getattr(group, "commands", {}).items()
                 if cmd is not self and not cmd.hidden]
 
     def format_usage(self, ctx: Any, formatter: Any) -> None:
-        path = ctx.parent.command_path if ctx.parent is not None else ctx.command_path
+        path = ctx.command_path  # the group's: see _GroupPath
         formatter.write_usage(path, " ".join(self.collect_usage_pieces(ctx)))
         for name, cmd in self._others(ctx):
             pieces = cmd.collect_usage_pieces(ctx) if isinstance(cmd, PlainCommand) else ["[OPTIONS]"]
@@ -131,7 +147,8 @@ def run(
                                                  "Bundles, or FHIR Bulk Data export folders (a Bundle of "
                                                  "several patients or an export folder, named on its own, "
                                                  "is imported into DIR/imported, one scenario per patient; "
-                                                 "in a folder named, only Bundles of one patient each)")],
+                                                 "in a folder named, only Bundles of one patient each; a "
+                                                 "folder named summary, given first, is written ./summary)")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder for the manifest and the "
                                       "Parquet results (new or empty, or a batch to --resume)")],
     rules: Annotated[Optional[list[Path]], typer.Option(
@@ -177,7 +194,27 @@ def _interrupted(out: Path) -> None:
          "the same command with --resume completes the rest", EXIT_INTERRUPTED)
 
 
-@batch_app.command("summary", cls=PlainCommand)
+class _SummaryCommand(PlainCommand):
+    """`batch summary`, whose usage error says how to replay a folder named `summary`, when there is
+    one here and the command line holds an option of a batch run: `escalation batch summary --out
+    DIR` reads as this command, not as a batch of that folder."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = list(args)  # the parser consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except typer.TyperException as exc:
+            group = ctx.parent.command if ctx.parent is not None else None
+            default = getattr(group, "commands", {}).get(DEFAULT)
+            run_options = {o for p in getattr(default, "params", []) for o in p.opts if o.startswith("-")}
+            if not Path("summary").exists() or not any(a.split("=")[0] in run_options for a in given):
+                raise
+            said = " ".join(exc.format_message().split()).rstrip(".")
+            ctx.fail(f"{said}; `escalation batch summary` reads a batch: to replay the folder summary, write "
+                     "it ./summary (`escalation batch ./summary ...`)")
+
+
+@batch_app.command("summary", cls=_SummaryCommand)
 def summary(
     out: Annotated[Path, typer.Argument(metavar="DIR", help="a batch folder")],
     fmt: FormatOpt = Format.table,

@@ -2,15 +2,18 @@
 
 Typer's own help shows Python types (`<path>`, `<list[Path]>`) beside argument names and braces
 around required ones. The commands use this class instead, so that `--help` and the README name
-every placeholder the same way (a test compares them).
+every placeholder the same way (a test compares them). The class also refuses an option that takes
+one value given twice (escalation.cli.common.refuse_repeats), so every command does.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from typer.core import TyperCommand
+
+from escalation.cli.common import refuse_repeats
 
 
 def argument_name(param: Any) -> str:
@@ -27,7 +30,20 @@ def option_record(param: Any, record: tuple[str, str]) -> tuple[str, str]:
 
 
 class PlainCommand(TyperCommand):
-    """A command whose usage line and argument list name placeholders plainly."""
+    """A command whose usage line and argument list name placeholders plainly, and which refuses an
+    option that takes one value given more than once; `once_hints` (parameter name: text) says
+    what to do instead, for a command that has a better way."""
+
+    once_hints: ClassVar[dict[str, str]] = {}
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        refuse_repeats(ctx, self, args, self.once_hints)
+        return super().parse_args(ctx, args)
+
+    @classmethod
+    def with_hints(cls, **hints: str) -> type[PlainCommand]:
+        """This class with `once_hints`: `cls=PlainCommand.with_hints(rules="...")`."""
+        return type(cls.__name__, (cls,), {"once_hints": {**cls.once_hints, **hints}})
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         params = self.get_params(ctx)
