@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from itertools import zip_longest
@@ -56,8 +57,10 @@ class InputFile(_Model):
         """Its hash and those of the files it derives from: everything a load of it reads."""
         return self.sha256, tuple((f.file, f.sha256) for f in self.linked)
 
-    def key(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-        return self.file, *self.contents()
+    def where(self) -> str:
+        """The file itself, however it was named: its path with every symbolic link and `..`
+        resolved, now. Two plans name the same file when this is the same, from any folder."""
+        return os.path.realpath(self.path)
 
 
 class RulesetInput(InputFile):
@@ -154,10 +157,25 @@ class Manifest(_Model):
 
 
 def _file_differences(what: str, old: list[InputFile], new: list[InputFile]) -> list[str]:
-    if [f.file for f in old] != [f.file for f in new]:
-        return [f"the {what} files differ ({len(old)} then, {len(new)} now, or in another order)"]
-    return [f"{what} {a.file} has changed since the batch was planned{_which_link(a, b)}"
-            for a, b in zip(old, new) if a.key() != b.key()]
+    """The files are the same when their resolved paths are, in the same order (the order numbers
+    the replays), whatever names they were given; then each must have the same content."""
+    then, now = [f.where() for f in old], [f.where() for f in new]
+    if then != now:
+        return [f"the {what} files differ ({len(old)} then, {len(new)} now): the first that differs is "
+                + _first_difference(old, new, then, now)]
+    return [f"{what} {b.file} has changed since the batch was planned{_which_link(a, b)}"
+            for a, b in zip(old, new) if a.contents() != b.contents()]
+
+
+def _first_difference(old: list[InputFile], new: list[InputFile], then: list[str], now: list[str]) -> str:
+    """The first file, in the order of the plan, that is not where it was, and how: named as it
+    was given then (removed, moved), or now (added)."""
+    i = next(i for i, (a, b) in enumerate(zip_longest(then, now)) if a != b)
+    if i < len(then) and then[i] not in now:
+        return f"{old[i].file}, not among them now (removed)"
+    if i < len(now) and now[i] not in then:
+        return f"{new[i].file}, new among them (added)"
+    return f"{old[i].file}, at place {i + 1} then and {now.index(then[i]) + 1} now (another order)"
 
 
 def _which_link(old: InputFile, new: InputFile) -> str:

@@ -510,6 +510,10 @@ def run_batch(manifest: Manifest | Planner, out: Path, *, resume: bool = False, 
         if old is not None:  # resuming (checked above)
             _check_same(out, old, manifest)
             remove_partial(out)
+            # the same files, perhaps named otherwise now: the chunks record them as the batch
+            # was planned, as the chunks already written do, so its rows do not depend on
+            # how it was resumed (each file's planned absolute path is that same file)
+            manifest = old
         chunking = manifest.chunking
         done = done_chunks(out) & set(range(chunking.chunks))
         todo = [i for i in range(chunking.chunks) if i not in done]
