@@ -303,3 +303,21 @@ def test_resume_knows_files_by_resolved_path_and_names_the_first_that_differs(tm
     (tmp_path / "b.yaml").write_text(INDEX_CASE.read_text() + "\n# edited\n")
     assert then.differences(planned("../a.yaml", "../b.yaml", "../c.yaml", rules="../r.yaml")) == [
         "scenario ../b.yaml has changed since the batch was planned"]
+
+
+def test_a_batch_planned_with_the_previous_manifest_format_is_refused_on_resume_saying_so(tmp_path):
+    """Format 2 records the FHIR inputs' hashes; a format-1 manifest has none to check a resume by."""
+    import json
+
+    out = tmp_path / "out"
+    out.mkdir()
+    data = json.loads(plan([INDEX_CASE], None, []).model_dump_json())
+    assert data.pop("manifest_format") == 2 and data.pop("fhir_inputs") == []
+    (out / "manifest.json").write_text(json.dumps(data))
+    result = runner.invoke(app, ["batch", str(INDEX_CASE), "--resume", "--out", str(out), "--workers", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"error: {out / 'manifest.json'}: cannot resume: its manifest is of format 1, this escalation's of format 2 "
+        "(it records the sha256 of each FHIR Bundle or Bulk Data export the batch imports): it cannot be resumed "
+        "by this escalation; start a new batch in another folder")
+    assert store.done_chunks(out) == set()
