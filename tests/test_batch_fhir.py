@@ -410,3 +410,27 @@ def test_an_export_with_a_file_added_renamed_or_changed_is_refused_on_resume_nam
     completion.write_text(completion.read_text().replace("2024-02-01T12:00:00Z", "2024-03-01T12:00:00Z"))
     assert fhir_sha256(export) == recorded["sha256"]
 
+
+def test_a_cohort_bundle_named_another_way_from_another_folder_resumes_to_the_same_rows(tmp_path: Path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from escalation.batch import store
+
+    _cohort_bundle(tmp_path / "cohort.json")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert _batch("cohort.json", "--out", "batch", "--chunk-size", "1").exit_code == 0
+    out = tmp_path / "batch"
+
+    def rows() -> list[dict]:
+        return sorted((r for i in store.done_chunks(out) for r in pq.read_table(store.part(out, store.REPLAYS, i))
+                       .to_pylist()), key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+    uninterrupted = rows()
+    assert uninterrupted and all(r["scenario_file"].startswith("batch/imported/01-cohort/") for r in uninterrupted)
+    for table in store.TABLES:
+        store.part(out, table, 1).unlink()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    resumed = _batch(str(tmp_path / "cohort.json"), "--out", "../batch", "--chunk-size", "1", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert rows() == uninterrupted

@@ -125,8 +125,8 @@ def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
         new.mkdir()
         (new / MARK).write_text("FHIR input imported by `escalation batch`; replaced whole by the next import.\n",
                                 encoding="utf-8")
-        for number, given in imports.items():
-            _import(given, new / names[number], diagnoses)
+        for record, source in zip(records, _sources(records, planned), strict=True):
+            _import(source, imports[record.input], new / record.imported, diagnoses)
         if planned is not None:
             for number, given in imports.items():
                 _check_unchanged(given, new / names[number], dest / names[number], planned)
@@ -166,11 +166,21 @@ def _noun(given: Path) -> str:
     return "Bundle" if given.is_file() else "export"
 
 
-def _import(folder: Path, dest: Path, diagnoses: Sequence[str]) -> None:
+def _sources(records: list[FhirInput], planned: Manifest | None) -> list[Path]:
+    """The paths the inputs are imported from, and so named by in the scenario files and import
+    summaries they give: their absolute paths when the batch was planned. Their names as given would
+    make those files, and their hashes, depend on the folder the batch was run from and on how each
+    input was named, and a resume named otherwise could not import them again byte for byte. A
+    resume has checked that they are the files and folders the manifest lists, in its order
+    (fhir_differences), and imports them from the paths it gives them."""
+    return [Path(f.path) for f in (planned.fhir_inputs if planned is not None else records)]
+
+
+def _import(source: Path, folder: Path, dest: Path, diagnoses: Sequence[str]) -> None:
     from escalation.fhir.scenario_file import import_files
     from escalation.fhir.to_scenario import DEFAULT_DIAGNOSES, Options, import_paths
 
-    imported = import_paths([folder], Options(diagnoses=tuple(diagnoses) or DEFAULT_DIAGNOSES))
+    imported = import_paths([source], Options(diagnoses=tuple(diagnoses) or DEFAULT_DIAGNOSES))
     if not imported.scenarios:  # said of the export, not of the empty folder it would import into
         why = next((f"{p.patient}: {p.skipped}" for p in imported.summary.patients if p.skipped), "no Patient resource")
         raise InputError(str(folder), f"no patient of this {_noun(folder)} can be a scenario ({why}); "
