@@ -246,7 +246,7 @@ def test_a_scenario_that_fails_to_load_is_an_error_row_and_the_others_go_on(tmp_
     assert {r["status"] for r in rows(out, store.REPLAYS)} == {"ok", "error"}
     assert {r["scenario_file"] for r in rows(out)} == {str(good / "a.yaml")}
     text = runner.invoke(app, ["batch", "summary", str(out)])
-    assert text.exit_code == 0 and "b-bad.yaml:" in text.stdout and "[load; 1 replays]" in text.stdout
+    assert text.exit_code == 0 and "b-bad.yaml:" in text.stdout and "[load; 1 replay]" in text.stdout
 
 
 def _quartiles(lags: list[int]) -> tuple[float, float, float] | tuple[None, None, None]:
@@ -438,3 +438,33 @@ def test_a_folder_named_summary_is_written_dot_slash_summary(tmp_path, monkeypat
     assert [s.file for s in store.read_manifest(Path("out/s")).scenarios] == ["summary/synth-000001.yaml"]
     result = runner.invoke(app, ["batch", "summary", "out/s"])
     assert result.exit_code == 0 and "1 of 1 chunks done, complete" in result.stdout
+
+
+def test_the_same_files_named_another_way_resume_to_the_rows_of_an_uninterrupted_run(tmp_path, monkeypatch):
+    """Files are the same input when their resolved path and content are: a resume from another
+    folder, naming them by other paths, runs the missing chunks, and those record the names the
+    batch was planned with, so every row equals the uninterrupted run's."""
+    here = tmp_path / "here"
+    (here / "s").mkdir(parents=True)
+    (here / "r").mkdir()
+    shutil.copy(SCENARIOS / "index_case.yaml", here / "s" / "index_case.yaml")
+    variant = (SCENARIOS / "variants" / "spo2-only.yaml").read_text()
+    assert "derives_from: ../index_case.yaml" in variant
+    (here / "s" / "spo2-only.yaml").write_text(variant.replace("../index_case.yaml", "index_case.yaml"))
+    shutil.copy(ROOT / "rules" / "report-pathway.yaml", here / "r" / "pathway.yaml")
+    monkeypatch.chdir(here)
+    first = runner.invoke(app, ["batch", "s", "--rules", "r/pathway.yaml", "--grid", GRID, "--chunk-size", CHUNK,
+                                "--out", "out", "--workers", "1"])
+    assert first.exit_code == 0, first.output
+    out = here / "out"
+    uninterrupted = {t: rows(out, t) for t in (store.RESULTS, store.REPLAYS)}
+    assert store.read_manifest(out).chunking.chunks == 3
+    for table in store.TABLES:
+        store.part(out, table, 1).unlink()
+    monkeypatch.chdir(tmp_path)
+    resumed = runner.invoke(app, ["batch", str(here / "s"), "--rules", "here/s/../r/pathway.yaml", "--grid", GRID,
+                                  "--chunk-size", CHUNK, "--out", "here/out", "--workers", "1", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "2 of 6 replays" not in resumed.stdout and store.done_chunks(out) == {0, 1, 2}
+    assert {t: rows(out, t) for t in (store.RESULTS, store.REPLAYS)} == uninterrupted
+    assert {r["scenario_file"] for r in uninterrupted[store.REPLAYS]} == {"s/index_case.yaml", "s/spo2-only.yaml"}

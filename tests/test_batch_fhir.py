@@ -89,9 +89,9 @@ def test_a_refused_run_and_a_changed_export_leave_the_imported_scenarios_as_the_
     changed = _batch(str(other), "--out", str(out), "--resume")
     assert changed.exit_code == 2, changed.output
     line = changed.stderr.strip()
-    assert line.startswith(f"error: {other}: cannot resume: this export now imports to other scenario files") \
-        and "\n" not in line, line
-    assert "no longer imported: fhir-p-bronchiolitis.yaml" in line and "another folder" in line, line
+    assert line.startswith(f"error: {other}: cannot resume: this export is another input than the batch was planned "
+                           f"with in its place, {first} (replaced)") and "\n" not in line, line
+    assert line.endswith("or start a new batch in another folder"), line
     assert _files(out / "imported") == planned
     again = _batch(str(first), "--out", str(out), "--resume")
     assert again.exit_code == 0, again.output
@@ -302,9 +302,8 @@ def test_a_resume_after_the_bundle_changed_is_refused_naming_it(tmp_path: Path):
     changed = _batch(str(bundle), "--out", str(out), "--resume")
     assert changed.exit_code == 2, changed.output
     line = changed.stderr.strip()
-    assert line.startswith(f"error: {bundle}: cannot resume: this Bundle now imports to other scenario files") \
+    assert line.startswith(f"error: {bundle}: cannot resume: this Bundle has changed since the batch was planned") \
         and "\n" not in line, line
-    assert "no longer imported: fhir-p-bronchiolitis.yaml" in line, line
     assert _files(out / "imported") == planned
 
 
@@ -352,3 +351,86 @@ def test_a_bundle_named_that_cannot_be_parsed_fails_as_before(tmp_path: Path):
     assert not (out / "imported").exists()
     (error,) = [r for i in store.done_chunks(out) for r in pq.read_table(store.part(out, store.ERRORS, i)).to_pylist()]
     assert Path(error["file"]).name == "broken.json"
+
+
+def _organization() -> dict:
+    return {"resourceType": "Organization", "id": "org-trial", "name": "A hospital of the trial"}
+
+
+def test_a_bundle_changed_in_a_way_that_imports_the_same_scenarios_is_still_refused_on_resume(tmp_path: Path):
+    """The manifest records each FHIR input imported, by name and hash: a cohort Bundle that gained
+    an Organization (no scenario file changes, its import summary does) is refused on --resume,
+    naming it, before anything is imported."""
+    import hashlib
+
+    bundle, out = _cohort_bundle(tmp_path / "cohort.json"), tmp_path / "batch"
+    assert _batch(str(bundle), "--out", str(out)).exit_code == 0
+    (recorded,) = json.loads((out / "manifest.json").read_text())["fhir_inputs"]
+    assert recorded == {"input": 1, "kind": "Bundle", "file": str(bundle), "path": str(bundle),
+                        "imported": "01-cohort", "sha256": hashlib.sha256(bundle.read_bytes()).hexdigest()}
+    planned = _files(out / "imported")
+    data = json.loads(bundle.read_text())
+    data["entry"].append({"resource": _organization()})
+    bundle.write_text(json.dumps(data, indent=1))
+    changed = _batch(str(bundle), "--out", str(out), "--resume")
+    assert changed.exit_code == 2, changed.output
+    line = changed.stderr.strip()
+    assert line.startswith(f"error: {bundle}: cannot resume: this Bundle has changed since the batch was planned "
+                           f"(sha256 {recorded['sha256'][:12]}... then, ") and "\n" not in line, line
+    assert line.endswith("start a new batch in another folder"), line
+    assert _files(out / "imported") == planned
+
+
+def test_an_export_with_a_file_added_renamed_or_changed_is_refused_on_resume_naming_it(tmp_path: Path):
+    from escalation.batch.inputs import fhir_sha256
+
+    export, out = _export(tmp_path / "export"), tmp_path / "batch"
+    assert _batch(str(export), "--out", str(out)).exit_code == 0
+    (recorded,) = json.loads((out / "manifest.json").read_text())["fhir_inputs"]
+    assert (recorded["kind"], recorded["file"], recorded["sha256"]) == ("export", str(export), fhir_sha256(export))
+    planned = _files(out / "imported")
+    device = export / "Device.000.ndjson"
+    text = device.read_text()
+    changes = [
+        (lambda: (export / "Organization.000.ndjson").write_text(json.dumps(_organization()) + "\n"),
+         lambda: (export / "Organization.000.ndjson").unlink()),
+        (lambda: device.rename(export / "Device.001.ndjson"), lambda: (export / "Device.001.ndjson").rename(device)),
+        (lambda: device.write_text(text + json.dumps(_organization()) + "\n"), lambda: device.write_text(text)),
+    ]
+    for change, undo in changes:
+        change()
+        resumed = _batch(str(export), "--out", str(out), "--resume")
+        assert resumed.exit_code == 2, resumed.output
+        assert resumed.stderr.startswith(f"error: {export}: cannot resume: this export has changed since the batch "
+                                         "was planned"), resumed.stderr
+        assert _files(out / "imported") == planned
+        undo()
+    assert fhir_sha256(export) == recorded["sha256"]
+    completion = export / "manifest.json"  # the Bulk Data completion manifest is not read, nor hashed
+    completion.write_text(completion.read_text().replace("2024-02-01T12:00:00Z", "2024-03-01T12:00:00Z"))
+    assert fhir_sha256(export) == recorded["sha256"]
+
+
+def test_a_cohort_bundle_named_another_way_from_another_folder_resumes_to_the_same_rows(tmp_path: Path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from escalation.batch import store
+
+    _cohort_bundle(tmp_path / "cohort.json")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert _batch("cohort.json", "--out", "batch", "--chunk-size", "1").exit_code == 0
+    out = tmp_path / "batch"
+
+    def rows() -> list[dict]:
+        return sorted((r for i in store.done_chunks(out) for r in pq.read_table(store.part(out, store.REPLAYS, i))
+                       .to_pylist()), key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+    uninterrupted = rows()
+    assert uninterrupted and all(r["scenario_file"].startswith("batch/imported/01-cohort/") for r in uninterrupted)
+    for table in store.TABLES:
+        store.part(out, table, 1).unlink()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    resumed = _batch(str(tmp_path / "cohort.json"), "--out", "../batch", "--chunk-size", "1", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert rows() == uninterrupted

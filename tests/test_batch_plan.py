@@ -270,3 +270,54 @@ def test_other_code_of_the_same_version_is_refused_by_a_worker_and_on_resume(tmp
     assert manifest.differences(other) == [f"written by other escalation code than this, though both are "
                                            f"{manifest.version} (their package files differ)"]
     assert manifest.differences(manifest) == []
+
+
+def test_resume_knows_files_by_resolved_path_and_names_the_first_that_differs(tmp_path, monkeypatch):
+    """The same files named another way (absolute, through `..`, from another folder) are the same
+    plan; otherwise the difference names the first file that differs, and how."""
+    (tmp_path / "sub").mkdir()
+    for name in ("a", "b", "c", "d"):
+        shutil.copy(INDEX_CASE, tmp_path / f"{name}.yaml")
+    shutil.copy(ROOT / "rules" / "report-pathway.yaml", tmp_path / "r.yaml")
+    shutil.copy(ROOT / "rules" / "report-pathway.yaml", tmp_path / "other.yaml")
+    monkeypatch.chdir(tmp_path)
+
+    def planned(*names: str, rules: str = "r.yaml") -> Manifest:
+        return plan([Path(n) for n in names], [Path(rules)], [])
+
+    then = planned("a.yaml", "b.yaml", "c.yaml")
+    assert then.differences(planned(str(tmp_path / "a.yaml"), "./b.yaml", "sub/../c.yaml",
+                                    rules=str(tmp_path / "r.yaml"))) == []
+    monkeypatch.chdir(tmp_path / "sub")
+    assert then.differences(planned("../a.yaml", "../b.yaml", "../c.yaml", rules="../r.yaml")) == []
+    assert then.differences(planned("../a.yaml", "../c.yaml", rules="../r.yaml")) == [
+        "the scenario files differ (3 then, 2 now): the first that differs is b.yaml, not among them now (removed)",
+        "the chunking differs (3 replays in 1 chunks of 10 then, 2 replays in 1 chunks of 10 now)"]
+    assert then.differences(planned("../a.yaml", "../b.yaml", "../d.yaml", "../c.yaml", rules="../r.yaml"))[0] == (
+        "the scenario files differ (3 then, 4 now): the first that differs is ../d.yaml, new among them (added)")
+    assert then.differences(planned("../a.yaml", "../c.yaml", "../b.yaml", rules="../r.yaml")) == [
+        "the scenario files differ (3 then, 3 now): the first that differs is b.yaml, at place 2 then and 3 now "
+        "(another order)"]
+    assert then.differences(planned("../a.yaml", "../b.yaml", "../c.yaml", rules="../other.yaml")) == [
+        "the rule set files differ (1 then, 1 now): the first that differs is r.yaml, not among them now (removed)"]
+    (tmp_path / "b.yaml").write_text(INDEX_CASE.read_text() + "\n# edited\n")
+    assert then.differences(planned("../a.yaml", "../b.yaml", "../c.yaml", rules="../r.yaml")) == [
+        "scenario ../b.yaml has changed since the batch was planned"]
+
+
+def test_a_batch_planned_with_the_previous_manifest_format_is_refused_on_resume_saying_so(tmp_path):
+    """Format 2 records the FHIR inputs' hashes; a format-1 manifest has none to check a resume by."""
+    import json
+
+    out = tmp_path / "out"
+    out.mkdir()
+    data = json.loads(plan([INDEX_CASE], None, []).model_dump_json())
+    assert data.pop("manifest_format") == 2 and data.pop("fhir_inputs") == []
+    (out / "manifest.json").write_text(json.dumps(data))
+    result = runner.invoke(app, ["batch", str(INDEX_CASE), "--resume", "--out", str(out), "--workers", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"error: {out / 'manifest.json'}: cannot resume: its manifest is of format 1, this escalation's of format 2 "
+        "(it records the sha256 of each FHIR Bundle or Bulk Data export the batch imports): it cannot be resumed "
+        "by this escalation; start a new batch in another folder")
+    assert store.done_chunks(out) == set()

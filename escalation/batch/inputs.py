@@ -18,19 +18,23 @@ The import writes into DIR, so it runs only once DIR is checked and locked for t
 `run_batch`): a run that is refused, or a second run beside a first, never touches a batch's
 imported files. It is rendered into a staged folder that then replaces `DIR/imported` whole, so
 no file of an earlier import stays to be replayed. The import is deterministic, so a `--resume`
-imports the same files again; a resume whose export now imports differently is refused before
+imports the same files again. Each such input is recorded in the manifest by name and hash
+(`FhirInput`); a resume refuses one that has changed, naming it, before importing anything, and
+one whose import now gives other scenario files (under rule sets of other diagnoses, say) before
 `DIR/imported` is touched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from escalation.batch.plan import Manifest, sha256_of
+from escalation.batch.plan import FhirInput, Manifest, fhir_differences, sha256_of
 from escalation.load.discover import files_under, folder_entries
 from escalation.load.errors import InputError
+from escalation.load.reading import shown_name
 
 NDJSON = ".ndjson"
 IMPORTED = "imported"  # the folder inside DIR that holds imported Bulk Data patients
@@ -93,19 +97,26 @@ def refuse_nested_exports(inputs: Sequence[Path]) -> None:
 
 
 def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
-                  planned: Manifest | None, imports: dict[int, Path]) -> list[Path]:
+                  planned: Manifest | None, imports: dict[int, Path]) -> tuple[list[Path], list[FhirInput]]:
     """The inputs with each Bulk Data folder and Bundle of several patients replaced by the
     folder of its imported scenarios, day 0 chosen by `diagnoses` (those of every rule set of the
-    batch; plan.day_zero_diagnoses). `imports` is `to_import(inputs)`.
+    batch; plan.day_zero_diagnoses), and those inputs, hashed, for the manifest. `imports` is
+    `to_import(inputs)`.
 
     Call it holding DIR's lock, DIR checked (`run_batch` does). To resume, `planned` is the
-    batch's manifest: each input must import to exactly the scenario files it lists, by hash.
+    batch's manifest: each input must be the one it lists, with the same hash, and must import to
+    exactly the scenario files it lists, by hash; otherwise DIR/imported is left as it is.
     """
     from escalation.report.files import replace_folder, staged
 
     if not imports:
-        return [Path(p) for p in inputs]
+        return [Path(p) for p in inputs], []
     names = {n: _name(n, given) for n, given in imports.items()}
+    records = [fhir_input(n, given, names[n]) for n, given in imports.items()]
+    if planned is not None and (changed := fhir_differences(planned.fhir_inputs, records)):
+        first = changed[0]
+        raise InputError(first.file, f"cannot resume: this {first.kind} {first.how}; resume with the FHIR inputs "
+                         "the batch was planned with, as they were, or start a new batch in another folder")
     dest = out / IMPORTED
     for left in out.glob(f".{IMPORTED}.*.tmp"):  # by a run killed while importing; DIR is locked
         shutil.rmtree(left, ignore_errors=True)
@@ -114,13 +125,37 @@ def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
         new.mkdir()
         (new / MARK).write_text("FHIR input imported by `escalation batch`; replaced whole by the next import.\n",
                                 encoding="utf-8")
-        for number, given in imports.items():
-            _import(given, new / names[number], diagnoses)
+        for record, source in zip(records, _sources(records, planned), strict=True):
+            _import(source, imports[record.input], new / record.imported, diagnoses)
         if planned is not None:
             for number, given in imports.items():
                 _check_unchanged(given, new / names[number], dest / names[number], planned)
         replace_folder(new, dest)
-    return [dest / names[n] if n in names else Path(p) for n, p in enumerate(inputs, start=1)]
+    return [dest / names[n] if n in names else Path(p) for n, p in enumerate(inputs, start=1)], records
+
+
+def fhir_input(number: int, given: Path, imported: str) -> FhirInput:
+    """A Bundle or export named, with the hash of what its import reads (FhirInput.sha256)."""
+    return FhirInput(input=number, kind=_noun(given), file=str(given), path=str(given.absolute()),
+                     imported=imported, sha256=fhir_sha256(given))
+
+
+def fhir_sha256(given: Path) -> str:
+    """A Bundle's sha256, or an export folder's: over the name within the folder and the sha256
+    of each file its import reads (fhir.reader.files_read), so that a file added, removed,
+    renamed or changed changes it. A file that cannot be read is an input error naming it."""
+    from escalation.fhir.reader import files_read
+
+    try:
+        if given.is_file():
+            return sha256_of(given)
+        h = hashlib.sha256()
+        for file in files_read(given):
+            h.update(file.relative_to(given).as_posix().encode("utf-8", "surrogateescape") + b"\0"
+                     + sha256_of(file).encode() + b"\n")
+        return h.hexdigest()
+    except OSError as exc:
+        raise InputError(shown_name(exc.filename or given), f"cannot read file: {exc.strerror or exc}") from None
 
 
 def _name(number: int, given: Path) -> str:
@@ -131,11 +166,21 @@ def _noun(given: Path) -> str:
     return "Bundle" if given.is_file() else "export"
 
 
-def _import(folder: Path, dest: Path, diagnoses: Sequence[str]) -> None:
+def _sources(records: list[FhirInput], planned: Manifest | None) -> list[Path]:
+    """The paths the inputs are imported from, and so named by in the scenario files and import
+    summaries they give: their absolute paths when the batch was planned. Their names as given would
+    make those files, and their hashes, depend on the folder the batch was run from and on how each
+    input was named, and a resume named otherwise could not import them again byte for byte. A
+    resume has checked that they are the files and folders the manifest lists, in its order
+    (fhir_differences), and imports them from the paths it gives them."""
+    return [Path(f.path) for f in (planned.fhir_inputs if planned is not None else records)]
+
+
+def _import(source: Path, folder: Path, dest: Path, diagnoses: Sequence[str]) -> None:
     from escalation.fhir.scenario_file import import_files
     from escalation.fhir.to_scenario import DEFAULT_DIAGNOSES, Options, import_paths
 
-    imported = import_paths([folder], Options(diagnoses=tuple(diagnoses) or DEFAULT_DIAGNOSES))
+    imported = import_paths([source], Options(diagnoses=tuple(diagnoses) or DEFAULT_DIAGNOSES))
     if not imported.scenarios:  # said of the export, not of the empty folder it would import into
         why = next((f"{p.patient}: {p.skipped}" for p in imported.summary.patients if p.skipped), "no Patient resource")
         raise InputError(str(folder), f"no patient of this {_noun(folder)} can be a scenario ({why}); "
@@ -148,9 +193,9 @@ def _import(folder: Path, dest: Path, diagnoses: Sequence[str]) -> None:
 def _check_unchanged(export: Path, staged: Path, dest: Path, planned: Manifest) -> None:
     """The export imports to the scenario files the batch was planned with, or resuming would
     mix two exports in one batch: refused, naming the export and what differs."""
-    prefix = dest.absolute()
-    then = {Path(s.path).relative_to(prefix).as_posix(): s.sha256 for s in planned.scenarios
-            if Path(s.path).is_relative_to(prefix)}
+    prefix = dest.resolve()  # the batch may have been planned from another folder, DIR named otherwise
+    then = {Path(s.where()).relative_to(prefix).as_posix(): s.sha256 for s in planned.scenarios
+            if Path(s.where()).is_relative_to(prefix)}
     now = {p.relative_to(staged).as_posix(): sha256_of(p) for p in files_under(staged) if p.suffix in (".yaml", ".yml")}
     if now == then:
         return

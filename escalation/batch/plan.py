@@ -13,10 +13,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from itertools import zip_longest
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +33,9 @@ from escalation.version import __version__
 PURPOSE = ("Batch replay of patient timelines under published pathways, for research review only; "
            "no row is a recommendation or an order for any patient.")
 MAX_CHUNK = 200  # replays in one chunk, at most
+# what a manifest records, numbered: 2 added the FHIR inputs a batch imports (`fhir_inputs`)
+MANIFEST_FORMAT = 2
+FORMAT_NEWS = {2: "it records the sha256 of each FHIR Bundle or Bulk Data export the batch imports"}
 ORDER = "rule set, then scenario, then grid point (the last varies fastest)"
 
 
@@ -56,8 +61,10 @@ class InputFile(_Model):
         """Its hash and those of the files it derives from: everything a load of it reads."""
         return self.sha256, tuple((f.file, f.sha256) for f in self.linked)
 
-    def key(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-        return self.file, *self.contents()
+    def where(self) -> str:
+        """The file itself, however it was named: its path with every symbolic link and `..`
+        resolved, now. Two plans name the same file when this is the same, from any folder."""
+        return os.path.realpath(self.path)
 
 
 class RulesetInput(InputFile):
@@ -66,6 +73,24 @@ class RulesetInput(InputFile):
     title: str
     content_hash: str = Field(description="the rule set as evaluated, without grid overrides")
     diagnoses: list[str] = Field(default=[], description="the diagnosis codes its rules test (FHIR day 0)")
+
+
+class FhirInput(_Model):
+    """A FHIR input the batch imported into DIR/imported before it was planned, a Bundle of several
+    patients or a Bulk Data export folder, as named, with a hash of everything its import read."""
+
+    input: int = Field(description="its number among the inputs named, from 1 (the NN of imported/NN-NAME)")
+    kind: str = Field(description="Bundle or export")
+    file: str = Field(description="the path as given on the command line")
+    path: str = Field(description="its absolute path")
+    imported: str = Field(description="the folder in DIR/imported that holds its scenario files")
+    sha256: str = Field(description="a Bundle's: of the file; an export's: over the files its import reads "
+                        "(its NDJSON files, and any Bundle in it), each by its name within the folder and "
+                        "the sha256 of its content, in order")
+
+    def where(self) -> str:
+        """The file or folder itself, however it was named (see InputFile.where)."""
+        return os.path.realpath(self.path)
 
 
 def day_zero_diagnoses(rulesets: Iterable[RulesetInput]) -> list[str]:
@@ -115,10 +140,14 @@ class Manifest(_Model):
     purpose: str = PURPOSE
     tool: str = "escalation"
     version: str = __version__
+    manifest_format: int = Field(default=1, description="what this manifest records (MANIFEST_FORMAT); "
+                                 "absent, 1: written before the FHIR inputs were recorded")
     code_sha256: str = Field(default="", description="this escalation's package files, hashed (code_sha256)")
     created_utc: str
     scenarios: list[InputFile]
     rulesets: list[RulesetInput]
+    fhir_inputs: list[FhirInput] = Field(default=[], description="the FHIR inputs imported into DIR/imported, "
+                                         "whose scenario files are among `scenarios`")
     grid: list[SweepRange]
     grid_points: list[GridPoint]
     chunking: Chunking
@@ -137,12 +166,8 @@ class Manifest(_Model):
 
     def differences(self, other: Manifest) -> list[str]:
         """What differs between two plans of a batch, in words; empty when they are the same."""
-        out: list[str] = []
-        if self.version != other.version:
-            out.append(f"written by escalation {self.version}, this is {other.version}")
-        elif self.code_sha256 != other.code_sha256:
-            out.append(f"written by other escalation code than this, though both are {self.version} "
-                       "(their package files differ)")
+        out = _made_by(self, other.version, other.manifest_format, other.code_sha256)
+        out += [f"FHIR {d.kind} {d.file} {d.how}" for d in fhir_differences(self.fhir_inputs, other.fhir_inputs)]
         out += _file_differences("scenario", self.scenarios, other.scenarios)
         out += _file_differences("rule set", self.rulesets, other.rulesets)
         if self.grid != other.grid:
@@ -152,12 +177,74 @@ class Manifest(_Model):
                        + ("" if self.chunking.order == other.chunking.order else "; the order of replays too") + ")")
         return out
 
+    def made_elsewhere(self) -> list[str]:
+        """Whether another version, manifest format or code of escalation than this one planned the
+        batch, in words: a resume checks it first, before it imports or plans anything."""
+        return _made_by(self, __version__, MANIFEST_FORMAT, code_sha256())
+
+
+def _made_by(old: Manifest, version: str, manifest_format: int, code: str) -> list[str]:
+    if old.version != version:
+        return [f"written by escalation {old.version}, this is {version}"]
+    if old.manifest_format != manifest_format:
+        news = FORMAT_NEWS.get(max(old.manifest_format, manifest_format), "")
+        return [f"its manifest is of format {old.manifest_format}, this escalation's of format {manifest_format}"
+                + (f" ({news})" if news else "") + ": it cannot be resumed by this escalation; start a new batch "
+                "in another folder"]
+    if old.code_sha256 != code:
+        return [f"written by other escalation code than this, though both are {old.version} "
+                "(their package files differ)"]
+    return []
+
+
+class Difference(NamedTuple):
+    """A FHIR input that differs between two plans: `how`, said of it (`file`, a `kind`)."""
+
+    file: str
+    kind: str
+    how: str
+
+
+def fhir_differences(old: list[FhirInput], new: list[FhirInput]) -> list[Difference]:
+    """The FHIR inputs are the same when they are the same files or folders, in the same order,
+    each with the same content (hash); the first that is not, and how, or each that changed."""
+    then, now = [f.where() for f in old], [f.where() for f in new]
+    if then != now:
+        i = next(i for i, (a, b) in enumerate(zip_longest(then, now)) if a != b)
+        if i < len(then) and then[i] not in now and i < len(now) and now[i] not in then:
+            return [Difference(new[i].file, new[i].kind, f"is another input than the batch was planned with in its "
+                               f"place, {old[i].file} (replaced)")]
+        if i < len(then) and then[i] not in now:
+            return [Difference(old[i].file, old[i].kind, "is not among the inputs now (removed)")]
+        if i < len(now) and now[i] not in then:
+            return [Difference(new[i].file, new[i].kind, "was not among the inputs the batch was planned with "
+                               "(added)")]
+        return [Difference(old[i].file, old[i].kind, f"is at place {i + 1} among the FHIR inputs then and "
+                           f"{now.index(then[i]) + 1} now (another order)")]
+    return [Difference(b.file, b.kind, f"has changed since the batch was planned (sha256 {a.sha256[:12]}... "
+                       f"then, {b.sha256[:12]}... now)") for a, b in zip(old, new) if a.sha256 != b.sha256]
+
 
 def _file_differences(what: str, old: list[InputFile], new: list[InputFile]) -> list[str]:
-    if [f.file for f in old] != [f.file for f in new]:
-        return [f"the {what} files differ ({len(old)} then, {len(new)} now, or in another order)"]
-    return [f"{what} {a.file} has changed since the batch was planned{_which_link(a, b)}"
-            for a, b in zip(old, new) if a.key() != b.key()]
+    """The files are the same when their resolved paths are, in the same order (the order numbers
+    the replays), whatever names they were given; then each must have the same content."""
+    then, now = [f.where() for f in old], [f.where() for f in new]
+    if then != now:
+        return [f"the {what} files differ ({len(old)} then, {len(new)} now): the first that differs is "
+                + _first_difference(old, new, then, now)]
+    return [f"{what} {b.file} has changed since the batch was planned{_which_link(a, b)}"
+            for a, b in zip(old, new) if a.contents() != b.contents()]
+
+
+def _first_difference(old: list[InputFile], new: list[InputFile], then: list[str], now: list[str]) -> str:
+    """The first file, in the order of the plan, that is not where it was, and how: named as it
+    was given then (removed, moved), or now (added)."""
+    i = next(i for i, (a, b) in enumerate(zip_longest(then, now)) if a != b)
+    if i < len(then) and then[i] not in now:
+        return f"{old[i].file}, not among them now (removed)"
+    if i < len(now) and now[i] not in then:
+        return f"{new[i].file}, new among them (added)"
+    return f"{old[i].file}, at place {i + 1} then and {now.index(then[i]) + 1} now (another order)"
 
 
 def _which_link(old: InputFile, new: InputFile) -> str:
@@ -210,14 +297,15 @@ def chunk_size_for(jobs: int, requested: int | None = None) -> int:
 
 
 def make_manifest(scenarios: list[InputFile], rulesets: list[RulesetInput], grid: list[SweepRange],
-                  chunk_size: int | None = None) -> Manifest:
+                  chunk_size: int | None = None, fhir_inputs: Iterable[FhirInput] = ()) -> Manifest:
     """The whole plan; nothing here replays or loads a scenario."""
     points = grid_points(grid)
     jobs = len(rulesets) * len(scenarios) * len(points)
     size = chunk_size_for(jobs, chunk_size)
     return Manifest(
         created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
-        scenarios=scenarios, rulesets=rulesets, grid=grid, grid_points=points,
+        manifest_format=MANIFEST_FORMAT, scenarios=scenarios, rulesets=rulesets, fhir_inputs=list(fhir_inputs),
+        grid=grid, grid_points=points,
         chunking=Chunking(jobs=jobs, chunk_size=size, chunks=math.ceil(jobs / size) if jobs else 0),
         code_sha256=code_sha256(),
     )

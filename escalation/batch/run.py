@@ -135,8 +135,8 @@ def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Se
     imports = to_import(inputs)  # a Bundle's patients counted once, here, before DIR is touched
 
     def planned(old: Manifest | None) -> Manifest:
-        paths = expand_inputs(inputs, out, day_zero_diagnoses(rulesets), old, imports)
-        return make_manifest(_scenario_inputs(paths), rulesets, ranges, chunk_size)
+        paths, fhir = expand_inputs(inputs, out, day_zero_diagnoses(rulesets), old, imports)
+        return make_manifest(_scenario_inputs(paths), rulesets, ranges, chunk_size, fhir)
 
     return planned if imports else planned(None)
 
@@ -475,7 +475,10 @@ def _check_folder(out: Path, old: Manifest | None, resume: bool) -> None:
 
 
 def _check_same(out: Path, old: Manifest, new: Manifest) -> None:
-    differences = old.differences(new)
+    _refuse(out, old.differences(new))
+
+
+def _refuse(out: Path, differences: list[str]) -> None:
     if differences:
         raise InputError(str(out / "manifest.json"), "cannot resume: " + "; ".join(differences[:3]))
 
@@ -506,10 +509,16 @@ def run_batch(manifest: Manifest | Planner, out: Path, *, resume: bool = False, 
     with locked(out):
         old = read_manifest(out)
         _check_folder(out, old, resume)  # and again, holding it
+        if old is not None:  # resuming: a batch of another escalation is refused before any import
+            _refuse(out, old.made_elsewhere())
         manifest = planner(old if resume else None)
         if old is not None:  # resuming (checked above)
             _check_same(out, old, manifest)
             remove_partial(out)
+            # the same files, perhaps named otherwise now: the chunks record them as the batch
+            # was planned, as the chunks already written do, so its rows do not depend on
+            # how it was resumed (each file's planned absolute path is that same file)
+            manifest = old
         chunking = manifest.chunking
         done = done_chunks(out) & set(range(chunking.chunks))
         todo = [i for i in range(chunking.chunks) if i not in done]

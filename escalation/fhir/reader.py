@@ -88,7 +88,7 @@ def read_paths(paths: Iterable[Path]) -> Read:
     unread: set[tuple[str, str, bytes]] = set()  # types not read: each version once
     once: Counter[str] = Counter()
     for path in paths:
-        for file in _files(Path(path)):
+        for file in files_read(Path(path)):
             for r in read_file(file):
                 if r.id is None:
                     out.append(r)
@@ -177,7 +177,9 @@ def _digest(compared: dict[str, Any]) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def _files(path: Path) -> list[Path]:
+def files_read(path: Path) -> list[Path]:
+    """The files `read_paths` reads for a path named: the file itself, or a folder's NDJSON files
+    and Bundle files (its Bulk Data completion manifest left out), in order."""
     if path.is_dir():
         found = [p for p in files_under(path) if p.suffix in (NDJSON_SUFFIX, ".json")]
         files = [p for p in found if p.suffix == NDJSON_SUFFIX or not _is_manifest(p)]
