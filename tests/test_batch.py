@@ -468,3 +468,30 @@ def test_the_same_files_named_another_way_resume_to_the_rows_of_an_uninterrupted
     assert "2 of 6 replays" not in resumed.stdout and store.done_chunks(out) == {0, 1, 2}
     assert {t: rows(out, t) for t in (store.RESULTS, store.REPLAYS)} == uninterrupted
     assert {r["scenario_file"] for r in uninterrupted[store.REPLAYS]} == {"s/index_case.yaml", "s/spo2-only.yaml"}
+
+
+def test_the_default_rule_set_is_named_as_the_readme_names_it(reference):
+    """Found in a user trial: with no --rules, ruleset_file held the installed package's path
+    (site-packages/...), so rows pooled from two installs differed in that column."""
+    manifest = store.read_manifest(reference)
+    assert [r.file for r in manifest.rulesets] == ["rules/report-pathway.yaml"]
+    assert {r["ruleset_file"] for r in rows(reference, store.REPLAYS)} == {"rules/report-pathway.yaml"}
+
+
+def test_two_files_holding_one_rule_set_are_refused(tmp_path):
+    """Found in a user trial: two copies of one rule set were replayed and counted together in
+    the summary as one rule set ('14/16' for 8 scenarios)."""
+    from escalation.batch.run import plan_batch
+    from escalation.load.errors import InputError
+
+    copy = tmp_path / "copy.yaml"
+    shutil.copy(ROOT / "rules" / "report-pathway.yaml", copy)
+    with pytest.raises(InputError, match="hold the same rule set .*: give one, or each scenario is counted twice"):
+        plan_batch([SCENARIOS / "index_case.yaml"], [ROOT / "rules" / "report-pathway.yaml", copy], [])
+
+
+def test_an_empty_scheduler_address_is_refused(tmp_path):
+    """`--scheduler ""` ran on local workers without a word."""
+    result = runner.invoke(app, ["batch", str(SCENARIOS / "index_case.yaml"), "--scheduler", "", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--scheduler: give the scheduler's address" in result.stderr
+    assert not (tmp_path / "o").exists()

@@ -131,7 +131,7 @@ def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Se
     DIR's lock and calls the function returned; with none, the plan is made here and returned."""
     refuse_nested_exports(inputs)
     ranges = _ranges(grid)
-    rulesets = [_ruleset_input(i, p, ranges) for i, p in enumerate(_rule_paths(rules))]
+    rulesets = _distinct([_ruleset_input(i, p, ranges) for i, p in enumerate(_rule_paths(rules))])
     imports = to_import(inputs)  # a Bundle's patients counted once, here, before DIR is touched
 
     def planned(old: Manifest | None) -> Manifest:
@@ -147,7 +147,7 @@ def plan(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: list[SweepR
     before any work; `check_values=False` when the caller has tried every value already);
     scenarios are only found and hashed: the workers load them."""
     scenarios = _scenario_inputs(inputs)
-    rulesets = [_ruleset_input(i, p, grid if check_values else []) for i, p in enumerate(_rule_paths(rules))]
+    rulesets = _distinct([_ruleset_input(i, p, grid if check_values else []) for i, p in enumerate(_rule_paths(rules))])
     return make_manifest(scenarios, rulesets, grid, chunk_size)
 
 
@@ -159,7 +159,21 @@ def _ranges(grid: Sequence[str]) -> list[SweepRange]:
 
 
 def _rule_paths(rules: Sequence[Path] | None) -> list[Path]:
-    return _unique(api.rule_files(rules) if rules else [shipped.default_rules()])
+    """The rule set files, each once; the default named as the README names it, not by its place
+    in the installed package, so that rows from two installs agree."""
+    return _unique(api.rule_files(rules) if rules else [shipped.as_written(shipped.default_rules())])
+
+
+def _distinct(rulesets: list[RulesetInput]) -> list[RulesetInput]:
+    """Two files holding the same rule set (same id and content) would both be replayed and
+    counted together in the summary as one rule set, every scenario twice: an input error."""
+    seen: dict[tuple[str, str], RulesetInput] = {}
+    for rs in rulesets:
+        first = seen.setdefault((rs.id, rs.content_hash), rs)
+        if first is not rs:
+            raise InputError("--rules", f"{first.file} and {rs.file} hold the same rule set ({rs.id} v{rs.version}, "
+                             f"sha256:{rs.content_hash[:16]}): give one, or each scenario is counted twice")
+    return rulesets
 
 
 def _scenario_inputs(inputs: Sequence[Path]) -> list[InputFile]:

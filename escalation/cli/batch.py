@@ -171,6 +171,8 @@ def run(
 
     if workers is not None and scheduler is not None:
         fail("--workers and --scheduler: give one or the other (a scheduler has its own workers)")
+    if scheduler is not None and not scheduler.strip():
+        fail("--scheduler: give the scheduler's address, tcp://HOST:PORT (without the option, local workers run)")
     with errors():
         check_output(out, folder=True)
         planner = batch_planner(inputs, rules, grid, chunk_size, out)  # Bulk Data is imported under DIR's lock
