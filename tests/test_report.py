@@ -611,3 +611,38 @@ def test_hostile_report_stays_inert_in_chromium(chromium, hostile_report: Path):
     assert browser.find_element(By.ID, "title").text == HOSTILE_TITLE
     assert browser.execute_script("return document.scripts.length") == 0
     assert browser.execute_script("return document.images.length") == 1
+
+
+# --- found in a user trial of the reports --------------------------------------------------------
+
+
+def test_the_markdown_says_when_a_rule_fires_under_one_placement_only(tmp_path: Path):
+    """add-mmf on day 35 of no-anti-mda5 fires under the early placement alone: the HTML said so,
+    the Markdown row read as if it always fired."""
+    out = tmp_path / "r"
+    assert run_report(ROOT / "scenarios" / "variants" / "no-anti-mda5.yaml", out).exit_code == 0
+    row = next(line for line in (out / "report.md").read_text(encoding="utf-8").splitlines()
+               if line.startswith("| 35 ") and "add-mmf" in line)
+    assert row.startswith("| 35 (early placement only) | add-mmf")
+
+
+def test_a_replay_json_of_an_earlier_report_is_refused_not_left_behind(tmp_path: Path):
+    """A report of two rule sets, then of one scenario under the default into the same folder,
+    left replay-report-pathway.json (of the index case) beside the new report."""
+    out = tmp_path / "r"
+    assert run_report(INDEX_CASE, out, PATHWAY, ROOT / "rules" / "romero-bueno-2020.yaml").exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = run_report(ROOT / "scenarios" / "variants" / "early-rituximab.yaml", out)
+    assert result.exit_code == 2
+    assert "holds replay-report-pathway.json, replay-romero-bueno-2020.json, which this report would not replace" \
+        in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing written, nothing deleted
+    assert run_report(INDEX_CASE, out, PATHWAY, ROOT / "rules" / "romero-bueno-2020.yaml").exit_code == 0
+
+
+def test_the_default_rule_set_is_named_as_the_readme_names_it(tmp_path: Path, monkeypatch):
+    """With no --rules the report named the rule file by its place in the installed package."""
+    monkeypatch.chdir(tmp_path)
+    assert run_report(INDEX_CASE, tmp_path / "r").exit_code == 0
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "<code>rules/report-pathway.yaml</code>" in html and str(PATHWAY) not in html

@@ -73,7 +73,7 @@ def _root(
 
 def default_rules_path() -> Path:
     """The report's own pathway, shipped with the package: the same file from any folder."""
-    return shipped.default_rules()
+    return shipped.as_written(shipped.default_rules())
 
 
 def parse_overrides(items: list[str]) -> dict[str, float]:

@@ -297,8 +297,22 @@ def write_report(scenario: Scenario, scenario_path: Path, results: list[ReplayRe
     if out.exists() and not out.is_dir():
         raise InputError(str(out), "--out must be a folder, and this is a file")
     report = _report(scenario, scenario_path, results, rulesets, rule_paths)
+    _refuse_stale(out, [name for name, _ in _json_names(report)])
     with staged(out) as stage:
         return publish(stage, out, _render_into(stage, report))
+
+
+def _refuse_stale(out: Path, names: list[str]) -> None:
+    """A replay JSON of an earlier report that this one would not replace (another rule set, or
+    another count of them) is refused rather than left beside the new files, where it would read
+    as this report's; nothing is deleted: the user moves it or names another folder."""
+    if not out.is_dir():
+        return
+    stale = sorted(p.name for p in out.glob("replay*.json") if p.name not in names)
+    if stale:
+        raise InputError(str(out), f"holds {', '.join(stale)}, which this report would not replace (it writes "
+                         f"{', '.join(names)}): move {'them' if len(stale) > 1 else 'it'} away or name another "
+                         "folder, or an earlier report's replay would read as this one's")
 
 
 def _render_into(folder: Path, report: Report) -> list[str]:
