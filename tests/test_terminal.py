@@ -166,3 +166,18 @@ def test_a_report_is_returned_as_text_in_a_notebook_too(monkeypatch, color: bool
     outside = to_table(result, 100, color), explain_text.to_table(why, 100)
     monkeypatch.setattr(rich.console, "_is_jupyter", lambda: True)
     assert (to_table(result, 100, color), explain_text.to_table(why, 100)) == outside and all(outside)
+
+
+def test_at_60_columns_the_conditions_stay_readable():
+    """Found in a user trial: at --width 60 the day, rule, actual and lag columns kept their
+    widths and the conditions column got one character, printed a letter a line (2,572 lines
+    against 181 at 100). Now those columns fold, and the conditions keep at least 20 columns."""
+    from escalation import api
+    from escalation.report.text import to_table
+
+    result = api.replay(ROOT / "scenarios" / "index_case.yaml")
+    narrow, wide = to_table(result, 60), to_table(result, 100)
+    assert max(len(line) for line in narrow.splitlines()) <= 60
+    assert len(narrow.splitlines()) < 2 * len(wide.splitlines())
+    assert "│ diagnosis RP-ILD: yes" in narrow and "step1-comb" in narrow
+    assert "step3-ecmo-oxygenation" in to_table(result, 80)  # whole where the width allows

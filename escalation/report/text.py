@@ -57,32 +57,62 @@ def _why(dp: DecisionPoint, styled: bool) -> Text:
     return why
 
 
-def _decision_table(result: ReplayResult, styled: bool) -> Table:
-    """One row per decision point; cells fold at any width, and rule ids are never cut.
+# The least width of the conditions column; below it the narrow columns fold instead.
+CONDITIONS_MIN = 20
+_BORDERS = 16  # five columns: six rules and a space either side of each cell
+
+
+def _decision_table(result: ReplayResult, styled: bool, width: int = FALLBACK_WIDTH) -> Table:
+    """One row per decision point; cells fold at any width, and rule ids are never cut where
+    the width allows.
 
     What a rule puts up for review heads its conditions, and the sources follow them, so that
-    all the wide text shares one column and the table still reads at 80 columns.
+    all the wide text shares one column and the table still reads at 80 columns. Below that,
+    where the day, rule, actual and lag columns kept whole would leave the conditions fewer than
+    CONDITIONS_MIN columns (at 60, one), those columns fold too.
     """
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="Decision points (put up for research review; not orders)", show_lines=True,
-                  expand=True)
-    rule_width = max((len(dp.rule_id) for dp in result.decision_points), default=10)
-    for col, kw in (("day", {"justify": "right", "no_wrap": True}),
-                    ("rule / step", {"no_wrap": True, "min_width": rule_width}),
-                    ("for review; conditions met (values); sources", {"ratio": 1}),
-                    ("actual", {"justify": "right", "no_wrap": True}),
-                    ("lag", {"justify": "right", "no_wrap": True})):
-        table.add_column(col, overflow="fold", **kw)
+    rows = []
     for dp in result.decision_points:
         rule = dp.rule_id + (f"\nstep {dp.step}" if dp.step else f"\n{dp.kind}")
         rule += "\nASSUMPTION" if dp.rests_on_assumption else ""
         rule += "\nCASE-SPECIFIC" if dp.rests_on_case_specific else ""
         day = span_label(dp.day, dp.day_latest) + (f"\n({dp.timing})" if dp.timing.endswith("only") else "")
-        table.add_row(Text(day), Text(printable(rule)), _why(dp, styled),
-                      Text(actual_text(dp)), Text(lag_text(dp)))  # file text as written, never as markup
+        rows.append((day, printable(rule), dp, actual_text(dp), lag_text(dp)))
+    narrow = _narrow_widths(rows, width)
+    table = Table(title="Decision points (put up for research review; not orders)", show_lines=True,
+                  expand=True)
+    for col, kw in (("day", {"justify": "right", "no_wrap": True}),
+                    ("rule / step", {"no_wrap": True, "min_width": narrow[1]}),
+                    ("for review; conditions met (values); sources", {"ratio": 1}),
+                    ("actual", {"justify": "right", "no_wrap": True}),
+                    ("lag", {"justify": "right", "no_wrap": True})):
+        table.add_column(col, overflow="fold", **kw)
+    if narrow[0]:  # too narrow to keep them whole: each folds within a share of what is left
+        for column, share in zip([table.columns[i] for i in (0, 1, 3, 4)], narrow[0]):
+            column.width, column.no_wrap, column.min_width = share, False, None
+    for day, rule, dp, actual, lag in rows:
+        table.add_row(Text(day), Text(rule), _why(dp, styled),
+                      Text(actual), Text(lag))  # file text as written, never as markup
     return table
+
+
+def _narrow_widths(rows: list[tuple], width: int) -> tuple[list[int], int | None]:
+    """The widths of the day, rule, actual and lag columns, and the rule column's least width.
+
+    Kept whole (widths [] and the longest rule id) where that leaves the conditions at least
+    CONDITIONS_MIN columns; else each is given a share of what the conditions leave, in
+    proportion to its longest line (at least 3), and folds inside it."""
+    heads = ("day", "rule / step", "actual", "lag")
+    natural = [max([len(h)] + [len(line) for r in rows for line in r[i].splitlines()])
+               for i, h in zip((0, 1, 3, 4), heads)]
+    room = width - _BORDERS - CONDITIONS_MIN
+    if sum(natural) <= room:
+        return [], natural[1]
+    shares = [max(3, n * room // sum(natural)) for n in natural]
+    return shares, None
 
 
 def _not_met(c: ConditionNotMet) -> str:
@@ -134,7 +164,7 @@ def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = Fa
                        + (f" overrides: {', '.join(f'{k}={shown_value(v)}' for k, v in rs.overrides.items())}"
                           if rs.overrides else "")))
     if result.decision_points:
-        out.table(_decision_table(result, styled=color))
+        out.table(_decision_table(result, styled=color, width=width))
     else:
         out.line("No decision points: no rule of this rule set fired on any day.", style="bold")
     if result.unflagged_actions:
