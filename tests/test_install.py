@@ -44,6 +44,7 @@ def test_the_wheel_carries_rules_scenarios_literature_and_templates(installed: P
     assert (shipped / "scenarios" / "literature" / "table1.yaml").is_file()
     assert len(list((shipped / "scenarios" / "variants").glob("*.yaml"))) == 7
     assert (installed / "escalation" / "report" / "templates" / "report.html.j2").is_file()
+    assert (installed / "escalation" / "py.typed").is_file()  # type checkers read the hints (PEP 561)
 
 
 def test_commands_run_from_another_folder_on_absolute_paths(installed: Path, tmp_path: Path):
