@@ -523,3 +523,12 @@ def test_cli_bad_rules_file_exits_2(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {rules}:")
     assert result.stdout == ""
+
+
+def test_placement_says_what_it_assumes_in_text_and_json():
+    """Found in a user trial: 'highest step' ranked step numbers as if they were the order the
+    drugs were given, and placing mPSL, CPM, AZP and MTX under step 1 was not marked."""
+    text = runner.invoke(app, ["cohort", "placement", "--width", "200"]).stdout
+    data = json.loads(runner.invoke(app, ["cohort", "placement", "--format", "json"]).stdout)
+    assert "MODELLING ASSUMPTION: the codes the pathway's rules do not propose (mPSL, CPM, AZP, MTX)" in text
+    assert "may reach step 5 (MMF) without step 4 (RTX)" in data["placement_assumption"]

@@ -88,6 +88,13 @@ class StepRow(Output):
     received_deaths: int
 
 
+# What the placement rests on that no source states: printed with it, and in its JSON.
+ASSUMPTION = ("the codes the pathway's rules do not propose (mPSL, CPM, AZP, MTX) are placed by this tool. "
+              "'highest' is the largest step number reached, not the last step taken: Table 1 gives no dates "
+              "or order, so a case may reach step 5 (MMF) without step 4 (RTX), and MMF may have been given "
+              "for another reason.")
+
+
 class CohortPlacement(Output):
     notice: str = NOTICE
     placements: list[CasePlacement]
@@ -95,6 +102,7 @@ class CohortPlacement(Output):
     rules_file: str
     step_map: dict[str, int]
     steps_table: list[StepRow]
+    placement_assumption: str = Field(ASSUMPTION, description="the modelling assumption the placement rests on")
 
 
 def place(record: Record) -> tuple[dict[str, list[str]], int | None, bool]:

@@ -74,6 +74,7 @@ def placement_table(result: CohortPlacement, width: int = FALLBACK_WIDTH) -> str
     console.print("Steps: " + "; ".join(f"{s}: {', '.join(c)}" for s, c in sorted(steps.items()))
                   + " (ECMO from the ECMO column; a step counts when anything of it was given at any time)",
                   markup=False)
+    console.print(f"MODELLING ASSUMPTION: {result.placement_assumption}", markup=False)
     console.print(_cases_table(result))
     console.print(_steps_table(result))
     _print_replays(console, result)
