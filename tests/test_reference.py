@@ -20,8 +20,7 @@ from escalation.evaluate.explain import read_conditions
 from escalation.evaluate.reference import evaluate
 from escalation.evaluate.replay import run_pass
 from escalation.load.loading import load_ruleset, load_scenario
-from escalation.load.ruleset import FindingCondition, MeasureCondition, Ruleset
-from escalation.load.vocabulary import MEASURES
+from escalation.load.ruleset import FindingCondition, MeasureCondition, Ruleset, threshold_problem
 
 RULE_FILES = sorted((ROOT / "rules").glob("*.yaml"))
 SCENARIO_FILES = sorted(p for p in (ROOT / "scenarios").rglob("*.yaml") if "literature" not in p.parts)
@@ -46,9 +45,9 @@ def shifted(ruleset: Ruleset, shifts: dict[tuple[str, str], float]) -> Ruleset:
 
 
 def _crossable(ruleset: Ruleset, rule_id: str, name: str, value: float) -> bool:
-    """A threshold a rule set may hold: within the range of each measure it is compared with."""
+    """A threshold a rule set may hold: one a reading could be on either side of, as loading asks."""
     rule = ruleset.rule(rule_id)
-    return all(MEASURES[c.measure].low <= value <= MEASURES[c.measure].high for c in rule.conditions
+    return all(threshold_problem(c.measure, c.op, value) is None for c in rule.conditions
                if isinstance(c, MeasureCondition) and c.threshold == name)
 
 

@@ -374,3 +374,18 @@ def test_an_order_after_the_first_word_is_refused(tmp_path, old, new, message):
     with pytest.raises(InputError) as exc:
         load_ruleset(path)
     assert message in exc.value.message
+
+
+@pytest.mark.parametrize("param, value, message", [
+    ("ino_above", 80, "compared with >, is the top of the range of ino (80 ppm): no reading is above it"),
+    ("spo2_below", 1, "compared with <, is the bottom of the range of spo2 (1 %): no reading is < it"),
+])
+def test_a_threshold_at_the_end_no_reading_passes_is_refused(param, value, message):
+    """Found in review: `ino > 80` or `spo2 < 1` lie within the range, yet no reading can be on
+    the other side of them; the check now reads the operator."""
+    from escalation import api
+    from escalation.load.errors import InputError
+
+    with pytest.raises(InputError) as exc:
+        api.replay(ROOT / "scenarios" / "index_case.yaml", overrides={f"step3-ecmo-oxygenation.{param}": value})
+    assert message in str(exc.value)

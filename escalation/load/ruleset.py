@@ -247,17 +247,30 @@ def _check_days(name: str, param: Parameter, where: tuple[str | int, ...], least
             f"of at least {least}, in unit 'days' (it is {param.value:g} {param.unit})", where)
 
 
-def _check_threshold(name: str, param: Parameter, measure: str, where: tuple[str | int, ...]) -> None:
-    """A threshold lies within the range a reading of its measure may take (the bounds included:
-    `ino > 0` asks for any reading), so that it can be crossed: SpO2 below 0.9 (a fraction written
-    for 90 %) or FiO2 at least 1.5 would leave a rule that never fires, and say nothing."""
+def threshold_problem(measure: str, op: str, value: float) -> str | None:
+    """Why no reading of `measure` could ever be on both sides of `value` under `op`, or None.
+
+    A reading may lie anywhere in its measure's range (readings outside are refused when a file
+    is loaded), so `ino > 0` asks for any reading and is kept, while `ino > 80`, `fio2 > 1`,
+    `spo2 < 1` or SpO2 below 0.9 (a fraction written for 90 %) would leave a rule that never
+    fires, or always holds, and say nothing. A bound outside the range is the same mistake."""
     m = MEASURES[measure]
-    if m.low <= param.value <= m.high:
-        return
-    why = f": {m.low_reason} (a modelling bound, not a clinical one)" if m.low_reason and param.value < m.low else ""
-    raise located_error(
-        f"parameter {name!r} = {param.value:g} {param.unit} is outside the range of {measure} "
-        f"[{m.low:g}, {m.high:g}] {m.unit}{why}, so the condition could never change", where)
+    low_met = m.low_inclusive  # a reading may equal the low end
+    if value < m.low or value > m.high:
+        why = f": {m.low_reason} (a modelling bound, not a clinical one)" if m.low_reason and value < m.low else ""
+        return f"is outside the range of {measure} [{m.low:g}, {m.high:g}] {m.unit}{why}"
+    if op == ">" and value >= m.high:
+        return f"is the top of the range of {measure} ({m.high:g} {m.unit}): no reading is above it"
+    if op == "<" and value <= m.low or op == "<=" and value == m.low and not low_met:
+        return f"is the bottom of the range of {measure} ({m.low:g} {m.unit}): no reading is {op} it"
+    return None
+
+
+def _check_threshold(name: str, param: Parameter, measure: str, op: str, where: tuple[str | int, ...]) -> None:
+    problem = threshold_problem(measure, op, param.value)
+    if problem is not None:
+        raise located_error(f"parameter {name!r} = {param.value:g} {param.unit}, compared with {op}, {problem}, "
+                            "so the condition could never change", where)
 
 
 class Label(_Strict):
@@ -354,7 +367,7 @@ class Rule(_Strict):
                         raise located_error(
                             f"parameter {name!r} is in {param.unit!r}, but {cond.measure} is compared "
                             f"in {unit!r}", where)
-                    _check_threshold(name, param, cond.measure, ("parameters", name, "value"))
+                    _check_threshold(name, param, cond.measure, cond.op, ("parameters", name, "value"))
                 elif field in DAY_FIELDS:
                     _check_days(name, param, where)
         if isinstance(self.repeat, Repeat):
