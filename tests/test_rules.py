@@ -389,3 +389,45 @@ def test_a_threshold_at_the_end_no_reading_passes_is_refused(param, value, messa
     with pytest.raises(InputError) as exc:
         api.replay(ROOT / "scenarios" / "index_case.yaml", overrides={f"step3-ecmo-oxygenation.{param}": value})
     assert message in str(exc.value)
+
+
+def _rule_with(title: str = "Step 2 for review: plasma exchange (PE)", rationale: str = "Because the titre rose."):
+    from escalation.load.ruleset import Rule
+
+    return Rule.model_validate({"id": "r", "step": 2, "title": title, "proposes": ["PE"], "rationale": rationale,
+                                "sources": [{"section": "Case presentation"}], "conditions": [{"diagnosis": "JDM"}]})
+
+
+@pytest.mark.parametrize("title", [
+    "Step 2 for review - give plasma exchange now", "Step 2 for review, then give plasma exchange",
+    "Step 2 for review: now give PE", "Plasma exchange for review (start it today)",
+])
+def test_an_order_in_any_clause_of_a_title_is_refused(title):
+    """Found in review: a dash, a comma, a bracket or a lead-in word ('now', 'then') let an order through."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="a title must not read as an order"):
+        _rule_with(title=title)
+
+
+@pytest.mark.parametrize("rationale", [
+    "Immediately give plasma exchange.", "The titre rose. Then start RTX.",
+])
+def test_an_order_after_a_lead_in_word_is_refused(rationale):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="a rationale must not read as an order"):
+        _rule_with(rationale=rationale)
+
+
+@pytest.mark.parametrize("title, rationale", [
+    ("Step 3 for review: start of VV-ECMO on day 24", "Use of IVIG is described in reference 1."),
+    ("Context: use of inhaled nitric oxide, for review", "Increase in titre preceded the decision."),
+    ("Step 2 for review: plasma exchange (PE)", "Options exist, e.g. add MMF or switch to Tac."),
+    ("Step 2 for review: plasma exchange (PE)", "Two options were named: add cyclophosphamide, or switch."),
+    ("Step 2 for review: plasma exchange (PE)", "The report says the team decided to\nadd MMF on day 40."),
+])
+def test_prose_that_only_names_an_action_is_kept(title, rationale):
+    """Found in review: 'start of', 'use of', 'increase in', 'e.g. add', a list after a colon and a
+    line that wraps onto a verb were refused as orders."""
+    assert _rule_with(title=title, rationale=rationale).id == "r"

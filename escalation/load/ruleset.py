@@ -232,9 +232,36 @@ IMPERATIVES = frozenset(
 )
 
 
+# Words that may stand before a verb of command without changing it ("now give", "Then start").
+_LEAD_INS = frozenset({"now", "then", "immediately", "promptly", "urgently", "please", "also"})
+# After a verb of command these make it a noun: "start of ECMO", "use of iNO", "increase in titre".
+_NOUN_AFTER = frozenset({"of", "in"})
+# Abbreviations whose full stop ends no sentence ("e.g. add MMF" is an example, not an order).
+_ABBREVIATIONS = re.compile(r"\b(?:e\.g|i\.e|et al|vs|cf|approx)\.", re.IGNORECASE)
+
+
 def _opens_with_an_order(parts: list[str]) -> bool:
-    """Whether a clause or sentence begins with a verb of command ("give PE", "Start RTX")."""
-    return any((w := p.split()) and w[0].strip(":,.()").lower() in IMPERATIVES for p in parts)
+    """Whether a clause or sentence begins with a verb of command ("give PE", "Now start RTX"),
+    not a noun made of one ("Start of ECMO", "Use of IVIG")."""
+    for part in parts:
+        words = [w.strip(":,.()").lower() for w in part.split()]
+        while words and words[0] in _LEAD_INS:
+            words.pop(0)
+        if words and words[0] in IMPERATIVES and (len(words) == 1 or words[1] not in _NOUN_AFTER):
+            return True
+    return False
+
+
+def title_clauses(title: str) -> list[str]:
+    """A title's clauses: after a colon, semicolon, comma, opening bracket or spaced dash."""
+    return re.split(r"[:;,(]| [-\u2013\u2014] ", title)
+
+
+def rationale_sentences(text: str) -> list[str]:
+    """A rationale's sentences, its lines joined first (a literal block wraps mid-sentence) and
+    abbreviations kept whole."""
+    joined = _ABBREVIATIONS.sub(lambda m: m.group().replace(".", "\u2024"), " ".join(text.split()))
+    return re.split(r"(?<=[.;!?])\s+", joined)
 
 
 DAY_FIELDS = ("within_days", "window_days", "days", "for_days")
@@ -316,7 +343,7 @@ class Rule(_Strict):
     @classmethod
     def _not_an_order(cls, v: str) -> str:
         words = [w.strip(":,.()").lower() for w in v.split()]
-        if not words or _opens_with_an_order(re.split(r"[:;]", v)) or any(w in MODALS for w in words):
+        if not words or _opens_with_an_order(title_clauses(v)) or any(w in MODALS for w in words):
             raise ValueError(
                 f"a title must not read as an order ({v!r}); "
                 "say what is put up for review, e.g. 'Step 2 for review: plasma exchange'"
@@ -330,9 +357,9 @@ class Rule(_Strict):
     def _explains(cls, v: str) -> str:
         """The rationale says why, never what to do: no sentence opens with an order ("Start
         plasma exchange immediately."), since detail and CDS Hooks cards print it as written."""
-        sentences = re.split(r"(?<=[.;:!?])\s+|\n", v)
+        sentences = rationale_sentences(v)
         if _opens_with_an_order(sentences):
-            found = next(s.strip() for s in sentences if _opens_with_an_order([s]))
+            found = next(s.strip().replace("\u2024", ".") for s in sentences if _opens_with_an_order([s]))
             raise ValueError(f"a rationale must not read as an order ({found!r}); say why the step is put "
                              "up for review, e.g. 'After plasma exchange the titre rose again'")
         return v
