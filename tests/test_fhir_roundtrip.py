@@ -134,8 +134,8 @@ def test_the_export_validates_and_marks_uncertain_and_hypothetical_events(tmp_pa
     bundle = json.loads(to_json(variant))
     Bundle.model_validate(bundle)
     resources = {e["resource"]["id"]: e["resource"] for e in bundle["entry"]}
-    assert all(i.startswith(("variant-ranges-only-", "patient-variant-ranges-only")) for i in resources)
-    resources = {i.removeprefix("variant-ranges-only-"): r for i, r in resources.items()}
+    assert all(i.startswith(("variant-ranges-only.", "patient-variant-ranges-only")) for i in resources)
+    resources = {i.removeprefix("variant-ranges-only."): r for i, r in resources.items()}
     pe = resources["pe"]  # days 10-12, until on or after 12
     assert pe["performedPeriod"] == {"start": "2000-01-11"}
     (timing,) = [x for x in pe["extension"] if x["url"] == extension("uncertain-timing")]
@@ -191,7 +191,7 @@ def test_a_round_trip_keeps_the_findings_and_the_expectations_of_a_variant(tmp_p
     imported = tmp_path / "d" / "variant-early-rituximab.yaml"
     text = imported.read_text()
     assert "# Imported by `escalation import fhir` from Patient/patient-variant-early-rituximab (" in text
-    assert "\n# Day 0: start of Encounter/variant-early-rituximab-day-zero (2000-01-01, days counted in UTC): the encounter the export " \
+    assert "\n# Day 0: start of Encounter/variant-early-rituximab.day-zero (2000-01-01, days counted in UTC): the encounter the export " \
            "tagged day-zero\n" in text and "\n  day_zero: admission to the treating hospital\n" in text
     exported_again = tmp_path / "again.json"  # a second round trip changes nothing more
     assert runner.invoke(app, ["export", "fhir", str(imported), "--out", str(exported_again)]).exit_code == 0
@@ -235,3 +235,23 @@ def test_the_exports_of_two_scenarios_can_be_imported_together(tmp_path):
     result = runner.invoke(app, ["import", "fhir", *map(str, files), "--out", str(tmp_path / "d")])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "d").glob("*.yaml")) == ["index-case.yaml", "variant-pe-responder.yaml"]
+
+
+def test_export_ids_of_two_scenarios_never_meet_and_fit_fhir():
+    """Found in review: `index_case` and `index-case` gave one prefix (an underscore is no FHIR id
+    character), a prefix was no boundary (`p` + `1-x` met `p-1` + `x`), and a suffix could make an
+    id 65 characters long."""
+    from escalation.fhir.export import to_bundle
+
+    base = load_scenario(INDEX_CASE)
+    def ids(sid: str, event_id: str | None = None):
+        sc = base.model_copy(update={"scenario": base.scenario.model_copy(update={"id": sid})})
+        if event_id is not None:
+            sc = sc.model_copy(update={"events": [e.model_copy(update={"id": f"{event_id}-{i}" if i else event_id})
+                                                  for i, e in enumerate(sc.events)]})
+        return {(e["resource"]["resourceType"], e["resource"]["id"]) for e in to_bundle(sc)["entry"]}
+
+    assert not ids("index_case") & ids("index-case")
+    assert not ids("p", "1-x") & ids("p-1", "x")
+    long = ids("p", "x" * 80)
+    assert max(len(i) for _, i in long) <= 64 and len(long) == len(ids("p"))  # every id still distinct

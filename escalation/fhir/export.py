@@ -114,18 +114,20 @@ def _fhir_id(text: str) -> str:
 
 
 def _prefix(scenario_id: str) -> str:
-    """What every resource id of one scenario's export starts with: its scenario id (shortened
-    with a hash of it when long), so that the exports of two scenarios can be pooled into one
-    Bulk Data folder or imported together without two resources sharing a type and id."""
+    """What every resource id of one scenario's export starts with: its scenario id, with a hash
+    of it where FHIR's id characters could not carry it as it is (`index_case` would otherwise
+    meet `index-case`) or where it is long. It holds no `.`, and a `.` follows it in every id, so
+    the exports of two scenarios never share a resource id, and can be imported together or
+    pooled into one Bulk Data folder."""
     sid = _fhir_id(scenario_id)
-    if len(sid) <= 32:
+    if sid == scenario_id and len(sid) <= 32:
         return sid
     return f"{sid[:24]}-{hashlib.sha256(scenario_id.encode()).hexdigest()[:7]}"
 
 
 class _Exporter:
-    """One scenario's resources; ids are made unique, stable, and distinct from any other
-    scenario's (each starts with the scenario's id)."""
+    """One scenario's resources; ids are made unique, stable, at most 64 characters (FHIR's
+    limit), and distinct from any other scenario's (each starts with the scenario's prefix)."""
 
     def __init__(self, scenario: Scenario, clock: Clock) -> None:
         self.sc, self.clock = scenario, clock
@@ -135,11 +137,10 @@ class _Exporter:
         self.ids.add(self.patient_id)
 
     def unique(self, wanted: str) -> str:
-        room = 60 - len(self.prefix) - 1
-        rid, n = f"{self.prefix}-{wanted[:room]}", 1
+        rid, n = f"{self.prefix}.{wanted}"[:64], 1
         while rid in self.ids:
             n += 1
-            rid = f"{self.prefix}-{wanted[:room]}-{n}"
+            rid = f"{self.prefix}.{wanted}"[:64 - len(f"-{n}")] + f"-{n}"
         self.ids.add(rid)
         return rid
 
