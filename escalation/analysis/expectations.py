@@ -220,14 +220,23 @@ def check(exp: Expectation, result: ReplayResult) -> ExpectationOutcome:
         message = "as expected"
     elif exp.present:
         message = f"expected {exp.label()}; found " + (", ".join(found) if found else "nothing")
-        alone = next((dp.timing for dp in same if _inside(dp, exp.model_copy(update={"placements": "any"}))
-                      and dp.timing.endswith("only")), None)
-        if alone is not None and exp.placements == "both":
-            message += (f"; it fires under the {alone.split()[0]} placement only, so it may not happen at all "
-                        f"(`placements: {alone.split()[0]}` expects that)")
+        message += _placement_hint(exp, same)
     else:
         message = f"expected {exp.label()}; found " + ", ".join(found)
     return ExpectationOutcome(expectation=exp.label(), passed=passed, found=found, message=message)
+
+
+def _placement_hint(exp: Expectation, same: list[DecisionPoint]) -> str:
+    """Where a decision point would meet the expectation but for its placements, what it fires
+    under and how to expect that; else nothing."""
+    near = next((dp for dp in same if _inside(dp, exp.model_copy(update={"placements": "any"}))), None)
+    if near is None or exp.placements == "any":
+        return ""
+    if near.timing.endswith("only"):
+        which = near.timing.split()[0]
+        return (f"; it fires under the {which} placement only, so it may not happen at all "
+                f"(`placements: {which}` expects that)")
+    return "; it fires under both placements (`placements: both`, the default, expects that)"
 
 
 def _diff(outcomes: list[tuple[Expectation, ExpectationOutcome]], result: ReplayResult) -> list[str]:
