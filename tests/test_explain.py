@@ -258,3 +258,15 @@ def test_a_quiet_stretch_is_asked_about_once(monkeypatch):
     assert 0 < len(asked) < 100  # 39 here; 520 when every distinct day was asserted
     quiet = [d for d in range(200, 517) if d not in asked]
     assert quiet and all(reads.held[d] == reads.held[d - 1] for d in quiet)
+
+
+def test_explain_says_when_a_value_is_an_index_the_report_contradicts():
+    """Found in review: replay's decision points said that day 24's OI of 36 is recomputed against
+    the report's 20, explain printed the bare 36."""
+    from escalation import api
+
+    ex = api.explain(INDEX_CASE, rule_ids=["pards-oi-severe", "step3-ecmo-oi"], days=(24, 24))
+    read = {r.rule_id: r.placements[0].days[0].conditions for r in ex.rules}
+    assert read["pards-oi-severe"][1].read_as == "36 (recomputed; the source reports 20: see the data-consistency findings)"
+    assert read["step3-ecmo-oi"][1].read_as.endswith("(recomputed; the source reports 20: see the data-consistency findings)")
+    assert not read["step3-ecmo-oi"][1].held

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from escalation.derive.checks import consistency_checks, disputed
 from escalation.derive.placement import PASSES
 from escalation.evaluate.explain import ConditionReads, read_conditions
 from escalation.evaluate.replay import Replay
@@ -27,7 +28,9 @@ from escalation.load.ruleset import Rule, condition_parameters
 from escalation.load.timing import span_label
 from escalation.match.matching import ruleset_out, scenario_out
 from escalation.match.reading import (
+    Disputes,
     case_specific,
+    disputed_note,
     distance,
     failed_text,
     kinds,
@@ -152,13 +155,14 @@ def _info(rule: Rule, compiled: Any) -> list[ConditionInfo]:
             for j, (c, cond) in enumerate(zip(compiled.conditions, rule.conditions))]
 
 
-def _day(rule: Rule, compiled: Any, reads: ConditionReads, day: int, fired: bool) -> DayRow:
+def _day(rule: Rule, compiled: Any, reads: ConditionReads, day: int, fired: bool, disputes: Disputes) -> DayRow:
     out = []
     for j, (c, cond) in enumerate(zip(compiled.conditions, rule.conditions)):
         values, held = values_of(c, reads.facts[day]), reads.holds(rule.id, j, day)
         out.append(ConditionDay(
             index=j + 1, held=held, values=values,
-            read_as=(met_by(values) or "yes") if held else failed_text(rule, cond, values),
+            read_as=((met_by(values) or "yes") if held else failed_text(rule, cond, values))
+            + disputed_note(c, reads.features, day, disputes),
             distance=None if held else distance(rule, cond, values),
             kinds=kinds(reads.features, cond, day, counted_only=False)))
     return DayRow(day=day, fired=fired, failed=sum(not c.held for c in out), conditions=out)
@@ -180,11 +184,12 @@ def _firing(reads: ConditionReads, rule: Rule, day: int, occurrence: int) -> Fir
                   met_last_day=last, decided_by="conditions" if last == day else "repeat")
 
 
-def _placement(replay: Replay, rule: Rule, reads: ConditionReads, shown: list[int]) -> PlacementExplanation:
+def _placement(replay: Replay, rule: Rule, reads: ConditionReads, shown: list[int],
+               disputes: Disputes) -> PlacementExplanation:
     compiled = replay.compiled.rules[replay.compiled.order[rule.id]]
     flags = [f for f in replay.passes[reads.which].flags if f.rule_id == rule.id]
     fired_days = {f.day for f in flags}
-    rows = [_day(rule, compiled, reads, d, d in fired_days) for d in shown]
+    rows = [_day(rule, compiled, reads, d, d in fired_days, disputes) for d in shown]
     tracks = [ConditionTrack(index=j + 1,
                              first_held=next((r.day for r in rows if r.conditions[j].held), None),
                              kinds=sorted({k for r in rows for k in r.conditions[j].kinds}))
@@ -216,6 +221,8 @@ def explain_replay(replay: Replay, scenario_file: Path | str, rule_ids: list[str
     wanted = rule_ids or [r.id for r in replay.ruleset.rules]
     reads = {w: read_conditions(replay.scenario, replay.compiled, replay.passes[w], {r: None for r in wanted})
              for w in PASSES}
+    early, late = replay.passes["early"].placement, replay.passes["late"].placement
+    disputes = disputed(consistency_checks(replay.scenario, early, late))
     rules = []
     for rule_id in wanted:
         rule = replay.ruleset.rule(rule_id)
@@ -223,7 +230,7 @@ def explain_replay(replay: Replay, scenario_file: Path | str, rule_ids: list[str
         placements = []
         for w in PASSES:
             shown = [d for d in reads[w].days if days is None or days[0] <= d <= days[1]]
-            placements.append(_placement(replay, rule, reads[w], shown))
+            placements.append(_placement(replay, rule, reads[w], shown, disputes))
         rules.append(RuleExplanation(rule_id=rule.id, step=rule.step, title=rule.title, repeat=_repeat(rule),
                                      assumptions=rule.assumptions, conditions=_info(rule, compiled),
                                      placements=placements))

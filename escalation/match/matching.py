@@ -14,22 +14,22 @@ from pathlib import Path
 
 from escalation.derive.checks import RELATIVE_TOLERANCE, consistency_checks, disputed
 from escalation.derive.doses import implied_doses
-from escalation.derive.features import DayFeatures, MeasureFeature
+from escalation.derive.features import DayFeatures
 from escalation.derive.placement import Placement
-from escalation.evaluate.engine import CompiledCondition
 from escalation.evaluate.replay import PairedFlag, Replay
 from escalation.load.ruleset import (
     Repeat,
     Rule,
     Ruleset,
     condition_parameters,
-    shown_value,
 )
 from escalation.load.scenario import Scenario
 from escalation.load.vocabulary import CODES, kinds_of
 from escalation.load.wording import condition_text
 from escalation.match.reading import (  # noqa: F401
+    Disputes,
     case_specific,
+    disputed_note,
     codes_asked,
     kinds,
     met_by,
@@ -47,8 +47,6 @@ from escalation.match.results import (
     ScenarioOut,
 )
 from escalation.match.unflagged import ACTION_KINDS, other_side
-
-Disputes = dict[tuple[str, str], float]  # (event id, index) -> the value the source reports
 
 
 def _match_one(
@@ -127,22 +125,10 @@ def _conditions(replay: Replay, rule: Rule, pf: PairedFlag, features: dict[str, 
     for c, cond in zip(compiled.conditions, rule.conditions):
         values = values_of(c, flag.fact)  # type: ignore[union-attr]
         out.append(ConditionMet(condition=c.text, values=values,
-                                met_by=met_by(values) + _disputed(c, features[which], flag.day, disputes),  # type: ignore[union-attr]
+                                met_by=met_by(values) + disputed_note(c, features[which], flag.day, disputes),  # type: ignore[union-attr]
                                 case_specific=case_specific(cond),
                                 kinds=kinds(features[which], cond, flag.day, counted_only=True)))  # type: ignore[union-attr]
     return out
-
-
-def _disputed(c: CompiledCondition, features: DayFeatures, day: int, disputes: Disputes) -> str:
-    """' (recomputed; the source reports 20)' where the condition read an index the rules
-    recompute and the source states otherwise; else nothing."""
-    if not isinstance(c.feature, MeasureFeature):
-        return ""
-    reading = features.reading(c.feature, day)
-    if reading is None or reading.origin != "computed" or (reading.event_id, reading.measure) not in disputes:
-        return ""
-    return (f" (recomputed; the source reports {shown_value(disputes[(reading.event_id, reading.measure)])}: "
-            "see the data-consistency findings)")
 
 
 def case_specific_labels(rule: Rule) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from escalation.derive.features import DayFeatures
+from escalation.derive.features import DayFeatures, MeasureFeature
 from escalation.evaluate.engine import CompiledCondition
 from escalation.load.ruleset import (
     ActiveCondition,
@@ -180,3 +180,18 @@ def not_met(rule: Rule, cond: Any, compiled: CompiledCondition, fact: Values, fe
     return ConditionNotMet(condition=compiled.text, values=values, read_as=failed_text(rule, cond, values),
                            distance=distance(rule, cond, values), case_specific=case_specific(cond),
                            kinds=kinds(features, cond, day, counted_only=False))
+
+
+Disputes = dict[tuple[str, str], float]  # (event id, index) -> the value the source reports
+
+
+def disputed_note(c: CompiledCondition, features: DayFeatures, day: int, disputes: Disputes) -> str:
+    """' (recomputed; the source reports 20)' where the condition read an index the rules
+    recompute and the source states otherwise; else nothing."""
+    if not isinstance(c.feature, MeasureFeature):
+        return ""
+    reading = features.reading(c.feature, day)
+    if reading is None or reading.origin != "computed" or (reading.event_id, reading.measure) not in disputes:
+        return ""
+    return (f" (recomputed; the source reports {shown_value(disputes[(reading.event_id, reading.measure)])}: "
+            "see the data-consistency findings)")
