@@ -20,7 +20,18 @@ from conftest import INDEX_CASE, ROOT
 from typer.testing import CliRunner
 
 from escalation.batch import store, work
-from escalation.batch.plan import FileHash, InputFile, Manifest, chunk_task, input_file, sha256_of
+from escalation.batch.plan import (
+    FhirInput,
+    FileHash,
+    InputFile,
+    Manifest,
+    Place,
+    chunk_task,
+    fhir_differences,
+    first_difference,
+    input_file,
+    sha256_of,
+)
 from escalation.batch.run import plan, run_batch
 from escalation.cli.app import app
 from escalation.load import loading
@@ -303,6 +314,49 @@ def test_resume_knows_files_by_resolved_path_and_names_the_first_that_differs(tm
     (tmp_path / "b.yaml").write_text(INDEX_CASE.read_text() + "\n# edited\n")
     assert then.differences(planned("../a.yaml", "../b.yaml", "../c.yaml", rules="../r.yaml")) == [
         "scenario ../b.yaml has changed since the batch was planned"]
+
+
+@pytest.mark.parametrize(("then", "now", "place"), [
+    ("abc", "abc", None),
+    ("abc", "ac", Place(1, "removed")),
+    ("ac", "abc", Place(1, "added")),
+    ("abc", "adc", Place(1, "replaced")),
+    ("abc", "acb", Place(1, "moved", 2)),
+    ("ab", "abc", Place(2, "added")),
+    ("abc", "ab", Place(2, "removed")),
+    # an input named twice, in either plan: the index past the end of the shorter is never read
+    ("a", "aa", Place(1, "repeated now")),
+    ("aa", "a", Place(1, "repeated then")),
+    ("aab", "ab", Place(1, "repeated then")),
+    ("ab", "aab", Place(1, "moved", 2)),
+    ("", "a", Place(0, "added")),
+    ("a", "", Place(0, "removed")),
+])
+def test_the_first_difference_of_two_orders_of_inputs_is_found_whatever_their_lengths(then, now, place):
+    assert first_difference(list(then), list(now)) == place
+
+
+def _fhir(number: int, path: str) -> FhirInput:
+    return FhirInput(input=number, kind="export", file=path, path=path, imported=f"{number:02d}-bulk",
+                     sha256="0")
+
+
+def test_an_input_named_twice_in_one_plan_is_a_difference_said_in_words_not_an_index_error(tmp_path):
+    """Once `batch bulk ./bulk` listed the export twice and a resume naming it once, or the other
+    way round, raised IndexError; scenario and rule set files go through the same comparison."""
+    bulk, again = str(tmp_path / "bulk"), f"{tmp_path}/./bulk"  # one folder, named two ways
+    once, twice = [_fhir(1, bulk)], [_fhir(1, bulk), _fhir(2, again)]
+    assert fhir_differences(once, twice) == [(again, "export", (
+        "is named more than once now (again at place 2), and fewer times when the batch was planned"))]
+    assert fhir_differences(twice, once) == [(again, "export", (
+        "was named more than once when the batch was planned (again at place 2), and fewer times now"))]
+    a = InputFile(index=0, file="a.yaml", path=str(tmp_path / "a.yaml"), sha256="0")
+    manifest = plan([INDEX_CASE], None, [])
+    one, two = (manifest.model_copy(update={"scenarios": s}) for s in ([a], [a, a.model_copy(update={"index": 1})]))
+    assert one.differences(two) == ["the scenario files differ (1 then, 2 now): the first that differs is a.yaml, "
+                                    "named more than once now (again at place 2) and fewer times then"]
+    assert two.differences(one) == ["the scenario files differ (2 then, 1 now): the first that differs is a.yaml, "
+                                    "named more than once then (again at place 2) and fewer times now"]
 
 
 def test_a_batch_planned_with_the_previous_manifest_format_is_refused_on_resume_saying_so(tmp_path):
