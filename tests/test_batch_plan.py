@@ -79,10 +79,17 @@ def test_an_error_in_the_file_a_variant_derives_from_names_that_file_at_its_line
     lines[at] = lines[at].split(":")[0] + ": -4"
     base.write_text("\n".join(lines) + "\n")
     monkeypatch.chdir(tmp_path)
-    output = _chunk(plan([Path("in/v.yaml")], None, []))
+    planned = plan([Path("in/v.yaml")], None, [])
+    output = _chunk(planned)
     [error] = output.errors
-    assert (error.file, error.line, error.where) == (str(base.resolve()), at + 1, "patient.age_years")
+    assert (error.file, error.line, error.where) == ("in/base.yaml", at + 1, "patient.age_years")
     assert error.scenario_file == "in/v.yaml" and error.stage == "load"
+    # named as the planner names it, by the variant's name as given, not by the worker's folder
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(work, "_SCENARIOS", work._Cache())  # load it again, here
+    assert [e.file for e in _chunk(planned).errors] == ["in/base.yaml"]
 
 
 def test_an_error_in_the_variant_itself_keeps_the_name_it_was_given(tmp_path, monkeypatch):
@@ -107,6 +114,21 @@ def test_an_error_that_arises_in_the_variant_names_it_as_given_at_the_base_line(
     assert (own.file, own.line, own.where, own.message) == ("in/v.yaml", 3, "changes", "m")
 
 
+def test_a_base_a_worker_names_by_its_installed_path_is_renamed_as_the_batch_was_given_the_variant():
+    """A worker loads each input by its absolute path, so the loader names a base outside the
+    worker's folder by that path's folder (here the installed package's): the row names it from
+    the name the batch was given, as `escalation check rules/v.yaml` would."""
+    site = "/site-packages/escalation/shipped/rules"
+    ref = InputFile(index=0, file="rules/v.yaml", path=f"{site}/v.yaml", sha256="0",
+                    linked=[FileHash(file=f"{site}/report-pathway.yaml", sha256="0")])
+    exc = InputError(f"{site}/report-pathway.yaml", f"m (in {site}/v.yaml, which derives from this file)", 9, "x")
+    named = work._named(exc, ref)
+    assert (named.file, named.message, named.line) == ("rules/report-pathway.yaml",
+                                                       "m (in rules/v.yaml, which derives from this file)", 9)
+    other = work._named(InputError("--set", "m"), ref)  # not a file it derives from: as named
+    assert other.file == "--set"
+
+
 # --- 2: the files a variant derives from are the loader's, hashed, and checked by the workers ---
 
 LINKS = [
@@ -126,7 +148,7 @@ def test_the_files_a_variant_derives_from_are_found_as_the_loader_finds_them(tmp
     (tmp_path / "sub").mkdir()
     read: list[Path] = []
     real = loading.read_yaml
-    monkeypatch.setattr(loading, "read_yaml", lambda p: (read.append(Path(p).resolve()), real(p))[1])
+    monkeypatch.setattr(loading, "read_yaml", lambda p, *name: (read.append(Path(p).resolve()), real(p, *name))[1])
     assert loading.load_scenario(v).scenario.id == "variant-spo2-only"
     base = (tmp_path / "base.yaml").resolve()
     assert read == [v.resolve(), base]
