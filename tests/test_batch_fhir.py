@@ -434,3 +434,47 @@ def test_a_cohort_bundle_named_another_way_from_another_folder_resumes_to_the_sa
     resumed = _batch(str(tmp_path / "cohort.json"), "--out", "../batch", "--chunk-size", "1", "--resume")
     assert resumed.exit_code == 0, resumed.output
     assert rows() == uninterrupted
+
+
+def test_an_export_named_twice_is_imported_and_replayed_once_and_a_resume_naming_it_twice_completes(
+        tmp_path: Path, monkeypatch):
+    """`bulk ./bulk` is one export, as `x.yaml ./x.yaml` is one scenario: imported once (01-bulk),
+    each patient replayed once. A resume naming it twice once raised IndexError, comparing a plan
+    of one export with a plan of two."""
+    export = _export(tmp_path / "bulk")
+    monkeypatch.chdir(tmp_path)
+    assert _batch("bulk", "--out", "once").exit_code == 0
+    twice = _batch("bulk", "./bulk", str(export), "--out", "twice")
+    assert twice.exit_code == 0, twice.output
+    assert sorted(p.name for p in (tmp_path / "twice" / "imported").iterdir()) == [MARK, "01-bulk"]
+    plans = [json.loads((tmp_path / d / "manifest.json").read_text()) for d in ("once", "twice")]
+    assert [len(m["fhir_inputs"]) for m in plans] == [1, 1]
+    assert plans[0]["chunking"] == plans[1]["chunking"]
+    for table in ("results", "replays"):
+        (tmp_path / "once" / table / "part-000000.parquet").unlink()
+    resumed = _batch("bulk", "./bulk", "--out", "once", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "Traceback" not in resumed.output and (tmp_path / "once" / "results" / "part-000000.parquet").is_file()
+
+
+def test_an_export_resumed_through_a_link_or_as_dot_imports_where_it_was_planned(tmp_path: Path, monkeypatch):
+    """The same folder named through a symbolic link, or as `.` from inside it, is the same input
+    (README: a resume may name the inputs another way): it is imported again into the folder the
+    manifest lists (01-bulk), not 01-link or 01-, and the resume completes the batch. A new batch
+    of `.` names its import by the folder's own name."""
+    export = _export(tmp_path / "bulk")
+    (tmp_path / "link").symlink_to(export, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    assert _batch("bulk", "--out", "out", "--chunk-size", "1").exit_code == 0
+    planned = _files(tmp_path / "out" / "imported")
+    for how, folder in ((["link"], tmp_path), (["."], export)):
+        (tmp_path / "out" / "results" / "part-000001.parquet").unlink()
+        monkeypatch.chdir(folder)
+        resumed = _batch(*how, "--out", str(tmp_path / "out"), "--chunk-size", "1", "--resume")
+        assert resumed.exit_code == 0, (how, resumed.output)
+        assert _files(tmp_path / "out" / "imported") == planned
+        assert (tmp_path / "out" / "results" / "part-000001.parquet").is_file()
+    monkeypatch.chdir(export)
+    fresh = _batch(".", "--out", str(tmp_path / "fresh"))
+    assert fresh.exit_code == 0, fresh.output
+    assert sorted(p.name for p in (tmp_path / "fresh" / "imported").iterdir()) == [MARK, "01-bulk"]

@@ -20,7 +20,18 @@ from conftest import INDEX_CASE, ROOT
 from typer.testing import CliRunner
 
 from escalation.batch import store, work
-from escalation.batch.plan import FileHash, InputFile, Manifest, chunk_task, input_file, sha256_of
+from escalation.batch.plan import (
+    FhirInput,
+    FileHash,
+    InputFile,
+    Manifest,
+    Place,
+    chunk_task,
+    fhir_differences,
+    first_difference,
+    input_file,
+    sha256_of,
+)
 from escalation.batch.run import plan, run_batch
 from escalation.cli.app import app
 from escalation.load import loading
@@ -68,10 +79,17 @@ def test_an_error_in_the_file_a_variant_derives_from_names_that_file_at_its_line
     lines[at] = lines[at].split(":")[0] + ": -4"
     base.write_text("\n".join(lines) + "\n")
     monkeypatch.chdir(tmp_path)
-    output = _chunk(plan([Path("in/v.yaml")], None, []))
+    planned = plan([Path("in/v.yaml")], None, [])
+    output = _chunk(planned)
     [error] = output.errors
-    assert (error.file, error.line, error.where) == (str(base.resolve()), at + 1, "patient.age_years")
+    assert (error.file, error.line, error.where) == ("in/base.yaml", at + 1, "patient.age_years")
     assert error.scenario_file == "in/v.yaml" and error.stage == "load"
+    # named as the planner names it, by the variant's name as given, not by the worker's folder
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(work, "_SCENARIOS", work._Cache())  # load it again, here
+    assert [e.file for e in _chunk(planned).errors] == ["in/base.yaml"]
 
 
 def test_an_error_in_the_variant_itself_keeps_the_name_it_was_given(tmp_path, monkeypatch):
@@ -96,6 +114,21 @@ def test_an_error_that_arises_in_the_variant_names_it_as_given_at_the_base_line(
     assert (own.file, own.line, own.where, own.message) == ("in/v.yaml", 3, "changes", "m")
 
 
+def test_a_base_a_worker_names_by_its_installed_path_is_renamed_as_the_batch_was_given_the_variant():
+    """A worker loads each input by its absolute path, so the loader names a base outside the
+    worker's folder by that path's folder (here the installed package's): the row names it from
+    the name the batch was given, as `escalation check rules/v.yaml` would."""
+    site = "/site-packages/escalation/shipped/rules"
+    ref = InputFile(index=0, file="rules/v.yaml", path=f"{site}/v.yaml", sha256="0",
+                    linked=[FileHash(file=f"{site}/report-pathway.yaml", sha256="0")])
+    exc = InputError(f"{site}/report-pathway.yaml", f"m (in {site}/v.yaml, which derives from this file)", 9, "x")
+    named = work._named(exc, ref)
+    assert (named.file, named.message, named.line) == ("rules/report-pathway.yaml",
+                                                       "m (in rules/v.yaml, which derives from this file)", 9)
+    other = work._named(InputError("--set", "m"), ref)  # not a file it derives from: as named
+    assert other.file == "--set"
+
+
 # --- 2: the files a variant derives from are the loader's, hashed, and checked by the workers ---
 
 LINKS = [
@@ -115,7 +148,7 @@ def test_the_files_a_variant_derives_from_are_found_as_the_loader_finds_them(tmp
     (tmp_path / "sub").mkdir()
     read: list[Path] = []
     real = loading.read_yaml
-    monkeypatch.setattr(loading, "read_yaml", lambda p: (read.append(Path(p).resolve()), real(p))[1])
+    monkeypatch.setattr(loading, "read_yaml", lambda p, *name: (read.append(Path(p).resolve()), real(p, *name))[1])
     assert loading.load_scenario(v).scenario.id == "variant-spo2-only"
     base = (tmp_path / "base.yaml").resolve()
     assert read == [v.resolve(), base]
@@ -303,6 +336,49 @@ def test_resume_knows_files_by_resolved_path_and_names_the_first_that_differs(tm
     (tmp_path / "b.yaml").write_text(INDEX_CASE.read_text() + "\n# edited\n")
     assert then.differences(planned("../a.yaml", "../b.yaml", "../c.yaml", rules="../r.yaml")) == [
         "scenario ../b.yaml has changed since the batch was planned"]
+
+
+@pytest.mark.parametrize(("then", "now", "place"), [
+    ("abc", "abc", None),
+    ("abc", "ac", Place(1, "removed")),
+    ("ac", "abc", Place(1, "added")),
+    ("abc", "adc", Place(1, "replaced")),
+    ("abc", "acb", Place(1, "moved", 2)),
+    ("ab", "abc", Place(2, "added")),
+    ("abc", "ab", Place(2, "removed")),
+    # an input named twice, in either plan: the index past the end of the shorter is never read
+    ("a", "aa", Place(1, "repeated now")),
+    ("aa", "a", Place(1, "repeated then")),
+    ("aab", "ab", Place(1, "repeated then")),
+    ("ab", "aab", Place(1, "moved", 2)),
+    ("", "a", Place(0, "added")),
+    ("a", "", Place(0, "removed")),
+])
+def test_the_first_difference_of_two_orders_of_inputs_is_found_whatever_their_lengths(then, now, place):
+    assert first_difference(list(then), list(now)) == place
+
+
+def _fhir(number: int, path: str) -> FhirInput:
+    return FhirInput(input=number, kind="export", file=path, path=path, imported=f"{number:02d}-bulk",
+                     sha256="0")
+
+
+def test_an_input_named_twice_in_one_plan_is_a_difference_said_in_words_not_an_index_error(tmp_path):
+    """Once `batch bulk ./bulk` listed the export twice and a resume naming it once, or the other
+    way round, raised IndexError; scenario and rule set files go through the same comparison."""
+    bulk, again = str(tmp_path / "bulk"), f"{tmp_path}/./bulk"  # one folder, named two ways
+    once, twice = [_fhir(1, bulk)], [_fhir(1, bulk), _fhir(2, again)]
+    assert fhir_differences(once, twice) == [(again, "export", (
+        "is named more than once now (again at place 2), and fewer times when the batch was planned"))]
+    assert fhir_differences(twice, once) == [(again, "export", (
+        "was named more than once when the batch was planned (again at place 2), and fewer times now"))]
+    a = InputFile(index=0, file="a.yaml", path=str(tmp_path / "a.yaml"), sha256="0")
+    manifest = plan([INDEX_CASE], None, [])
+    one, two = (manifest.model_copy(update={"scenarios": s}) for s in ([a], [a, a.model_copy(update={"index": 1})]))
+    assert one.differences(two) == ["the scenario files differ (1 then, 2 now): the first that differs is a.yaml, "
+                                    "named more than once now (again at place 2) and fewer times then"]
+    assert two.differences(one) == ["the scenario files differ (2 then, 1 now): the first that differs is a.yaml, "
+                                    "named more than once then (again at place 2) and fewer times now"]
 
 
 def test_a_batch_planned_with_the_previous_manifest_format_is_refused_on_resume_saying_so(tmp_path):

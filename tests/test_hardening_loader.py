@@ -389,6 +389,42 @@ def test_a_scenario_variant_adding_an_event_id_its_base_has_is_named_at_the_even
     assert "duplicate event id 'ecmo'" in err.message
 
 
+def _pathway_without_step1(folder: Path) -> Path:
+    return _rules_variant(folder, f"derives_from: {PATHWAY.name}\n{HEADER}changes:\n  remove: [step1-combination]\n")
+
+
+def test_a_base_under_the_current_folder_is_named_from_it_not_by_its_absolute_path(tmp_path, monkeypatch):
+    """`error: /tmp/x/rules/report-pathway.yaml:108 ... (in rules/v.yaml, ...)` named the base by
+    its resolved path, where the variant was named as given (found in a code review)."""
+    _pathway_without_step1(tmp_path / "rules")
+    monkeypatch.chdir(tmp_path)
+    err = _refused(Path("rules/v.yaml"))
+    assert (err.file, err.line) == ("rules/report-pathway.yaml", _line(PATHWAY, STEP2_WAITS.rstrip()))
+    assert err.message.endswith("(in rules/v.yaml, which derives from this file)")
+    monkeypatch.chdir(tmp_path / "rules")
+    assert _refused(Path("v.yaml")).file == "report-pathway.yaml"
+    assert _refused(tmp_path / "rules" / "v.yaml").file == "report-pathway.yaml"  # under it, whatever the name
+
+
+def test_a_base_outside_the_current_folder_is_named_as_the_variant_names_it(tmp_path, monkeypatch):
+    """Not under the current folder: the variant's name joined with its derives_from, as written."""
+    _pathway_without_step1(tmp_path / "rules")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    err = _refused(Path("../rules/v.yaml"))
+    assert err.file == "../rules/report-pathway.yaml" and "(in ../rules/v.yaml, which derives" in err.message
+
+
+def test_a_shipped_variant_names_the_shipped_file_it_derives_from_as_the_readme_does(tmp_path, monkeypatch):
+    """rules/rtx-earlier.yaml read from the installed package, from a folder with no rules/: the
+    rules it inherits are written in rules/report-pathway.yaml, not in the install's own path."""
+    monkeypatch.chdir(tmp_path)
+    ruleset = load_ruleset(Path("rules/rtx-earlier.yaml"))
+    inherited = ruleset.origin("step1-combination")
+    assert inherited == ("rules/report-pathway.yaml", _line(PATHWAY, "- id: step1-combination"))
+    assert ruleset.origin(None)[0] == "rules/rtx-earlier.yaml"
+
+
 # --- the two ways a tree is composed ----------------------------------------------------------
 # A text with no anchor, alias or tag is composed by libyaml's own composer; any other text, and
 # any text that composer fails on, by the guarded one. Both must give the same tree and data.

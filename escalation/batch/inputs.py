@@ -4,8 +4,9 @@ Bundles of several patients (a cohort, as a searchset or collection Bundle).
 Each holds many patients in one input. The workers replay scenario files, each cached by its
 content hash, so such an input is imported once, before the plan is made, into
 `DIR/imported/NN-NAME/` (one scenario file per patient and the import summary, as `escalation
-import fhir` writes them; NAME is the folder's name, or the Bundle's without `.json`), and the
-batch then runs on those files. A Bundle of one patient is no such input: it is replayed as it
+import fhir` writes them; NAME is the folder's name, or the Bundle's without `.json`, its path
+resolved; a resume uses the folders its manifest lists), and the batch then runs on those files.
+One named twice is imported once. A Bundle of one patient is no such input: it is replayed as it
 is, its import done in memory by the worker (its day 0 and import note in its replay rows).
 
 Only an input named on its own is imported. A Bulk Data folder inside a folder named is refused
@@ -27,6 +28,7 @@ one whose import now gives other scenario files (under rule sets of other diagno
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,9 +68,25 @@ def is_cohort_bundle(path: Path) -> bool:
 
 def to_import(inputs: Sequence[Path]) -> dict[int, Path]:
     """The inputs a batch imports into DIR before planning, by their number (from 1) among the
-    inputs: Bulk Data folders and Bundles of several patients, each named on its own."""
-    return {n: Path(p) for n, p in enumerate(inputs, start=1)
-            if is_bulk_folder(Path(p)) or is_cohort_bundle(Path(p))}
+    inputs: Bulk Data folders and Bundles of several patients, each named on its own. One named
+    again (`bulk ./bulk`, or through a link) is imported once, under its first number, as a
+    scenario file named twice is replayed once (run._unique): the same file or folder is the same
+    resolved path (`_first_named`)."""
+    found: dict[int, Path] = {}
+    seen: set[str] = set()
+    for n, p in enumerate(inputs, start=1):
+        given, real = Path(p), os.path.realpath(p)
+        if real not in seen and (is_bulk_folder(given) or is_cohort_bundle(given)):
+            found[n] = given
+            seen.add(real)
+    return found
+
+
+def _first_named(inputs: Sequence[Path], imports: dict[int, Path]) -> dict[int, int]:
+    """Each input that is one of `imports`, by its number, with the number it is imported under:
+    its own, or that of the first time it was named."""
+    first = {os.path.realpath(p): n for n, p in imports.items()}
+    return {n: first[real] for n, p in enumerate(inputs, start=1) if (real := os.path.realpath(p)) in first}
 
 
 def refuse_nested_exports(inputs: Sequence[Path]) -> None:
@@ -111,12 +129,18 @@ def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
 
     if not imports:
         return [Path(p) for p in inputs], []
-    names = {n: _name(n, given) for n, given in imports.items()}
-    records = [fhir_input(n, given, names[n]) for n, given in imports.items()]
-    if planned is not None and (changed := fhir_differences(planned.fhir_inputs, records)):
-        first = changed[0]
-        raise InputError(first.file, f"cannot resume: this {first.kind} {first.how}; resume with the FHIR inputs "
-                         "the batch was planned with, as they were, or start a new batch in another folder")
+    records = [fhir_input(n, given, _name(n, given)) for n, given in imports.items()]
+    if planned is not None:
+        if changed := fhir_differences(planned.fhir_inputs, records):
+            first = changed[0]
+            raise InputError(first.file, f"cannot resume: this {first.kind} {first.how}; resume with the FHIR "
+                             "inputs the batch was planned with, as they were, or start a new batch in another "
+                             "folder")
+        # the same files and folders in the same order (checked): each is imported into the folder
+        # the batch was planned with, whatever it is called now (a link, `.`, another number)
+        records = [r.model_copy(update={"imported": _planned_folder(p.imported, out)})
+                   for r, p in zip(records, planned.fhir_inputs, strict=True)]
+    names = {r.input: r.imported for r in records}
     dest = out / IMPORTED
     for left in out.glob(f".{IMPORTED}.*.tmp"):  # by a run killed while importing; DIR is locked
         shutil.rmtree(left, ignore_errors=True)
@@ -131,7 +155,9 @@ def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
             for number, given in imports.items():
                 _check_unchanged(given, new / names[number], dest / names[number], planned)
         replace_folder(new, dest)
-    return [dest / names[n] if n in names else Path(p) for n, p in enumerate(inputs, start=1)], records
+    firsts = _first_named(inputs, imports)
+    return [dest / names[n] if n in names else Path(p) for n, p in enumerate(inputs, start=1)
+            if firsts.get(n, n) == n], records  # one named again is imported, and replayed, once
 
 
 def fhir_input(number: int, given: Path, imported: str) -> FhirInput:
@@ -159,7 +185,20 @@ def fhir_sha256(given: Path) -> str:
 
 
 def _name(number: int, given: Path) -> str:
-    return f"{number:02d}-{given.stem if given.is_file() else given.name}"
+    """The folder in DIR/imported a new batch imports `given` into: NN-NAME, NAME the name of the
+    file (without `.json`) or folder it is, its path resolved, so that `.` is named by the folder
+    it is and a link by what it links to. A resume imports into the folders its manifest lists."""
+    real = Path(os.path.realpath(given))
+    return f"{number:02d}-{real.stem if real.is_file() else real.name}"
+
+
+def _planned_folder(name: str, out: Path) -> str:
+    """A folder name the manifest gives an import: one name within DIR/imported, or the manifest
+    is not one a batch wrote, and nothing is imported by it."""
+    if not name or name in (".", "..") or Path(name).name != name or "\\" in name:
+        raise InputError(str(out / "manifest.json"), f"cannot resume: its FHIR input folder {name!r} is not a "
+                         f"name within {IMPORTED}/; this manifest was not written by escalation batch")
+    return name
 
 
 def _noun(given: Path) -> str:

@@ -205,46 +205,86 @@ class Difference(NamedTuple):
     how: str
 
 
+class Place(NamedTuple):
+    """Where two orders of the same kind of input first part (first_difference), and how."""
+
+    index: int  # the place, from 0, in both orders
+    how: str  # replaced, removed, added, moved, "repeated then" or "repeated now"
+    now: int = -1  # moved: its place now
+
+
+def first_difference(then: list[str], now: list[str]) -> Place | None:
+    """The first place where two orders of inputs (their resolved paths: `where()`) differ, and
+    how, or None when they are the same: the input then is `removed` (not among them now), the
+    one now is `added` (not among them then), both (`replaced`), or the input then is `moved`
+    to a later place now. Either order may be the shorter, and one may name an input twice (a
+    manifest written before inputs were made unique): that is `repeated then` or `repeated now`.
+    The one helper of the scenario, rule set and FHIR comparisons, every index guarded."""
+    i = next((i for i, (a, b) in enumerate(zip_longest(then, now)) if a != b), None)
+    if i is None:
+        return None
+    was = then[i] if i < len(then) else None
+    is_ = now[i] if i < len(now) else None
+    gone = was is not None and was not in now
+    new = is_ is not None and is_ not in then
+    if gone or new:
+        return Place(i, "replaced" if gone and new else "removed" if gone else "added")
+    if was is not None and now.index(was) > i:
+        return Place(i, "moved", now.index(was))
+    # the two agree before i, so what stands at i in one stands earlier in it too
+    return Place(i, "repeated then" if was is not None else "repeated now")
+
+
 def fhir_differences(old: list[FhirInput], new: list[FhirInput]) -> list[Difference]:
     """The FHIR inputs are the same when they are the same files or folders, in the same order,
     each with the same content (hash); the first that is not, and how, or each that changed."""
-    then, now = [f.where() for f in old], [f.where() for f in new]
-    if then != now:
-        i = next(i for i, (a, b) in enumerate(zip_longest(then, now)) if a != b)
-        if i < len(then) and then[i] not in now and i < len(now) and now[i] not in then:
-            return [Difference(new[i].file, new[i].kind, f"is another input than the batch was planned with in its "
-                               f"place, {old[i].file} (replaced)")]
-        if i < len(then) and then[i] not in now:
-            return [Difference(old[i].file, old[i].kind, "is not among the inputs now (removed)")]
-        if i < len(now) and now[i] not in then:
-            return [Difference(new[i].file, new[i].kind, "was not among the inputs the batch was planned with "
-                               "(added)")]
+    place = first_difference([f.where() for f in old], [f.where() for f in new])
+    if place is None:
+        return [Difference(b.file, b.kind, f"has changed since the batch was planned (sha256 {a.sha256[:12]}... "
+                           f"then, {b.sha256[:12]}... now)") for a, b in zip(old, new) if a.sha256 != b.sha256]
+    i = place.index
+    if place.how == "replaced":
+        return [Difference(new[i].file, new[i].kind, f"is another input than the batch was planned with in its "
+                           f"place, {old[i].file} (replaced)")]
+    if place.how == "removed":
+        return [Difference(old[i].file, old[i].kind, "is not among the inputs now (removed)")]
+    if place.how == "added":
+        return [Difference(new[i].file, new[i].kind, "was not among the inputs the batch was planned with "
+                           "(added)")]
+    if place.how == "moved":
         return [Difference(old[i].file, old[i].kind, f"is at place {i + 1} among the FHIR inputs then and "
-                           f"{now.index(then[i]) + 1} now (another order)")]
-    return [Difference(b.file, b.kind, f"has changed since the batch was planned (sha256 {a.sha256[:12]}... "
-                       f"then, {b.sha256[:12]}... now)") for a, b in zip(old, new) if a.sha256 != b.sha256]
+                           f"{place.now + 1} now (another order)")]
+    if place.how == "repeated then":
+        return [Difference(old[i].file, old[i].kind, f"was named more than once when the batch was planned "
+                           f"(again at place {i + 1}), and fewer times now")]
+    return [Difference(new[i].file, new[i].kind, f"is named more than once now (again at place {i + 1}), and fewer "
+                       "times when the batch was planned")]
 
 
 def _file_differences(what: str, old: list[InputFile], new: list[InputFile]) -> list[str]:
     """The files are the same when their resolved paths are, in the same order (the order numbers
     the replays), whatever names they were given; then each must have the same content."""
-    then, now = [f.where() for f in old], [f.where() for f in new]
-    if then != now:
+    place = first_difference([f.where() for f in old], [f.where() for f in new])
+    if place is not None:
         return [f"the {what} files differ ({len(old)} then, {len(new)} now): the first that differs is "
-                + _first_difference(old, new, then, now)]
+                + _first_difference(old, new, place)]
     return [f"{what} {b.file} has changed since the batch was planned{_which_link(a, b)}"
             for a, b in zip(old, new) if a.contents() != b.contents()]
 
 
-def _first_difference(old: list[InputFile], new: list[InputFile], then: list[str], now: list[str]) -> str:
-    """The first file, in the order of the plan, that is not where it was, and how: named as it
-    was given then (removed, moved), or now (added)."""
-    i = next(i for i, (a, b) in enumerate(zip_longest(then, now)) if a != b)
-    if i < len(then) and then[i] not in now:
+def _first_difference(old: list[InputFile], new: list[InputFile], place: Place) -> str:
+    """The first file, in the order of the plan, that is not where it was (first_difference), and
+    how: named as it was given then (removed, moved), or now (added)."""
+    i = place.index
+    if place.how in ("replaced", "removed"):
         return f"{old[i].file}, not among them now (removed)"
-    if i < len(now) and now[i] not in then:
+    if place.how == "added":
         return f"{new[i].file}, new among them (added)"
-    return f"{old[i].file}, at place {i + 1} then and {now.index(then[i]) + 1} now (another order)"
+    if place.how == "moved":
+        return f"{old[i].file}, at place {i + 1} then and {place.now + 1} now (another order)"
+    if place.how == "repeated then":
+        return f"{old[i].file}, named more than once then (again at place {i + 1}) and fewer times now"
+    return f"{new[i].file}, named more than once now (again at place {i + 1}) and fewer times then"
 
 
 def _which_link(old: InputFile, new: InputFile) -> str:

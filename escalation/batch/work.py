@@ -114,13 +114,29 @@ def _as_planned(ref: InputFile) -> None:
 
 def _named(exc: InputError, ref: InputFile) -> InputError:
     """The error under the input's name as given when it is about the input itself; an error in
-    a file it derives from keeps that file's name, since its line is a line of that file (and
-    names the input as given when it arises only in the input, `(in FILE, which derives ...)`)."""
+    a file it derives from names that file, since its line is a line of that file, as the batch
+    was given the input (`_base_named`), and names the input as given when it arises only in the
+    input, `(in FILE, which derives ...)`."""
     own, given = shown_name(ref.path), shown_name(ref.file)
     if exc.file == own:
         return InputError(given, exc.message, exc.line, exc.where)
-    return InputError(exc.file, exc.message.replace(f" (in {own}, which derives ", f" (in {given}, which derives "),
+    return InputError(_base_named(exc.file, ref), exc.message.replace(f" (in {own}, which derives ",
+                                                                      f" (in {given}, which derives "),
                       exc.line, exc.where)
+
+
+def _base_named(file: str, ref: InputFile) -> str:
+    """A file the input derives from (one of `ref.linked`), named by the loader here, where the input
+    was loaded by its absolute path (loading._base_name: from this worker's folder when under it,
+    else that path's folder joined with derives_from), renamed as the planner would name it from
+    the name the batch was given: that name's folder joined with the base's path from the input's
+    folder. So the rows do not depend on the worker's folder, nor name a base by where a shipped
+    file is installed. Any other file is left as named."""
+    where = os.path.abspath(file)
+    if os.path.realpath(where) not in {os.path.realpath(f.file) for f in ref.linked}:
+        return file
+    from_input = os.path.relpath(where, os.path.dirname(ref.path))
+    return shown_name(os.path.normpath(os.path.join(os.path.dirname(ref.file), from_input)))
 
 
 def _checked(ref: InputFile, load: Callable[[str], T]) -> T | InputError:

@@ -5,7 +5,9 @@ with YAML 1.2's plain values, no anchors on lists or mappings, no tags, at most 
 nesting, no duplicate keys. pydantic validates the result. When validation fails, the error's
 location in the data is mapped back to the line of the file, so the person editing a scenario is
 told `scenarios/x.yaml:42 (events[3].values.fio2)` rather than a traceback. A variant merged with its
-base is mapped part by part to the file that writes each part (escalation.load.origins).
+base is mapped part by part to the file that writes each part (escalation.load.origins), and
+the base is named from the current folder, or as the variant names it (`_base_name`), not by
+the resolved path it was read from.
 
 A variant names the file it derives from (`derives_from`) relative to its own folder, and that
 file must lie inside one of the variant's roots: its own tree, which is the nearest enclosing
@@ -21,6 +23,7 @@ same way, for a batch to hash them.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,15 +69,16 @@ def format_path(path: Path_) -> str:
     return out
 
 
-def read_yaml(path: Path | str) -> tuple[Any, dict[Path_, int]]:
+def read_yaml(path: Path | str, name: str | None = None) -> tuple[Any, dict[Path_, int]]:
     """Parse a YAML file into plain data and a map from data paths to line numbers (one parse).
 
     A repository path of a shipped file that is not here reads the shipped copy
     (`shipped.resolve`); errors name the path as given. JSON is YAML, so a `.json` scenario or
     rule set is read here too; when it is malformed, its name says JSON, so the error is the JSON
     parser's (a `.json` file that is valid JSON but that the YAML reader refuses, such as one with
-    duplicate keys, keeps the YAML reader's error)."""
-    name = shown_name(path)
+    duplicate keys, keeps the YAML reader's error). Errors name the file `name`, by default
+    the path as given."""
+    name = name or shown_name(path)
     text = read_text(resolve(path), name)
     try:
         node, data = parse_yaml(text, name)
@@ -141,17 +145,18 @@ def _strip_tags(loc: tuple[Any, ...], data: Any, keep_last: bool = False) -> Pat
     return tuple(out)
 
 
-def _load(path: Path | str, model: type[M], seen: tuple[Path, ...]) -> tuple[M, Places]:
+def _load(path: Path | str, model: type[M], seen: tuple[Path, ...], name: str | None = None) -> tuple[M, Places]:
     """A file of `model`, or a variant of one (`derives_from`) resolved against its base, and
     where each part of it is written.
 
     A variant is validated as written (so its errors point at its own lines), then merged with
     its base and the result validated whole, so every rule of the format holds for it too; an
     error there names the file and line where the part at fault is written (origins.Places). The
-    variant formats (escalation.load.changes) are imported for a variant only.
+    variant formats (escalation.load.changes) are imported for a variant only. Errors name the
+    file `name`, by default the path as given, and a base as `_base_name` names it.
     """
-    name = shown_name(path)
-    data, lines = read_yaml(path)
+    name = name or shown_name(path)
+    data, lines = read_yaml(path, name)
     path = resolve(path)  # the file read: its derives_from is found next to it
     _refuse_other_kind(data, model, name)
     own = in_file(name, lines)
@@ -161,8 +166,9 @@ def _load(path: Path | str, model: type[M], seen: tuple[Path, ...]) -> tuple[M, 
 
     variant_model = ScenarioVariant if model is Scenario else RulesetVariant
     variant = validate(variant_model, data, lines, name)
-    base_path = _base_path(path, variant.derives_from, lines.get(("derives_from",)), seen)
-    base, base_places = _load(base_path, model, (*seen, path.resolve()))
+    base_path = _base_path(path, variant.derives_from, lines.get(("derives_from",)), seen, name)
+    base_name = _base_name(name, variant.derives_from, base_path)
+    base, base_places = _load(base_path, model, (*seen, path.resolve()), base_name)
     try:
         merged, came = variant.apply(base)
     except ValueError as exc:
@@ -196,9 +202,9 @@ def derives_roots(path: Path) -> tuple[Path, ...]:
     return (own, *(shipped(kind).resolve() for kind in DERIVES_TREES))
 
 
-def _base_path(path: Path, ref: str, line: int | None, seen: tuple[Path, ...]) -> Path:
-    """The resolved file `derives_from: ref` names in `path`, if it may be read at all."""
-    name, shown = shown_name(path), shown_name(ref)
+def _base_path(path: Path, ref: str, line: int | None, seen: tuple[Path, ...], name: str | None = None) -> Path:
+    """The resolved file `derives_from: ref` names in `path` (shown as `name`), if it may be read at all."""
+    name, shown = name or shown_name(path), shown_name(ref)
     if "\x00" in ref:
         raise InputError(name, "derives_from: the file name contains a NUL character", line=line)
     try:
@@ -217,6 +223,19 @@ def _base_path(path: Path, ref: str, line: int | None, seen: tuple[Path, ...]) -
         raise InputError(name, f"derives_from: a chain of variants may be at most {MAX_DERIVES_CHAIN} "
                          "files long", line=line)
     return base
+
+
+def _base_name(variant: str, ref: str, base: Path) -> str:
+    """How errors name the file a variant derives from (`base`, its path resolved): by its path
+    from the current folder when it lies under it, else as the variant's name (as shown) joined
+    with what its `derives_from` says, `..` folded. Never by where it was found unless that is
+    what the user wrote: a base inside the installed package (the shipped rules and scenarios)
+    would otherwise be named by the install's path, and one anywhere by a path the user never
+    typed. A batch's worker renames it as the batch was given the variant (batch.work._named)."""
+    try:
+        return shown_name(base.relative_to(Path.cwd()))
+    except (ValueError, OSError):  # not under it, or the current folder is gone
+        return shown_name(os.path.normpath(os.path.join(os.path.dirname(variant), ref)))
 
 
 def _shipped_hint(ref: str) -> str:
