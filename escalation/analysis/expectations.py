@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from escalation.load.errors import Place
 from escalation.load.scenario import Expectation, ExpectedUnflagged, window_text
 from escalation.load.timing import DayRange, span_label
 from escalation.match.results import DecisionPoint, ReplayResult, UnflaggedAction, actual_text, lag_text
@@ -77,8 +78,6 @@ class TestReport(_Out):
 # An expectation naming nothing that exists can never be met, nor fail when it says `present:
 # false`: the person who wrote it believes a rule is tested when nothing is. Only ids and steps
 # are checked here, never what a rule should do.
-
-Place = tuple[str | int, ...]  # where in a scenario file, as loading.validate locates errors
 
 
 def _hint(name: str, known: list[str], listed_as: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Generic, Literal, Protocol, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from escalation.load.errors import located_error
+from escalation.load.errors import Place, located_error
 from escalation.load.ruleset import Label, Rule, Ruleset, RulesetInfo
 from escalation.load.scenario import Event, Expectation, Patient, Scenario, ScenarioInfo
 
@@ -21,10 +21,9 @@ class _HasId(Protocol):
 
 T = TypeVar("T", bound=_HasId)
 Item = TypeVar("Item")
-Path_ = tuple[str | int, ...]
 # where a part of a merged file comes from: the variant's own data or its base model, at a path
 # there; loading turns each into a file and line (origins.Places)
-Came = dict[Path_, tuple[Literal["own", "base"], Path_]]
+Came = dict[Place, tuple[Literal["own", "base"], Place]]
 
 
 class Changes(BaseModel, Generic[Item]):

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from pydantic_core import PydanticCustomError
 
+# A place in a file as its parsed data reaches it: keys and list indices (`rules`, 2, `conditions`).
+Place = tuple[str | int, ...]
+
 
 @dataclass
 class InputError(Exception):

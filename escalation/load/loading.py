@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from escalation.load.errors import InputError
+from escalation.load.errors import InputError, Place
 from escalation.load.origins import Places, in_file, noted, written
 from escalation.load.reading import json_problem, parse_yaml, read_text, shown_name
 from escalation.load.ruleset import Ruleset
@@ -39,13 +39,12 @@ from escalation.load.scenario import Scenario
 from escalation.load.shipped import named, resolve, shipped
 
 M = TypeVar("M", bound=BaseModel)
-Path_ = tuple[str | int, ...]
 
 MAX_DERIVES_CHAIN = 16  # derives_from links followed from the file named, at most
 DERIVES_TREES = ("scenarios", "rules")
 
 
-def _line_index(node: yaml.Node, path: Path_ = (), index: dict[Path_, int] | None = None) -> dict[Path_, int]:
+def _line_index(node: yaml.Node, path: Place = (), index: dict[Place, int] | None = None) -> dict[Place, int]:
     """Map each path in the document to the 1-based line where its value starts."""
     if index is None:
         index = {}
@@ -62,14 +61,14 @@ def _line_index(node: yaml.Node, path: Path_ = (), index: dict[Path_, int] | Non
     return index
 
 
-def format_path(path: Path_) -> str:
+def format_path(path: Place) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 
-def read_yaml(path: Path | str, name: str | None = None) -> tuple[Any, dict[Path_, int]]:
+def read_yaml(path: Path | str, name: str | None = None) -> tuple[Any, dict[Place, int]]:
     """Parse a YAML file into plain data and a map from data paths to line numbers (one parse).
 
     A repository path of a shipped file that is not here reads the shipped copy
@@ -91,7 +90,7 @@ def read_yaml(path: Path | str, name: str | None = None) -> tuple[Any, dict[Path
     return data, _line_index(node)
 
 
-def validate(model: type[M], data: Any, lines: dict[Path_, int], name: str, places: Places | None = None) -> M:
+def validate(model: type[M], data: Any, lines: dict[Place, int], name: str, places: Places | None = None) -> M:
     """Validate data against a model; the first error becomes one InputError with its line.
 
     One message rather than a list: the first problem in file order is the one to fix first,
@@ -123,7 +122,7 @@ def validate(model: type[M], data: Any, lines: dict[Path_, int], name: str, plac
         raise InputError(at.file, message, line=at.line, where=format_path(at.path) or None) from None
 
 
-def _strip_tags(loc: tuple[Any, ...], data: Any, keep_last: bool = False) -> Path_:
+def _strip_tags(loc: tuple[Any, ...], data: Any, keep_last: bool = False) -> Place:
     """Keep only the parts of a pydantic location that exist in the data (drops union tags).
 
     A union's tag is never a key the data has (ruleset._CONDITION_KEYS): a tag that were also a

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from escalation.load.errors import Place
 from escalation.load.ruleset import Ruleset
 
-Path_ = tuple[str | int, ...]
-Lines = dict[Path_, int]
+Lines = dict[Place, int]
 Origin = dict[str | None, tuple[str, int | None]]
 
 
@@ -28,7 +28,7 @@ class Written:
 
     file: str
     lines: Lines
-    path: Path_ = ()
+    path: Place = ()
 
     @property
     def line(self) -> int | None:
@@ -36,7 +36,7 @@ class Written:
 
 
 # a path in a model -> where the part at that path (and below it) is written; () is always there
-Places = dict[Path_, Written]
+Places = dict[Place, Written]
 
 
 def in_file(name: str, lines: Lines) -> Places:
@@ -44,7 +44,7 @@ def in_file(name: str, lines: Lines) -> Places:
     return {(): Written(name, lines)}
 
 
-def closest_line(lines: Lines, path: Path_) -> int | None:
+def closest_line(lines: Lines, path: Place) -> int | None:
     """The line of `path`, or of the nearest part above it that the file has."""
     for cut in range(len(path), -1, -1):
         if path[:cut] in lines:
@@ -52,7 +52,7 @@ def closest_line(lines: Lines, path: Path_) -> int | None:
     return None
 
 
-def written(places: Places, path: Path_) -> Written:
+def written(places: Places, path: Place) -> Written:
     """Where the part of the model at `path` is written: below the longest prefix placed."""
     for cut in range(len(path), -1, -1):
         at = places.get(path[:cut])
