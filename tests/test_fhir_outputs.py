@@ -48,7 +48,8 @@ def test_cds_hooks_cards_validate_and_read_as_review_material(path):
         assert result.ruleset.content_hash[:16] in card["source"]["label"]
         assert card["detail"].startswith(f"**{NOTICE}**")
         if i < len(result.decision_points):  # then one card per unflagged action
-            assert "| condition | met by | values |" in card["detail"] and "Sources:\n- " in card["detail"]
+            assert "| condition | met by |\n" in card["detail"] and "Sources:\n- " in card["detail"]
+            assert "\\_\\_" not in card["detail"]  # no fact field names (anti_mda5__wany__gt), escaped or not
         else:
             assert "no decision point of this rule set" in card["summary"] and "Rule `" in card["detail"]
 

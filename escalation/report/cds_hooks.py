@@ -105,14 +105,15 @@ def decision_point_items(result: ReplayResult) -> list[CardItem]:
 
 def decision_point_detail(result: ReplayResult, dp: DecisionPoint) -> str:
     """Markdown: the notice, what the rule puts up for review, the conditions met with their values."""
-    rows = "\n".join(f"| {cell(c.condition)} | {cell(c.met_by)} | {cell(_values(c.values))} |" for c in dp.conditions)
+    # the values as a person reads them (a bound kept: >7500), not the fact's field names
+    rows = "\n".join(f"| {cell(c.condition)} | {cell(c.met_by or 'yes')} |" for c in dp.conditions)
     assumptions = [p.name for p in dp.parameters if p.assumption]
     parts = [
         f"**{NOTICE}**",
         cell(dp.detail, table=False),
         f"Day {day_text(dp)} ({dp.timing}); scenario `{result.scenario.id}`"
         + (" (hypothetical)" if result.scenario.hypothetical else ""),
-        "| condition | met by | values |\n|---|---|---|\n" + rows,
+        "| condition | met by |\n|---|---|\n" + rows,
         (f"What the timeline shows: {cell(dp.action_note, table=False)} (actual day {actual_text(dp)}, "
          f"lag {lag_text(dp)} days)."),
         "Sources:\n" + "\n".join(f"- {cell(s, table=False)}" for s in dp.sources),
@@ -120,10 +121,6 @@ def decision_point_detail(result: ReplayResult, dp: DecisionPoint) -> str:
     if assumptions:
         parts.append("Rests on thresholds no source states (assumptions): " + ", ".join(f"`{a}`" for a in assumptions))
     return "\n\n".join(parts)
-
-
-def _values(values: dict[str, float | int]) -> str:
-    return ", ".join(f"{k} = {v:g}" for k, v in sorted(values.items()))
 
 
 def cell(text: str, table: bool = True) -> str:
