@@ -646,3 +646,14 @@ def test_the_default_rule_set_is_named_as_the_readme_names_it(tmp_path: Path, mo
     assert run_report(INDEX_CASE, tmp_path / "r").exit_code == 0
     html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert "<code>rules/report-pathway.yaml</code>" in html and str(PATHWAY) not in html
+
+
+def test_the_comparison_marks_a_side_that_rests_on_an_assumption(tmp_path: Path):
+    """Found in a user trial: `diff` marks each side ASSUMPTION, the report's comparison did not."""
+    out = tmp_path / "r"
+    assert run_report(INDEX_CASE, out, PATHWAY, ROOT / "rules" / "romero-bueno-2020.yaml").exit_code == 0
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "| IVIG | **moved** | 0 (step1-combination) ASSUMPTION | 25 (rb-rescue) ASSUMPTION |" in md
+    html = (out / "report.html").read_text(encoding="utf-8")
+    row = html[html.index('data-code="IVIG"'):]
+    assert row[:row.index("</tr>")].count('<span class="badge assumption">ASSUMPTION</span>') == 2

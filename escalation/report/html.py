@@ -204,7 +204,9 @@ def _context(report: Report, figure_png: bytes) -> dict:
             changes.append({
                 "c": c, "code": c.code + (f" #{c.occurrence}" if c.occurrence > 1 else ""),
                 "a": _side(c.a), "a_rule": c.a.rule_id if c.a else "",
-                "b": _side(c.b), "b_rule": c.b.rule_id if c.b else "", "shift": shift_text(c),
+                "a_assumption": bool(c.a and c.a.rests_on_assumption),
+                "b": _side(c.b), "b_rule": c.b.rule_id if c.b else "",
+                "b_assumption": bool(c.b and c.b.rests_on_assumption), "shift": shift_text(c),
             })
     first = report.sets[0].result
     return {
