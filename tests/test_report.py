@@ -469,7 +469,7 @@ def test_two_rule_sets_show_their_differences(two_sets_report: Path):
     # the differences the issue names: PE later by 14 days, RTX earlier
     pe = rows["PE"][0]
     assert pe[0] == "moved" and pe[1][4] == "+14"
-    assert pe[1][2] == "11 (step2-plasma-exchange)" and pe[1][3] == "25 (rb-rescue)"
+    assert pe[1][2] == "11 (step2-plasma-exchange) ASSUMPTION" and pe[1][3] == "25 (rb-rescue) ASSUMPTION"
     rtx = rows["RTX"][0]
     assert rtx[0] == "moved" and rtx[1][4] == "-17..-7"
     assert rows["Tac"][0][0] == "appears" and rows["barotrauma-watch"][0][0] == "disappears"
