@@ -482,7 +482,7 @@ def test_two_rule_sets_show_their_differences(two_sets_report: Path):
     full_b = squash(root.find_id("dp-table-2").text())
     assert "PE moved +14 d" in full_b and "RTX moved -17..-7 d" in full_b
     md = (two_sets_report / "report.md").read_text(encoding="utf-8")
-    assert re.search(r"\| PE \| \*\*moved\*\* \| 11 \(step2-plasma-exchange\) \| 25 \(rb-rescue\) \| \+14 \|", md)
+    assert re.search(r"\| PE \| \*\*moved\*\* \| 11 \(step2-plasma-exchange\) ASSUMPTION \| 25 \(rb-rescue\) ASSUMPTION \| \+14 \|", md)
 
 
 # --- the figure ---------------------------------------------------------------------------------------
