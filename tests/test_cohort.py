@@ -532,3 +532,14 @@ def test_placement_says_what_it_assumes_in_text_and_json():
     data = json.loads(runner.invoke(app, ["cohort", "placement", "--format", "json"]).stdout)
     assert "MODELLING ASSUMPTION: the codes the pathway's rules do not propose (mPSL, CPM, AZP, MTX)" in text
     assert "may reach step 5 (MMF) without step 4 (RTX)" in data["placement_assumption"]
+
+
+def test_summary_reads_a_copy_of_the_table_taken_out_alone(tmp_path):
+    """Found in a user trial: every cohort command refused a copy of table1.yaml because the
+    scenario its last record names as a timeline did not come along, though `summary` never
+    reads it; `placement` still needs it, and says how to give it."""
+    copy = tmp_path / "t1.yaml"
+    copy.write_text(RECORDS.read_text(encoding="utf-8"), encoding="utf-8")
+    assert runner.invoke(app, ["cohort", "summary", "--records", str(copy)]).exit_code == 0
+    placed = runner.invoke(app, ["cohort", "placement", "--records", str(copy)])
+    assert placed.exit_code == 2 and "copy that scenario beside it, or drop the field" in placed.stderr

@@ -46,7 +46,7 @@ def summary_cmd(fmt: FormatOpt = Format.table, records: RecordsOpt = None, width
     from escalation.literature.text import summary_table
 
     with errors():
-        result = summary(load_records(records), records)
+        result = summary(load_records(records, timelines=False), records)
     sys.stdout.write(json_text(result) if fmt == Format.json else summary_table(result, output_width(width)))
 
 

@@ -461,8 +461,11 @@ def records_name(path: Path | str | None) -> str:
     return DEFAULT_RECORDS if path is None else str(path)
 
 
-def load_records(path: Path | str | None = None) -> Table1:
-    """Read and validate a records file; errors name the file, line, record and field."""
+def load_records(path: Path | str | None = None, timelines: bool = True) -> Table1:
+    """Read and validate a records file; errors name the file, line, record and field.
+
+    `timelines=False` leaves the files records name as their timelines unchecked, for a use that
+    never reads them (`cohort summary`): a copy of the shipped table taken out alone still serves."""
     path = records_path(path)
     data, lines = read_yaml(path)
     try:
@@ -470,8 +473,9 @@ def load_records(path: Path | str | None = None) -> Table1:
     except InputError as exc:
         raise _name_record(exc, data) from None
     for i, r in enumerate(table.records):
-        if r.timeline is not None and not (path.parent / r.timeline).is_file():
-            raise InputError(str(path), f"record {r.id!r}, field timeline: no file {r.timeline}",
+        if timelines and r.timeline is not None and not (path.parent / r.timeline).is_file():
+            raise InputError(str(path), f"record {r.id!r}, field timeline: no file {r.timeline} (relative to "
+                             "this file; copy that scenario beside it, or drop the field)",
                              line=lines.get(("records", i, "timeline")), where=f"records[{i}].timeline")
     return table
 
