@@ -400,10 +400,13 @@ def _rule_with(title: str = "Step 2 for review: plasma exchange (PE)", rationale
 
 @pytest.mark.parametrize("title", [
     "Step 2 for review - give plasma exchange now", "Step 2 for review, then give plasma exchange",
-    "Step 2 for review: now give PE", "Plasma exchange for review (start it today)",
+    "Step 2 for review: now give PE", "Plasma exchange for review (then start it today)",
+    "Step 2 for review: PE. Give RTX", "Step 2 for review: PE\u2014give now", "Step 2 for review: PE -- start now",
+    'Step 2 for review: "Give PE"',
 ])
 def test_an_order_in_any_clause_of_a_title_is_refused(title):
-    """Found in review: a dash, a comma, a bracket or a lead-in word ('now', 'then') let an order through."""
+    """Found in review and in a trial: a dash (spaced or not, or two hyphens), a sentence's end, a
+    quotation mark, or a comma or bracket with a lead-in word ('now', 'then') let an order through."""
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="a title must not read as an order"):
@@ -411,7 +414,7 @@ def test_an_order_in_any_clause_of_a_title_is_refused(title):
 
 
 @pytest.mark.parametrize("rationale", [
-    "Immediately give plasma exchange.", "The titre rose. Then start RTX.",
+    "Immediately give plasma exchange.", "The titre rose. Then start RTX.", "Give RTX when the titre does not fall.",
 ])
 def test_an_order_after_a_lead_in_word_is_refused(rationale):
     from pydantic import ValidationError
@@ -426,8 +429,36 @@ def test_an_order_after_a_lead_in_word_is_refused(rationale):
     ("Step 2 for review: plasma exchange (PE)", "Options exist, e.g. add MMF or switch to Tac."),
     ("Step 2 for review: plasma exchange (PE)", "Two options were named: add cyclophosphamide, or switch."),
     ("Step 2 for review: plasma exchange (PE)", "The report says the team decided to\nadd MMF on day 40."),
+    ("Step 2 for review: PE (start date per report)", "Switch to tacrolimus at follow-up is reported in the case."),
+    ("Step 4 for review: rituximab (use after PE)", "Increase to FiO2 1.0 did not restore SpO2 on day 24."),
+    ("Step 4 for review: RTX, order per ref. 4", "Stop dates of PE are not given. Start and stop dates are from Fig. 1."),
 ])
 def test_prose_that_only_names_an_action_is_kept(title, rationale):
-    """Found in review: 'start of', 'use of', 'increase in', 'e.g. add', a list after a colon and a
-    line that wraps onto a verb were refused as orders."""
+    """Found in review and in a trial: 'start of', 'use of', 'increase in', 'e.g. add', a list after a
+    colon, a line that wraps onto a verb, a bracket or comma naming an action, and a sentence whose
+    head names an action with a verb of its own were refused as orders."""
     assert _rule_with(title=title, rationale=rationale).id == "r"
+
+
+def test_orders_in_the_other_texts_a_rule_set_prints_are_refused(tmp_path):
+    """Found in a trial: a label's description ('Start co-trimoxazole prophylaxis now', printed in
+    CDS Hooks cards as what is put up for review), a case_specific note and the rule set's title
+    passed `check` worded as orders; the title error now quotes the clause at fault."""
+    import yaml
+    from pydantic import ValidationError
+
+    from escalation.load.errors import InputError
+    from escalation.load.ruleset import Label, RulesetInfo
+
+    with pytest.raises(ValidationError, match="a label's description must not read as an order"):
+        Label(kind="watch", description="Start co-trimoxazole prophylaxis now")
+    with pytest.raises(ValidationError, match="a rule set's title or description must not read as an order"):
+        RulesetInfo(id="x", version="1", title="Give rituximab early")
+    data = yaml.safe_load((ROOT / "rules" / "report-pathway.yaml").read_text(encoding="utf-8"))
+    data["rules"][1]["conditions"][2]["case_specific"] = "Give RTX when the titre does not fall."
+    path = tmp_path / "cs.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    with pytest.raises(InputError, match="a case_specific note must not read as an order"):
+        load_ruleset(path)
+    with pytest.raises(ValidationError, match="'Give RTX' in 'Step 2 for review: PE. Give RTX'"):
+        _rule_with(title="Step 2 for review: PE. Give RTX")

@@ -11,7 +11,6 @@ threshold from the command line and lets every output say which decisions rest o
 
 import hashlib
 import json
-import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -31,6 +30,7 @@ from pydantic import (
 from escalation.load.citations import Citation
 from escalation.load.errors import located_error
 from escalation.load.numbers import Finite
+from escalation.load.orders import order_in_text, order_in_title
 from escalation.load.vocabulary import (
     CODES,
     MEASURES,
@@ -99,6 +99,13 @@ class _Condition(_Strict):
     case_specific: str | None = Field(
         None, min_length=1,
         description="why this condition copies the index case rather than a criterion a source states")
+
+    @field_validator("case_specific")
+    @classmethod
+    def _says_why(cls, v: str | None) -> str | None:
+        """Printed beside the condition in every output, so never worded as an order."""
+        return v if v is None else _not_an_order(v, "a case_specific note", "say what the condition copies "
+                                                 "and why, e.g. 'FiO2 1.0 is the setting on day 24'")
 
     @model_serializer(mode="wrap")
     def _without_absent_mark(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -226,42 +233,14 @@ def condition_parameters(cond: BaseModel) -> list[str]:
 # Words that would turn a flag into an instruction: titles may not open with the imperatives,
 # nor use the modal verbs anywhere.
 MODALS = frozenset({"must", "should", "shall", "required", "indicated", "mandatory", "needs"})
-IMPERATIVES = frozenset(
-    {"start", "give", "administer", "begin", "initiate", "stop", "escalate", "add", "switch",
-     "increase", "decrease", "use", "treat", "order", "prescribe", "commence", "intubate", "cannulate"}
-)
 
 
-# Words that may stand before a verb of command without changing it ("now give", "Then start").
-_LEAD_INS = frozenset({"now", "then", "immediately", "promptly", "urgently", "please", "also"})
-# After a verb of command these make it a noun: "start of ECMO", "use of iNO", "increase in titre".
-_NOUN_AFTER = frozenset({"of", "in"})
-# Abbreviations whose full stop ends no sentence ("e.g. add MMF" is an example, not an order).
-_ABBREVIATIONS = re.compile(r"\b(?:e\.g|i\.e|et al|vs|cf|approx)\.", re.IGNORECASE)
-
-
-def _opens_with_an_order(parts: list[str]) -> bool:
-    """Whether a clause or sentence begins with a verb of command ("give PE", "Now start RTX"),
-    not a noun made of one ("Start of ECMO", "Use of IVIG")."""
-    for part in parts:
-        words = [w.strip(":,.()").lower() for w in part.split()]
-        while words and words[0] in _LEAD_INS:
-            words.pop(0)
-        if words and words[0] in IMPERATIVES and (len(words) == 1 or words[1] not in _NOUN_AFTER):
-            return True
-    return False
-
-
-def title_clauses(title: str) -> list[str]:
-    """A title's clauses: after a colon, semicolon, comma, opening bracket or spaced dash."""
-    return re.split(r"[:;,(]| [-\u2013\u2014] ", title)
-
-
-def rationale_sentences(text: str) -> list[str]:
-    """A rationale's sentences, its lines joined first (a literal block wraps mid-sentence) and
-    abbreviations kept whole."""
-    joined = _ABBREVIATIONS.sub(lambda m: m.group().replace(".", "\u2024"), " ".join(text.split()))
-    return re.split(r"(?<=[.;!?])\s+", joined)
+def _not_an_order(text: str, what: str, example: str) -> str:
+    """`text` unchanged, or a refusal quoting the sentence that reads as an order (load/orders.py)."""
+    found = order_in_text(text)
+    if found is not None:
+        raise ValueError(f"{what} must not read as an order ({found!r}); {example}")
+    return text
 
 
 DAY_FIELDS = ("within_days", "window_days", "days", "for_days")
@@ -306,6 +285,13 @@ class Label(_Strict):
     kind: Literal["watch", "context"]
     description: str
 
+    @field_validator("description")
+    @classmethod
+    def _describes(cls, v: str) -> str:
+        """Printed as what a decision point puts up for review, so never worded as an order."""
+        return _not_an_order(v, "a label's description", "say what is watched, e.g. 'infection risk on "
+                             "immunosuppression'")
+
 
 class Repeat(_Strict):
     """A rule fires once per replay unless it names a parameter of days after which it may fire again."""
@@ -343,9 +329,10 @@ class Rule(_Strict):
     @classmethod
     def _not_an_order(cls, v: str) -> str:
         words = [w.strip(":,.()").lower() for w in v.split()]
-        if not words or _opens_with_an_order(title_clauses(v)) or any(w in MODALS for w in words):
+        found = order_in_title(v) or next((w for w in words if w in MODALS), None) or (None if words else v)
+        if found is not None:
             raise ValueError(
-                f"a title must not read as an order ({v!r}); "
+                f"a title must not read as an order ({found!r} in {v!r}); "
                 "say what is put up for review, e.g. 'Step 2 for review: plasma exchange'"
             )
         if "for review" not in v.lower() and not v.lower().startswith("context:"):
@@ -355,14 +342,9 @@ class Rule(_Strict):
     @field_validator("rationale")
     @classmethod
     def _explains(cls, v: str) -> str:
-        """The rationale says why, never what to do: no sentence opens with an order ("Start
-        plasma exchange immediately."), since detail and CDS Hooks cards print it as written."""
-        sentences = rationale_sentences(v)
-        if _opens_with_an_order(sentences):
-            found = next(s.strip().replace("\u2024", ".") for s in sentences if _opens_with_an_order([s]))
-            raise ValueError(f"a rationale must not read as an order ({found!r}); say why the step is put "
-                             "up for review, e.g. 'After plasma exchange the titre rose again'")
-        return v
+        """The rationale says why, never what to do: detail and CDS Hooks cards print it as written."""
+        return _not_an_order(v, "a rationale", "say why the step is put up for review, e.g. 'After plasma "
+                             "exchange the titre rose again'")
 
     @model_validator(mode="after")
     def _parameters_exist(self) -> "Rule":
@@ -428,6 +410,13 @@ class RulesetInfo(_Strict):
     version: str
     title: str
     description: str | None = None
+
+    @field_validator("title", "description")
+    @classmethod
+    def _names(cls, v: str | None) -> str | None:
+        """Printed at the head of reports, so never worded as an order."""
+        return v if v is None else _not_an_order(v, "a rule set's title or description", "say what pathway it "
+                                                 "encodes, e.g. 'Escalation as described in ...'")
 
 
 def _steps_that_can_fire(rules: list[Rule]) -> set[int]:
