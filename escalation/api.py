@@ -226,7 +226,7 @@ def rule_files(paths: Iterable[PathLike] | None = None) -> list[Path]:
     given = [Path(p) for p in paths] if paths is not None else []
     if not given:
         return discover.require_some(shipped.shipped_rule_files(), [shipped.shipped("rules")], "rule set files")
-    return discover.require_some(discover.yaml_files(given), given, "rule set files")
+    return discover.require_some(discover.each_once(discover.yaml_files(given)), given, "rule set files")
 
 
 SCENARIO_FILES = "*.yaml and *.yml files and FHIR Bundle *.json files"
@@ -253,7 +253,7 @@ def scenario_files(paths: Iterable[PathLike] | None = None) -> list[Path]:
             _gives_scenarios(root, *mine)
         yaml += mine[0]
         bundles += mine[1]
-    return discover.require_some(yaml + bundles, roots, "scenario files", SCENARIO_FILES)
+    return discover.require_some(discover.each_once(yaml + bundles), roots, "scenario files", SCENARIO_FILES)
 
 
 def _gives_scenarios(root: Path, yaml: list[Path], bundles: list[Path]) -> None:

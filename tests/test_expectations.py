@@ -481,3 +481,16 @@ def test_an_expectation_says_under_which_placements_the_rule_fires(index_result,
                                     "(`placements: early` expects that)")
     if not passed and timing == "exact":  # found in review: the other mismatch had no hint
         assert out.message.endswith("; it fires under both placements (`placements: both`, the default, expects that)")
+
+
+def test_a_file_named_twice_is_tested_once():
+    """Found in a trial: `test x.yaml x.yaml` said '2 passed', and a folder with a file in it
+    named again counted that file's failure twice; batch already read each file once."""
+    report = invoke("test", str(INDEX_CASE), str(INDEX_CASE), "--rules", str(PATHWAY), "--rules", str(PATHWAY),
+                    "--format", "json")
+    data = json.loads(report.stdout)
+    assert [(s["scenario"], s["ruleset"]) for s in data["scenarios"]] == [("index-case", "report-pathway")]
+    folder = invoke("test", str(ROOT / "scenarios"), str(ROOT / "scenarios" / "variants" / "pe-responder.yaml"),
+                    "--format", "json")
+    names = [(s["scenario"], s["ruleset"]) for s in json.loads(folder.stdout)["scenarios"]]
+    assert len(names) == len(set(names))

@@ -89,17 +89,6 @@ class BatchOutcome(BaseModel):
 
 # --- planning ------------------------------------------------------------------------------------
 
-def _unique(paths: Iterable[Path]) -> list[Path]:
-    seen: set[Path] = set()
-    out = []
-    for p in paths:
-        real = shipped.resolve(p).resolve()
-        if real not in seen:
-            seen.add(real)
-            out.append(p)
-    return out
-
-
 def _ruleset_input(index: int, path: Path, grid: list[SweepRange]) -> RulesetInput:
     """A rule set loaded and hashed, with every grid value tried on it (an empty `grid`: none)."""
     ruleset = api.load_ruleset(path)
@@ -161,7 +150,7 @@ def _ranges(grid: Sequence[str]) -> list[SweepRange]:
 def _rule_paths(rules: Sequence[Path] | None) -> list[Path]:
     """The rule set files, each once; the default named as the README names it, not by its place
     in the installed package, so that rows from two installs agree."""
-    return _unique(api.rule_files(rules) if rules else [shipped.as_written(shipped.default_rules())])
+    return api.rule_files(rules) if rules else [shipped.as_written(shipped.default_rules())]
 
 
 def _distinct(rulesets: list[RulesetInput]) -> list[RulesetInput]:
@@ -177,7 +166,7 @@ def _distinct(rulesets: list[RulesetInput]) -> list[RulesetInput]:
 
 
 def _scenario_inputs(inputs: Sequence[Path]) -> list[InputFile]:
-    return [input_file(i, p) for i, p in enumerate(_unique(api.scenario_files(inputs)))]
+    return [input_file(i, p) for i, p in enumerate(api.scenario_files(inputs))]
 
 
 # --- executing chunks ----------------------------------------------------------------------------

@@ -106,3 +106,16 @@ def require_some(found: list[T], paths: Iterable[Path], what: str,
         where = ", ".join(str(p) for p in paths) or "(no paths)"
         raise InputError(where, f"no {what} found (looked for {looked_for}, walking folders)")
     return found
+
+
+def each_once(paths: Iterable[Path]) -> list[Path]:
+    """The paths in order, a file named twice (`x.yaml ./x.yaml`, a folder and a file in it) kept
+    once, as the first name it was given: so no command replays or counts one file twice."""
+    seen: set[Path] = set()
+    out = []
+    for p in paths:
+        real = resolve(p).resolve()
+        if real not in seen:
+            seen.add(real)
+            out.append(p)
+    return out
