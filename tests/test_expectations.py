@@ -494,3 +494,20 @@ def test_a_file_named_twice_is_tested_once():
                     "--format", "json")
     names = [(s["scenario"], s["ruleset"]) for s in json.loads(folder.stdout)["scenarios"]]
     assert len(names) == len(set(names))
+
+
+def test_the_diff_table_says_which_placements_each_expectation_asks(index_result):
+    """Found in a trial: four expectations of one rule and day under different placements gave
+    four identical rows ('present'), two of them marked '!!'."""
+    from escalation.analysis.expectations import outcome
+    from escalation.load.scenario import Expectation
+
+    result = _one_placement(index_result, "step2-plasma-exchange", "early placement only")
+    asked = [Expectation.model_validate({"rule": "step2-plasma-exchange", "day": 11, "placements": p})
+             for p in ("both", "early", "late", "any")]
+    import re
+
+    rows = [re.match(r"^(!!|  )\s+11\s+step2-plasma-exchange\s+(present|early only|late only|any)\s+11 ", r)
+            for r in outcome(result, asked).diff[1:]]
+    assert sorted((m.group(1), m.group(2)) for m in rows) == sorted(
+        [("!!", "present"), ("  ", "early only"), ("!!", "late only"), ("  ", "any")])

@@ -247,7 +247,7 @@ def _diff(outcomes: list[tuple[Expectation, ExpectationOutcome]], result: Replay
             return (10**9, item[1].expectation)
         return (day.earliest if day.earliest is not None else day.latest, item[1].expectation)  # type: ignore[return-value]
 
-    lines = [f"   {'day':>12}  {'rule or step':<26}  {'expected':<9} actual"]
+    lines = [f"   {'day':>12}  {'rule or step':<26}  {'expected':<10} actual"]
     return lines + [row for exp, out in sorted(outcomes, key=order) for row in _rows(exp, out, result)]
 
 
@@ -257,17 +257,19 @@ def _rows(exp: Expectation, out: ExpectationOutcome, result: ReplayResult) -> li
     day = "any day" if exp.day is None else span_label(*exp.day.resolve(-(10**6), 10**6))
     if exp.unflagged is not None:
         listed = ", ".join(u.label() for u in exp.unflagged) or "none"
-        return [f"{mark} {day:>12}  {'unflagged actions':<26}  {listed:<9} {', '.join(out.found) or 'none'}"]
+        return [f"{mark} {day:>12}  {'unflagged actions':<26}  {listed:<10} {', '.join(out.found) or 'none'}"]
     target = exp.rule if exp.rule is not None else f"step {exp.step}"
     actual = ", ".join(f.split("@", 1)[1].split(" (actual ", 1)[0] for f in out.found) or "-"
     if out.unknown_target:
         actual = f"no such {'rule' if exp.rule is not None else 'step'} in {result.ruleset.id}"
-    rows = [f"{mark} {day:>12}  {target:<26}  {'present' if exp.present else 'absent':<9} {actual}"]
+    wanted = "absent" if not exp.present else "present" if exp.placements == "both" else f"{exp.placements} only" \
+        if exp.placements != "any" else "any"
+    rows = [f"{mark} {day:>12}  {target:<26}  {wanted:<10} {actual}"]
     if exp.actual_day is not None or exp.lag is not None:
         want = ", ".join(window_text(w) if w is not None else "any" for w in (exp.actual_day, exp.lag))
         got = "; ".join(f"{actual_text(dp)}, {lag_text(dp)}"
                         for dp in result.decision_points if _targets(dp, exp)) or "-"
-        rows.append(f"   {'':>12}  {'  actual day, lag':<26}  {want:<9} {got}")
+        rows.append(f"   {'':>12}  {'  actual day, lag':<26}  {want:<10} {got}")
     return rows
 
 
