@@ -117,3 +117,30 @@ def test_a_rule_set_without_assumptions_says_so():
     assert diff.ruleset_b.assumptions == [] and diff.ruleset_a.assumptions
     b = to_text(diff).split("\nRule set B, ", 1)[1]
     assert b == "plain v0 (<in memory>):\nno modelling assumptions, no case-specific conditions\n"
+
+
+def test_a_decision_point_under_one_placement_against_both_is_a_change(index_result):
+    """Found in a trial: a rule firing on day 11 under the early placement alone under A and under
+    both under B was 'same', and the JSON sides carried no timing."""
+    from escalation.analysis.compare import diff_results
+
+    alone = index_result.model_copy(update={"decision_points": [
+        dp.model_copy(update={"timing": "early placement only"}) if dp.rule_id == "step2-plasma-exchange" else dp
+        for dp in index_result.decision_points]})
+    pe = next(c for c in diff_results(alone, index_result).changes if c.code == "PE")
+    assert (pe.status, pe.a.timing, pe.b.timing) == ("placements", "early placement only", "exact")
+    assert next(c for c in diff_results(index_result, index_result).changes if c.code == "PE").status == "same"
+
+
+def test_a_sweep_marks_a_decision_point_under_one_placement():
+    from escalation.analysis.sweep import Point, moving, parse_range, to_table
+    from escalation.match.results import NOTICE, RulesetOut
+
+    rng = parse_range("step3-ecmo-oi.oi_above=30:40:10")
+    points = [Point("s", 30.0, "add-mmf", 1, 35, 35, "s.yaml", timing="early placement only"),
+              Point("s", 40.0, "add-mmf", 1, 35, 35, "s.yaml")]
+    named = RulesetOut(id="r", version="1", title="t", content_hash="ab" * 32, assumptions=[], case_specific=[],
+                       overrides={})
+    text = to_table(points, rng, NOTICE, ruleset=named)
+    assert "35 e       35" in text and "e, l: the decision point fires under the early (e) or late (l)" in text
+    assert list(moving(points, rng)) == [("s", "s.yaml", "add-mmf", 1)]  # its placements change across the sweep

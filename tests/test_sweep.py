@@ -91,9 +91,9 @@ def test_the_csv_parses_once_its_comment_lines_are_skipped():
     the notice holds), and after them a header row and plain CSV rows."""
     rng = parse_range("step3-ecmo-oi.oi_above=30:40:10")
     points = [Point("index-case", 30.0, "step3-ecmo-oi", 1, 24, 24, "a.yaml"),
-              Point("index-case", 40.0, "add-mmf", 2, 35, 40, "sites/#2, b.yaml")]
+              Point("index-case", 40.0, "add-mmf", 2, 35, 40, "sites/#2, b.yaml", timing="early placement only")]
     header = ["ruleset_id", "ruleset_version", "ruleset_content_hash", "scenario", "scenario_file", "rule_id",
-              "occurrence", "step3-ecmo-oi.oi_above", "day", "day_latest", "rests_on_assumption",
+              "occurrence", "step3-ecmo-oi.oi_above", "day", "day_latest", "timing", "rests_on_assumption",
               "rests_on_case_specific"]
     named = RulesetOut(id="r", version="1.0", title="t", content_hash="ab" * 32, assumptions=[], case_specific=[],
                        overrides={})
@@ -104,9 +104,9 @@ def test_the_csv_parses_once_its_comment_lines_are_skipped():
         assert text.startswith("".join(c + "\n" for c in comments))  # the comments come first, and only there
         rows = list(csv.reader(line for line in text.splitlines() if not line.startswith("#")))
         assert rows == [header, ["r", "1.0", "ab" * 32, "index-case", "a.yaml", "step3-ecmo-oi", "1", "30", "24",
-                                 "24", "false", "false"],
+                                 "24", "exact", "false", "false"],
                         ["r", "1.0", "ab" * 32, "index-case", "sites/#2, b.yaml", "add-mmf", "2", "40", "35", "40",
-                         "false", "false"]]
+                         "early placement only", "false", "false"]]
         assert '"index-case","sites/#2, b.yaml"' in text.splitlines()[-1]  # '#' within quotes is data
 
 

@@ -32,6 +32,7 @@ class Side(_Out):
     rule_id: str
     day: int
     day_latest: int
+    timing: str = Field(description="as the decision point's: exact, range, or early/late placement only")
     rests_on_assumption: bool = Field(description="the rule uses a threshold no source states (the decision "
                                       "point's own mark in a replay)")
 
@@ -39,7 +40,8 @@ class Side(_Out):
 class Change(_Out):
     code: str
     occurrence: int
-    status: str = Field(description="same, moved, appears (only in B) or disappears (only in A)")
+    status: str = Field(description="same, moved, appears (only in B), disappears (only in A), or placements "
+                                    "(the same days, under other timing placements: one side fires under one alone)")
     a: Side | None
     b: Side | None
     shift_days: int | None = Field(description="B's earliest day minus A's earliest day")
@@ -104,16 +106,22 @@ def diff_results(a: ReplayResult, b: ReplayResult) -> ScenarioDiff:
             min(dp.day for dp in (left.get(k), right.get(k)) if dp is not None), k)):
         da, db = left.get(key), right.get(key)
         side = lambda dp: None if dp is None else Side(  # noqa: E731
-            rule_id=dp.rule_id, day=dp.day, day_latest=dp.day_latest, rests_on_assumption=dp.rests_on_assumption)
+            rule_id=dp.rule_id, day=dp.day, day_latest=dp.day_latest, timing=dp.timing,
+            rests_on_assumption=dp.rests_on_assumption)
         if da is None or db is None:
             status, shift, shift_hi = ("appears" if da is None else "disappears"), None, None
         else:
             shift, shift_hi = db.day - da.day, db.day_latest - da.day_latest
-            status = "same" if shift == shift_hi == 0 else "moved"
+            status = "moved" if shift or shift_hi else "same" if _alone(da) == _alone(db) else "placements"
         changes.append(Change(code=key[0], occurrence=key[1], status=status, a=side(da), b=side(db),
                               shift_days=shift, shift_days_latest=shift_hi))
     return ScenarioDiff(scenario=a.scenario.id, file=a.scenario.file, changes=changes,
                         unflagged=diff_unflagged(a, b))
+
+
+def _alone(dp: DecisionPoint) -> str | None:
+    """The one placement a decision point fires under, or None when it fires under both."""
+    return dp.timing.split()[0] if dp.timing.endswith("only") else None
 
 
 def _action_side(result: ReplayResult, event_id: str) -> ActionSide:
@@ -152,7 +160,7 @@ def action_text(side: ActionSide) -> str:
 
 def _when(s: Side | None) -> str:
     return "-" if s is None else f"{span_label(s.day, s.day_latest)} {s.rule_id}" + (
-        " ASSUMPTION" if s.rests_on_assumption else "")
+        f" ({s.timing})" if s.timing.endswith("only") else "") + (" ASSUMPTION" if s.rests_on_assumption else "")
 
 
 def shift_text(c: Change) -> str:

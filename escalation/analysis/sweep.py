@@ -58,6 +58,7 @@ class Point:
     file: str = ""  # the scenario file, as named
     rests_on_assumption: bool = False  # as the decision point says: its rule uses a value no source states
     rests_on_case_specific: bool = False  # a condition it met copies the index case
+    timing: str = "exact"  # as the decision point's: exact, range, or early/late placement only
 
 
 Key = tuple[str, str, str, int]  # scenario id, file, rule id, occurrence: one series of a sweep
@@ -87,7 +88,8 @@ def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int 
             e = output.errors[0]
             raise InputError(e.file, e.message, e.line, e.where)
         points.extend(Point(r.scenario_id, value[r.grid_point], r.rule_id, r.occurrence, r.day, r.day_latest,
-                            r.scenario_file, bool(r.rests_on_assumption), bool(r.rests_on_case_specific))
+                            r.scenario_file, bool(r.rests_on_assumption), bool(r.rests_on_case_specific),
+                            r.timing or "exact")
                       for r in output.results if r.kind == "decision_point")
         if advance is not None:
             for _ in output.replays:
@@ -136,12 +138,12 @@ def to_csv(points: list[Point], rng: SweepRange, notice: str, *, ruleset: Rulese
     w = csv.writer(buf, lineterminator="\n")
     quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writerow(["ruleset_id", "ruleset_version", "ruleset_content_hash", "scenario", "scenario_file", "rule_id",
-                "occurrence", f"{rng.rule_id}.{rng.param}", "day", "day_latest", "rests_on_assumption",
+                "occurrence", f"{rng.rule_id}.{rng.param}", "day", "day_latest", "timing", "rests_on_assumption",
                 "rests_on_case_specific"])
     named = [ruleset.id, ruleset.version, ruleset.content_hash]
     for p in points:
         (quoted if "#" in p.file else w).writerow(
-            [*named, p.scenario, p.file, p.rule_id, p.occurrence, f"{p.value:g}", p.day, p.day_latest,
+            [*named, p.scenario, p.file, p.rule_id, p.occurrence, f"{p.value:g}", p.day, p.day_latest, p.timing,
              _bool(p.rests_on_assumption), _bool(p.rests_on_case_specific)])
     return buf.getvalue()
 
@@ -172,21 +174,29 @@ def to_table(points: list[Point], rng: SweepRange, notice: str, width: int = FAL
         block = values[start:start + per_block]
         lines += ["", f"{'scenario':<{sw}} {'decision point':<{nw}}" + "".join(f"{v:>9g}" for v in block)]
         for key, by_value in series:
-            cells = "".join(
-                f"{(span_label(by_value[v].day, by_value[v].day_latest) if v in by_value else '-'):>9}"
-                for v in block)
+            cells = "".join(f"{_cell(by_value.get(v)):>9}" for v in block)
             lines.append(f"{labels[key[:2]]:<{sw}} {names[key]:<{nw}}{cells}")
+    if any(p.timing.endswith("only") for p in points):
+        lines += ["", "e, l: the decision point fires under the early (e) or late (l) timing placement only, so it "
+                  "may not happen at all (sweep.csv's timing column)"]
     notes = ruleset_notes_text(ruleset)
     if notes:
         lines += ["", notes]
     return plain_text("\n".join(lines), width) + "\n"
 
 
+def _cell(p: Point | None) -> str:
+    """A decision point's days in the table, marked e or l where it fires under one placement alone."""
+    if p is None:
+        return "-"
+    return span_label(p.day, p.day_latest) + (f" {p.timing[0]}" if p.timing.endswith("only") else "")
+
+
 def moving(points: list[Point], rng: SweepRange) -> dict[Key, dict[float, Point]]:
-    """The decision points whose day changes, or which appear or disappear, across the sweep."""
+    """The decision points whose day or placements change, or which appear or disappear, across the sweep."""
     n = len(rng.values())
     return {k: v for k, v in _series(points).items()
-            if len(v) != n or len({(p.day, p.day_latest) for p in v.values()}) > 1}
+            if len(v) != n or len({(p.day, p.day_latest, p.timing.endswith("only")) for p in v.values()}) > 1}
 
 
 def plot(points: list[Point], rng: SweepRange, path: Path, notice: str, shared: Collection[str] = ()) -> None:

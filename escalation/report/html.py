@@ -101,7 +101,7 @@ def _names(codes: list[str], ruleset: Ruleset) -> list[str]:
 
 
 def _side(s) -> str:
-    return "-" if s is None else span_label(s.day, s.day_latest)
+    return "-" if s is None else span_label(s.day, s.day_latest) + (f" ({s.timing})" if s.timing.endswith("only") else "")
 
 
 def _change_marks(report: Report, index: int) -> dict[tuple[str, int, int], list[Change]]:
