@@ -509,3 +509,18 @@ def test_nesting_far_past_libyamls_own_limit_is_refused_at_the_first_level_too_d
     path = tmp_path / "very-deep.yaml"
     path.write_text("[" * 50_000 + "]" * 50_000 + "\n")
     assert_refused(run_cli("replay", str(path), parser=parser), str(path), 1, ("nest",))
+
+
+@pytest.mark.parametrize("changes, where, hint", [
+    ("  remove: [step1-combination, step3-ecmo-oxigenation]\n", "changes.remove[1]",
+     "to remove; did you mean 'step3-ecmo-oxygenation'?"),
+    ("replace", "changes.replace[0].id", "to replace (its rules: step1-combination, "),
+])
+def test_a_change_naming_an_unknown_id_points_at_it_and_says_the_nearest(tmp_path, changes, where, hint):
+    """Found in a trial: the error named the `changes:` line, no place, and no near id, while an
+    expectation naming an unknown rule gets 'did you mean'."""
+    if changes == "replace":
+        changes = "  replace:\n" + _step2("id: step2-plasma-exchange", "id: zzz")
+    v = _rules_variant(tmp_path / "rules", f"derives_from: {PATHWAY.name}\n{HEADER}changes:\n{changes}")
+    err = _refused(v)
+    assert err.where == where and err.line == _line(v, "zzz" if "zzz" in changes else "remove") and hint in err.message

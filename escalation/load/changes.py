@@ -6,6 +6,8 @@ that a replay of a plain file builds none of these models.
 
 from __future__ import annotations
 
+import difflib
+
 from typing import Any, Generic, Literal, Protocol, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -36,6 +38,14 @@ class Changes(BaseModel, Generic[Item]):
     add: list[Item] = []
 
 
+class UnknownId(ValueError):
+    """A change naming an id its base does not have, with where in the variant it is named."""
+
+    def __init__(self, message: str, place: Place) -> None:
+        super().__init__(message)
+        self.place = place
+
+
 def merge_by_id(base: Sequence[T], remove: Sequence[str], replace: Sequence[T], add: Sequence[T],
                 owner: str, noun: str, field: str) -> tuple[list[T], Came]:
     """Base items less `remove`, with `replace` swapped in by id, then `add` appended; and where
@@ -44,10 +54,14 @@ def merge_by_id(base: Sequence[T], remove: Sequence[str], replace: Sequence[T], 
     Naming an id the base does not have is an error rather than a no-op, so that a variant
     cannot silently drift from the file it claims to change.
     """
-    known = {x.id for x in base}
-    for ref in [*remove, *(x.id for x in replace)]:
+    known = [x.id for x in base]
+    named = [(("changes", "remove", i), ref) for i, ref in enumerate(remove)]
+    named += [(("changes", "replace", i, "id"), x.id) for i, x in enumerate(replace)]
+    for place, ref in named:
         if ref not in known:
-            raise ValueError(f"{owner} has no {noun} {ref!r} to remove or replace")
+            close = difflib.get_close_matches(ref, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (its {noun}s: {', '.join(known) or 'none'})"
+            raise UnknownId(f"{owner} has no {noun} {ref!r} to {place[1]}{hint}", place)
     swapped = {x.id: (i, x) for i, x in enumerate(replace)}
     gone = set(remove)
     # a problem with the list as a whole (none left, say) comes from the changes

@@ -161,7 +161,7 @@ def _load(path: Path | str, model: type[M], seen: tuple[Path, ...], name: str | 
     own = in_file(name, lines)
     if not (isinstance(data, dict) and "derives_from" in data):
         return noted(validate(model, data, lines, name), name, own), own
-    from escalation.load.changes import RulesetVariant, ScenarioVariant
+    from escalation.load.changes import RulesetVariant, ScenarioVariant, UnknownId
 
     variant_model = ScenarioVariant if model is Scenario else RulesetVariant
     variant = validate(variant_model, data, lines, name)
@@ -170,6 +170,9 @@ def _load(path: Path | str, model: type[M], seen: tuple[Path, ...], name: str | 
     base, base_places = _load(base_path, model, (*seen, path.resolve()), base_name)
     try:
         merged, came = variant.apply(base)
+    except UnknownId as exc:
+        raise InputError(name, str(exc), line=lines.get(exc.place, lines.get(exc.place[:3])),
+                         where=format_path(exc.place)) from None
     except ValueError as exc:
         raise InputError(name, str(exc), line=lines.get(("changes",))) from None
     places = {at: written(own if whence == "own" else base_places, there) for at, (whence, there) in came.items()}
