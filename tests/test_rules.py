@@ -462,3 +462,12 @@ def test_orders_in_the_other_texts_a_rule_set_prints_are_refused(tmp_path):
         load_ruleset(path)
     with pytest.raises(ValidationError, match="'Give RTX' in 'Step 2 for review: PE. Give RTX'"):
         _rule_with(title="Step 2 for review: PE. Give RTX")
+
+
+def test_a_title_says_for_review_as_words_not_inside_another():
+    """Found in a trial: 'Step 2 for reviewing: PE' passed as saying 'for review'."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="a title says 'for review'"):
+        _rule_with(title="Step 2 for reviewing: PE")
+    assert _rule_with(title="Step 2 For Review: PE").title

@@ -11,6 +11,7 @@ threshold from the command line and lets every output say which decisions rest o
 
 import hashlib
 import json
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -335,7 +336,7 @@ class Rule(_Strict):
                 f"a title must not read as an order ({found!r} in {v!r}); "
                 "say what is put up for review, e.g. 'Step 2 for review: plasma exchange'"
             )
-        if "for review" not in v.lower() and not v.lower().startswith("context:"):
+        if re.search(r"\bfor review\b", v, re.IGNORECASE) is None and not v.lower().startswith("context:"):
             raise ValueError(f"a title says 'for review' (or starts with 'Context:'): {v!r}")
         return v
 
