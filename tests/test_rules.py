@@ -471,3 +471,11 @@ def test_a_title_says_for_review_as_words_not_inside_another():
     with pytest.raises(ValidationError, match="a title says 'for review'"):
         _rule_with(title="Step 2 for reviewing: PE")
     assert _rule_with(title="Step 2 For Review: PE").title
+
+
+def test_an_sf_threshold_above_what_spo2_and_fio2_allow_is_refused():
+    """Found in a trial: S/F was bounded at 500, so `sf > 480` passed though SpO2 100 % on FiO2 0.21
+    gives at most about 476."""
+    from escalation.load.ruleset import threshold_problem
+
+    assert threshold_problem("sf", ">", 480) is not None and threshold_problem("sf", ">", 300) is None

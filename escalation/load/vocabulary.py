@@ -102,7 +102,8 @@ MEASURES: dict[str, Measure] = {
                 low_reason="the P/F a reported OI implies is MAP x 100 / OI"),
         Measure("pf", "PaO2/FiO2 ratio", "mmHg", 0, 800, derived=True, low_inclusive=False,
                 low_reason="the PaO2 a reported P/F implies (P/F x FiO2) divides in OI = MAP x FiO2 x 100 / PaO2"),
-        Measure("sf", "SpO2/FiO2 ratio", "ratio", 0, 500, derived=True),
+        # SpO2 at most 100 % over FiO2 at least 0.21: S/F cannot exceed 100 / 0.21 (about 476)
+        Measure("sf", "SpO2/FiO2 ratio", "ratio", 0, 100 / 0.21, derived=True),
         Measure("osi", "oxygen saturation index (OSI)", "index", 0, 300, derived=True),
     ]
 }
