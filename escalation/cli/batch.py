@@ -146,7 +146,8 @@ def run(
     inputs: Annotated[list[Path], typer.Argument(metavar="INPUTS", help="scenario files or folders, FHIR "
                                                  "Bundles, or FHIR Bulk Data export folders (a Bundle of "
                                                  "several patients or an export folder, named on its own, "
-                                                 "is imported into DIR/imported, one scenario per patient; "
+                                                 "is imported into DIR/imported, one scenario per patient, "
+                                                 "and the YAML files in an export folder replayed too; "
                                                  "in a folder named, only Bundles of one patient each; a "
                                                  "folder named summary, given first, is written ./summary)")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder for the manifest and the "
