@@ -542,3 +542,44 @@ def test_an_export_resumed_through_a_link_or_as_dot_imports_where_it_was_planned
     fresh = _batch(".", "--out", str(tmp_path / "fresh"))
     assert fresh.exit_code == 0, fresh.output
     assert sorted(p.name for p in (tmp_path / "fresh" / "imported").iterdir()) == [MARK, "01-bulk"]
+
+
+@pytest.mark.parametrize("how", ["moved", "copied"])
+def test_a_batch_folder_moved_or_copied_resumes_reading_its_imported_files_where_it_is_now(tmp_path: Path, how: str):
+    """A resume compared the imported scenario files by their absolute paths, under the folder the
+    batch was planned in, and refused a moved batch saying the export had changed (found in a user
+    trial). They are compared by their place in DIR, and the workers read them in DIR where it is
+    now: the copy left behind, changed, is not read. A real change is still refused, saying so."""
+    import shutil
+
+    export, first = _export(tmp_path / "bulk"), tmp_path / "first"
+    romero = str(ROOT / "rules" / "romero-bueno-2020.yaml")
+    assert _batch(str(export), "--rules", romero, "--out", str(first), "--chunk-size", "1").exit_code == 0
+    uninterrupted = _replay_rows(first)
+    (first / "results" / "part-000001.parquet").unlink()
+    out = tmp_path / "elsewhere" / "second"
+    out.parent.mkdir()
+    if how == "moved":
+        first.rename(out)
+    else:
+        shutil.copytree(first, out, symlinks=True)
+        for left in (first / "imported" / "01-bulk").glob("*.yaml"):  # not what the batch planned: not read
+            left.write_text(left.read_text() + "# changed in the copy left behind\n")
+    planned = _files(out / "imported")
+    other = _batch(str(export), "--out", str(out), "--chunk-size", "1", "--resume")  # other diagnoses
+    assert other.exit_code == 2 and "now imports to other scenario files than the batch was planned with " \
+        "(different: fhir-" in other.stderr and "new:" not in other.stderr, other.stderr
+    assert _files(out / "imported") == planned
+    resumed = _batch(str(export), "--rules", romero, "--out", str(out), "--chunk-size", "1", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert _replay_rows(out) == uninterrupted and _files(out / "imported") == planned
+
+
+def _replay_rows(out: Path) -> list[str]:
+    """The replay rows of a batch, each as sorted JSON: a resumed batch's are those of an uninterrupted run."""
+    import pyarrow.parquet as pq
+
+    from escalation.batch import store
+
+    return sorted(json.dumps(r, sort_keys=True, default=str) for i in store.done_chunks(out)
+                  for r in pq.read_table(store.part(out, store.REPLAYS, i)).to_pylist())

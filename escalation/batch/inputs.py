@@ -35,13 +35,12 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from escalation.batch.plan import FhirInput, Manifest, fhir_differences, sha256_of
+from escalation.batch.plan import IMPORTED, FhirInput, Manifest, fhir_differences, sha256_of
 from escalation.load.discover import files_under, folder_entries, yaml_files
 from escalation.load.errors import InputError
 from escalation.load.reading import shown_name
 
 NDJSON = ".ndjson"
-IMPORTED = "imported"  # the folder inside DIR that holds imported Bulk Data patients
 MARK = ".written-by-escalation-batch"  # in DIR/imported: the folder is a batch's import
 
 
@@ -192,7 +191,7 @@ def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
             _import(source, imports[record.input], new / record.imported, diagnoses)
         if planned is not None:
             for number, given in imports.items():
-                _check_unchanged(given, new / names[number], dest / names[number], planned)
+                _check_unchanged(given, new / names[number], names[number], planned)
         replace_folder(new, dest)
     return [p for n in range(1, len(inputs) + 1) for p in found[n]], records
 
@@ -284,12 +283,12 @@ def _import(source: Path, folder: Path, dest: Path, diagnoses: Sequence[str]) ->
         (dest / name).write_text(text, encoding="utf-8")
 
 
-def _check_unchanged(export: Path, staged: Path, dest: Path, planned: Manifest) -> None:
+def _check_unchanged(export: Path, staged: Path, name: str, planned: Manifest) -> None:
     """The export imports to the scenario files the batch was planned with, or resuming would
-    mix two exports in one batch: refused, naming the export and what differs."""
-    prefix = dest.resolve()  # the batch may have been planned from another folder, DIR named otherwise
-    then = {Path(s.where()).relative_to(prefix).as_posix(): s.sha256 for s in planned.scenarios
-            if Path(s.where()).is_relative_to(prefix)}
+    mix two exports in one batch: refused, naming the export and what differs. The files are
+    compared by their place in DIR/imported/`name` and their content, not by their absolute
+    paths: DIR may have been moved, or named otherwise, since the batch was planned."""
+    then = planned.imported_files(name)
     now = {p.relative_to(staged).as_posix(): sha256_of(p) for p in files_under(staged) if p.suffix in (".yaml", ".yml")}
     if now == then:
         return
