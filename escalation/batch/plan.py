@@ -179,8 +179,12 @@ class Manifest(_Model):
         if self.grid != other.grid:
             out.append("the grid differs")
         if self.chunking != other.chunking:
-            out.append(f"the chunking differs ({self.chunking.described()} then, {other.chunking.described()} now"
-                       + ("" if self.chunking.order == other.chunking.order else "; the order of replays too") + ")")
+            then, now = self.chunking, other.chunking
+            # the same replays cut otherwise: --chunk-size given when planning and not now, or another one
+            advice = f": give --chunk-size {then.chunk_size}, as the batch was planned" \
+                if then.jobs == now.jobs and then.chunk_size != now.chunk_size else ""
+            out.append(f"the chunking differs ({then.described()} then, {now.described()} now"
+                       + ("" if then.order == now.order else "; the order of replays too") + f"){advice}")
         return out
 
     def imported_files(self, name: str) -> dict[str, str]:

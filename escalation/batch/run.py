@@ -469,7 +469,8 @@ def _check_folder(out: Path, old: Manifest | None, resume: bool) -> None:
     stopped before its manifest left: the lock file and imported scenarios, which are replaced."""
     if resume:
         if old is None:
-            raise InputError(str(out), "holds no batch to resume (no manifest.json)")
+            raise InputError(str(out), "holds no batch to resume (no manifest.json)" if out.exists() else
+                             "no such folder, so no batch to resume; without --resume, the same command starts one")
         return
     if old is not None:
         raise InputError(str(out), "already holds a batch; --resume completes it, or choose another folder")
