@@ -217,7 +217,12 @@ def test_resume_refuses_changed_inputs_and_a_batch_folder_is_never_reused(tmp_pa
     assert re.search(r"the chunking differs \(\d+ replays in \d+ chunks of 2 then, 3 replays in 2 chunks of 2 now\)",
                      fewer.stderr), fewer.stderr
     nowhere = batch(tmp_path / "new", "--resume", inputs=(str(files),))
-    assert nowhere.exit_code == 2 and "holds no batch to resume" in nowhere.stderr
+    assert nowhere.exit_code == 2 and nowhere.stderr == (f"error: {tmp_path / 'new'}: no such folder, so no batch to "
+                                                         "resume; without --resume, the same command starts one\n")
+    (tmp_path / "new").mkdir()
+    empty = batch(tmp_path / "new", "--resume", inputs=(str(files),))
+    assert empty.exit_code == 2 and "holds no batch to resume (no manifest.json)" in empty.stderr
+    (tmp_path / "new").rmdir()
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "notes.txt").write_text("mine")
     full = batch(tmp_path / "full", inputs=(str(files),))
@@ -237,7 +242,7 @@ def test_a_scenario_that_fails_to_load_is_an_error_row_and_the_others_go_on(tmp_
     out = tmp_path / "out"
     result = runner.invoke(app, ["batch", str(good), "--workers", "1", "--out", str(out)])
     assert result.exit_code == 1, result.output
-    assert "1 of 2 replays failed" in result.stderr and "b-bad.yaml" in result.stderr
+    assert f"1 of 2 replays failed (1 file, first {good / 'b-bad.yaml'})" in result.stderr  # not "1 files"
     assert "2 of 2 replays, 1 of them failed, in 1 of 1 chunks" in result.stderr  # not "wrote 2 of 2" alone
     errors = rows(out, store.ERRORS)
     assert len(errors) == 1
@@ -495,3 +500,65 @@ def test_an_empty_scheduler_address_is_refused(tmp_path):
     result = runner.invoke(app, ["batch", str(SCENARIOS / "index_case.yaml"), "--scheduler", "", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "--scheduler: give the scheduler's address" in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_resume_without_the_chunk_size_the_batch_was_planned_with_says_which_to_give(tmp_path):
+    """The refusal said only that the chunking differed (15 chunks of 7 then, 10 of 10 now): it
+    names the option that resumes the batch, when the replays are the same and only their size differs."""
+    from escalation.batch.run import plan_batch
+
+    out = tmp_path / "out"
+    out.mkdir()
+    inputs = [str(SCENARIOS / "index_case.yaml")]
+    store.write_manifest(out, plan_batch(inputs, None, [GRID], 2))
+    args = ["batch", *inputs, "--grid", GRID, "--out", str(out), "--resume", "--workers", "1"]
+    for extra in ([], ["--chunk-size", "3"]):
+        refused = runner.invoke(app, [*args, *extra])
+        assert refused.exit_code == 2, refused.output
+        assert refused.stderr.strip().endswith("cannot resume: the chunking differs (3 replays in 2 chunks of 2 then, "
+                                               f"3 replays in 1 chunks of {extra[-1] if extra else 10} now): give "
+                                               "--chunk-size 2, as the batch was planned"), refused.stderr
+    resumed = runner.invoke(app, [*args, "--chunk-size", "2"])
+    assert resumed.exit_code == 0, resumed.output
+    other = runner.invoke(app, ["batch", *inputs, str(SCENARIOS / "variants" / "pe-responder.yaml"), "--grid", GRID,
+                                "--out", str(out), "--resume", "--workers", "1"])
+    assert other.exit_code == 2 and "chunks of 10 now)" in other.stderr and "--chunk-size" not in other.stderr
+
+
+def test_summary_of_a_folder_that_does_not_exist_says_so(tmp_path):
+    missing = runner.invoke(app, ["batch", "summary", str(tmp_path / "nonexist")])
+    assert missing.exit_code == 2 and missing.stderr == (
+        f"error: {tmp_path / 'nonexist'}: no such folder: give a batch folder, the --out DIR of `escalation batch`\n")
+    (tmp_path / "empty").mkdir()
+    empty = runner.invoke(app, ["batch", "summary", str(tmp_path / "empty")])
+    assert empty.exit_code == 2 and empty.stderr == f"error: {tmp_path / 'empty'}: holds no batch (no manifest.json)\n"
+
+
+def test_the_summary_tells_two_rule_sets_of_one_id_apart_in_the_order_given(tmp_path):
+    """Two rule sets of one id and other content (allowed): the lines of actions no rule flagged
+    named the id alone, the same line twice; and the tables came in the order of their hashes,
+    not as the rule sets were given."""
+    from escalation.batch.summary import summarize, to_text
+
+    lower = tmp_path / "oi-35.yaml"
+    text = (ROOT / "rules" / "report-pathway.yaml").read_text()
+    assert text.count("        value: 40\n") == 1
+    lower.write_text(text.replace("        value: 40\n", "        value: 35\n"))
+    files = sorted([lower, ROOT / "rules" / "report-pathway.yaml"], key=lambda f: api.load_ruleset(f).content_hash(),
+                   reverse=True)  # given so that the hashes' order is not the order given
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["batch", str(SCENARIOS / "index_case.yaml"), "--rules", str(files[0]), "--rules",
+                                 str(files[1]), "--out", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    given = [(r.id, r.content_hash) for r in store.read_manifest(out).rulesets]
+    assert given[0][1] > given[1][1]
+    summary = summarize(out)
+    assert list(dict.fromkeys((r.ruleset_id, r.ruleset_content_hash) for r in summary.rules)) == given
+    assert list(dict.fromkeys((u.ruleset_id, u.ruleset_content_hash) for u in summary.unflagged)) == given
+    plain = to_text(summary, width=200)
+    titles = [plain.index(f"report-pathway sha256:{h[:16]}: decision points") for _, h in given]
+    assert titles == sorted(titles)
+    lines = [line for line in plain.splitlines() if line.startswith("  - report-pathway ")]
+    assert lines and len(set(lines)) == len(lines)
+    assert lines[0].startswith(f"  - report-pathway sha256:{given[0][1][:16]} #0 (no overrides): ")
+    assert lines[-1].startswith(f"  - report-pathway sha256:{given[1][1][:16]} #0 (no overrides): ")

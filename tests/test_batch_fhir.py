@@ -168,6 +168,70 @@ def test_an_export_inside_a_folder_named_is_refused_naming_it_not_left_out(tmp_p
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
+def _scenario(path: Path, sid: str) -> Path:
+    """The index case as another scenario id, at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text((ROOT / "scenarios" / "index_case.yaml").read_text().replace("id: index-case", f"id: {sid}", 1))
+    return path
+
+
+def _scenario_ids(out: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    from escalation.batch import store
+
+    return sorted(r["scenario_id"] for i in store.done_chunks(out)
+                  for r in pq.read_table(store.part(out, store.REPLAYS, i)).to_pylist())
+
+
+def test_scenario_files_inside_an_export_folder_are_replayed_beside_its_patients(tmp_path: Path):
+    """`check` lists an export folder holding YAML files as the export and each YAML file; a batch
+    once imported the export and replayed none of the YAML files, exit status 0 (found in a user
+    trial). Now each is replayed, at its top and in a subfolder, and a resume plans the same."""
+    export, out, alone = _export(tmp_path / "mixed"), tmp_path / "batch", tmp_path / "alone"
+    assert _batch(str(BULK), "--out", str(alone)).exit_code == 0
+    top, below = _scenario(export / "top.yaml", "beside-top"), _scenario(export / "sub" / "below.yaml", "beside-below")
+    result = _batch(str(export), "--out", str(out), "--chunk-size", "2")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [s["file"] for s in manifest["scenarios"]][-2:] == [str(below), str(top)]
+    assert len(manifest["fhir_inputs"]) == 1 and sorted(p.name for p in (out / "imported").iterdir()) == [MARK,
+                                                                                                         "01-mixed"]
+    assert _scenario_ids(out) == sorted([*_scenario_ids(alone), "beside-below", "beside-top"])
+    (out / "results" / "part-000000.parquet").unlink()
+    resumed = _batch(str(export), "--out", str(out), "--chunk-size", "2", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+
+
+def test_a_folder_holding_an_export_is_replayed_when_the_export_is_named_too(tmp_path: Path):
+    """The refusal of a folder holding an export said to name the export too; doing so gave the
+    same refusal. Now the folder's scenario files are replayed and the export imported once, its
+    Bundle read by the import alone (not replayed again as a file of the folder). An export
+    inside that is not named is still refused, naming it."""
+    nest = tmp_path / "nest"
+    _scenario(nest / "own.yaml", "own")
+    export = _export(nest / "a" / "bulk")
+    _scenario(export / "inside.yaml", "inside")
+    refused = _batch(str(nest), "--out", str(tmp_path / "refused"))
+    assert refused.exit_code == 2 and f"in {export}, which a batch reads only" in refused.stderr
+    out, alone = tmp_path / "batch", tmp_path / "alone"
+    assert _batch(str(BULK), "--out", str(alone)).exit_code == 0
+    for order in ([nest, export], [export, nest]):
+        out = tmp_path / f"batch-{order[0].name}"
+        result = _batch(*map(str, order), "--out", str(out))
+        assert result.exit_code == 0, result.output
+        assert [f["file"] for f in json.loads((out / "manifest.json").read_text())["fhir_inputs"]] == [str(export)]
+        assert _scenario_ids(out) == sorted([*_scenario_ids(alone), "inside", "own"])
+    _cohort_bundle(export / "cohort.json")  # read by the export's import: its patients once, not twice
+    other = _export(nest / "b" / "bulk")
+    refused = _batch(str(nest), str(export), "--out", str(tmp_path / "refused"))
+    assert refused.exit_code == 2 and f"in {other}, which a batch reads only" in refused.stderr
+    out = tmp_path / "both"
+    result = _batch(str(nest), str(export), str(other), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert _scenario_ids(out) == sorted([*_scenario_ids(alone), *_scenario_ids(alone), "inside", "own"])
+
+
 @pytest.mark.parametrize("beside", [False, True])
 def test_an_ndjson_file_named_is_refused_at_planning_naming_its_folder(tmp_path: Path, beside: bool):
     """It was planned, and failed only in the worker, as an error row; beside an export folder,
@@ -478,3 +542,44 @@ def test_an_export_resumed_through_a_link_or_as_dot_imports_where_it_was_planned
     fresh = _batch(".", "--out", str(tmp_path / "fresh"))
     assert fresh.exit_code == 0, fresh.output
     assert sorted(p.name for p in (tmp_path / "fresh" / "imported").iterdir()) == [MARK, "01-bulk"]
+
+
+@pytest.mark.parametrize("how", ["moved", "copied"])
+def test_a_batch_folder_moved_or_copied_resumes_reading_its_imported_files_where_it_is_now(tmp_path: Path, how: str):
+    """A resume compared the imported scenario files by their absolute paths, under the folder the
+    batch was planned in, and refused a moved batch saying the export had changed (found in a user
+    trial). They are compared by their place in DIR, and the workers read them in DIR where it is
+    now: the copy left behind, changed, is not read. A real change is still refused, saying so."""
+    import shutil
+
+    export, first = _export(tmp_path / "bulk"), tmp_path / "first"
+    romero = str(ROOT / "rules" / "romero-bueno-2020.yaml")
+    assert _batch(str(export), "--rules", romero, "--out", str(first), "--chunk-size", "1").exit_code == 0
+    uninterrupted = _replay_rows(first)
+    (first / "results" / "part-000001.parquet").unlink()
+    out = tmp_path / "elsewhere" / "second"
+    out.parent.mkdir()
+    if how == "moved":
+        first.rename(out)
+    else:
+        shutil.copytree(first, out, symlinks=True)
+        for left in (first / "imported" / "01-bulk").glob("*.yaml"):  # not what the batch planned: not read
+            left.write_text(left.read_text() + "# changed in the copy left behind\n")
+    planned = _files(out / "imported")
+    other = _batch(str(export), "--out", str(out), "--chunk-size", "1", "--resume")  # other diagnoses
+    assert other.exit_code == 2 and "now imports to other scenario files than the batch was planned with " \
+        "(different: fhir-" in other.stderr and "new:" not in other.stderr, other.stderr
+    assert _files(out / "imported") == planned
+    resumed = _batch(str(export), "--rules", romero, "--out", str(out), "--chunk-size", "1", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert _replay_rows(out) == uninterrupted and _files(out / "imported") == planned
+
+
+def _replay_rows(out: Path) -> list[str]:
+    """The replay rows of a batch, each as sorted JSON: a resumed batch's are those of an uninterrupted run."""
+    import pyarrow.parquet as pq
+
+    from escalation.batch import store
+
+    return sorted(json.dumps(r, sort_keys=True, default=str) for i in store.done_chunks(out)
+                  for r in pq.read_table(store.part(out, store.REPLAYS, i)).to_pylist())

@@ -381,19 +381,26 @@ def test_an_input_named_twice_in_one_plan_is_a_difference_said_in_words_not_an_i
                                     "named more than once then (again at place 2) and fewer times now"]
 
 
-def test_a_batch_planned_with_the_previous_manifest_format_is_refused_on_resume_saying_so(tmp_path):
-    """Format 2 records the FHIR inputs' hashes; a format-1 manifest has none to check a resume by."""
+@pytest.mark.parametrize("old", [1, 2])
+def test_a_batch_planned_with_a_previous_manifest_format_is_refused_on_resume_saying_so(tmp_path, old: int):
+    """Format 2 records the FHIR inputs' hashes, format 3 the batch folder's path (a moved batch finds
+    its imported files by it); a manifest of an older format has neither to resume by."""
     import json
 
     out = tmp_path / "out"
     out.mkdir()
     data = json.loads(plan([INDEX_CASE], None, []).model_dump_json())
-    assert data.pop("manifest_format") == 2 and data.pop("fhir_inputs") == []
+    assert data.pop("manifest_format") == 3 and data.pop("folder") == ""
+    if old == 1:
+        assert data.pop("fhir_inputs") == []
+    else:
+        data["manifest_format"] = 2
     (out / "manifest.json").write_text(json.dumps(data))
     result = runner.invoke(app, ["batch", str(INDEX_CASE), "--resume", "--out", str(out), "--workers", "1"])
     assert result.exit_code == 2, result.output
+    news = ("it records the sha256 of each FHIR Bundle or Bulk Data export the batch imports; " if old == 1 else "") \
+        + "it records the batch folder's path, by which a batch moved to another folder finds the scenario files it imported"
     assert result.stderr.strip() == (
-        f"error: {out / 'manifest.json'}: cannot resume: its manifest is of format 1, this escalation's of format 2 "
-        "(it records the sha256 of each FHIR Bundle or Bulk Data export the batch imports): it cannot be resumed "
-        "by this escalation; start a new batch in another folder")
+        f"error: {out / 'manifest.json'}: cannot resume: its manifest is of format {old}, this escalation's of format 3 "
+        f"({news}): it cannot be resumed by this escalation; start a new batch in another folder")
     assert store.done_chunks(out) == set()

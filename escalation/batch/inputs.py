@@ -10,7 +10,9 @@ One named twice is imported once. A Bundle of one patient is no such input: it i
 is, its import done in memory by the worker (its day 0 and import note in its replay rows).
 
 Only an input named on its own is imported. A Bulk Data folder inside a folder named is refused
-(`refuse_nested_exports`); a Bundle of several patients inside a folder named is left as a scenario
+(`refuse_nested_exports`) unless it is named too; then it is imported once, and the folder's
+other scenario files are replayed. The YAML files inside an export folder are replayed beside its
+patients, as `check` lists them (`scenario_paths`): the import reads none of them. A Bundle of several patients inside a folder named is left as a scenario
 file found there, as before, and fails as its own error rows, saying to import it: telling it from
 a Bundle of one patient would mean parsing every Bundle of every folder before DIR is touched, and
 a folder walk finds scenario files, not inputs to import. Named on its own, it is imported.
@@ -30,16 +32,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from escalation.batch.plan import FhirInput, Manifest, fhir_differences, sha256_of
-from escalation.load.discover import files_under, folder_entries
+from escalation.batch.plan import IMPORTED, FhirInput, Manifest, fhir_differences, sha256_of
+from escalation.load.discover import files_under, folder_entries, yaml_files
 from escalation.load.errors import InputError
 from escalation.load.reading import shown_name
 
 NDJSON = ".ndjson"
-IMPORTED = "imported"  # the folder inside DIR that holds imported Bulk Data patients
 MARK = ".written-by-escalation-batch"  # in DIR/imported: the folder is a batch's import
 
 
@@ -92,13 +93,16 @@ def _first_named(inputs: Sequence[Path], imports: dict[int, Path]) -> dict[int, 
 def refuse_nested_exports(inputs: Sequence[Path]) -> None:
     """Bulk Data named other than as its export's folder is refused, before DIR is touched.
 
-    A folder named that holds NDJSON files below its top is refused, naming the export inside:
-    a batch reads an export only when the export's own folder is named (its scenarios are found
-    by walking, its NDJSON files are not), and leaving it out would be silent. An NDJSON file
-    named is refused too, naming its folder: one file of an export is not a scenario, and was
-    accepted here only to fail in the worker, an error row per rule set and grid value. Every
-    folder named is walked here, an export too, so that one with a subfolder that cannot be read
-    is refused before DIR is touched (an export is read only once DIR is locked)."""
+    A folder named that holds an export below its top (a folder of NDJSON files) is refused,
+    naming the export, unless that export's own folder is named too: a batch reads an export only
+    when its folder is named (a folder's scenarios are found by walking, its NDJSON files are
+    not), and leaving it out would be silent. Named too, it is imported once and the folder's own
+    scenario files are replayed (`scenario_paths`). An NDJSON file named is refused too, naming
+    its folder: one file of an export is not a scenario, and was accepted here only to fail in
+    the worker, an error row per rule set and grid value. Every folder named is walked here, an
+    export too, so that one with a subfolder that cannot be read is refused before DIR is touched
+    (an export is read only once DIR is locked)."""
+    named = {os.path.realpath(p) for p in inputs if is_bulk_folder(Path(p))}
     for given in map(Path, inputs):
         if given.suffix == NDJSON and not given.is_dir() and given.exists():
             raise InputError(str(given), "a FHIR Bulk Data NDJSON file is not a batch input: a Bulk Data export "
@@ -108,10 +112,43 @@ def refuse_nested_exports(inputs: Sequence[Path]) -> None:
             files = files_under(given)
             if is_bulk_folder(given):
                 continue
-            inner = sorted({p.parent for p in files if p.name.endswith(NDJSON)})
+            inner = [e for e in exports_among(files) if os.path.realpath(e) not in named]
             if inner:
-                raise InputError(str(given), f"holds FHIR Bulk Data (NDJSON files) in {inner[0]}, which a batch "
-                                 "reads only as an export folder named on its own: name that folder too")
+                more = f" (and {len(inner) - 1} more export folder{'s' if len(inner) > 2 else ''})" \
+                    if len(inner) > 1 else ""
+                raise InputError(str(given), f"holds FHIR Bulk Data (NDJSON files) in {inner[0]}{more}, which a "
+                                 "batch reads only as an export folder named on its own: name that folder too")
+
+
+def exports_among(files: Iterable[Path]) -> list[Path]:
+    """The Bulk Data exports a walk found: each folder holding NDJSON files that is not inside
+    another (the import of a folder reads its subfolders too), as `check` finds them."""
+    folders = {p.parent for p in files if p.name.endswith(NDJSON)}
+    return sorted(f for f in folders if not any(other in f.parents for other in folders))
+
+
+def scenario_paths(given: Path, exports: Sequence[Path]) -> list[Path] | None:
+    """The scenario files a folder named holds besides the exports it is or holds (`exports`, the
+    export folders the batch imports), or None for a folder that is none and holds none (walked as
+    any other folder) and for a file.
+
+    As `check` reads such a folder: each export imported as one, and every YAML file in the
+    folder replayed on its own, inside the export too (the import reads NDJSON and Bundle files,
+    never YAML: a scenario written beside an export would otherwise be left out without a word).
+    Folders named `literature` are passed over, as in any folder walked (api.scenario_files). A
+    Bundle inside an export is read by its import, so only those outside are replayed as files."""
+    if not given.is_dir():
+        return None
+    real = Path(os.path.realpath(given))
+    inner = [Path(os.path.realpath(e)) for e in exports]
+    if not any(e == real or real in e.parents for e in inner):
+        return None
+    from escalation.fhir.reader import bundle_files
+
+    def in_export(p: Path) -> bool:
+        return any(e in Path(os.path.realpath(p)).parents for e in inner)
+
+    return yaml_files([given], skip_literature=True) + [b for b in bundle_files([given]) if not in_export(b)]
 
 
 def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
@@ -142,6 +179,7 @@ def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
                    for r, p in zip(records, planned.fhir_inputs, strict=True)]
     names = {r.input: r.imported for r in records}
     dest = out / IMPORTED
+    found = _replayed(inputs, imports, dest, names)  # walked before DIR/imported is replaced
     for left in out.glob(f".{IMPORTED}.*.tmp"):  # by a run killed while importing; DIR is locked
         shutil.rmtree(left, ignore_errors=True)
     with staged(dest) as stage:
@@ -153,11 +191,27 @@ def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
             _import(source, imports[record.input], new / record.imported, diagnoses)
         if planned is not None:
             for number, given in imports.items():
-                _check_unchanged(given, new / names[number], dest / names[number], planned)
+                _check_unchanged(given, new / names[number], names[number], planned)
         replace_folder(new, dest)
+    return [p for n in range(1, len(inputs) + 1) for p in found[n]], records
+
+
+def _replayed(inputs: Sequence[Path], imports: dict[int, Path], dest: Path,
+              names: dict[int, str]) -> dict[int, list[Path]]:
+    """What each input is replayed as, by its number: an import's folder in `dest`, and the
+    scenario files a folder holds besides the exports it is or holds (`scenario_paths`); one
+    named again (imported under an earlier number) gives nothing more."""
     firsts = _first_named(inputs, imports)
-    return [dest / names[n] if n in names else Path(p) for n, p in enumerate(inputs, start=1)
-            if firsts.get(n, n) == n], records  # one named again is imported, and replayed, once
+    exports = [p for p in imports.values() if p.is_dir()]
+    found: dict[int, list[Path]] = {}
+    for n, p in enumerate(inputs, start=1):
+        if firsts.get(n, n) != n:  # one named again is imported, and replayed, once
+            found[n] = []
+            continue
+        own = scenario_paths(Path(p), exports)
+        head = [dest / names[n]] if n in names else []
+        found[n] = head + (own if own is not None else [] if head else [Path(p)])
+    return found
 
 
 def fhir_input(number: int, given: Path, imported: str) -> FhirInput:
@@ -229,12 +283,12 @@ def _import(source: Path, folder: Path, dest: Path, diagnoses: Sequence[str]) ->
         (dest / name).write_text(text, encoding="utf-8")
 
 
-def _check_unchanged(export: Path, staged: Path, dest: Path, planned: Manifest) -> None:
+def _check_unchanged(export: Path, staged: Path, name: str, planned: Manifest) -> None:
     """The export imports to the scenario files the batch was planned with, or resuming would
-    mix two exports in one batch: refused, naming the export and what differs."""
-    prefix = dest.resolve()  # the batch may have been planned from another folder, DIR named otherwise
-    then = {Path(s.where()).relative_to(prefix).as_posix(): s.sha256 for s in planned.scenarios
-            if Path(s.where()).is_relative_to(prefix)}
+    mix two exports in one batch: refused, naming the export and what differs. The files are
+    compared by their place in DIR/imported/`name` and their content, not by their absolute
+    paths: DIR may have been moved, or named otherwise, since the batch was planned."""
+    then = planned.imported_files(name)
     now = {p.relative_to(staged).as_posix(): sha256_of(p) for p in files_under(staged) if p.suffix in (".yaml", ".yml")}
     if now == then:
         return

@@ -34,8 +34,11 @@ PURPOSE = ("Batch replay of patient timelines under published pathways, for rese
            "no row is a recommendation or an order for any patient.")
 MAX_CHUNK = 200  # replays in one chunk, at most
 # what a manifest records, numbered: 2 added the FHIR inputs a batch imports (`fhir_inputs`)
-MANIFEST_FORMAT = 2
-FORMAT_NEWS = {2: "it records the sha256 of each FHIR Bundle or Bulk Data export the batch imports"}
+MANIFEST_FORMAT = 3
+FORMAT_NEWS = {2: "it records the sha256 of each FHIR Bundle or Bulk Data export the batch imports",
+               3: "it records the batch folder's path, by which a batch moved to another folder finds the "
+                  "scenario files it imported"}
+IMPORTED = "imported"  # the folder inside DIR that holds the scenario files of imported FHIR inputs
 ORDER = "rule set, then scenario, then grid point (the last varies fastest)"
 
 
@@ -144,6 +147,9 @@ class Manifest(_Model):
                                  "absent, 1: written before the FHIR inputs were recorded")
     code_sha256: str = Field(default="", description="this escalation's package files, hashed (code_sha256)")
     created_utc: str
+    folder: str = Field(default="", description="the batch folder (DIR), its absolute path when the batch was "
+                        "planned: the scenario files imported into DIR/imported are found by their place in it, "
+                        "wherever DIR is when it is resumed")
     scenarios: list[InputFile]
     rulesets: list[RulesetInput]
     fhir_inputs: list[FhirInput] = Field(default=[], description="the FHIR inputs imported into DIR/imported, "
@@ -173,9 +179,40 @@ class Manifest(_Model):
         if self.grid != other.grid:
             out.append("the grid differs")
         if self.chunking != other.chunking:
-            out.append(f"the chunking differs ({self.chunking.described()} then, {other.chunking.described()} now"
-                       + ("" if self.chunking.order == other.chunking.order else "; the order of replays too") + ")")
+            then, now = self.chunking, other.chunking
+            # the same replays cut otherwise: --chunk-size given when planning and not now, or another one
+            advice = f": give --chunk-size {then.chunk_size}, as the batch was planned" \
+                if then.jobs == now.jobs and then.chunk_size != now.chunk_size else ""
+            out.append(f"the chunking differs ({then.described()} then, {now.described()} now"
+                       + ("" if then.order == now.order else "; the order of replays too") + f"){advice}")
         return out
+
+    def imported_files(self, name: str) -> dict[str, str]:
+        """The scenario files the plan lists in DIR/imported/`name`, by their place in that
+        folder, with their sha256: what an import into it must give again to resume."""
+        if not self.folder:
+            return {}
+        within = Path(self.folder) / IMPORTED / name
+        return {Path(s.path).relative_to(within).as_posix(): s.sha256 for s in self.scenarios
+                if Path(s.path).is_relative_to(within)}
+
+    def moved_to(self, out: Path) -> Manifest:
+        """The plan with each scenario file it imported into DIR/imported read where DIR is now,
+        `out`, at the same place in it: a batch folder moved or copied elsewhere resumes (its
+        imported files were listed under the folder it was planned in, which may be gone, or
+        another copy). The files keep the names the plan gives them (`file`), as the chunks
+        already written record them; the other inputs are outside DIR and stay as they are."""
+        then, now = Path(self.folder), out.absolute()
+        if not self.folder or then == now:
+            return self
+
+        def here(s: InputFile) -> InputFile:
+            path = Path(s.path)
+            if not path.is_relative_to(then / IMPORTED):
+                return s
+            return s.model_copy(update={"path": str(now / path.relative_to(then))})
+
+        return self.model_copy(update={"folder": str(now), "scenarios": [here(s) for s in self.scenarios]})
 
     def made_elsewhere(self) -> list[str]:
         """Whether another version, manifest format or code of escalation than this one planned the
@@ -187,7 +224,8 @@ def _made_by(old: Manifest, version: str, manifest_format: int, code: str) -> li
     if old.version != version:
         return [f"written by escalation {old.version}, this is {version}"]
     if old.manifest_format != manifest_format:
-        news = FORMAT_NEWS.get(max(old.manifest_format, manifest_format), "")
+        low, high = sorted((old.manifest_format, manifest_format))
+        news = "; ".join(FORMAT_NEWS[n] for n in range(low + 1, high + 1) if n in FORMAT_NEWS)
         return [f"its manifest is of format {old.manifest_format}, this escalation's of format {manifest_format}"
                 + (f" ({news})" if news else "") + ": it cannot be resumed by this escalation; start a new batch "
                 "in another folder"]
@@ -337,8 +375,9 @@ def chunk_size_for(jobs: int, requested: int | None = None) -> int:
 
 
 def make_manifest(scenarios: list[InputFile], rulesets: list[RulesetInput], grid: list[SweepRange],
-                  chunk_size: int | None = None, fhir_inputs: Iterable[FhirInput] = ()) -> Manifest:
-    """The whole plan; nothing here replays or loads a scenario."""
+                  chunk_size: int | None = None, fhir_inputs: Iterable[FhirInput] = (),
+                  folder: Path | None = None) -> Manifest:
+    """The whole plan, of a batch to be written into `folder`; nothing here replays or loads a scenario."""
     points = grid_points(grid)
     jobs = len(rulesets) * len(scenarios) * len(points)
     size = chunk_size_for(jobs, chunk_size)
@@ -347,7 +386,7 @@ def make_manifest(scenarios: list[InputFile], rulesets: list[RulesetInput], grid
         manifest_format=MANIFEST_FORMAT, scenarios=scenarios, rulesets=rulesets, fhir_inputs=list(fhir_inputs),
         grid=grid, grid_points=points,
         chunking=Chunking(jobs=jobs, chunk_size=size, chunks=math.ceil(jobs / size) if jobs else 0),
-        code_sha256=code_sha256(),
+        code_sha256=code_sha256(), folder=str(folder.absolute()) if folder is not None else "",
     )
 
 

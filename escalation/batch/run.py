@@ -125,7 +125,7 @@ def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Se
 
     def planned(old: Manifest | None) -> Manifest:
         paths, fhir = expand_inputs(inputs, out, day_zero_diagnoses(rulesets), old, imports)
-        return make_manifest(_scenario_inputs(paths), rulesets, ranges, chunk_size, fhir)
+        return make_manifest(_scenario_inputs(paths), rulesets, ranges, chunk_size, fhir, out)
 
     return planned if imports else planned(None)
 
@@ -469,7 +469,8 @@ def _check_folder(out: Path, old: Manifest | None, resume: bool) -> None:
     stopped before its manifest left: the lock file and imported scenarios, which are replaced."""
     if resume:
         if old is None:
-            raise InputError(str(out), "holds no batch to resume (no manifest.json)")
+            raise InputError(str(out), "holds no batch to resume (no manifest.json)" if out.exists() else
+                             "no such folder, so no batch to resume; without --resume, the same command starts one")
         return
     if old is not None:
         raise InputError(str(out), "already holds a batch; --resume completes it, or choose another folder")
@@ -514,6 +515,7 @@ def run_batch(manifest: Manifest | Planner, out: Path, *, resume: bool = False, 
         _check_folder(out, old, resume)  # and again, holding it
         if old is not None:  # resuming: a batch of another escalation is refused before any import
             _refuse(out, old.made_elsewhere())
+            old = old.moved_to(out)  # its imported files where DIR is now: it may have been moved
         manifest = planner(old if resume else None)
         if old is not None:  # resuming (checked above)
             _check_same(out, old, manifest)

@@ -153,6 +153,8 @@ def _records(con: Any, sql: str, model: type[BaseModel]) -> list[Any]:
 
 def summarize(out: Path) -> BatchSummary:
     """The summary of the done chunks of the batch in `out`."""
+    if not out.exists():
+        raise InputError(str(out), "no such folder: give a batch folder, the --out DIR of `escalation batch`")
     manifest = read_manifest(out)
     if manifest is None:
         raise InputError(str(out), "holds no batch (no manifest.json)")
@@ -165,6 +167,10 @@ def summarize(out: Path) -> BatchSummary:
             errors = _records(con, _ERRORS, ErrorStat)
             shared = _records(con, _SHARED, SharedId)
             ok, failed = con.execute(_COUNTS).fetchone()
+    # each rule set's rows in the order the rule sets were given (the manifest's), not by id and hash
+    order = {(r.id, r.content_hash): i for i, r in enumerate(manifest.rulesets)}
+    rules.sort(key=lambda r: order.get((r.ruleset_id, r.ruleset_content_hash), len(order)))
+    unflagged.sort(key=lambda u: order.get((u.ruleset_id, u.ruleset_content_hash), len(order)))
     return BatchSummary(
         out=str(out), complete=len(done) == manifest.chunking.chunks, chunks=manifest.chunking.chunks,
         chunks_done=len(done), replays_planned=manifest.chunking.jobs, replays_ok=ok, replays_failed=failed,
@@ -281,7 +287,8 @@ def _unflagged_text(console: Any, summary: BatchSummary) -> None:
         console.print("  none")
     for u in summary.unflagged:
         alone = f", {u.one_placement} of them under one timing placement only" if u.one_placement else ""
-        console.print(printable(f"  - {u.ruleset_id} #{u.grid_point} {_grid_text(u.grid)}: {u.code or '?'} "
+        console.print(printable(f"  - {u.ruleset_id} sha256:{u.ruleset_content_hash[:16]} #{u.grid_point} "
+                                f"{_grid_text(u.grid)}: {u.code or '?'} "
                                 f"in {_n(u.replays, 'replay')} ({_n(u.actions, 'action')}{alone})"), markup=False)
 
 

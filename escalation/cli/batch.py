@@ -136,8 +136,9 @@ def _finish(outcome: Any, out: Path) -> None:
         fail(f"{outcome.chunks - outcome.chunks_done} of {outcome.chunks} chunks are missing in {out}{first}; "
              "the same command with --resume completes them", EXIT_SOME_FAILED)
     if outcome.replays_failed:
-        fail(f"{outcome.replays_failed} of {outcome.replays} replays failed ({len(outcome.failed_files)} "
-             f"files, first {outcome.failed_files[0]}); the others are written; see {out / 'errors'} or "
+        n = len(outcome.failed_files)
+        fail(f"{outcome.replays_failed} of {outcome.replays} replays failed ({n} file{'' if n == 1 else 's'}, "
+             f"first {outcome.failed_files[0]}); the others are written; see {out / 'errors'} or "
              f"`escalation batch summary {out}`", EXIT_SOME_FAILED)
 
 
@@ -146,7 +147,8 @@ def run(
     inputs: Annotated[list[Path], typer.Argument(metavar="INPUTS", help="scenario files or folders, FHIR "
                                                  "Bundles, or FHIR Bulk Data export folders (a Bundle of "
                                                  "several patients or an export folder, named on its own, "
-                                                 "is imported into DIR/imported, one scenario per patient; "
+                                                 "is imported into DIR/imported, one scenario per patient, "
+                                                 "and the YAML files in an export folder replayed too; "
                                                  "in a folder named, only Bundles of one patient each; a "
                                                  "folder named summary, given first, is written ./summary)")],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="folder for the manifest and the "
