@@ -111,6 +111,17 @@ def plan_batch(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Seque
     return plan(inputs, rules, _ranges(grid), chunk_size)
 
 
+def _refuse_out_inside(inputs: Sequence[Path], out: Path) -> None:
+    """DIR inside a folder given as input would become input itself: its imported scenario files
+    and manifest read again as the folder's on --resume, which then refuses a batch unchanged."""
+    where = out.resolve()
+    for given in inputs:
+        folder = shipped.resolve(given).resolve()
+        if folder.is_dir() and where.is_relative_to(folder):
+            raise InputError("--out", f"{out} lies inside the input folder {given}: its files would be read as "
+                             "that folder's on --resume; name a folder outside it")
+
+
 def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Sequence[str],
                   chunk_size: int | None, out: Path) -> Manifest | Planner:
     """What `escalation batch` plans, checked as far as it can be without writing anything: a
@@ -119,6 +130,7 @@ def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Se
     scenarios are known only once it is imported into DIR, and that waits until `run_batch` holds
     DIR's lock and calls the function returned; with none, the plan is made here and returned."""
     refuse_nested_exports(inputs)
+    _refuse_out_inside(inputs, out)
     ranges = _ranges(grid)
     rulesets = _distinct([_ruleset_input(i, p, ranges) for i, p in enumerate(_rule_paths(rules))])
     imports = to_import(inputs)  # a Bundle's patients counted once, here, before DIR is touched
