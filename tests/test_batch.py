@@ -564,13 +564,18 @@ def test_the_summary_tells_two_rule_sets_of_one_id_apart_in_the_order_given(tmp_
     assert lines[-1].startswith(f"  - report-pathway sha256:{given[1][1][:16]} #0 (no overrides): ")
 
 
-def test_an_output_folder_inside_an_input_folder_is_refused(tmp_path):
+def test_an_output_folder_inside_an_input_folder_with_fhir_input_is_refused(tmp_path):
     """Noticed while fixing a trial's findings: with DIR inside an export folder given as input,
     the batch's own manifest and imported files were read as the export's on --resume, which
-    refused the unchanged batch. Nothing is written."""
-    given = tmp_path / "x"
-    given.mkdir()
-    shutil.copy(SCENARIOS / "index_case.yaml", given)
-    result = runner.invoke(app, ["batch", str(given), "--out", str(given / "out"), "--workers", "1"])
-    assert result.exit_code == 2 and f"lies inside the input folder {given}" in result.stderr
-    assert sorted(p.name for p in given.iterdir()) == ["index_case.yaml"]
+    refused the unchanged batch. Nothing is written. A folder of YAML scenarios may hold DIR."""
+    from conftest import ROOT as root
+
+    export = tmp_path / "x"
+    shutil.copytree(root / "tests" / "fixtures" / "fhir" / "bulk", export)
+    result = runner.invoke(app, ["batch", str(export), "--out", str(export / "out"), "--workers", "1"])
+    assert result.exit_code == 2 and f"lies inside the input folder {export}" in result.stderr
+    assert not (export / "out").exists()
+    plain = tmp_path / "y"
+    plain.mkdir()
+    shutil.copy(SCENARIOS / "index_case.yaml", plain)
+    assert runner.invoke(app, ["batch", str(plain), "--out", str(plain / "out"), "--workers", "1"]).exit_code == 0

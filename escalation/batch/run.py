@@ -112,8 +112,9 @@ def plan_batch(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Seque
 
 
 def _refuse_out_inside(inputs: Sequence[Path], out: Path) -> None:
-    """DIR inside a folder given as input would become input itself: its imported scenario files
-    and manifest read again as the folder's on --resume, which then refuses a batch unchanged."""
+    """With FHIR input, DIR inside a folder given as input would become input itself: the scenario
+    files imported into it and its manifest read again as the folder's on --resume, which then
+    refuses a batch unchanged. (Without, the folder's scenarios are YAML files, and DIR holds none.)"""
     where = out.resolve()
     for given in inputs:
         folder = shipped.resolve(given).resolve()
@@ -130,10 +131,11 @@ def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Se
     scenarios are known only once it is imported into DIR, and that waits until `run_batch` holds
     DIR's lock and calls the function returned; with none, the plan is made here and returned."""
     refuse_nested_exports(inputs)
-    _refuse_out_inside(inputs, out)
     ranges = _ranges(grid)
     rulesets = _distinct([_ruleset_input(i, p, ranges) for i, p in enumerate(_rule_paths(rules))])
     imports = to_import(inputs)  # a Bundle's patients counted once, here, before DIR is touched
+    if imports:
+        _refuse_out_inside(inputs, out)
 
     def planned(old: Manifest | None) -> Manifest:
         paths, fhir = expand_inputs(inputs, out, day_zero_diagnoses(rulesets), old, imports)
