@@ -126,3 +126,15 @@ def test_a_decision_on_a_recomputed_index_the_report_contradicts_says_so():
     assert any(f.kind == "reported_index" and f.reported == 20 for f in result.findings)
     moderate = next(c for c in by_rule["pards-oi-moderate"].conditions if c.condition.startswith("oi >= "))
     assert moderate.met_by == "8"
+
+
+def test_a_what_if_says_so_in_the_summary_the_title_cannot():
+    """Found in a trial: with oi_above set to 30, the summary still read 'oxygenation index above
+    40' (the rule's title) over a decision at OI 36. The summary, which heads a CDS card and a
+    report row, now names the value set; a rule left alone says nothing more."""
+    from escalation import api
+
+    result = api.replay(INDEX_CASE, overrides={"step3-ecmo-oi.oi_above": 30.0})
+    by_rule = {dp.rule_id: dp.summary for dp in result.decision_points}
+    assert by_rule["step3-ecmo-oi"].startswith("For review (day 24; what-if oi_above=30): Step 3 for review")
+    assert by_rule["step2-plasma-exchange"] == "For review (day 11): Step 2 for review: plasma exchange (PE)"

@@ -439,6 +439,12 @@ class Ruleset(_Strict):
     rules: list[Rule] = Field(min_length=1)
     # where the rule set and each rule were read from: None -> (file, line), rule id -> (file, line)
     _origin: dict[str | None, tuple[str, int | None]] = PrivateAttr(default_factory=dict)
+    # the values set for a what-if (--set, a sweep's or a grid's point): (rule id, parameter) -> value
+    _overridden: dict[tuple[str, str], float] = PrivateAttr(default_factory=dict)
+
+    def overridden(self, rule_id: str) -> dict[str, float]:
+        """A rule's parameters set for a what-if, by name: its title still names the sourced value."""
+        return {name: value for (rid, name), value in self._overridden.items() if rid == rule_id}
 
     def origin(self, rule_id: str | None = None) -> tuple[str | None, int | None]:
         """The file (and line) a rule, or the whole rule set, came from, for engine errors."""
@@ -550,7 +556,9 @@ class Ruleset(_Strict):
                                  f"{shown_value(value)}; no source states the new value")
                 param["value"] = value
                 param["assumption"] = True
-        return Ruleset.model_validate(data).with_origin(self._origin)
+        moved = Ruleset.model_validate(data).with_origin(self._origin)
+        moved._overridden = {**self._overridden, **overrides}
+        return moved
 
 
 def shown_value(x: float) -> str:

@@ -22,6 +22,7 @@ from escalation.load.ruleset import (
     Rule,
     Ruleset,
     condition_parameters,
+    shown_value,
 )
 from escalation.load.scenario import Scenario
 from escalation.load.vocabulary import CODES, kinds_of
@@ -168,6 +169,13 @@ def _rule_parts(ruleset: Ruleset, rule: Rule) -> _RuleParts:
     return _RuleParts(kind, _parameters(rule), detail, [s.label() for s in rule.sources], copied)
 
 
+def _what_if(ruleset: Ruleset, rule_id: str) -> str:
+    """'; what-if oi_above=30' where a parameter of the rule was set for a what-if: a title names
+    the sourced value ("above 40"), and the summary heads a CDS card and a report's row."""
+    values = ruleset.overridden(rule_id)
+    return "; what-if " + ", ".join(f"{n}={shown_value(v)}" for n, v in values.items()) if values else ""
+
+
 def decision_points(replay: Replay, features: dict[str, DayFeatures] | None = None,
                     disputes: Disputes | None = None) -> list[DecisionPoint]:
     ruleset = replay.ruleset
@@ -200,7 +208,7 @@ def decision_points(replay: Replay, features: dict[str, DayFeatures] | None = No
         out.append(DecisionPoint(
             day=lo, day_latest=hi, timing=pf.timing, rule_id=rule.id, step=rule.step, kind=kind,
             proposes=list(rule.proposes), indicator="info" if kind == "context" else "warning",
-            summary=f"For review ({when}): {rule.title}", detail=same.detail,
+            summary=f"For review ({when}{_what_if(ruleset, rule.id)}): {rule.title}", detail=same.detail,
             conditions=_conditions(replay, rule, pf, features, disputes),
             parameters=same.parameters, rests_on_assumption=bool(rule.assumptions),
             rests_on_case_specific=bool(same.copied),
