@@ -452,7 +452,7 @@ def test_orders_in_the_other_texts_a_rule_set_prints_are_refused(tmp_path):
 
     with pytest.raises(ValidationError, match="a label's description must not read as an order"):
         Label(kind="watch", description="Start co-trimoxazole prophylaxis now")
-    with pytest.raises(ValidationError, match="a rule set's title or description must not read as an order"):
+    with pytest.raises(ValidationError, match="a rule set's title must not read as an order"):
         RulesetInfo(id="x", version="1", title="Give rituximab early")
     data = yaml.safe_load((ROOT / "rules" / "report-pathway.yaml").read_text(encoding="utf-8"))
     data["rules"][1]["conditions"][2]["case_specific"] = "Give RTX when the titre does not fall."
@@ -479,3 +479,46 @@ def test_an_sf_threshold_above_what_spo2_and_fio2_allow_is_refused():
     from escalation.load.ruleset import threshold_problem
 
     assert threshold_problem("sf", ">", 480) is not None and threshold_problem("sf", ">", 300) is None
+
+
+@pytest.mark.parametrize("text", [
+    "Give rituximab now, the titre has not fallen.", "Give PE: the titre has risen.",
+    "Add RTX (the titre has not fallen).", "Start PE and the titre has fallen in 3 cases.",
+])
+def test_a_verb_of_another_clause_does_not_make_an_order_prose(text):
+    """Found in review: a verb after a comma, colon, bracket or 'and' read as the clause's own,
+    so 'Give rituximab now, the titre has not fallen.' passed as prose."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="a rationale must not read as an order"):
+        _rule_with(rationale=text)
+
+
+@pytest.mark.parametrize("title, rationale, note", [
+    ("For review: start date uncertain", "Start date not reported.",
+     "Start day of ventilation taken from the case report (day 11)."),
+    ("Context: stop dates, for review", "Start and stop dates per the report.", "Order follows Table 2."),
+    ("Step 3 for review: VV-ECMO \u2013 start criteria of ELSO", "Switch to rituximab reported in 2 of 5 cases.",
+     "Begin and end of ECMO are from Fig. 1."),
+    ("Step 5 for review: MMF, e.g. add to RTX", "Order follows Table 2.", "Start date not reported."),
+])
+def test_nouns_made_of_verbs_are_prose(title, rationale, note):
+    """Found in review: 'start date', 'start and stop dates', 'Switch ... reported', a phrase after
+    'e.g.' in a title were refused as orders."""
+    from escalation.load.ruleset import MeasureCondition
+
+    rule = _rule_with(title=title, rationale=rationale)
+    assert rule.id == "r" and MeasureCondition(measure="spo2", op="<", threshold="t", case_specific=note)
+
+
+def test_a_label_or_rule_set_title_is_read_as_a_phrase_after_a_colon_or_dash():
+    """Found in review: 'Pneumocystis: start co-trimoxazole prophylaxis now' passed as a label."""
+    from pydantic import ValidationError
+
+    from escalation.load.ruleset import Label, RulesetInfo
+
+    with pytest.raises(ValidationError, match="a label's description must not read as an order"):
+        Label(kind="watch", description="Pneumocystis: start co-trimoxazole prophylaxis now")
+    with pytest.raises(ValidationError, match="a rule set's title must not read as an order"):
+        RulesetInfo(id="x", version="1", title="Report pathway - start RTX earlier")
+    assert RulesetInfo(id="x", version="1", title="t", description="Without response: add MMF, or switch a drug.")

@@ -12,7 +12,7 @@ threshold from the command line and lets every output say which decisions rest o
 import hashlib
 import json
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Callable, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,7 @@ from pydantic import (
     PrivateAttr,
     SerializerFunctionWrapHandler,
     Tag,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -31,7 +32,7 @@ from pydantic import (
 from escalation.load.citations import Citation
 from escalation.load.errors import located_error
 from escalation.load.numbers import Finite
-from escalation.load.orders import order_in_text, order_in_title
+from escalation.load.orders import modal_in, order_in_phrase, order_in_text, order_in_title
 from escalation.load.vocabulary import (
     CODES,
     MEASURES,
@@ -105,7 +106,7 @@ class _Condition(_Strict):
     @classmethod
     def _says_why(cls, v: str | None) -> str | None:
         """Printed beside the condition in every output, so never worded as an order."""
-        return v if v is None else _not_an_order(v, "a case_specific note", "say what the condition copies "
+        return v if v is None else _refuse_order(v, "a case_specific note", "say what the condition copies "
                                                  "and why, e.g. 'FiO2 1.0 is the setting on day 24'")
 
     @model_serializer(mode="wrap")
@@ -231,14 +232,9 @@ def condition_parameters(cond: BaseModel) -> list[str]:
     return names
 
 
-# Words that would turn a flag into an instruction: titles may not open with the imperatives,
-# nor use the modal verbs anywhere.
-MODALS = frozenset({"must", "should", "shall", "required", "indicated", "mandatory", "needs"})
-
-
-def _not_an_order(text: str, what: str, example: str) -> str:
-    """`text` unchanged, or a refusal quoting the sentence that reads as an order (load/orders.py)."""
-    found = order_in_text(text)
+def _refuse_order(text: str, what: str, example: str, find: Callable[[str], str | None] = order_in_text) -> str:
+    """`text` unchanged, or a refusal quoting the clause that reads as an order (load/orders.py)."""
+    found = find(text)
     if found is not None:
         raise ValueError(f"{what} must not read as an order ({found!r}); {example}")
     return text
@@ -290,8 +286,8 @@ class Label(_Strict):
     @classmethod
     def _describes(cls, v: str) -> str:
         """Printed as what a decision point puts up for review, so never worded as an order."""
-        return _not_an_order(v, "a label's description", "say what is watched, e.g. 'infection risk on "
-                             "immunosuppression'")
+        return _refuse_order(v, "a label's description", "say what is watched, e.g. 'infection risk on "
+                             "immunosuppression'", order_in_phrase)
 
 
 class Repeat(_Strict):
@@ -328,9 +324,8 @@ class Rule(_Strict):
 
     @field_validator("title")
     @classmethod
-    def _not_an_order(cls, v: str) -> str:
-        words = [w.strip(":,.()").lower() for w in v.split()]
-        found = order_in_title(v) or next((w for w in words if w in MODALS), None) or (None if words else v)
+    def _worded_for_review(cls, v: str) -> str:
+        found = order_in_title(v) or modal_in(v) or (None if v.split() else v)
         if found is not None:
             raise ValueError(
                 f"a title must not read as an order ({found!r} in {v!r}); "
@@ -344,7 +339,7 @@ class Rule(_Strict):
     @classmethod
     def _explains(cls, v: str) -> str:
         """The rationale says why, never what to do: detail and CDS Hooks cards print it as written."""
-        return _not_an_order(v, "a rationale", "say why the step is put up for review, e.g. 'After plasma "
+        return _refuse_order(v, "a rationale", "say why the step is put up for review, e.g. 'After plasma "
                              "exchange the titre rose again'")
 
     @model_validator(mode="after")
@@ -414,10 +409,12 @@ class RulesetInfo(_Strict):
 
     @field_validator("title", "description")
     @classmethod
-    def _names(cls, v: str | None) -> str | None:
-        """Printed at the head of reports, so never worded as an order."""
-        return v if v is None else _not_an_order(v, "a rule set's title or description", "say what pathway it "
-                                                 "encodes, e.g. 'Escalation as described in ...'")
+    def _names(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """Printed at the head of reports, so never worded as an order: the title read as a phrase
+        (after a colon or dash too), the description as prose."""
+        find = order_in_phrase if info.field_name == "title" else order_in_text
+        return v if v is None else _refuse_order(v, f"a rule set's {info.field_name}", "say what pathway it "
+                                                 "encodes, e.g. 'Escalation as described in ...'", find)
 
 
 def _steps_that_can_fire(rules: list[Rule]) -> set[int]:
