@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -191,6 +192,7 @@ def test_scenario_files_inside_an_export_folder_are_replayed_beside_its_patients
     export, out, alone = _export(tmp_path / "mixed"), tmp_path / "batch", tmp_path / "alone"
     assert _batch(str(BULK), "--out", str(alone)).exit_code == 0
     top, below = _scenario(export / "top.yaml", "beside-top"), _scenario(export / "sub" / "below.yaml", "beside-below")
+    shutil.copy(ROOT / "rules" / "report-pathway.yaml", export / "pathway.yaml")  # a rule set, as check says: not replayed
     result = _batch(str(export), "--out", str(out), "--chunk-size", "2")
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())

@@ -36,8 +36,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from escalation.batch.plan import IMPORTED, FhirInput, Manifest, fhir_differences, sha256_of
-from escalation.load.discover import files_under, folder_entries, yaml_files
+from escalation.load.discover import files_under, folder_entries, kind_of, yaml_files
 from escalation.load.errors import InputError
+from escalation.load.loading import read_yaml
 from escalation.load.reading import shown_name
 
 NDJSON = ".ndjson"
@@ -148,7 +149,18 @@ def scenario_paths(given: Path, exports: Sequence[Path]) -> list[Path] | None:
     def in_export(p: Path) -> bool:
         return any(e in Path(os.path.realpath(p)).parents for e in inner)
 
-    return yaml_files([given], skip_literature=True) + [b for b in bundle_files([given]) if not in_export(b)]
+    return ([f for f in yaml_files([given], skip_literature=True) if _not_other_kind(f)]
+            + [b for b in bundle_files([given]) if not in_export(b)])
+
+
+def _not_other_kind(path: Path) -> bool:
+    """False for a rule set or records file kept beside an export (as `check` tells them apart),
+    which is no scenario to replay; a file that cannot be read stays, for its error row."""
+    try:
+        data, _ = read_yaml(path)
+    except InputError:
+        return True
+    return kind_of(data) in (None, "scenario")
 
 
 def expand_inputs(inputs: Sequence[Path], out: Path, diagnoses: Sequence[str],
