@@ -144,3 +144,8 @@ def test_a_sweep_marks_a_decision_point_under_one_placement():
     text = to_table(points, rng, NOTICE, ruleset=named)
     assert "35 e       35" in text and "e, l: the decision point fires under the early (e) or late (l)" in text
     assert list(moving(points, rng)) == [("s", "s.yaml", "add-mmf", 1)]  # its placements change across the sweep
+    late = [points[0], Point("s", 40.0, "add-mmf", 1, 35, 35, "s.yaml", timing="late placement only")]
+    assert list(moving(late, rng)) == [("s", "s.yaml", "add-mmf", 1)]  # early alone, then late alone
+    wide = [Point("s", 30.0, "x", 1, 147, 226, "s.yaml", timing="early placement only"),
+            Point("s", 40.0, "x", 1, 147, 226, "s.yaml", timing="late placement only")]
+    assert "147..226 e 147..226 l" in to_table(wide, rng, NOTICE, ruleset=named)  # a gap between marked cells

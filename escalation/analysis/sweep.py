@@ -165,16 +165,17 @@ def to_table(points: list[Point], rng: SweepRange, notice: str, width: int = FAL
     names = {key: key[2] + (f" #{key[3]}" if key[3] > 1 else "") for key, _ in series}
     sw = max([len("scenario")] + [len(labels[k[:2]]) for k in names])
     nw = max([len("decision point")] + [len(n) for n in names.values()])
-    per_block = max(1, (width - sw - 1 - nw) // 9)
+    cw = max([9] + [len(_cell(p)) + 1 for p in points])  # a marked cell ('147..226 e') keeps a gap
+    per_block = max(1, (width - sw - 1 - nw) // cw)
     lines = [notice, "",
              printable(f"Rule set {ruleset.id} v{ruleset.version} sha256:{ruleset.content_hash[:16]} (the hash "
                        "before a value of the sweep is set)"),
              f"Sweep of {rng.rule_id}.{rng.param}: day of each decision point ('-': none)"]
     for start in range(0, len(values), per_block):
         block = values[start:start + per_block]
-        lines += ["", f"{'scenario':<{sw}} {'decision point':<{nw}}" + "".join(f"{v:>9g}" for v in block)]
+        lines += ["", f"{'scenario':<{sw}} {'decision point':<{nw}}" + "".join(f"{v:>{cw}g}" for v in block)]
         for key, by_value in series:
-            cells = "".join(f"{_cell(by_value.get(v)):>9}" for v in block)
+            cells = "".join(f"{_cell(by_value.get(v)):>{cw}}" for v in block)
             lines.append(f"{labels[key[:2]]:<{sw}} {names[key]:<{nw}}{cells}")
     if any(p.timing.endswith("only") for p in points):
         lines += ["", "e, l: the decision point fires under the early (e) or late (l) timing placement only, so it "
@@ -196,7 +197,12 @@ def moving(points: list[Point], rng: SweepRange) -> dict[Key, dict[float, Point]
     """The decision points whose day or placements change, or which appear or disappear, across the sweep."""
     n = len(rng.values())
     return {k: v for k, v in _series(points).items()
-            if len(v) != n or len({(p.day, p.day_latest, p.timing.endswith("only")) for p in v.values()}) > 1}
+            if len(v) != n or len({(p.day, p.day_latest, _alone(p)) for p in v.values()}) > 1}
+
+
+def _alone(p: Point) -> str | None:
+    """The one placement a decision point fires under, or None under both."""
+    return p.timing if p.timing.endswith("only") else None
 
 
 def plot(points: list[Point], rng: SweepRange, path: Path, notice: str, shared: Collection[str] = ()) -> None:
