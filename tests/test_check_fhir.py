@@ -270,3 +270,12 @@ def test_a_bundle_expecting_a_rule_set_checked_beside_it_is_ok(tmp_path, index_b
     assert check(bundle).exit_code == 2  # `mine` is neither checked here nor shipped
     result = check(bundle, rules)
     assert result.exit_code == 0, result.output
+
+
+def test_a_file_named_twice_or_also_in_a_folder_named_is_checked_once(tmp_path):
+    """Found in review: `check x.yaml x.yaml` and `check . x.yaml` printed `ok:` twice for one file."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    shutil.copy(INDEX_CASE, folder / "x.yaml")
+    result = check(folder / "x.yaml", folder, folder / "x.yaml")
+    assert result.exit_code == 0 and result.stdout.count("ok: ") == 1, result.output

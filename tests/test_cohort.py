@@ -542,4 +542,4 @@ def test_summary_reads_a_copy_of_the_table_taken_out_alone(tmp_path):
     copy.write_text(RECORDS.read_text(encoding="utf-8"), encoding="utf-8")
     assert runner.invoke(app, ["cohort", "summary", "--records", str(copy)]).exit_code == 0
     placed = runner.invoke(app, ["cohort", "placement", "--records", str(copy)])
-    assert placed.exit_code == 2 and "copy that scenario beside it, or drop the field" in placed.stderr
+    assert placed.exit_code == 2 and f"{tmp_path.parent / 'index_case.yaml'} (copy that scenario there" in placed.stderr

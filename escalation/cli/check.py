@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import typer
 
 from escalation.cli.common import EXIT_BAD_INPUT, errors
-from escalation.load.discover import files_under, kind_of, require_some, yaml_files
+from escalation.load.discover import each_once, files_under, kind_of, require_some, yaml_files
 from escalation.load.errors import InputError
 from escalation.load.loading import format_path, load_ruleset, load_scenario, read_yaml
 from escalation.load.reading import shown_name
@@ -74,6 +74,17 @@ def targets(paths: Iterable[Path]) -> list[Target]:
             out.append(Target(path, "file"))
         else:
             raise InputError(str(path), "file not found")
+    return _each_once(out)
+
+
+def _each_once(found: list[Target]) -> list[Target]:
+    """A file named twice, or also found in a folder named, is checked once, under its first name."""
+    left = set(each_once(t.path for t in found))
+    out = []
+    for target in found:
+        if target.path in left:
+            left.discard(target.path)
+            out.append(target)
     return out
 
 

@@ -474,8 +474,9 @@ def load_records(path: Path | str | None = None, timelines: bool = True) -> Tabl
         raise _name_record(exc, data) from None
     for i, r in enumerate(table.records):
         if timelines and r.timeline is not None and not (path.parent / r.timeline).is_file():
-            raise InputError(str(path), f"record {r.id!r}, field timeline: no file {r.timeline} (relative to "
-                             "this file; copy that scenario beside it, or drop the field)",
+            raise InputError(str(path), f"record {r.id!r}, field timeline: no file {r.timeline}, relative to "
+                             f"this file: {os.path.normpath(path.parent / r.timeline)} (copy that scenario there, "
+                             "or drop the field)",
                              line=lines.get(("records", i, "timeline")), where=f"records[{i}].timeline")
     return table
 
