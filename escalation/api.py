@@ -79,7 +79,7 @@ def load_ruleset(path: PathLike | None = None, overrides: Mapping[str, float] | 
 
     An overridden value is a what-if no source states, so it is marked as an assumption.
     """
-    path = Path(path) if path is not None else shipped.as_written(shipped.default_rules())
+    path = Path(path) if path is not None else shipped.default_rules_named()
     ruleset = loading.load_ruleset(path)
     return with_overrides(ruleset, overrides or {}, str(path))
 
@@ -359,7 +359,7 @@ def write_report(
     from escalation.report.html import write_report as render
 
     given = [rules] if isinstance(rules, (str, Path)) else list(rules or [])
-    rule_paths = [Path(p) for p in given] or [shipped.as_written(shipped.default_rules())]
+    rule_paths = [Path(p) for p in given] or [shipped.default_rules_named()]
     check_ruleset_count(len(rule_paths))
     scenario_path = Path(scenario)
     rulesets = [load_ruleset(p) for p in rule_paths]

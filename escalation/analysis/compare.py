@@ -112,16 +112,11 @@ def diff_results(a: ReplayResult, b: ReplayResult) -> ScenarioDiff:
             status, shift, shift_hi = ("appears" if da is None else "disappears"), None, None
         else:
             shift, shift_hi = db.day - da.day, db.day_latest - da.day_latest
-            status = "moved" if shift or shift_hi else "same" if _alone(da) == _alone(db) else "placements"
+            status = "moved" if shift or shift_hi else "same" if da.timing == db.timing else "placements"
         changes.append(Change(code=key[0], occurrence=key[1], status=status, a=side(da), b=side(db),
                               shift_days=shift, shift_days_latest=shift_hi))
     return ScenarioDiff(scenario=a.scenario.id, file=a.scenario.file, changes=changes,
                         unflagged=diff_unflagged(a, b))
-
-
-def _alone(dp: DecisionPoint) -> str | None:
-    """The one placement a decision point fires under, or None when it fires under both."""
-    return dp.timing.split()[0] if dp.timing.endswith("only") else None
 
 
 def _action_side(result: ReplayResult, event_id: str) -> ActionSide:

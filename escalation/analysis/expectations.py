@@ -228,8 +228,10 @@ def check(exp: Expectation, result: ReplayResult) -> ExpectationOutcome:
 def _placement_hint(exp: Expectation, same: list[DecisionPoint]) -> str:
     """Where a decision point would meet the expectation but for its placements, what it fires
     under and how to expect that; else nothing."""
+    if exp.placements == "any":
+        return ""
     near = next((dp for dp in same if _inside(dp, exp.model_copy(update={"placements": "any"}))), None)
-    if near is None or exp.placements == "any":
+    if near is None:
         return ""
     if near.timing.endswith("only"):
         which = near.timing.split()[0]
@@ -262,8 +264,8 @@ def _rows(exp: Expectation, out: ExpectationOutcome, result: ReplayResult) -> li
     actual = ", ".join(f.split("@", 1)[1].split(" (actual ", 1)[0] for f in out.found) or "-"
     if out.unknown_target:
         actual = f"no such {'rule' if exp.rule is not None else 'step'} in {result.ruleset.id}"
-    wanted = "absent" if not exp.present else "present" if exp.placements == "both" else f"{exp.placements} only" \
-        if exp.placements != "any" else "any"
+    wanted = ("absent" if not exp.present else
+              {"both": "present", "any": "any"}.get(exp.placements, f"{exp.placements} only"))
     rows = [f"{mark} {day:>12}  {target:<26}  {wanted:<10} {actual}"]
     if exp.actual_day is not None or exp.lag is not None:
         want = ", ".join(window_text(w) if w is not None else "any" for w in (exp.actual_day, exp.lag))

@@ -197,12 +197,7 @@ def moving(points: list[Point], rng: SweepRange) -> dict[Key, dict[float, Point]
     """The decision points whose day or placements change, or which appear or disappear, across the sweep."""
     n = len(rng.values())
     return {k: v for k, v in _series(points).items()
-            if len(v) != n or len({(p.day, p.day_latest, _alone(p)) for p in v.values()}) > 1}
-
-
-def _alone(p: Point) -> str | None:
-    """The one placement a decision point fires under, or None under both."""
-    return p.timing if p.timing.endswith("only") else None
+            if len(v) != n or len({(p.day, p.day_latest, p.timing) for p in v.values()}) > 1}
 
 
 def plot(points: list[Point], rng: SweepRange, path: Path, notice: str, shared: Collection[str] = ()) -> None:

@@ -72,7 +72,7 @@ def to_import(inputs: Sequence[Path]) -> dict[int, Path]:
     """The inputs a batch imports into DIR before planning, by their number (from 1) among the
     inputs: Bulk Data folders and Bundles of several patients, each named on its own. One named
     again (`bulk ./bulk`, or through a link) is imported once, under its first number, as a
-    scenario file named twice is replayed once (run._unique): the same file or folder is the same
+    scenario file named twice is replayed once (discover.each_once): the same file or folder is the same
     resolved path (`_first_named`)."""
     found: dict[int, Path] = {}
     seen: set[str] = set()

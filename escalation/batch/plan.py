@@ -91,9 +91,7 @@ class FhirInput(_Model):
                         "(its NDJSON files, and any Bundle in it), each by its name within the folder and "
                         "the sha256 of its content, in order")
 
-    def where(self) -> str:
-        """The file or folder itself, however it was named (see InputFile.where)."""
-        return os.path.realpath(self.path)
+    where = InputFile.where  # the file or folder itself, however it was named
 
 
 def day_zero_diagnoses(rulesets: Iterable[RulesetInput]) -> list[str]:

@@ -152,7 +152,7 @@ def unflagged_rows(base: dict[str, Any], result: ReplayResult) -> list[ResultRow
     comparison, with the action's own day as its actual day and no lag; `timing` says whether it
     is unflagged under both placements or one alone."""
     return [ResultRow(**base, **_about(result), kind="unflagged_action", rule_id=None, rule_kind=None, step=None,
-                      occurrence=None, timing=_unflagged_timing(list(a.placements), a.day, a.day_latest),
+                      occurrence=None, timing=_unflagged_timing(a.placements, a.day, a.day_latest),
                       proposes=[], code=a.code, event_id=a.event_id, day=a.day,
                       day_latest=a.day_latest, actual_day=a.day, actual_day_latest=a.day_latest, lag_days=None,
                       lag_days_max=None, rests_on_assumption=None, rests_on_case_specific=None)

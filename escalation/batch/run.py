@@ -164,7 +164,7 @@ def _ranges(grid: Sequence[str]) -> list[SweepRange]:
 def _rule_paths(rules: Sequence[Path] | None) -> list[Path]:
     """The rule set files, each once; the default named as the README names it, not by its place
     in the installed package, so that rows from two installs agree."""
-    return api.rule_files(rules) if rules else [shipped.as_written(shipped.default_rules())]
+    return api.rule_files(rules) if rules else [shipped.default_rules_named()]
 
 
 def _distinct(rulesets: list[RulesetInput]) -> list[RulesetInput]:
@@ -492,10 +492,6 @@ def _check_folder(out: Path, old: Manifest | None, resume: bool) -> None:
         raise InputError(str(out), "is not empty; a batch needs a new or empty folder")
 
 
-def _check_same(out: Path, old: Manifest, new: Manifest) -> None:
-    _refuse(out, old.differences(new))
-
-
 def _refuse(out: Path, differences: list[str]) -> None:
     if differences:
         raise InputError(str(out / "manifest.json"), "cannot resume: " + "; ".join(differences[:3]))
@@ -532,7 +528,7 @@ def run_batch(manifest: Manifest | Planner, out: Path, *, resume: bool = False, 
             old = old.moved_to(out)  # its imported files where DIR is now: it may have been moved
         manifest = planner(old if resume else None)
         if old is not None:  # resuming (checked above)
-            _check_same(out, old, manifest)
+            _refuse(out, old.differences(manifest))
             remove_partial(out)
             # the same files, perhaps named otherwise now: the chunks record them as the batch
             # was planned, as the chunks already written do, so its rows do not depend on

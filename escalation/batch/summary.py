@@ -24,7 +24,7 @@ from escalation.batch.plan import PURPOSE
 from escalation.batch.store import done_chunks, query_parts, read_manifest
 from escalation.load.errors import InputError
 from escalation.match.results import NOTICE
-from escalation.report.console import FALLBACK_WIDTH, buffer_console, printable, rendered
+from escalation.report.console import FALLBACK_WIDTH, buffer_console, plural, printable, rendered
 
 
 class _Out(BaseModel):
@@ -182,10 +182,6 @@ def summarize(out: Path) -> BatchSummary:
 
 # --- as text ---------------------------------------------------------------------------------------
 
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:g}"
 
@@ -289,7 +285,7 @@ def _unflagged_text(console: Any, summary: BatchSummary) -> None:
         alone = f", {u.one_placement} of them under one timing placement only" if u.one_placement else ""
         console.print(printable(f"  - {u.ruleset_id} sha256:{u.ruleset_content_hash[:16]} #{u.grid_point} "
                                 f"{_grid_text(u.grid)}: {u.code or '?'} "
-                                f"in {_n(u.replays, 'replay')} ({_n(u.actions, 'action')}{alone})"), markup=False)
+                                f"in {plural(u.replays, 'replay')} ({plural(u.actions, 'action')}{alone})"), markup=False)
 
 
 def _errors_text(console: Any, summary: BatchSummary) -> None:
@@ -298,4 +294,4 @@ def _errors_text(console: Any, summary: BatchSummary) -> None:
         console.print("  none")
     for e in summary.errors:
         place = e.file + (f":{e.line}" if e.line is not None else "") + (f" ({e.where})" if e.where else "")
-        console.print(printable(f"  - {place}: {e.message} [{e.stage}; {_n(e.replays, 'replay')}]"), markup=False)
+        console.print(printable(f"  - {place}: {e.message} [{e.stage}; {plural(e.replays, 'replay')}]"), markup=False)

@@ -71,11 +71,6 @@ def _root(
     """Replay a published treatment-escalation pathway against patient timelines (research review only)."""
 
 
-def default_rules_path() -> Path:
-    """The report's own pathway, shipped with the package: the same file from any folder."""
-    return shipped.as_written(shipped.default_rules())
-
-
 def parse_overrides(items: list[str]) -> dict[str, float]:
     """`RULE.PARAM=VALUE` strings to a mapping; malformed ones are input errors."""
     out: dict[str, float] = {}
@@ -130,7 +125,7 @@ def replay(
     """Replay SCENARIO day by day and list every decision point, for research review only."""
     with errors():
         if output is not None:
-            check_output(output, inputs=[scenario, rules or default_rules_path()])
+            check_output(output, inputs=[scenario, rules or shipped.default_rules_named()])
         result = api.replay(scenario, rules, overrides=parse_overrides(set_), through_day=through_day)
     text = render_replay(result, fmt, width)
     _write_or_print(text, output)
@@ -223,7 +218,7 @@ def sweep(
             rng = parse_range(set_)
         except ValueError as exc:
             raise InputError("--set", str(exc)) from None
-        rules_path = rules or default_rules_path()
+        rules_path = rules or shipped.default_rules_named()
         ruleset = load_ruleset(rules_path)
         for value in rng.values():  # every value must be usable before any work starts
             swept = apply_overrides(ruleset, {(rng.rule_id, rng.param): value}, str(rules_path))

@@ -87,7 +87,7 @@ def import_fhir(
 
     with errors():
         check_output(out, folder=True, inputs=paths)
-        rule_paths = rules or [shipped.as_written(shipped.default_rules())]
+        rule_paths = rules or [shipped.default_rules_named()]
         if day_zero is not None and day_zero_encounter:  # --day-zero would win for every patient
             raise InputError("--day-zero", "give --day-zero or --day-zero-encounter, not both")
         options = Options(day_zero=day_zero, day_zero_encounters=tuple(day_zero_encounter or ()),

@@ -35,7 +35,10 @@ class Check:
     measure: str | None = None  # the index a reported_index check compares
 
 
-def disputed(checks: list[Check]) -> dict[tuple[str, str], float]:
+Disputes = dict[tuple[str, str], float]  # (event id, index) -> the value the source reports
+
+
+def disputed(checks: list[Check]) -> Disputes:
     """(event id, index) -> the value the source reports, where the recomputed index the rules
     read disagrees with it: a decision point resting on such a value says so."""
     return {(c.event_ids[0], c.measure): c.reported for c in checks  # type: ignore[misc]

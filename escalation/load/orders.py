@@ -57,6 +57,15 @@ _TITLE_HARD = re.compile(r"[:;\"\u201c\u201d]|[.!?]\s|\s?[\u2013\u2014]\s?|\s-\s
 _TITLE_SOFT = re.compile(r"[,(\[]")
 
 
+def _mask(text: str) -> str:
+    """Abbreviations' full stops hidden, so that splitting at sentence ends keeps them whole."""
+    return _ABBREVIATIONS.sub(lambda m: m.group().replace(".", _KEPT_STOP), text)
+
+
+def _unmask(text: str) -> str:
+    return text.strip().replace(_KEPT_STOP, ".")
+
+
 def _word(token: str) -> str:
     return token.strip(":,.()[]\"'\u201c\u201d").lower()
 
@@ -89,14 +98,14 @@ def reads_as_order(clause: str, after_lead_in_only: bool = False) -> bool:
 
 def order_in_title(title: str) -> str | None:
     """The clause of a title that reads as an order, or None."""
-    kept = _ABBREVIATIONS.sub(lambda m: m.group().replace(".", _KEPT_STOP), title)
+    kept = _mask(title)
     for part in _TITLE_HARD.split(kept):
         pieces = _TITLE_SOFT.split(part)
         if reads_as_order(pieces[0]):
-            return pieces[0].strip().replace(_KEPT_STOP, ".")
+            return _unmask(pieces[0])
         found = next((p.strip() for p in pieces[1:] if reads_as_order(p, after_lead_in_only=True)), None)
         if found is not None:
-            return found.replace(_KEPT_STOP, ".")
+            return _unmask(found)
     return None
 
 
@@ -111,10 +120,10 @@ def order_in_text(text: str) -> str | None:
     Sentences are split at their ends and at semicolons, after joining a literal block's lines and
     keeping abbreviations whole; a colon opens no command here ("Two options were named: add
     cyclophosphamide, or switch" lists, it does not order)."""
-    joined = _ABBREVIATIONS.sub(lambda m: m.group().replace(".", _KEPT_STOP), " ".join(text.split()))
+    joined = _mask(" ".join(text.split()))
     for sentence in re.split(r"(?<=[.;!?])\s+", joined):
         if reads_as_order(sentence):
-            return sentence.strip().replace(_KEPT_STOP, ".")
+            return _unmask(sentence)
     return None
 
 

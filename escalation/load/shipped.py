@@ -95,6 +95,11 @@ def default_rules() -> Path:
     return shipped("rules", DEFAULT_RULES_FILE)
 
 
+def default_rules_named() -> Path:
+    """The default rule set as outputs name it: `rules/report-pathway.yaml` (see `as_written`)."""
+    return as_written(default_rules())
+
+
 def shipped_rule_files() -> list[Path]:
     """Every shipped rule set, in name order."""
     return sorted(shipped("rules").glob("*.yaml"))

@@ -120,7 +120,7 @@ def _conditions(replay: Replay, rule: Rule, pf: PairedFlag, features: dict[str, 
     """Each condition with the values that met it, its case-specific mark, and any code it counted
     only as a narrower kind of the one asked for (read on the day of the pass the values come from).
     A value that is an index recomputed against the figure the source reports says so."""
-    compiled = next(r for r in replay.compiled.rules if r.rule_id == rule.id)
+    compiled = replay.compiled.rules[replay.compiled.order[rule.id]]
     which, flag = ("early", pf.early) if pf.early is not None else ("late", pf.late)
     out = []
     for c, cond in zip(compiled.conditions, rule.conditions):
@@ -154,6 +154,7 @@ class _RuleParts:
     detail: str
     sources: list[str]
     copied: list[str]
+    what_if: str  # '; what-if oi_above=30', or nothing
 
 
 def _rule_parts(ruleset: Ruleset, rule: Rule) -> _RuleParts:
@@ -166,7 +167,8 @@ def _rule_parts(ruleset: Ruleset, rule: Rule) -> _RuleParts:
         + (" Rests on conditions copied from the index case: "
            + ", ".join(c.split(": ", 1)[1] for c in copied) + "." if copied else "")
     )
-    return _RuleParts(kind, _parameters(rule), detail, [s.label() for s in rule.sources], copied)
+    return _RuleParts(kind, _parameters(rule), detail, [s.label() for s in rule.sources], copied,
+                      _what_if(ruleset, rule.id))
 
 
 def _what_if(ruleset: Ruleset, rule_id: str) -> str:
@@ -176,12 +178,9 @@ def _what_if(ruleset: Ruleset, rule_id: str) -> str:
     return "; what-if " + ", ".join(f"{n}={shown_value(v)}" for n, v in values.items()) if values else ""
 
 
-def decision_points(replay: Replay, features: dict[str, DayFeatures] | None = None,
-                    disputes: Disputes | None = None) -> list[DecisionPoint]:
+def decision_points(replay: Replay, features: dict[str, DayFeatures], disputes: Disputes) -> list[DecisionPoint]:
     ruleset = replay.ruleset
-    disputes = disputes or {}
     used: dict[str, set[str]] = {}
-    features = features or {w: DayFeatures.build(replay.scenario, p.placement) for w, p in replay.passes.items()}
     parts: dict[str, _RuleParts] = {}
     out: list[DecisionPoint] = []
     for pf in replay.flags:
@@ -208,7 +207,7 @@ def decision_points(replay: Replay, features: dict[str, DayFeatures] | None = No
         out.append(DecisionPoint(
             day=lo, day_latest=hi, timing=pf.timing, rule_id=rule.id, step=rule.step, kind=kind,
             proposes=list(rule.proposes), indicator="info" if kind == "context" else "warning",
-            summary=f"For review ({when}{_what_if(ruleset, rule.id)}): {rule.title}", detail=same.detail,
+            summary=f"For review ({when}{same.what_if}): {rule.title}", detail=same.detail,
             conditions=_conditions(replay, rule, pf, features, disputes),
             parameters=same.parameters, rests_on_assumption=bool(rule.assumptions),
             rests_on_case_specific=bool(same.copied),

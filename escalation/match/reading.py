@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from escalation.derive.checks import Disputes
 from escalation.derive.features import DayFeatures, MeasureFeature
 from escalation.evaluate.engine import CompiledCondition
 from escalation.load.ruleset import (
@@ -182,13 +183,10 @@ def not_met(rule: Rule, cond: Any, compiled: CompiledCondition, fact: Values, fe
                            kinds=kinds(features, cond, day, counted_only=False))
 
 
-Disputes = dict[tuple[str, str], float]  # (event id, index) -> the value the source reports
-
-
 def disputed_note(c: CompiledCondition, features: DayFeatures, day: int, disputes: Disputes) -> str:
     """' (recomputed; the source reports 20)' where the condition read an index the rules
     recompute and the source states otherwise; else nothing."""
-    if not isinstance(c.feature, MeasureFeature):
+    if not disputes or not isinstance(c.feature, MeasureFeature):
         return ""
     reading = features.reading(c.feature, day)
     if reading is None or reading.origin != "computed" or (reading.event_id, reading.measure) not in disputes:

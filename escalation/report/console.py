@@ -169,3 +169,8 @@ class Printer:
     def text(self) -> str:
         """Everything printed, without Rich's trailing spaces."""
         return rendered(self.buf)
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """`1 replay`, `2 replays`: a count with its noun."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"

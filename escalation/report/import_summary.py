@@ -10,7 +10,7 @@ same counts in brief (`check_account`).
 from __future__ import annotations
 
 from escalation.fhir.to_scenario import ImportSummary
-from escalation.report.console import plain_text, printable
+from escalation.report.console import plain_text, plural, printable
 
 LEFT_OUT_SHOWN = 5  # patients without a scenario that `check` names; `import fhir` lists every one
 
@@ -19,7 +19,7 @@ def summary_table(summary: ImportSummary, width: int) -> str:
     lines = [summary.notice, f"Read: {', '.join(summary.inputs)}",
              "Resources read: " + _counts(summary.resources)]
     if summary.read_once:
-        lines.append(f"Read once: {_n(sum(summary.read_once.values()), 'duplicate resource')} "
+        lines.append(f"Read once: {plural(sum(summary.read_once.values()), 'duplicate resource')} "
                      f"({_counts(summary.read_once)}): the same type, id and content given again")
     if summary.not_read:
         lines.append("Not read (types the import does not use): " + _counts(summary.not_read))
@@ -28,11 +28,11 @@ def summary_table(summary: ImportSummary, width: int) -> str:
         if p.scenario_id is None:
             lines.append(f"  - {p.patient}: no scenario: {p.skipped}")
         else:
-            lines.append(f"  - {p.patient} -> {p.scenario_id}.yaml: {_n(p.events, 'event')}, {_n(p.diagnoses, 'diagnosis', 'diagnoses')}"
+            lines.append(f"  - {p.patient} -> {p.scenario_id}.yaml: {plural(p.events, 'event')}, {plural(p.diagnoses, 'diagnosis', 'diagnoses')}"
                          f"; day 0 = {p.day_zero_rule}")
     records = sum(summary.unmapped_records.values())
     lines += ["", f"Unmapped codes ({sum(u.count for u in summary.unmapped)}, counted by code, not imported; "
-                  f"{_n(records, 'record')} left out with no code or value that maps):"]
+                  f"{plural(records, 'record')} left out with no code or value that maps):"]
     lines += [f"  - {u.count} x {u.resource_type} {u.system or '(no system)'}|{u.code or '-'}"
               + (f" {u.display!r}" if u.display else "") + (f": {u.why}" if u.why else "")
               for u in summary.unmapped] or ["  none"]
@@ -40,7 +40,7 @@ def summary_table(summary: ImportSummary, width: int) -> str:
     lines += [f"  - {s.count} x {s.resource_type}: {s.reason}" for s in summary.skipped] or ["  none"]
     if summary.noted:
         records = sum(summary.noted_records.values())
-        lines += ["", f"Records imported with a note ({_n(records, 'record')}; listed by note, a record under "
+        lines += ["", f"Records imported with a note ({plural(records, 'record')}; listed by note, a record under "
                       "each of its notes):"]
         lines += [f"  - {n.count} x {n.resource_type}: {n.note}" for n in summary.noted]
     return plain_text("\n".join(lines), width) + "\n"
@@ -56,10 +56,10 @@ def check_account(summary: ImportSummary) -> tuple[str, list[str]]:
     left = [p for p in summary.patients if p.scenario_id is None]
     unmapped = sum(u.count for u in summary.unmapped)
     skipped = sum(s.count for s in summary.skipped)
-    head = (f"{_importable(len(summary.patients), len(left))}; {_n(unmapped, 'unmapped code')}, "
-            f"{_n(skipped, 'record')} skipped")
+    head = (f"{_importable(len(summary.patients), len(left))}; {plural(unmapped, 'unmapped code')}, "
+            f"{plural(skipped, 'record')} skipped")
     if summary.read_once:
-        head += f"; read once: {_n(sum(summary.read_once.values()), 'duplicate resource')}"
+        head += f"; read once: {plural(sum(summary.read_once.values()), 'duplicate resource')}"
     lines = [printable(f"  left out: {p.patient}: {p.skipped}") for p in left[:LEFT_OUT_SHOWN]]
     if len(left) > LEFT_OUT_SHOWN:
         lines.append(f"  ... and {len(left) - LEFT_OUT_SHOWN} more left out (`escalation import fhir` "
@@ -74,12 +74,10 @@ def _importable(patients: int, left: int) -> str:
     if not written:
         return ("valid, but its patient cannot" if patients == 1 else
                 f"valid, but none of its {patients} patients can") + " be imported as a scenario"
-    return f"{written} of {_n(patients, 'patient')} importable as {'a scenario' if written == 1 else 'scenarios'}"
+    return f"{written} of {plural(patients, 'patient')} importable as {'a scenario' if written == 1 else 'scenarios'}"
 
 
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
 
 
-def _n(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else (many or one + 's')}"

@@ -81,17 +81,17 @@ def _decision_table(result: ReplayResult, styled: bool, width: int = FALLBACK_WI
         rule += "\nCASE-SPECIFIC" if dp.rests_on_case_specific else ""
         day = span_label(dp.day, dp.day_latest) + (f"\n({dp.timing})" if dp.timing.endswith("only") else "")
         rows.append((day, printable(rule), dp, actual_text(dp), lag_text(dp)))
-    narrow = _narrow_widths(rows, width)
+    shares, rule_min = _narrow_widths(rows, width)
     table = Table(title="Decision points (put up for research review; not orders)", show_lines=True,
                   expand=True)
     for col, kw in (("day", {"justify": "right", "no_wrap": True}),
-                    ("rule / step", {"no_wrap": True, "min_width": narrow[1]}),
+                    ("rule / step", {"no_wrap": True, "min_width": rule_min}),
                     ("for review; conditions met (values); sources", {"ratio": 1}),
                     ("actual", {"justify": "right", "no_wrap": True}),
                     ("lag", {"justify": "right", "no_wrap": True})):
         table.add_column(col, overflow="fold", **kw)
-    if narrow[0]:  # too narrow to keep them whole: each folds within a share of what is left
-        for column, share in zip([table.columns[i] for i in (0, 1, 3, 4)], narrow[0]):
+    if shares:  # too narrow to keep them whole: each folds within a share of what is left
+        for column, share in zip([table.columns[i] for i in (0, 1, 3, 4)], shares):
             column.width, column.no_wrap, column.min_width = share, False, None
     for day, rule, dp, actual, lag in rows:
         table.add_row(Text(day), Text(rule), _why(dp, styled),
