@@ -126,6 +126,32 @@ def test_staging_folders_are_unique_so_concurrent_writers_never_share_one(tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_folder_created_by_another_writer_just_before_publishing_takes_the_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # The race CI met: two writers both see no output folder; the second one's rename of its
+    # whole staged folder then finds the first one's folder in place.
+    from escalation.report import files
+
+    out = tmp_path / "shared"
+    real_rename = os.rename
+
+    def another_writer_first(src, dst):
+        if Path(dst) == out and not out.exists():
+            out.mkdir()
+            (out / "theirs.txt").write_text("theirs")
+            (out / "a.txt").write_text("old")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(files.os, "rename", another_writer_first)
+    with staged(out) as stage:
+        (stage / "a.txt").write_text("new a")
+        (stage / "b.txt").write_text("new b")
+        assert files.publish(stage, out, ["a.txt", "b.txt"]) == [out / "a.txt", out / "b.txt"]
+    assert {p.name: p.read_text() for p in out.iterdir()} == {"a.txt": "new a", "b.txt": "new b",
+                                                             "theirs.txt": "theirs"}
+    assert [p.name for p in tmp_path.iterdir()] == ["shared"]
+
+
 def test_concurrent_sweeps_into_one_folder_all_succeed(tmp_path: Path):
     out = tmp_path / "shared"
     code = ("import sys; from escalation.analysis.sweep import parse_range, write_sweep; "

@@ -10,6 +10,7 @@ Three promises hold here for every command:
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -121,7 +122,8 @@ def staged(out: Path) -> Iterator[Path]:
 def publish(stage: Path, out: Path, names: list[str]) -> list[Path]:
     """Move the rendered files into `out` once every target is known to take them.
 
-    A new `out` is the staged folder renamed whole. Into an existing one, every target is checked
+    A new `out` is the staged folder renamed whole (or, if another command created it meanwhile,
+    filled like an existing one). Into an existing one, every target is checked
     before the first file moves, so a folder or device in the way fails the command with nothing
     replaced; each file then moves with an atomic rename, and the folder's other files stay.
     """
@@ -131,18 +133,31 @@ def publish(stage: Path, out: Path, names: list[str]) -> list[Path]:
         _refuse_special(out / name)
         os.chmod(stage / name, 0o666 & ~umask())
     try:
+        source = stage
         if not out.exists():
-            final = Path(tempfile.mkdtemp(dir=stage, prefix="publish."))
+            source = Path(tempfile.mkdtemp(dir=stage, prefix="publish."))
             for name in names:
-                os.rename(stage / name, final / name)
-            os.chmod(final, 0o777 & ~umask())
-            os.rename(final, out)
-        else:
-            for name in names:
-                os.replace(stage / name, out / name)
+                os.rename(stage / name, source / name)
+            os.chmod(source, 0o777 & ~umask())
+            if _renamed_whole(source, out):
+                return [out / n for n in names]
+        for name in names:
+            os.replace(source / name, out / name)
     except OSError as exc:
         raise InputError(str(out), f"cannot write here: {exc.strerror or exc}") from None
     return [out / n for n in names]
+
+
+def _renamed_whole(folder: Path, out: Path) -> bool:
+    """Rename `folder` to `out`; False if another writer created `out` first (the files then go
+    in one by one, as into any existing folder)."""
+    try:
+        os.rename(folder, out)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and out.is_dir():
+            return False
+        raise
+    return True
 
 
 def replace_folder(new: Path, out: Path) -> None:
