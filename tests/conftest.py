@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,19 @@ from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
 from escalation.match.matching import build_result
 from escalation.match.results import ReplayResult
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C acts in the commands the tests start, as at a terminal, however pytest was started.
+
+    A shell running pytest in the background (`cmd &`, CI scripts) starts it with SIGINT ignored,
+    and an ignored signal stays ignored in every process started from it: the tests that press
+    Ctrl-C on a batch would then see it run to the end. A handler, unlike SIG_IGN, is reset to the
+    default when a child starts, so restoring Python's own handler here restores it there too.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEX_CASE = ROOT / "scenarios" / "index_case.yaml"
