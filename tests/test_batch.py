@@ -502,9 +502,10 @@ def test_an_empty_scheduler_address_is_refused(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_a_resume_without_the_chunk_size_the_batch_was_planned_with_says_which_to_give(tmp_path):
-    """The refusal said only that the chunking differed (15 chunks of 7 then, 10 of 10 now): it
-    names the option that resumes the batch, when the replays are the same and only their size differs."""
+def test_a_resume_takes_the_planned_chunk_size_and_another_one_is_refused_naming_it(tmp_path):
+    """A resume with no --chunk-size was refused when the batch had been planned with one (15
+    chunks of 7 then, 10 of 10 now): it now cuts the replays as planned. Another size is still
+    refused, and the refusal names the option that resumes the batch."""
     from escalation.batch.run import plan_batch
 
     out = tmp_path / "out"
@@ -512,17 +513,18 @@ def test_a_resume_without_the_chunk_size_the_batch_was_planned_with_says_which_t
     inputs = [str(SCENARIOS / "index_case.yaml")]
     store.write_manifest(out, plan_batch(inputs, None, [GRID], 2))
     args = ["batch", *inputs, "--grid", GRID, "--out", str(out), "--resume", "--workers", "1"]
-    for extra in ([], ["--chunk-size", "3"]):
-        refused = runner.invoke(app, [*args, *extra])
-        assert refused.exit_code == 2, refused.output
-        assert refused.stderr.strip().endswith("cannot resume: the chunking differs (3 replays in 2 chunks of 2 then, "
-                                               f"3 replays in 1 chunks of {extra[-1] if extra else 10} now): give "
-                                               "--chunk-size 2, as the batch was planned"), refused.stderr
-    resumed = runner.invoke(app, [*args, "--chunk-size", "2"])
+    refused = runner.invoke(app, [*args, "--chunk-size", "3"])
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.strip().endswith("cannot resume: the chunking differs (3 replays in 2 chunks of 2 then, "
+                                           "3 replays in 1 chunks of 3 now): give --chunk-size 2, as the batch "
+                                           "was planned"), refused.stderr
+    assert not store.done_chunks(out)
+    resumed = runner.invoke(app, args)
     assert resumed.exit_code == 0, resumed.output
+    assert store.done_chunks(out) == {0, 1} and store.read_manifest(out).chunking.chunk_size == 2
     other = runner.invoke(app, ["batch", *inputs, str(SCENARIOS / "variants" / "pe-responder.yaml"), "--grid", GRID,
                                 "--out", str(out), "--resume", "--workers", "1"])
-    assert other.exit_code == 2 and "chunks of 10 now)" in other.stderr and "--chunk-size" not in other.stderr
+    assert other.exit_code == 2 and "chunks of 2 now)" in other.stderr and "--chunk-size" not in other.stderr
 
 
 def test_summary_of_a_folder_that_does_not_exist_says_so(tmp_path):

@@ -201,8 +201,9 @@ def test_scenario_files_inside_an_export_folder_are_replayed_beside_its_patients
                                                                                                          "01-mixed"]
     assert _scenario_ids(out) == sorted([*_scenario_ids(alone), "beside-below", "beside-top"])
     (out / "results" / "part-000000.parquet").unlink()
-    resumed = _batch(str(export), "--out", str(out), "--chunk-size", "2", "--resume")
+    resumed = _batch(str(export), "--out", str(out), "--resume")  # the chunk size planned is taken
     assert resumed.exit_code == 0, resumed.output
+    assert json.loads((out / "manifest.json").read_text())["chunking"]["chunk_size"] == 2
 
 
 def test_a_folder_holding_an_export_is_replayed_when_the_export_is_named_too(tmp_path: Path):

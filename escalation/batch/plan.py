@@ -111,6 +111,10 @@ class Chunking(_Model):
         start = index * self.chunk_size
         return start, min(start + self.chunk_size, self.jobs)
 
+    @classmethod
+    def of(cls, jobs: int, chunk_size: int) -> Chunking:
+        return cls(jobs=jobs, chunk_size=chunk_size, chunks=math.ceil(jobs / chunk_size) if jobs else 0)
+
     def described(self) -> str:
         return f"{self.jobs} replays in {self.chunks} chunks of {self.chunk_size}"
 
@@ -383,7 +387,7 @@ def make_manifest(scenarios: list[InputFile], rulesets: list[RulesetInput], grid
         created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
         manifest_format=MANIFEST_FORMAT, scenarios=scenarios, rulesets=rulesets, fhir_inputs=list(fhir_inputs),
         grid=grid, grid_points=points,
-        chunking=Chunking(jobs=jobs, chunk_size=size, chunks=math.ceil(jobs / size) if jobs else 0),
+        chunking=Chunking.of(jobs, size),
         code_sha256=code_sha256(), folder=str(folder.absolute()) if folder is not None else "",
     )
 

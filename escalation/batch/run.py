@@ -27,6 +27,7 @@ from escalation.batch.grid import SweepRange, parse_grid
 from escalation.batch.inputs import expand_inputs, is_import_folder, refuse_nested_exports, to_import
 from escalation.batch.plan import (
     ChunkTask,
+    Chunking,
     InputFile,
     Manifest,
     RulesetInput,
@@ -124,12 +125,16 @@ def _refuse_out_inside(inputs: Sequence[Path], out: Path) -> None:
 
 
 def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Sequence[str],
-                  chunk_size: int | None, out: Path) -> Manifest | Planner:
+                  chunk_size: int | None, out: Path) -> Planner:
     """What `escalation batch` plans, checked as far as it can be without writing anything: a
     bad grid, or a rule set that cannot take a grid value, is an input error before DIR is
     touched. With a Bulk Data folder or a Bundle of several patients among the inputs, the
     scenarios are known only once it is imported into DIR, and that waits until `run_batch` holds
-    DIR's lock and calls the function returned; with none, the plan is made here and returned."""
+    DIR's lock and calls the function returned; with none, the plan is made here.
+
+    A resume with no `chunk_size` cuts the replays as the batch was planned, whatever size it
+    was given then: the default depends on how many replays there are, and a resume that cut them
+    otherwise would be refused."""
     refuse_nested_exports(inputs)
     ranges = _ranges(grid)
     rulesets = _distinct([_ruleset_input(i, p, ranges) for i, p in enumerate(_rule_paths(rules))])
@@ -137,11 +142,19 @@ def batch_planner(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: Se
     if imports:
         _refuse_out_inside(inputs, out)
 
+    def chunked(manifest: Manifest, old: Manifest | None) -> Manifest:
+        if chunk_size is not None or old is None:
+            return manifest
+        return manifest.model_copy(update={"chunking": Chunking.of(manifest.chunking.jobs, old.chunking.chunk_size)})
+
     def planned(old: Manifest | None) -> Manifest:
         paths, fhir = expand_inputs(inputs, out, day_zero_diagnoses(rulesets), old, imports)
-        return make_manifest(_scenario_inputs(paths), rulesets, ranges, chunk_size, fhir, out)
+        return chunked(make_manifest(_scenario_inputs(paths), rulesets, ranges, chunk_size, fhir, out), old)
 
-    return planned if imports else planned(None)
+    if imports:
+        return planned
+    now = planned(None)  # every input checked here, before DIR is touched
+    return lambda old: chunked(now, old)
 
 
 def plan(inputs: Sequence[Path], rules: Sequence[Path] | None, grid: list[SweepRange],
