@@ -136,5 +136,20 @@ def test_a_what_if_says_so_in_the_summary_the_title_cannot():
 
     result = api.replay(INDEX_CASE, overrides={"step3-ecmo-oi.oi_above": 30.0})
     by_rule = {dp.rule_id: dp.summary for dp in result.decision_points}
-    assert by_rule["step3-ecmo-oi"].startswith("For review (day 24; what-if oi_above=30): Step 3 for review")
-    assert by_rule["step2-plasma-exchange"] == "For review (day 11): Step 2 for review: plasma exchange (PE)"
+    assert by_rule["step3-ecmo-oi"] == "For review (day 24; what-if oi_above=30): Step 3: VV-ECMO (oxygenation index above 40)"
+    assert by_rule["step2-plasma-exchange"] == "For review (day 11): Step 2: plasma exchange (PE)"
+
+
+def test_a_summary_says_for_review_once_and_first(index_result):
+    """The summaries read 'For review (day 11): Step 2 for review: plasma exchange (PE)', since
+    the titles say 'for review' themselves: the title's own is now left out of the summary, which
+    still starts with it."""
+    from escalation.match.matching import summary_line
+
+    assert summary_line("Refractory, for review: adding MMF", "day 11") == "For review (day 11): Refractory: adding MMF"
+    assert summary_line("Context: OI in the severe band", "days 3..4") == "For review (days 3..4): Context: OI in the severe band"
+    assert summary_line("Step 2 For Review:plasma exchange", "day 1") == "For review (day 1): Step 2: plasma exchange"
+    assert summary_line("For review: PE", "day 1") == "For review (day 1): PE"
+    assert summary_line("Step 5 (not for review yet): PE", "day 1") == "For review (day 1): Step 5 (not for review yet): PE"
+    for dp in index_result.decision_points:
+        assert dp.summary.startswith("For review (") and dp.summary.lower().count("for review") == 1, dp.summary

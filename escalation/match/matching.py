@@ -9,6 +9,7 @@ under both timing placements; its two values bound it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +145,21 @@ def _names(codes: list[str], ruleset: Ruleset) -> str:
     )
 
 
+# A title that says "for review" itself: "Step 2 for review: plasma exchange (PE)"
+_FOR_REVIEW = re.compile(r"^(?P<lead>.*?)[,\s]*\bfor review\s*:\s*(?P<rest>.+)$", re.IGNORECASE | re.DOTALL)
+
+
+def summary_line(title: str, when: str) -> str:
+    """The card's one line: "For review", the days flagged, and the rule's title.
+
+    Every summary starts "For review", so that none reads as an order wherever it is shown or cut.
+    Titles are written to say so too ("Step 2 for review: plasma exchange (PE)"), and a second
+    "for review" read "For review (day 11): Step 2 for review: ...": the title's own is left out."""
+    own = _FOR_REVIEW.match(title)
+    if own:
+        title = f"{own['lead']}: {own['rest']}" if own["lead"] else own["rest"]
+    return f"For review ({when}): {title}"
+
 @dataclass(frozen=True)
 class _RuleParts:
     """What every decision point of one rule says alike, made once per rule: a long record's rule
@@ -207,7 +223,7 @@ def decision_points(replay: Replay, features: dict[str, DayFeatures], disputes: 
         out.append(DecisionPoint(
             day=lo, day_latest=hi, timing=pf.timing, rule_id=rule.id, step=rule.step, kind=kind,
             proposes=list(rule.proposes), indicator="info" if kind == "context" else "warning",
-            summary=f"For review ({when}{same.what_if}): {rule.title}", detail=same.detail,
+            summary=summary_line(rule.title, f"{when}{same.what_if}"), detail=same.detail,
             conditions=_conditions(replay, rule, pf, features, disputes),
             parameters=same.parameters, rests_on_assumption=bool(rule.assumptions),
             rests_on_case_specific=bool(same.copied),
