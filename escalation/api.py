@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from escalation.evaluate.replay import replay as run_replay
 from escalation.load import discover, loading, shipped
-from escalation.load.errors import InputError
+from escalation.load.errors import ArgumentError, InputError
 from escalation.load.reading import is_regular_file, shown_name
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
@@ -81,34 +81,38 @@ def load_ruleset(path: PathLike | None = None, overrides: Mapping[str, float] | 
     """
     path = Path(path) if path is not None else shipped.default_rules_named()
     ruleset = loading.load_ruleset(path)
-    return with_overrides(ruleset, overrides or {}, str(path))
+    return with_overrides(ruleset, overrides or {})
 
 
-def with_overrides(ruleset: Ruleset, overrides: Mapping[str, float], file: str = "--set") -> Ruleset:
-    """A copy of `ruleset` with parameters replaced; unknown names and unusable values are input errors."""
+def with_overrides(ruleset: Ruleset, overrides: Mapping[str, float]) -> Ruleset:
+    """A copy of `ruleset` with parameters replaced; unknown names and unusable values are input
+    errors of the argument `overrides` (`--set` on the command line)."""
     if not overrides:
         return ruleset
     pairs = {_split_target(k): _finite(k, v) for k, v in overrides.items()}
     try:
         return ruleset.with_overrides(pairs)
     except KeyError as exc:
-        raise InputError(file, f"--set: {exc.args[0]}") from None
+        raise _overrides_error(exc.args[0]) from None
     except ValidationError as exc:
         err = exc.errors()[0]
-        message = err["ctx"]["message"] if err["type"] == "located" else err["msg"]
-        raise InputError("--set", message) from None
+        raise _overrides_error(err["ctx"]["message"] if err["type"] == "located" else err["msg"]) from None
+
+
+def _overrides_error(message: str) -> ArgumentError:
+    return ArgumentError("overrides", message, option="--set")
 
 
 def _split_target(target: str) -> tuple[str, str]:
     rule_id, dot, name = target.partition(".")
     if not dot or not rule_id or not name:
-        raise InputError("--set", f"{target!r} is not of the form RULE.PARAM")
+        raise _overrides_error(f"{target!r} is not of the form RULE.PARAM")
     return rule_id, name
 
 
 def _finite(target: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError("--set", f"{target}={value!r}: not a finite number")
+        raise _overrides_error(f"{target}={value!r}: not a finite number")
     return float(value)
 
 
@@ -169,8 +173,8 @@ def _rule_ids(rs: Ruleset, rule_ids: Iterable[str] | None) -> list[str] | None:
     known = [r.id for r in rs.rules]
     for rule_id in wanted:
         if rule_id not in known:
-            raise InputError("--rule", f"no rule {rule_id!r} in rule set {rs.ruleset.id} (its rules: "
-                             f"{', '.join(known)})")
+            raise ArgumentError("rule_ids", f"no rule {rule_id!r} in rule set {rs.ruleset.id} (its rules: "
+                                f"{', '.join(known)})", option="--rule")
     return wanted or None
 
 
@@ -180,7 +184,7 @@ def parse_days(text: str) -> tuple[int, int]:
     try:
         window = (int(lo), int(hi) if sep else int(lo))
     except ValueError:
-        raise InputError("--days", f"{text!r} is not a day range A..B (whole days, e.g. 10..30 or -5..0)") from None
+        raise _days_error(f"{text!r} is not a day range A..B (whole days, e.g. 10..30 or -5..0)") from None
     return _day_window(window)  # type: ignore[return-value]
 
 
@@ -189,10 +193,14 @@ def _day_window(days: tuple[int, int] | None) -> tuple[int, int] | None:
         return None
     lo, hi = days
     if isinstance(lo, bool) or isinstance(hi, bool) or not isinstance(lo, int) or not isinstance(hi, int):
-        raise InputError("--days", f"{days!r} is not a pair of whole days")
+        raise _days_error(f"{days!r} is not a pair of whole days")
     if lo > hi:
-        raise InputError("--days", f"{lo}..{hi} is empty: the first day comes after the last")
+        raise _days_error(f"{lo}..{hi} is empty: the first day comes after the last")
     return lo, hi
+
+
+def _days_error(message: str) -> ArgumentError:
+    return ArgumentError("days", message, option="--days")
 
 
 def compare(

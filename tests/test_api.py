@@ -97,3 +97,26 @@ def test_importing_the_package_does_not_start_the_engine():
     code = "import sys, escalation; print('durable' in sys.modules, 'escalation.api' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(("call", "argument", "option", "words"), [
+    (lambda: escalation.replay(INDEX_CASE, overrides={"nope.x": 1}), "overrides", "--set", "no rule 'nope'"),
+    (lambda: escalation.replay(INDEX_CASE, overrides={"nope": 1}), "overrides", "--set", "not of the form"),
+    (lambda: escalation.explain(INDEX_CASE, rule_ids=["zzz"]), "rule_ids", "--rule", "no rule 'zzz'"),
+    (lambda: escalation.explain(INDEX_CASE, days=(30, 10)), "days", "--days", "is empty"),
+    (lambda: escalation.explain(INDEX_CASE, days="600..700"), "days", "--days", "outside the replay"),
+])
+def test_a_bad_argument_is_named_as_the_api_takes_it_and_as_the_command_line_does(call, argument, option, words):
+    """The API's errors named the command line's options ('--days: 30..10 is empty') to a
+    Python caller, who passed `days`. Each names the argument, and the command line its option."""
+    with pytest.raises(escalation.InputError) as info:
+        call()
+    assert info.value.file == argument and str(info.value).startswith(f"{argument}: ") and "--" not in str(info.value)
+    assert words in str(info.value)
+    assert info.value.on_command_line() == f"{option}: {info.value.message}"
+
+
+def test_an_overridden_parameter_notes_a_what_if_without_naming_an_option():
+    ruleset = escalation.load_ruleset(PATHWAY, {"step3-ecmo-oi.oi_above": 30})
+    param = next(r for r in ruleset.rules if r.id == "step3-ecmo-oi").parameters["oi_above"]
+    assert param.note.startswith("overridden (a what-if) from 40") and "--" not in param.note

@@ -49,7 +49,7 @@ from escalation.batch.store import (
 )
 from escalation.batch.work import ChunkStats, run_chunk
 from escalation.load import shipped
-from escalation.load.errors import InputError
+from escalation.load.errors import ArgumentError, InputError
 
 OnResult = Callable[[Any], None]
 Planner = Callable[[Manifest | None], Manifest]  # the manifest to resume, if any -> the plan
@@ -96,10 +96,9 @@ def _ruleset_input(index: int, path: Path, grid: list[SweepRange]) -> RulesetInp
     for r in grid:
         for value in r.values():
             try:
-                api.with_overrides(ruleset, {r.target: value}, str(path))
+                api.with_overrides(ruleset, {r.target: value})
             except InputError as exc:
-                raise InputError("--grid", f"{r.target}={value:g} on {path}: "
-                                 f"{exc.message.removeprefix('--set: ')}") from None
+                raise ArgumentError("grid", f"{r.target}={value:g} on {path}: {exc.message}", option="--grid") from None
     base = input_file(index, path)
     info = ruleset.ruleset
     return RulesetInput(**base.model_dump(), id=info.id, version=info.version, title=info.title,

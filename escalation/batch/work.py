@@ -31,7 +31,7 @@ from escalation import api
 from escalation.batch import rows as R
 from escalation.batch.plan import ChunkTask, InputFile, Job, code_sha256, sha256_of
 from escalation.batch.store import ERRORS, REPLAYS, RESULTS, write_chunk
-from escalation.load.errors import InputError, UnreadableFile
+from escalation.load.errors import ArgumentError, InputError, UnreadableFile
 from escalation.load.loading import derives_chain
 from escalation.load.reading import shown_name
 from escalation.load.ruleset import Ruleset
@@ -167,10 +167,13 @@ def _ruleset(job: Job) -> Ruleset:
     if not job.point.values:
         return base
     key = (*_key(job.ruleset), job.point.label)
-    return _POINTS.get(key, lambda: api.with_overrides(base, job.point.values, job.ruleset.file))
+    return _POINTS.get(key, lambda: api.with_overrides(base, job.point.values))
 
 
 def _error(base: dict[str, Any], stage: str, exc: Exception, fallback_file: str) -> R.ErrorRow:
+    if isinstance(exc, ArgumentError):  # a grid value the rule set refused: the row names the rule set
+        return R.ErrorRow(**base, stage=stage, file=fallback_file, line=None, where=None,
+                          message=f"{exc.file}: {exc.message}")
     if isinstance(exc, InputError):
         return R.ErrorRow(**base, stage=stage, file=exc.file, line=exc.line, where=exc.where, message=exc.message)
     message = str(exc) or type(exc).__name__

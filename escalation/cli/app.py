@@ -91,9 +91,9 @@ def parse_overrides(items: list[str]) -> dict[str, float]:
     return out
 
 
-def apply_overrides(ruleset: Ruleset, overrides: dict[tuple[str, str], float], file: str) -> Ruleset:
+def apply_overrides(ruleset: Ruleset, overrides: dict[tuple[str, str], float]) -> Ruleset:
     """`ruleset` with (rule, parameter) values replaced; used by the sweep for each value."""
-    return api.with_overrides(ruleset, {f"{r}.{p}": v for (r, p), v in overrides.items()}, file)
+    return api.with_overrides(ruleset, {f"{r}.{p}": v for (r, p), v in overrides.items()})
 
 
 def _write_or_print(text: str, output: Path | None) -> None:
@@ -221,7 +221,7 @@ def sweep(
         rules_path = rules or shipped.default_rules_named()
         ruleset = load_ruleset(rules_path)
         for value in rng.values():  # every value must be usable before any work starts
-            swept = apply_overrides(ruleset, {(rng.rule_id, rng.param): value}, str(rules_path))
+            swept = apply_overrides(ruleset, {(rng.rule_id, rng.param): value})
         # the outputs name the rule set as loaded (its content hash before a value is set, as a
         # batch's rows give it), and list its assumptions at a value of the sweep: the swept
         # parameter is overridden, so it is one (as `replay --set` marks it), and the rest are the

@@ -45,7 +45,7 @@ def errors() -> Iterator[None]:
     try:
         yield
     except InputError as exc:
-        fail(str(exc))
+        fail(exc.on_command_line())
     except EngineError as exc:
         fail(f"rule engine: {exc}", EXIT_ENGINE)
 

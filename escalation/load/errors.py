@@ -27,6 +27,23 @@ class InputError(Exception):
             place += f" ({self.where})"
         return f"{place}: {self.message}"
 
+    def on_command_line(self) -> str:
+        """The error as the command line prints it."""
+        return str(self)
+
+
+@dataclass
+class ArgumentError(InputError):
+    """A bad value of an argument rather than of a file. `file` names the argument as a Python
+    caller passes it (`days`); the command line, where the value came from one of its options,
+    names that option instead (`option`: `--days`), so that neither reader is sent looking for
+    a name they never wrote."""
+
+    option: str = ""
+
+    def on_command_line(self) -> str:
+        return f"{self.option or self.file}: {self.message}"
+
 
 class UnreadableFile(InputError):
     """A file that could not be read at all (missing, no permission, an I/O error), as opposed to

@@ -538,7 +538,7 @@ class Ruleset(_Strict):
         by_id = {r.id: r for r in self.rules}
         for rule_id, name in overrides:
             if rule_id not in by_id:
-                raise KeyError(f"no rule {rule_id!r}; rules: {', '.join(by_id)}")
+                raise KeyError(f"no rule {rule_id!r} in rule set {self.ruleset.id} (its rules: {', '.join(by_id)})")
             if name not in by_id[rule_id].parameters:
                 known = ", ".join(by_id[rule_id].parameters) or "none"
                 raise KeyError(f"rule {rule_id!r} has no parameter {name!r}; its parameters: {known}")
@@ -549,7 +549,7 @@ class Ruleset(_Strict):
                     continue
                 value = overrides[(rule["id"], name)]
                 was = "an assumption" if param.get("assumption") else "sourced"
-                param["note"] = (f"overridden with --set from {shown_value(param['value'])} ({was}) to "
+                param["note"] = (f"overridden (a what-if) from {shown_value(param['value'])} ({was}) to "
                                  f"{shown_value(value)}; no source states the new value")
                 param["value"] = value
                 param["assumption"] = True

@@ -23,7 +23,7 @@ from escalation.derive.checks import consistency_checks, disputed
 from escalation.derive.placement import PASSES
 from escalation.evaluate.explain import ConditionReads, read_conditions
 from escalation.evaluate.replay import Replay
-from escalation.load.errors import InputError
+from escalation.load.errors import ArgumentError
 from escalation.load.ruleset import Rule, condition_parameters
 from escalation.load.timing import span_label
 from escalation.match.matching import ruleset_out, scenario_out
@@ -216,8 +216,8 @@ def explain_replay(replay: Replay, scenario_file: Path | str, rule_ids: list[str
     first, last = replay.passes["early"].placement.first_day, max(p.placement.last_day for p in replay.passes.values())
     if days is not None and (days[1] < first or days[0] > last):
         asked = "day" if days[0] == days[1] else "days"
-        raise InputError("--days", f"{asked} {span_label(*days)} {'is' if asked == 'day' else 'are'} outside the "
-                         f"replay, which covers days {span_label(first, last)}")
+        raise ArgumentError("days", f"{asked} {span_label(*days)} {'is' if asked == 'day' else 'are'} outside "
+                            f"the replay, which covers days {span_label(first, last)}", option="--days")
     wanted = rule_ids or [r.id for r in replay.ruleset.rules]
     reads = {w: read_conditions(replay.scenario, replay.compiled, replay.passes[w], {r: None for r in wanted})
              for w in PASSES}
