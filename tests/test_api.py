@@ -105,6 +105,9 @@ def test_importing_the_package_does_not_start_the_engine():
     (lambda: escalation.explain(INDEX_CASE, rule_ids=["zzz"]), "rule_ids", "--rule", "no rule 'zzz'"),
     (lambda: escalation.explain(INDEX_CASE, days=(30, 10)), "days", "--days", "is empty"),
     (lambda: escalation.explain(INDEX_CASE, days="600..700"), "days", "--days", "outside the replay"),
+    (lambda: escalation.replay(INDEX_CASE, through_day=10**9), "through_day", "--through-day", "days from day 0"),
+    (lambda: escalation.write_report(INDEX_CASE, "never-written", rules=[PATHWAY] * 3), "rules", "--rules",
+     "at most 2"),
 ])
 def test_a_bad_argument_is_named_as_the_api_takes_it_and_as_the_command_line_does(call, argument, option, words):
     """The API's errors named the command line's options ('--days: 30..10 is empty') to a

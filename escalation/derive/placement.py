@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, TypeVar
 
 from escalation.derive.memo import ByIdentity
-from escalation.load.errors import InputError
+from escalation.load.errors import ArgumentError
 from escalation.load.scenario import Scenario, Therapy
 from escalation.load.timing import MAX_DAYS
 from escalation.load.vocabulary import CODES, CodeKind
@@ -76,8 +76,8 @@ def timeline_bounds(scenario: Scenario, through_day: int | None = None) -> tuple
     a hundred million days.
     """
     if through_day is not None and abs(through_day) > MAX_DAYS:
-        raise InputError("--through-day", f"{through_day} is more than {MAX_DAYS} days from day 0 "
-                         "(the bound on every day in a file)")
+        raise ArgumentError("through_day", f"{through_day} is more than {MAX_DAYS} days from day 0 "
+                            "(the bound on every day in a file)", option="--through-day")
     days: list[int] = [] if through_day is None else [through_day]
     for ev in scenario.events:
         for rng in (ev.day, field_of(ev, "until")):

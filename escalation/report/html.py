@@ -27,7 +27,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from escalation.analysis.compare import Change, ScenarioDiff, action_text, diff_results, shift_text
-from escalation.load.errors import InputError
+from escalation.load.errors import ArgumentError, InputError
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
 from escalation.load.timing import span_label
@@ -71,9 +71,9 @@ class Report:
 def check_ruleset_count(n: int) -> None:
     """One rule set, or two to compare; callers check before loading anything, and so does the writer."""
     if n < 1:
-        raise InputError("--rules", "give at least one rule set")
+        raise ArgumentError("rules", "give at least one rule set", option="--rules")
     if n > MAX_RULESETS:
-        raise InputError("--rules", f"give at most {MAX_RULESETS} rule sets, not {n}")
+        raise ArgumentError("rules", f"give at most {MAX_RULESETS} rule sets, not {n}", option="--rules")
 
 
 def _report(scenario: Scenario, scenario_path: Path, results: list[ReplayResult], rulesets: list[Ruleset],
@@ -297,7 +297,7 @@ def write_report(scenario: Scenario, scenario_path: Path, results: list[ReplayRe
     it renders (escalation.report.files.staged and publish).
     """
     if out.exists() and not out.is_dir():
-        raise InputError(str(out), "--out must be a folder, and this is a file")
+        raise InputError(str(out), "must be a folder, and this is a file")
     report = _report(scenario, scenario_path, results, rulesets, rule_paths)
     _refuse_stale(out, [name for name, _ in _json_names(report)])
     with staged(out) as stage:
