@@ -277,10 +277,10 @@ def _gives_scenarios(root: Path, yaml: list[Path], bundles: list[Path]) -> None:
 
 
 def _exports_in(path: Path) -> list[Path]:
-    """The folders holding NDJSON files (FHIR Bulk Data) in a folder named, and under it; [] for a file."""
+    """The FHIR Bulk Data exports (folders of NDJSON files) a folder named is or holds; [] for a file."""
     if not shipped.resolve(path).is_dir():
         return []
-    return sorted({p.parent for p in discover.files_under(path) if p.suffix == ".ndjson"})
+    return discover.export_folders(discover.files_under(path))
 
 
 def _bulk_data(named: Path, export: Path) -> InputError:

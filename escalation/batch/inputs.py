@@ -32,11 +32,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from escalation.batch.plan import IMPORTED, FhirInput, Manifest, fhir_differences, sha256_of
-from escalation.load.discover import files_under, folder_entries, kind_of, yaml_files
+from escalation.load.discover import export_folders, files_under, folder_entries, kind_of, yaml_files
 from escalation.load.errors import InputError
 from escalation.load.loading import read_yaml
 from escalation.load.reading import shown_name
@@ -113,19 +113,12 @@ def refuse_nested_exports(inputs: Sequence[Path]) -> None:
             files = files_under(given)
             if is_bulk_folder(given):
                 continue
-            inner = [e for e in exports_among(files) if os.path.realpath(e) not in named]
+            inner = [e for e in export_folders(files) if os.path.realpath(e) not in named]
             if inner:
                 more = f" (and {len(inner) - 1} more export folder{'s' if len(inner) > 2 else ''})" \
                     if len(inner) > 1 else ""
                 raise InputError(str(given), f"holds FHIR Bulk Data (NDJSON files) in {inner[0]}{more}, which a "
                                  "batch reads only as an export folder named on its own: name that folder too")
-
-
-def exports_among(files: Iterable[Path]) -> list[Path]:
-    """The Bulk Data exports a walk found: each folder holding NDJSON files that is not inside
-    another (the import of a folder reads its subfolders too), as `check` finds them."""
-    folders = {p.parent for p in files if p.name.endswith(NDJSON)}
-    return sorted(f for f in folders if not any(other in f.parents for other in folders))
 
 
 def scenario_paths(given: Path, exports: Sequence[Path]) -> list[Path] | None:

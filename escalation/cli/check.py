@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import typer
 
 from escalation.cli.common import EXIT_BAD_INPUT, errors
-from escalation.load.discover import each_once, files_under, kind_of, require_some, yaml_files
+from escalation.load.discover import each_once, export_folders, files_under, kind_of, require_some, yaml_files
 from escalation.load.errors import InputError
 from escalation.load.loading import format_path, load_ruleset, load_scenario, read_yaml
 from escalation.load.reading import shown_name
@@ -91,18 +91,13 @@ def _each_once(found: list[Target]) -> list[Target]:
 def _walk(root: Path) -> list[Target]:
     found = [Target(p, "file") for p in yaml_files([root])]
     fhir = [p for p in files_under(root) if p.suffix in (JSON, NDJSON)]
-    exports = _outermost({p.parent for p in fhir if p.suffix == NDJSON})
+    exports = export_folders(fhir)
     found += [Target(folder, "export") for folder in exports]
     if any(p.suffix == JSON and not _inside(p, exports) for p in fhir):
         from escalation.fhir.reader import bundle_files  # what `escalation test` takes from a folder
 
         found += [Target(p, "bundle") for p in bundle_files([root]) if not _inside(p, exports)]
     return sorted(found, key=lambda t: t.path)
-
-
-def _outermost(folders: set[Path]) -> list[Path]:
-    """Export folders not inside another: the import of a folder reads its subfolders too."""
-    return sorted(f for f in folders if not any(other in f.parents for other in folders))
 
 
 def _inside(path: Path, folders: Iterable[Path]) -> bool:

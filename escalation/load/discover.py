@@ -83,6 +83,14 @@ def files_under(root: Path) -> list[Path]:
     return sorted(found)
 
 
+def export_folders(files: Iterable[Path]) -> list[Path]:
+    """The FHIR Bulk Data exports among the files a walk found: each folder holding NDJSON files
+    that is not inside another, since the import of a folder reads its subfolders too. `check`,
+    `batch` and the scenario finder all find exports this way."""
+    folders = {p.parent for p in files if p.suffix == ".ndjson"}
+    return sorted(f for f in folders if not any(other in f.parents for other in folders))
+
+
 def folder_entries(folder: Path) -> list[Path]:
     """What one folder holds (files and folders), sorted; a folder that cannot be listed is an
     input error naming it, as in `files_under`."""
