@@ -303,15 +303,17 @@ def test_summary_numbers_equal_the_api_replays(reference):
 
 
 def test_decision_rows_say_what_each_decision_point_rests_on(reference):
-    """Both flags of the replay's JSON travel into the rows: resting on a modelling assumption,
-    and on a condition that copies the index case (the first things to question)."""
-    found = sorted((r["rule_id"], r["day"], r["rests_on_assumption"], r["rests_on_case_specific"])
+    """The flags of the replay's JSON travel into the rows: resting on a modelling assumption, on
+    a condition that copies the index case, and on an index recomputed where the source reports
+    another figure (the first things to question)."""
+    found = sorted((r["rule_id"], r["day"], r["rests_on_assumption"], r["rests_on_case_specific"],
+                    r["rests_on_disputed_value"])
                    for r in rows(reference) if r["kind"] == "decision_point" and r["grid_point"] == 0
                    and r["scenario_file"].endswith("/index_case.yaml"))
     replayed = api.replay(SCENARIOS / "index_case.yaml", overrides={"step3-ecmo-oi.oi_above": 30.0})
-    assert found == sorted((d.rule_id, d.day, d.rests_on_assumption, d.rests_on_case_specific)
-                           for d in replayed.decision_points)
-    assert {f[3] for f in found} == {True, False}
+    assert found == sorted((d.rule_id, d.day, d.rests_on_assumption, d.rests_on_case_specific,
+                            d.rests_on_disputed_value) for d in replayed.decision_points)
+    assert {f[3] for f in found} == {True, False} and {f[4] for f in found} == {True, False}
 
 
 @pytest.mark.parametrize("args, message", [

@@ -94,7 +94,7 @@ def test_the_csv_parses_once_its_comment_lines_are_skipped():
               Point("index-case", 40.0, "add-mmf", 2, 35, 40, "sites/#2, b.yaml", timing="early placement only")]
     header = ["ruleset_id", "ruleset_version", "ruleset_content_hash", "scenario", "scenario_file", "rule_id",
               "occurrence", "step3-ecmo-oi.oi_above", "day", "day_latest", "timing", "rests_on_assumption",
-              "rests_on_case_specific"]
+              "rests_on_case_specific", "rests_on_disputed_value"]
     named = RulesetOut(id="r", version="1.0", title="t", content_hash="ab" * 32, assumptions=[], case_specific=[],
                        overrides={})
     for notice in (NOTICE, "RESEARCH REVIEW ONLY - a notice, with commas,\nover two lines"):
@@ -104,9 +104,9 @@ def test_the_csv_parses_once_its_comment_lines_are_skipped():
         assert text.startswith("".join(c + "\n" for c in comments))  # the comments come first, and only there
         rows = list(csv.reader(line for line in text.splitlines() if not line.startswith("#")))
         assert rows == [header, ["r", "1.0", "ab" * 32, "index-case", "a.yaml", "step3-ecmo-oi", "1", "30", "24",
-                                 "24", "exact", "false", "false"],
+                                 "24", "exact", "false", "false", "false"],
                         ["r", "1.0", "ab" * 32, "index-case", "sites/#2, b.yaml", "add-mmf", "2", "40", "35", "40",
-                         "early placement only", "false", "false"]]
+                         "early placement only", "false", "false", "false"]]
         assert '"index-case","sites/#2, b.yaml"' in text.splitlines()[-1]  # '#' within quotes is data
 
 
@@ -125,9 +125,10 @@ def test_two_files_that_give_one_scenario_id_are_two_scenarios_each_named_with_i
                                  "--out", str(out), "--width", "200"])
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith("index-case") and "step3-ecmo-oi" in line]
-    # the index case's OI is 36 on day 24; the early collapse's 44.4 on day 3
-    assert rows == [["index-case", f"({a})", "step3-ecmo-oi", "24", "-"],
+    # the index case's OI is 36 on day 24 (recomputed; the report gives 20: '*'); the early collapse's 44.4 on day 3
+    assert rows == [["index-case", f"({a})", "step3-ecmo-oi", "24*", "-"],
                     ["index-case", f"({b})", "step3-ecmo-oi", "3", "3"]]
+    assert "\n*: a condition it met read an index the rules recompute" in result.stdout
     with open(out / "sweep.csv") as fh:
         next(fh)
         found = [r for r in csv.DictReader(fh) if r["rule_id"] == "step3-ecmo-oi"]
@@ -157,13 +158,18 @@ def test_the_outputs_say_which_values_no_source_states_and_the_swept_parameter_i
         next(fh)
         rows = list(csv.DictReader(fh))
     assert {r["rests_on_assumption"] for r in rows if r["rule_id"] == "step3-ecmo-oi"} == {"true"}  # swept
-    marks = {(dp.rule_id, dp.occurrence): (dp.rests_on_assumption, dp.rests_on_case_specific)
+    marks = {(dp.rule_id, dp.occurrence): (dp.rests_on_assumption, dp.rests_on_case_specific,
+                                           dp.rests_on_disputed_value)
              for dp in replayed.decision_points}
     at_30 = {(r["rule_id"], int(r["occurrence"])): (r["rests_on_assumption"] == "true",
-                                                    r["rests_on_case_specific"] == "true")
+                                                    r["rests_on_case_specific"] == "true",
+                                                    r["rests_on_disputed_value"] == "true")
              for r in rows if r["step3-ecmo-oi.oi_above"] == "30"}
     assert at_30 == marks  # each row as the replay at that value marks its decision point
-    assert {m for m in marks.values()} == {(True, True), (True, False), (False, False)}
+    assert {m for m in marks.values()} == {(True, True, False), (True, False, False), (False, False, False),
+                                           (True, False, True), (False, False, True)}
+    # OI 36 recomputed on day 24, which the report gives as 20: the ECMO rule at 30 and the severe band
+    assert {k for k, m in marks.items() if m[2]} == {("step3-ecmo-oi", 1), ("pards-oi-severe", 1)}
 
 
 def test_every_output_names_the_rule_set_as_replay_does(tmp_path):

@@ -59,6 +59,7 @@ class Point:
     rests_on_assumption: bool = False  # as the decision point says: its rule uses a value no source states
     rests_on_case_specific: bool = False  # a condition it met copies the index case
     timing: str = "exact"  # as the decision point's: exact, range, or early/late placement only
+    rests_on_disputed_value: bool = False  # it read a recomputed index the source reports otherwise
 
 
 Key = tuple[str, str, str, int]  # scenario id, file, rule id, occurrence: one series of a sweep
@@ -89,7 +90,7 @@ def run_sweep(scenarios: list[Path], rules: Path, rng: SweepRange, workers: int 
             raise InputError(e.file, e.message, e.line, e.where)
         points.extend(Point(r.scenario_id, value[r.grid_point], r.rule_id, r.occurrence, r.day, r.day_latest,
                             r.scenario_file, bool(r.rests_on_assumption), bool(r.rests_on_case_specific),
-                            r.timing or "exact")
+                            r.timing or "exact", bool(r.rests_on_disputed_value))
                       for r in output.results if r.kind == "decision_point")
         if advance is not None:
             for _ in output.replays:
@@ -129,9 +130,10 @@ def to_csv(points: list[Point], rng: SweepRange, notice: str, *, ruleset: Rulese
     `comment="#"`) or the first line gets the header row first. Scenario and rule ids cannot hold
     '#' or a comma; a file name can, and is quoted then (a row whose file name holds '#' has every
     field quoted: a comment character inside quotes is data), so `comment="#"` cuts nothing.
-    `scenario_file` tells apart two files that give one scenario id. The last two columns, `true` or
-    `false`, say whether the decision point rests on an assumption (the swept parameter is one) or a
-    case-specific condition: a column, since more '#' lines would break a reader told to skip one.
+    `scenario_file` tells apart two files that give one scenario id. The last three columns, `true`
+    or `false`, say whether the decision point rests on an assumption (the swept parameter is one),
+    a case-specific condition, or an index recomputed where the source reports another figure:
+    columns, since more '#' lines would break a reader told to skip one.
     The first three name the rule set (`ruleset`: see `to_table`), as a batch's rows do."""
     buf = io.StringIO()
     buf.writelines(f"# {line}\n" for line in notice.splitlines())
@@ -139,12 +141,12 @@ def to_csv(points: list[Point], rng: SweepRange, notice: str, *, ruleset: Rulese
     quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writerow(["ruleset_id", "ruleset_version", "ruleset_content_hash", "scenario", "scenario_file", "rule_id",
                 "occurrence", f"{rng.rule_id}.{rng.param}", "day", "day_latest", "timing", "rests_on_assumption",
-                "rests_on_case_specific"])
+                "rests_on_case_specific", "rests_on_disputed_value"])
     named = [ruleset.id, ruleset.version, ruleset.content_hash]
     for p in points:
         (quoted if "#" in p.file else w).writerow(
             [*named, p.scenario, p.file, p.rule_id, p.occurrence, f"{p.value:g}", p.day, p.day_latest, p.timing,
-             _bool(p.rests_on_assumption), _bool(p.rests_on_case_specific)])
+             _bool(p.rests_on_assumption), _bool(p.rests_on_case_specific), _bool(p.rests_on_disputed_value)])
     return buf.getvalue()
 
 
@@ -180,6 +182,10 @@ def to_table(points: list[Point], rng: SweepRange, notice: str, width: int = FAL
     if any(p.timing.endswith("only") for p in points):
         lines += ["", "e, l: the decision point fires under the early (e) or late (l) timing placement only, so it "
                   "may not happen at all (sweep.csv's timing column)"]
+    if any(p.rests_on_disputed_value for p in points):
+        lines += ["", "*: a condition it met read an index the rules recompute from the record where the source "
+                  "reports another figure (`escalation replay` shows both; sweep.csv's rests_on_disputed_value "
+                  "column)"]
     notes = ruleset_notes_text(ruleset)
     if notes:
         lines += ["", notes]
@@ -187,10 +193,12 @@ def to_table(points: list[Point], rng: SweepRange, notice: str, width: int = FAL
 
 
 def _cell(p: Point | None) -> str:
-    """A decision point's days in the table, marked e or l where it fires under one placement alone."""
+    """A decision point's days in the table, marked e or l where it fires under one placement alone,
+    and * where it rests on a recomputed index the source reports otherwise."""
     if p is None:
         return "-"
-    return span_label(p.day, p.day_latest) + (f" {p.timing[0]}" if p.timing.endswith("only") else "")
+    return (span_label(p.day, p.day_latest) + ("*" if p.rests_on_disputed_value else "")
+            + (f" {p.timing[0]}" if p.timing.endswith("only") else ""))
 
 
 def moving(points: list[Point], rng: SweepRange) -> dict[Key, dict[float, Point]]:

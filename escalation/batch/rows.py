@@ -62,6 +62,7 @@ class ResultRow(_Row):
     lag_days_max: int | None
     rests_on_assumption: bool | None
     rests_on_case_specific: bool | None  # a condition copies the index case: the first thing to question
+    rests_on_disputed_value: bool | None  # a condition read a recomputed index the source reports otherwise
 
 
 class ReplayRow(_Row):
@@ -135,7 +136,8 @@ def decision_rows(base: dict[str, Any], result: ReplayResult) -> list[ResultRow]
                       event_id=None, day=dp.day, day_latest=dp.day_latest, actual_day=dp.actual_day,
                       actual_day_latest=dp.actual_day_latest, lag_days=dp.lag_days,
                       lag_days_max=dp.lag_days_max, rests_on_assumption=dp.rests_on_assumption,
-                      rests_on_case_specific=dp.rests_on_case_specific)
+                      rests_on_case_specific=dp.rests_on_case_specific,
+                      rests_on_disputed_value=dp.rests_on_disputed_value)
             for dp in result.decision_points]
 
 
@@ -155,5 +157,6 @@ def unflagged_rows(base: dict[str, Any], result: ReplayResult) -> list[ResultRow
                       occurrence=None, timing=_unflagged_timing(a.placements, a.day, a.day_latest),
                       proposes=[], code=a.code, event_id=a.event_id, day=a.day,
                       day_latest=a.day_latest, actual_day=a.day, actual_day_latest=a.day_latest, lag_days=None,
-                      lag_days_max=None, rests_on_assumption=None, rests_on_case_specific=None)
+                      lag_days_max=None, rests_on_assumption=None, rests_on_case_specific=None,
+                      rests_on_disputed_value=None)
             for a in result.unflagged_actions]

@@ -117,20 +117,22 @@ def _parameters(rule: Rule) -> list[ParameterUsed]:
 
 
 def _conditions(replay: Replay, rule: Rule, pf: PairedFlag, features: dict[str, DayFeatures],
-                disputes: Disputes) -> list[ConditionMet]:
+                disputes: Disputes) -> tuple[list[ConditionMet], bool]:
     """Each condition with the values that met it, its case-specific mark, and any code it counted
     only as a narrower kind of the one asked for (read on the day of the pass the values come from).
-    A value that is an index recomputed against the figure the source reports says so."""
+    A value that is an index recomputed against the figure the source reports says so, and the
+    second item says whether any did."""
     compiled = replay.compiled.rules[replay.compiled.order[rule.id]]
     which, flag = ("early", pf.early) if pf.early is not None else ("late", pf.late)
-    out = []
+    out, disputed_any = [], False
     for c, cond in zip(compiled.conditions, rule.conditions):
         values = values_of(c, flag.fact)  # type: ignore[union-attr]
-        out.append(ConditionMet(condition=c.text, values=values,
-                                met_by=met_by(values) + disputed_note(c, features[which], flag.day, disputes),  # type: ignore[union-attr]
+        note = disputed_note(c, features[which], flag.day, disputes)  # type: ignore[union-attr]
+        disputed_any = disputed_any or bool(note)
+        out.append(ConditionMet(condition=c.text, values=values, met_by=met_by(values) + note,
                                 case_specific=case_specific(cond),
                                 kinds=kinds(features[which], cond, flag.day, counted_only=True)))  # type: ignore[union-attr]
-    return out
+    return out, disputed_any
 
 
 def case_specific_labels(rule: Rule) -> list[str]:
@@ -220,13 +222,13 @@ def decision_points(replay: Replay, features: dict[str, DayFeatures], disputes: 
             note = ("no matching action in the timeline" if rule.matching_codes
                     else f"a {kind}: nothing in the timeline is matched to it")
         when = f"day {lo}" if lo == hi else f"days {lo}..{hi}"
+        conditions, on_disputed = _conditions(replay, rule, pf, features, disputes)
         out.append(DecisionPoint(
             day=lo, day_latest=hi, timing=pf.timing, rule_id=rule.id, step=rule.step, kind=kind,
             proposes=list(rule.proposes), indicator="info" if kind == "context" else "warning",
             summary=summary_line(rule.title, f"{when}{same.what_if}"), detail=same.detail,
-            conditions=_conditions(replay, rule, pf, features, disputes),
-            parameters=same.parameters, rests_on_assumption=bool(rule.assumptions),
-            rests_on_case_specific=bool(same.copied),
+            conditions=conditions, parameters=same.parameters, rests_on_assumption=bool(rule.assumptions),
+            rests_on_case_specific=bool(same.copied), rests_on_disputed_value=on_disputed,
             sources=same.sources, occurrence=pf.occurrence,
             actual_day=actual[0], actual_day_latest=actual[1], lag_days=actual[2],
             lag_days_max=actual[3], actions=actions, action_note=note,

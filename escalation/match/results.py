@@ -90,6 +90,9 @@ class DecisionPoint(_Out):
     rests_on_assumption: bool
     rests_on_case_specific: bool = Field(
         description="a condition it met copies the index case rather than a criterion a source states")
+    rests_on_disputed_value: bool = Field(
+        description="a condition it met read an index the rules recompute from the record where the source "
+        "reports another figure (its met_by says both; see the data-consistency findings)")
     sources: list[str]
     occurrence: int = Field(description="1 for the rule's first firing, 2 for its second, ...")
     actual_day: int | None
