@@ -404,3 +404,19 @@ def test_a_batch_planned_with_a_previous_manifest_format_is_refused_on_resume_sa
         f"error: {out / 'manifest.json'}: cannot resume: its manifest is of format {old}, this escalation's of format 3 "
         f"({news}): it cannot be resumed by this escalation; start a new batch in another folder")
     assert store.done_chunks(out) == set()
+
+
+def test_a_manifest_with_chunks_of_no_replays_is_refused_on_resume_not_divided_by(tmp_path):
+    """A resume takes the planned chunk size; a manifest edited to chunks of 0 replays raised
+    ZeroDivisionError, a traceback. It is a manifest this version cannot read, exit 2."""
+    import json
+
+    out = tmp_path / "out"
+    out.mkdir()
+    data = json.loads(plan([INDEX_CASE], None, []).model_dump_json())
+    data["chunking"]["chunk_size"] = 0
+    (out / "manifest.json").write_text(json.dumps(data))
+    result = runner.invoke(app, ["batch", str(INDEX_CASE), "--resume", "--out", str(out), "--workers", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {out / 'manifest.json'}: not a batch manifest this version can read")
+    assert "Traceback" not in result.output and store.done_chunks(out) == set()

@@ -152,6 +152,31 @@ def test_a_folder_created_by_another_writer_just_before_publishing_takes_the_fil
     assert [p.name for p in tmp_path.iterdir()] == ["shared"]
 
 
+def test_a_folder_in_the_way_in_a_folder_another_writer_just_made_replaces_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The files then go in one by one, each target checked first, as into any existing folder."""
+    from escalation.report import files
+
+    out = tmp_path / "shared"
+    real_rename = os.rename
+
+    def another_writer_first(src, dst):
+        if Path(dst) == out and not out.exists():
+            out.mkdir()
+            (out / "a.txt").write_text("old")
+            (out / "b.txt").mkdir()
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(files.os, "rename", another_writer_first)
+    with pytest.raises(InputError, match="is a folder"):
+        with staged(out) as stage:
+            (stage / "a.txt").write_text("new a")
+            (stage / "b.txt").write_text("new b")
+            files.publish(stage, out, ["a.txt", "b.txt"])
+    assert (out / "a.txt").read_text() == "old" and (out / "b.txt").is_dir()
+    assert [p.name for p in tmp_path.iterdir()] == ["shared"]
+
+
 def test_concurrent_sweeps_into_one_folder_all_succeed(tmp_path: Path):
     out = tmp_path / "shared"
     code = ("import sys; from escalation.analysis.sweep import parse_range, write_sweep; "

@@ -101,9 +101,9 @@ def day_zero_diagnoses(rulesets: Iterable[RulesetInput]) -> list[str]:
 
 
 class Chunking(_Model):
-    jobs: int
-    chunk_size: int
-    chunks: int
+    jobs: int = Field(ge=0)
+    chunk_size: int = Field(ge=1)
+    chunks: int = Field(ge=0)
     order: str = ORDER
 
     def bounds(self, index: int) -> tuple[int, int]:

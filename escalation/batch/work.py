@@ -171,9 +171,9 @@ def _ruleset(job: Job) -> Ruleset:
 
 
 def _error(base: dict[str, Any], stage: str, exc: Exception, fallback_file: str) -> R.ErrorRow:
-    if isinstance(exc, ArgumentError):  # a grid value the rule set refused: the row names the rule set
+    if isinstance(exc, ArgumentError):  # grid values the rule set refused: the row names the rule set
         return R.ErrorRow(**base, stage=stage, file=fallback_file, line=None, where=None,
-                          message=f"{exc.file}: {exc.message}")
+                          message=f"at this grid point: {exc.message}")
     if isinstance(exc, InputError):
         return R.ErrorRow(**base, stage=stage, file=exc.file, line=exc.line, where=exc.where, message=exc.message)
     message = str(exc) or type(exc).__name__

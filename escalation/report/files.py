@@ -141,6 +141,8 @@ def publish(stage: Path, out: Path, names: list[str]) -> list[Path]:
             os.chmod(source, 0o777 & ~umask())
             if _renamed_whole(source, out):
                 return [out / n for n in names]
+            for name in names:  # made by another command meanwhile: checked as an existing one was
+                _refuse_special(out / name)
         for name in names:
             os.replace(source / name, out / name)
     except OSError as exc:
