@@ -150,6 +150,10 @@ def test_a_summary_says_for_review_once_and_first(index_result):
     assert summary_line("Context: OI in the severe band", "days 3..4") == "For review (days 3..4): Context: OI in the severe band"
     assert summary_line("Step 2 For Review:plasma exchange", "day 1") == "For review (day 1): Step 2: plasma exchange"
     assert summary_line("For review: PE", "day 1") == "For review (day 1): PE"
+    for title in ("Step 2 - for review: PE", "Step 2 \u2014 for review: PE", "Step 2 (for review): PE"):
+        assert summary_line(title, "day 1") == "For review (day 1): Step 2: PE", title
+    for kept in ("Not for review: PE", "Step 2 for review:: PE", "PE, for review"):  # not folded: kept whole
+        assert summary_line(kept, "day 1") == f"For review (day 1): {kept}", kept
     assert summary_line("Step 5 (not for review yet): PE", "day 1") == "For review (day 1): Step 5 (not for review yet): PE"
     for dp in index_result.decision_points:
         assert dp.summary.startswith("For review (") and dp.summary.lower().count("for review") == 1, dp.summary

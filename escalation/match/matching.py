@@ -147,8 +147,12 @@ def _names(codes: list[str], ruleset: Ruleset) -> str:
     )
 
 
-# A title that says "for review" itself: "Step 2 for review: plasma exchange (PE)"
-_FOR_REVIEW = re.compile(r"^(?P<lead>.*?)[,\s]*\bfor review\s*:\s*(?P<rest>.+)$", re.IGNORECASE | re.DOTALL)
+# A title that says "for review" before its colon, as the shipped ones do: "Step 2 for review: plasma
+# exchange (PE)", "Refractory, for review: ...", "Step 2 - for review: ...", "Step 2 (for review): ...".
+_FOR_REVIEW = re.compile(r"^(?P<lead>.*?\S)(?:,\s*|\s+[-\u2013\u2014]\s*|\s*\(|\s+)for review\)?\s*:\s*"
+                         r"(?P<rest>[^\s:].*)$", re.IGNORECASE | re.DOTALL)
+_ONLY_FOR_REVIEW = re.compile(r"^for review\s*:\s*(?P<rest>[^\s:].*)$", re.IGNORECASE | re.DOTALL)
+_NEGATION = re.compile(r"\b(?:not|no|never)$", re.IGNORECASE)
 
 
 def summary_line(title: str, when: str) -> str:
@@ -156,10 +160,14 @@ def summary_line(title: str, when: str) -> str:
 
     Every summary starts "For review", so that none reads as an order wherever it is shown or cut.
     Titles are written to say so too ("Step 2 for review: plasma exchange (PE)"), and a second
-    "for review" read "For review (day 11): Step 2 for review: ...": the title's own is left out."""
+    "for review" read "For review (day 11): Step 2 for review: ...": the title's own is left out
+    where it stands just before the title's colon. Any other title is kept whole, a negated one
+    ("Not for review: ...") too, since leaving the words out would turn its meaning round."""
     own = _FOR_REVIEW.match(title)
-    if own:
-        title = f"{own['lead']}: {own['rest']}" if own["lead"] else own["rest"]
+    if own and not _NEGATION.search(own["lead"]):
+        title = f"{own['lead']}: {own['rest']}"
+    elif bare := _ONLY_FOR_REVIEW.match(title):
+        title = bare["rest"]
     return f"For review ({when}): {title}"
 
 @dataclass(frozen=True)
