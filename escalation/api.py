@@ -104,6 +104,8 @@ def _overrides_error(message: str) -> ArgumentError:
 
 
 def _split_target(target: str) -> tuple[str, str]:
+    if not isinstance(target, str):
+        raise _overrides_error(f"{target!r} is not of the form RULE.PARAM (a string)")
     rule_id, dot, name = target.partition(".")
     if not dot or not rule_id or not name:
         raise _overrides_error(f"{target!r} is not of the form RULE.PARAM")
@@ -111,7 +113,11 @@ def _split_target(target: str) -> tuple[str, str]:
 
 
 def _finite(target: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    try:
+        usable = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        usable = False
+    if not usable:
         raise _overrides_error(f"{target}={value!r}: not a finite number")
     return float(value)
 
@@ -169,7 +175,7 @@ def _rule_ids(rs: Ruleset, rule_ids: Iterable[str] | None) -> list[str] | None:
     """The rule ids asked for, in the order given and each once; an unknown one is an input error."""
     if rule_ids is None:
         return None
-    wanted = list(dict.fromkeys(rule_ids))
+    wanted = list(dict.fromkeys([rule_ids] if isinstance(rule_ids, str) else rule_ids))  # one id, not its letters
     known = [r.id for r in rs.rules]
     for rule_id in wanted:
         if rule_id not in known:
@@ -191,6 +197,8 @@ def parse_days(text: str) -> tuple[int, int]:
 def _day_window(days: tuple[int, int] | None) -> tuple[int, int] | None:
     if days is None:
         return None
+    if not isinstance(days, (tuple, list)) or len(days) != 2:
+        raise _days_error(f"{days!r} is not a pair of whole days (A, B) or a range 'A..B'")
     lo, hi = days
     if isinstance(lo, bool) or isinstance(hi, bool) or not isinstance(lo, int) or not isinstance(hi, int):
         raise _days_error(f"{days!r} is not a pair of whole days")

@@ -106,6 +106,13 @@ def test_importing_the_package_does_not_start_the_engine():
     (lambda: escalation.explain(INDEX_CASE, days=(30, 10)), "days", "--days", "is empty"),
     (lambda: escalation.explain(INDEX_CASE, days="600..700"), "days", "--days", "outside the replay"),
     (lambda: escalation.replay(INDEX_CASE, through_day=10**9), "through_day", "--through-day", "days from day 0"),
+    # found in review: arguments of the wrong shape raised ValueError, TypeError, AttributeError or OverflowError
+    (lambda: escalation.replay(INDEX_CASE, through_day="5"), "through_day", "--through-day", "not a whole day"),
+    (lambda: escalation.explain(INDEX_CASE, days=(1, 2, 3)), "days", "--days", "not a pair"),
+    (lambda: escalation.explain(INDEX_CASE, days=5), "days", "--days", "not a pair"),
+    (lambda: escalation.replay(INDEX_CASE, overrides={5: 1}), "overrides", "--set", "not of the form"),
+    (lambda: escalation.replay(INDEX_CASE, overrides={"step3-ecmo-oi.oi_above": 10**400}), "overrides", "--set",
+     "not a finite number"),
     (lambda: escalation.write_report(INDEX_CASE, "never-written", rules=[PATHWAY] * 3), "rules", "--rules",
      "at most 2"),
 ])
@@ -123,3 +130,9 @@ def test_an_overridden_parameter_notes_a_what_if_without_naming_an_option():
     ruleset = escalation.load_ruleset(PATHWAY, {"step3-ecmo-oi.oi_above": 30})
     param = next(r for r in ruleset.rules if r.id == "step3-ecmo-oi").parameters["oi_above"]
     assert param.note.startswith("overridden (a what-if) from 40") and "--" not in param.note
+
+
+def test_one_rule_id_given_as_a_string_is_that_rule_not_its_letters():
+    """rule_ids="step2-plasma-exchange" was read letter by letter: 'no rule 's''."""
+    one = escalation.explain(INDEX_CASE, rule_ids="step2-plasma-exchange")
+    assert [r.rule_id for r in one.rules] == ["step2-plasma-exchange"]

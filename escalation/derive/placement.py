@@ -75,6 +75,8 @@ def timeline_bounds(scenario: Scenario, through_day: int | None = None) -> tuple
     `through_day` is bounded as file days are, so that a typo cannot set the clock running for
     a hundred million days.
     """
+    if through_day is not None and (isinstance(through_day, bool) or not isinstance(through_day, int)):
+        raise ArgumentError("through_day", f"{through_day!r} is not a whole day", option="--through-day")
     if through_day is not None and abs(through_day) > MAX_DAYS:
         raise ArgumentError("through_day", f"{through_day} is more than {MAX_DAYS} days from day 0 "
                             "(the bound on every day in a file)", option="--through-day")
