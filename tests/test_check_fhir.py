@@ -62,8 +62,8 @@ def test_a_bundle_whose_patient_is_left_out_is_valid_and_says_why():
     assert result.exit_code == 0, result.output
     first, second = result.stdout.splitlines()
     assert first.startswith(f"ok: {HL7} (FHIR Bundle: valid, but its patient cannot be imported as a scenario; ")
-    assert second == ("  left out: Patient/example: no encounter whose start can be day 0, and no --day-zero, to "
-                      "set day 0; inpatient Encounter/example passed over: it has no start (period.start)")
+    assert second == ("  left out: Patient/example: no encounter whose start can be day 0, and no day 0 given "
+                      "(`import fhir --day-zero` gives one); inpatient Encounter/example passed over: it has no start (period.start)")
 
 
 def test_a_bundle_of_two_patients_says_that_replay_takes_one(tmp_path, index_bundle):

@@ -128,7 +128,7 @@ def test_imported_files_load_back_as_the_same_scenario(tmp_path):
 
 def test_hl7_examples_need_a_day_zero_when_no_encounter_has_a_start():
     summary = import_paths([HL7]).summary
-    assert summary.patients[0].skipped == ("no encounter whose start can be day 0, and no --day-zero, to set day 0; "
+    assert summary.patients[0].skipped == ("no encounter whose start can be day 0, and no day 0 given (`import fhir --day-zero` gives one); "
                                            "inpatient Encounter/example passed over: it has no start (period.start)")
     imported = import_paths([HL7], Options(day_zero="1999-07-01"))
     (_, sc), = imported.scenarios
@@ -1184,11 +1184,11 @@ def test_a_record_with_two_notes_is_one_record_imported_with_a_note(tmp_path):
 
 
 @pytest.mark.parametrize("encounters,why", [
-    ([], "no encounter with a start date, and no --day-zero, to set day 0"),
+    ([], "no encounter with a start date to set day 0, and no day 0 given (`import fhir --day-zero` gives one)"),
     ([{**ENCOUNTER, "period": {"start": "2021-03"}},
       {**ENCOUNTER, "id": "e2", "status": "cancelled", "period": {"start": "2021-03-04"}},
       {**ENCOUNTER, "id": "e3", "class": {"code": "AMB"}, "period": {}}],
-     "no encounter whose start can be day 0, and no --day-zero, to set day 0; inpatient Encounter/e1 passed over: "
+     "no encounter whose start can be day 0, and no day 0 given (`import fhir --day-zero` gives one); inpatient Encounter/e1 passed over: "
      "its start 2021-03 is not a full date; inpatient Encounter/e2 passed over: its status is cancelled; "
      "Encounter/e3 passed over: it has no start (period.start)"),
 ])

@@ -514,9 +514,9 @@ def _day_zero(encounters: list[Located], index: _Index, options: Options) -> tup
                                   f"{_passed_over(unusable)})")
         return _at(usable[0], "the first encounter (no inpatient encounter)")
     if encounters:  # each passed over: one of them may be the stay a rule looks for
-        return (f"no encounter whose start can be day 0, and no --day-zero, to set day 0"
+        return (f"no encounter whose start can be day 0, and no day 0 given (`import fhir --day-zero` gives one)"
                 f"{_passed_over([e for e in encounters if _unusable(e) is not None])}")
-    return "no encounter with a start date, and no --day-zero, to set day 0"
+    return "no encounter with a start date to set day 0, and no day 0 given (`import fhir --day-zero` gives one)"
 
 
 def _inpatient(e: Located) -> bool:
