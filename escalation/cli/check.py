@@ -261,7 +261,7 @@ def run_check(files: list[Path]) -> None:
         if bad is None and (target.path in seen.expected or target.path in seen.carried):  # now that every rule set named or found is known
             bad = expectation_error(target.path, seen)
         if bad is not None:
-            typer.echo(f"error: {bad}", err=True)
+            typer.echo(f"error: {bad.on_command_line()}", err=True)
             failed = True
             continue
         typer.echo("\n".join([f"ok: {target.path} ({kind})", *lines]))
