@@ -149,3 +149,20 @@ def test_a_sweep_marks_a_decision_point_under_one_placement():
     wide = [Point("s", 30.0, "x", 1, 147, 226, "s.yaml", timing="early placement only"),
             Point("s", 40.0, "x", 1, 147, 226, "s.yaml", timing="late placement only")]
     assert "147..226 e 147..226 l" in to_table(wide, rng, NOTICE, ruleset=named)  # a gap between marked cells
+
+
+def test_diff_marks_each_side_as_a_replay_marks_its_decision_point():
+    """Found in a trial: diff showed 'PE moved 11 step2-plasma-exchange ASSUMPTION' where replay
+    and report show ASSUMPTION and CASE-SPECIFIC, and nothing for a decision point that read the
+    recomputed OI 36 (reported as 20)."""
+    diff = escalation.compare(PATHWAY, ROMERO)
+    replayed = {(dp.rule_id, dp.day): dp for dp in escalation.replay(INDEX_CASE, PATHWAY).decision_points}
+    sides = [c.a for c in diff.scenarios[0].changes if c.a is not None]
+    for side in sides:
+        dp = replayed[(side.rule_id, side.day)]
+        assert (side.rests_on_assumption, side.rests_on_case_specific, side.rests_on_disputed_value) == (
+            dp.rests_on_assumption, dp.rests_on_case_specific, dp.rests_on_disputed_value)
+    assert any(s.rests_on_case_specific for s in sides) and any(s.rests_on_disputed_value for s in sides)
+    text = to_text(diff, width=200)
+    assert "11 step2-plasma-exchange ASSUMPTION CASE-SPECIFIC " in text
+    assert "24 pards-oi-severe DISPUTED-VALUE " in text and "\nDISPUTED-VALUE: a condition the decision point met" in text

@@ -109,3 +109,14 @@ def test_unflagged_actions_get_cards_when_the_result_has_them():
     last = data["cards"][-1]
     assert last["summary"] == "For review: PE on day 11..12 has no decision point of this rule set"
     assert "Event `pe`" in last["detail"] and last["detail"].startswith(f"**{NOTICE}**")
+
+
+def test_a_card_marks_case_specific_rows_and_a_disputed_value():
+    """Found in a trial: the cards' condition tables dropped '(case-specific)', and a card resting on
+    the recomputed OI 36 (reported as 20) said so only inside its row."""
+    result = replay(INDEX_CASE)
+    detail = {dp.rule_id: cds_hooks.decision_point_detail(result, dp) for dp in result.decision_points}
+    assert "| invasive\\_ventilation in place (case-specific) | yes |" in detail["step2-plasma-exchange"]
+    assert detail["pards-oi-severe"].endswith("Rests on an index recomputed from the record where the source "
+                                              "reports another figure: the row that says so.")
+    assert "recomputed from the record" not in detail["step2-plasma-exchange"]

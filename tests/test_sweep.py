@@ -191,3 +191,30 @@ def test_every_output_names_the_rule_set_as_replay_does(tmp_path):
         rows = list(csv.DictReader(fh))
     assert rows and {(r["ruleset_id"], r["ruleset_version"], r["ruleset_content_hash"]) for r in rows} == {
         (rs.id, rs.version, rs.content_hash)}
+
+
+def test_the_figure_marks_a_decision_point_that_read_a_disputed_value_as_the_table_does():
+    """Found in a trial: the table marked step3-ecmo-oi's day 24 '*' (OI 36 recomputed, 20 reported)
+    and the figure drew the same line with no mark."""
+    from matplotlib import pyplot as plt
+
+    from escalation.analysis.sweep import Point, sweep_figure
+    from escalation.match.results import NOTICE
+
+    rng = parse_range("step3-ecmo-oi.oi_above=30:40:5")
+    points = [Point("index-case", 30.0, "step3-ecmo-oi", 1, 24, 24, rests_on_disputed_value=True),
+              Point("index-case", 35.0, "step3-ecmo-oi", 1, 24, 24, rests_on_disputed_value=True),
+              Point("index-case", 30.0, "add-mmf", 1, 35, 35), Point("index-case", 35.0, "add-mmf", 1, 36, 36)]
+    fig = sweep_figure(points, rng, NOTICE)
+    try:
+        [ax] = [a for a in fig.axes if a.get_visible()]
+        stars = [line for line in ax.get_lines() if line.get_marker() == "*"]
+        assert len(stars) == 1 and list(zip(*stars[0].get_data())) == [(30.0, 24), (35.0, 24)]
+        assert any("recomputed" in t.get_text() for t in ax.get_legend().get_texts())
+    finally:
+        plt.close(fig)
+    fig = sweep_figure(points[2:], rng, NOTICE)
+    try:
+        assert not [line for a in fig.axes for line in a.get_lines() if line.get_marker() == "*"]
+    finally:
+        plt.close(fig)

@@ -35,6 +35,9 @@ class Side(_Out):
     timing: str = Field(description="as the decision point's: exact, range, or early/late placement only")
     rests_on_assumption: bool = Field(description="the rule uses a threshold no source states (the decision "
                                       "point's own mark in a replay)")
+    rests_on_case_specific: bool = Field(description="a condition it met copies the index case (as in a replay)")
+    rests_on_disputed_value: bool = Field(description="a condition it met read an index the rules recompute "
+                                          "where the source reports another figure (as in a replay)")
 
 
 class Change(_Out):
@@ -107,7 +110,8 @@ def diff_results(a: ReplayResult, b: ReplayResult) -> ScenarioDiff:
         da, db = left.get(key), right.get(key)
         side = lambda dp: None if dp is None else Side(  # noqa: E731
             rule_id=dp.rule_id, day=dp.day, day_latest=dp.day_latest, timing=dp.timing,
-            rests_on_assumption=dp.rests_on_assumption)
+            rests_on_assumption=dp.rests_on_assumption, rests_on_case_specific=dp.rests_on_case_specific,
+            rests_on_disputed_value=dp.rests_on_disputed_value)
         if da is None or db is None:
             status, shift, shift_hi = ("appears" if da is None else "disappears"), None, None
         else:
@@ -153,9 +157,18 @@ def action_text(side: ActionSide) -> str:
     return "no rule proposes it"
 
 
+DISPUTED_LEGEND = ("DISPUTED-VALUE: a condition the decision point met read an index the rules recompute from "
+                   "the record where the source reports another figure (`escalation replay` shows both)")
+
+
 def _when(s: Side | None) -> str:
-    return "-" if s is None else f"{span_label(s.day, s.day_latest)} {s.rule_id}" + (
-        f" ({s.timing})" if s.timing.endswith("only") else "") + (" ASSUMPTION" if s.rests_on_assumption else "")
+    """The side's days and rule, with the marks a replay gives its decision point."""
+    if s is None:
+        return "-"
+    marks = [m for m, on in (("ASSUMPTION", s.rests_on_assumption), ("CASE-SPECIFIC", s.rests_on_case_specific),
+                             ("DISPUTED-VALUE", s.rests_on_disputed_value)) if on]
+    return " ".join([f"{span_label(s.day, s.day_latest)} {s.rule_id}" + (
+        f" ({s.timing})" if s.timing.endswith("only") else ""), *marks])
 
 
 def shift_text(c: Change) -> str:
@@ -178,7 +191,8 @@ def _changes_table(changes: list[Change]) -> Table:
 
 def to_text(diff: RulesetDiff, show_same: bool = False, width: int = FALLBACK_WIDTH) -> str:
     """For people: per scenario, the decision points that appear, disappear or move (all, with show_same),
-    those resting on a threshold no source states marked ASSUMPTION; then each rule set's modelling
+    each marked as a replay marks it (ASSUMPTION, CASE-SPECIFIC, and DISPUTED-VALUE, explained
+    below the tables where it is shown); then each rule set's modelling
     assumptions and case-specific conditions, as a replay lists them."""
     buf = io.StringIO()
     console = buffer_console(buf, width)
@@ -197,6 +211,11 @@ def to_text(diff: RulesetDiff, show_same: bool = False, width: int = FALLBACK_WI
             console.print(Padding(_actions_table(actions), (0, 0, 0, 2)))
         else:
             console.print("  no action is flagged under one rule set and unflagged under the other")
+        console.print()
+    sides = [side for sd in diff.scenarios for c in sd.changes if show_same or c.status != "same"
+             for side in (c.a, c.b) if side is not None]
+    if any(side.rests_on_disputed_value for side in sides):
+        console.print(plain_text(DISPUTED_LEGEND, width), markup=False)
         console.print()
     notes = [f"Rule set {name}, {label}:\n"
              + (ruleset_notes_text(rs) or "no modelling assumptions, no case-specific conditions")

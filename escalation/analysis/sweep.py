@@ -261,6 +261,7 @@ def _panel(ax: Axes, scenario: tuple[str, str], label: str, series: dict[Key, di
 
     mine = {k: v for k, v in moves.items() if k[:2] == scenario}
     still = sum(1 for k in series if k[:2] == scenario and k not in moves)
+    disputed: list[tuple[float, int]] = []
     for (_, _, rule_id, occ), by_value in sorted(mine.items()):
         xs = sorted(by_value)
         lo = [by_value[x].day for x in xs]
@@ -268,6 +269,10 @@ def _panel(ax: Axes, scenario: tuple[str, str], label: str, series: dict[Key, di
         line, = ax.plot(xs, lo, marker="o", ms=4, label=rule_id + (f" #{occ}" if occ > 1 else ""))
         if lo != hi:
             ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2)
+        disputed += [(x, by_value[x].day) for x in xs if by_value[x].rests_on_disputed_value]
+    if disputed:  # as the table's '*'
+        ax.plot(*zip(*disputed), linestyle="none", marker="*", ms=11, mfc="none", mec="black",
+                label="* read an index recomputed where the source reports another figure")
     if not mine:
         ax.text(0.5, 0.5, "no decision point moves", ha="center", va="center",
                 transform=ax.transAxes, fontsize=9, color="grey")

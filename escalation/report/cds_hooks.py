@@ -106,7 +106,8 @@ def decision_point_items(result: ReplayResult) -> list[CardItem]:
 def decision_point_detail(result: ReplayResult, dp: DecisionPoint) -> str:
     """Markdown: the notice, what the rule puts up for review, the conditions met with their values."""
     # the values as a person reads them (a bound kept: >7500), not the fact's field names
-    rows = "\n".join(f"| {cell(c.condition)} | {cell(c.met_by or 'yes')} |" for c in dp.conditions)
+    rows = "\n".join(f"| {cell(c.condition)}{' (case-specific)' if c.case_specific else ''} | "
+                     f"{cell(c.met_by or 'yes')} |" for c in dp.conditions)
     assumptions = [p.name for p in dp.parameters if p.assumption]
     parts = [
         f"**{NOTICE}**",
@@ -120,6 +121,9 @@ def decision_point_detail(result: ReplayResult, dp: DecisionPoint) -> str:
     ]
     if assumptions:
         parts.append("Rests on thresholds no source states (assumptions): " + ", ".join(f"`{a}`" for a in assumptions))
+    if dp.rests_on_disputed_value:
+        parts.append("Rests on an index recomputed from the record where the source reports another figure: "
+                     "the row that says so.")
     return "\n\n".join(parts)
 
 
