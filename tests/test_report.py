@@ -657,3 +657,16 @@ def test_the_comparison_marks_a_side_that_rests_on_an_assumption(tmp_path: Path)
     html = (out / "report.html").read_text(encoding="utf-8")
     row = html[html.index('data-code="IVIG"'):]
     assert row[:row.index("</tr>")].count('<span class="badge assumption">ASSUMPTION</span>') == 2
+
+
+def test_every_view_of_a_decision_point_marks_a_disputed_value(index_report: Path):
+    """The report and the replay table mark DISPUTED-VALUE beside ASSUMPTION and CASE-SPECIFIC, as
+    diff does: pards-oi-severe on day 24 read OI 36, recomputed, which the report gives as 20."""
+    md = (index_report / "report.md").read_text()
+    [row] = [line for line in md.splitlines() if line.startswith("| 24 | pards-oi-severe")]
+    assert "pards-oi-severe DISPUTED-VALUE |" in row and "36 (recomputed; the source reports 20" in row
+    assert md.count(" DISPUTED-VALUE |") == 1
+    html = (index_report / "report.html").read_text()
+    assert html.count('<span class="badge disputed"') == 1
+    table = CliRunner().invoke(app, ["replay", str(INDEX_CASE), "--width", "120"]).stdout
+    assert table.count("DISPUTED-VALUE") == 1

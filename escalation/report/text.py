@@ -79,6 +79,7 @@ def _decision_table(result: ReplayResult, styled: bool, width: int = FALLBACK_WI
         rule = dp.rule_id + (f"\nstep {dp.step}" if dp.step else f"\n{dp.kind}")
         rule += "\nASSUMPTION" if dp.rests_on_assumption else ""
         rule += "\nCASE-SPECIFIC" if dp.rests_on_case_specific else ""
+        rule += "\nDISPUTED-VALUE" if dp.rests_on_disputed_value else ""
         day = span_label(dp.day, dp.day_latest) + (f"\n({dp.timing})" if dp.timing.endswith("only") else "")
         rows.append((day, printable(rule), dp, actual_text(dp), lag_text(dp)))
     shares, rule_min = _narrow_widths(rows, width)
