@@ -670,3 +670,14 @@ def test_every_view_of_a_decision_point_marks_a_disputed_value(index_report: Pat
     assert html.count('<span class="badge disputed"') == 1
     table = CliRunner().invoke(app, ["replay", str(INDEX_CASE), "--width", "120"]).stdout
     assert table.count("DISPUTED-VALUE") == 1
+
+
+def test_a_negative_lag_says_why_in_the_replay_table():
+    """Found in a trial: rb-rescue on day 25 showed actual 11, lag -14 and no word that PE had
+    been in place since day 11 (only the JSON's already_in_place said so)."""
+    table = CliRunner().invoke(app, ["replay", str(INDEX_CASE), "--rules", str(ROMERO), "--width", "120"]).stdout
+    [row] = [i for i, line in enumerate(table.splitlines()) if "│  25 │ rb-rescue" in line]
+    block = "\n".join(table.splitlines()[row:row + 8])
+    assert "in the timeline: PE already in place since day 11" in block and "-14" in block
+    plain = CliRunner().invoke(app, ["replay", str(INDEX_CASE), "--width", "120"]).stdout
+    assert "in the timeline:" not in plain  # no lag below 0 under the report's pathway

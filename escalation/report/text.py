@@ -48,6 +48,8 @@ def _why(dp: DecisionPoint, styled: bool) -> Text:
     from rich.text import Text
 
     head, met = printable("for review: " + ", ".join(dp.proposes)), printable(_met(dp))
+    if any(a.already_in_place for a in dp.actions):  # what makes the lag negative, said where it is read
+        met += "\n" + printable(f"in the timeline: {dp.action_note}")
     sources = printable("; ".join(dp.sources))
     if not styled:
         return Text(f"{head}\n{met}\n{sources}")
