@@ -202,3 +202,16 @@ def test_batch_errors_name_the_command_as_it_is_typed(args: list[str], message: 
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), out.stderr
     assert "batch run" not in out.stderr and not (ROOT / "out" / "never").exists()
+
+
+@pytest.mark.parametrize("command", [["replay"], ["test"], ["diff"], ["sweep"], ["report"], ["explain"], ["check"],
+                                     ["cohort"], ["cohort", "placement"], ["batch"], ["batch", "summary"]])
+def test_the_help_of_every_command_that_shows_decision_points_says_research_review_only(command):
+    """Found in a trial: test, diff, sweep, report, cohort and batch summary said nothing of it in --help."""
+    from typer.testing import CliRunner
+
+    from escalation.cli.app import app
+
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "research review only" in " ".join(result.stdout.split()).lower()

@@ -154,7 +154,8 @@ def test_cmd(
     fmt: FormatOpt = Format.table,
     width: Width = None,
 ) -> None:
-    """Replay every scenario and compare with the decision points it expects; report coverage."""
+    """Replay every scenario and compare with the decision points it expects; report coverage.
+    For research review only."""
     from escalation.analysis.expectations import junit_xml, to_text
 
     with errors():
@@ -182,7 +183,8 @@ def diff(
     show_same: Annotated[bool, typer.Option("--all", help="also list decision points that do not move")] = False,
     width: Width = None,
 ) -> None:
-    """Show which decision points appear, disappear or move between two rule sets."""
+    """Show which decision points appear, disappear or move between two rule sets, for research
+    review only."""
     from escalation.analysis.compare import to_text as diff_text
 
     with errors():
@@ -208,7 +210,8 @@ def sweep(
     out: Annotated[Path, typer.Option(metavar="DIR", help="folder for sweep.csv, sweep.png and sweep.txt")] = Path("out/sweep"),
     width: Width = None,
 ) -> None:
-    """Replay scenarios over a range of one parameter and show how each decision point moves."""
+    """Replay scenarios over a range of one parameter and show how each decision point moves, for
+    research review only."""
     from escalation.analysis.sweep import parse_range, run_sweep, shared_ids, to_table, write_sweep
     from escalation.match.matching import ruleset_out
 
@@ -285,7 +288,8 @@ def report(
         "--rules", "-r", metavar="FILE", help="rule set YAML file; give it twice to compare two rule sets "
         f"(default: {DEFAULT_RULES})")] = None,
 ) -> None:
-    """Write a self-contained research-review report (HTML, Markdown, figure, JSON) for SCENARIO."""
+    """Write a self-contained research-review report (HTML, Markdown, figure, JSON) for SCENARIO.
+    For research review only."""
     with errors():
         check_output(out, folder=True)
         written = api.write_report(scenario, out, rules)
@@ -297,7 +301,7 @@ def _subcommands() -> None:
     from escalation.cli.fhir import export_app, import_app
 
     app.add_typer(cohort_app, name="cohort", help="The 18 published cases of Table 1: summary, "
-                  "cross-source check and placement on the pathway.")
+                  "cross-source check and placement on the pathway. For research review only.")
     app.add_typer(import_app, name="import", help="Read FHIR R4 records into scenario files.")
     app.add_typer(export_app, name="export", help="Write a scenario as a FHIR R4 Bundle.")
     from escalation.cli.batch import mount  # batch, batch summary and synth

@@ -225,7 +225,8 @@ def summary(
     width: Width = None,
 ) -> None:
     """For each rule set, grid point and rule: how many replays flagged it, the lag median and
-    interquartile range, the actions no rule flagged, and the replays that failed."""
+    interquartile range, the actions no rule flagged, and the replays that failed. For research
+    review only."""
     from escalation.batch.summary import summarize, to_text
 
     with errors():

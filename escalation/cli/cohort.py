@@ -70,7 +70,8 @@ def placement_cmd(
                                                   help=f"rule set (default: the shipped {DEFAULT_RULES})")] = None,
     width: Width = None,
 ) -> None:
-    """Highest pathway step each case reached, against outcome; replays where a timeline exists."""
+    """Highest pathway step each case reached, against outcome; replays where a timeline exists.
+    For research review only."""
     from escalation.literature.placement import placement
     from escalation.literature.records import load_records
     from escalation.literature.text import placement_table
