@@ -99,6 +99,9 @@ def test_doses_derived_from_the_regimens(index_result):
     assert doses["IVIG"].endswith("= 22.4 g/dose")
     # Mosteller: sqrt(92 x 11.2 / 3600) = 0.535 m2
     assert "0.535 m2" in doses["RTX"] and doses["RTX"].endswith("= 200.62 mg/dose")
+    # the day is that of the measurements, not of the dose (a trial read '(day 0)' as the dose's day)
+    assert doses["MPT"] == "MPT course 1 30 mg/kg/day x 11.2 kg (weight of day 0) = 336 mg/day"
+    assert "x 0.535 m2 (Mosteller, from the height and weight of day 0) =" in doses["RTX"]
 
 
 def test_assumptions_are_listed(index_result):

@@ -30,10 +30,14 @@ class ImpliedDose:
     basis_day: int
 
     def label(self) -> str:
+        """'MPT course 1 30 mg/kg/day x 11.2 kg (weight of day 0) = 336 mg/day': the day is that of
+        the measurements, not of the dose, which a bare '(day 0)' read as."""
         course = f" course {self.course}" if self.course else ""
+        measured = "weight" if self.basis_unit == "kg" else "Mosteller, from the height and weight"
+        unit = self.basis_unit.removesuffix(" (Mosteller)")
         return (
-            f"{self.code}{course} {self.regimen} x {self.basis_value:g} {self.basis_unit} "
-            f"(day {self.basis_day}) = {self.amount:g} {self.unit}"
+            f"{self.code}{course} {self.regimen} x {self.basis_value:g} {unit} "
+            f"({measured} of day {self.basis_day}) = {self.amount:g} {self.unit}"
         )
 
 
