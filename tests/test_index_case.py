@@ -160,3 +160,12 @@ def test_a_summary_says_for_review_once_and_first(index_result):
     assert summary_line("Step 5 (not for review yet): PE", "day 1") == "For review (day 1): Step 5 (not for review yet): PE"
     for dp in index_result.decision_points:
         assert dp.summary.startswith("For review (") and dp.summary.lower().count("for review") == 1, dp.summary
+
+
+def test_every_replay_says_what_day_0_is(index_result):
+    """Found in a trial: the days count from the scenario's day 0 (here the transfer to the treating
+    hospital's ICU, so the report's day 11 of hospitalisation is day 11), and only the report said so."""
+    from escalation.report.text import to_table
+
+    assert index_result.scenario.day_zero.startswith("admission to the intensive care unit")
+    assert f"day 0 = {index_result.scenario.day_zero}" in " ".join(to_table(index_result, width=200).split())

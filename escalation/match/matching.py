@@ -249,6 +249,7 @@ def scenario_out(replay: Replay, scenario_file: Path | str) -> ScenarioOut:
     early = replay.passes["early"].placement
     return ScenarioOut(id=replay.scenario.scenario.id, title=replay.scenario.scenario.title,
                        file=Path(scenario_file).as_posix(), first_day=early.first_day, last_day=early.last_day,
+                       day_zero=replay.scenario.scenario.day_zero,
                        hypothetical=replay.scenario.scenario.hypothetical,
                        hypothetical_events=[e.id for e in replay.scenario.events if e.hypothetical],
                        fhir_import=replay.scenario.fhir_import)

@@ -157,6 +157,7 @@ class ScenarioOut(_Out):
     hypothetical_events: list[str] = Field(description="ids of the events no source states")
     first_day: int
     last_day: int
+    day_zero: str = Field(description="what day 0 is: every day of the replay counts from it")
     fhir_import: str | None = Field(None, description="for a FHIR R4 Bundle replayed without a scenario "
                                     "file: its day 0, and how many records the import left out")
 

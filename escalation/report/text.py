@@ -156,7 +156,8 @@ def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = Fa
     out = Printer(width, color)
     out.line(result.notice, style="bold")
     out.line(printable(f"Scenario {result.scenario.id}: {result.scenario.title} "
-                       f"(days {result.scenario.first_day}..{result.scenario.last_day})"))
+                       f"(days {result.scenario.first_day}..{result.scenario.last_day}; day 0 = "
+                       f"{result.scenario.day_zero})"))
     if result.scenario.hypothetical or result.scenario.hypothetical_events:
         out.line(printable("HYPOTHETICAL: counterfactual events, in no source: "
                            + (", ".join(result.scenario.hypothetical_events) or "none")))
