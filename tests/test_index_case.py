@@ -155,7 +155,9 @@ def test_a_summary_says_for_review_once_and_first(index_result):
     assert summary_line("For review: PE", "day 1") == "For review (day 1): PE"
     for title in ("Step 2 - for review: PE", "Step 2 \u2014 for review: PE", "Step 2 (for review): PE"):
         assert summary_line(title, "day 1") == "For review (day 1): Step 2: PE", title
-    for kept in ("Not for review: PE", "Step 2 for review:: PE", "PE, for review"):  # not folded: kept whole
+    for kept in ("Not for review: PE", "Step 2 for review:: PE", "PE, for review", "Step 5 (not yet for review): PE",
+                 "Step 5 (no longer for review): PE", "Step 2 (PE, for review): PE", "Step 2: for review: PE",
+                 "Step 3, unless for review: PE"):  # not folded: kept whole
         assert summary_line(kept, "day 1") == f"For review (day 1): {kept}", kept
     assert summary_line("Step 5 (not for review yet): PE", "day 1") == "For review (day 1): Step 5 (not for review yet): PE"
     for dp in index_result.decision_points:

@@ -149,10 +149,10 @@ def _names(codes: list[str], ruleset: Ruleset) -> str:
 
 # A title that says "for review" before its colon, as the shipped ones do: "Step 2 for review: plasma
 # exchange (PE)", "Refractory, for review: ...", "Step 2 - for review: ...", "Step 2 (for review): ...".
-_FOR_REVIEW = re.compile(r"^(?P<lead>.*?\S)(?:,\s*|\s+[-\u2013\u2014]\s*|\s*\(|\s+)for review\)?\s*:\s*"
+_FOR_REVIEW = re.compile(r"^(?P<lead>.*?\S)(?:,\s*|\s+[-\u2013\u2014]\s*|\s+)(?:for review|\(for review\))\s*:\s*"
                          r"(?P<rest>[^\s:].*)$", re.IGNORECASE | re.DOTALL)
 _ONLY_FOR_REVIEW = re.compile(r"^for review\s*:\s*(?P<rest>[^\s:].*)$", re.IGNORECASE | re.DOTALL)
-_NEGATION = re.compile(r"\b(?:not|no|never)$", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|no|never|unless|longer)\b", re.IGNORECASE)
 
 
 def summary_line(title: str, when: str) -> str:
@@ -161,14 +161,21 @@ def summary_line(title: str, when: str) -> str:
     Every summary starts "For review", so that none reads as an order wherever it is shown or cut.
     Titles are written to say so too ("Step 2 for review: plasma exchange (PE)"), and a second
     "for review" read "For review (day 11): Step 2 for review: ...": the title's own is left out
-    where it stands just before the title's colon. Any other title is kept whole, a negated one
-    ("Not for review: ...") too, since leaving the words out would turn its meaning round."""
+    where it stands just before the title's colon. Any other title is kept whole, and so is one
+    where leaving the words out could change what it says: a negation in the clause before them
+    ("Not for review: ...", "Step 5 (not yet for review): ..."), a bracket left open, or a colon
+    before them."""
     own = _FOR_REVIEW.match(title)
-    if own and not _NEGATION.search(own["lead"]):
+    if own and _foldable(own["lead"]):
         title = f"{own['lead']}: {own['rest']}"
     elif bare := _ONLY_FOR_REVIEW.match(title):
         title = bare["rest"]
     return f"For review ({when}): {title}"
+
+
+def _foldable(lead: str) -> bool:
+    clause = re.split(r"[,;:(]", lead)[-1]
+    return lead.count("(") == lead.count(")") and not lead.endswith(":") and not _NEGATION.search(clause)
 
 @dataclass(frozen=True)
 class _RuleParts:
