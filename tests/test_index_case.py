@@ -171,3 +171,18 @@ def test_every_replay_says_what_day_0_is(index_result):
 
     assert index_result.scenario.day_zero.startswith("admission to the intensive care unit")
     assert f"day 0 = {index_result.scenario.day_zero}" in " ".join(to_table(index_result, width=200).split())
+
+
+def test_a_surface_dose_names_the_day_of_each_measurement_it_uses():
+    """Found in review: the label named the later of the height's and the weight's days as the day of
+    both ('height and weight of day 5' with the height taken on day -100)."""
+    from conftest import ev, make_scenario, obs
+
+    from escalation.derive.doses import implied_doses
+    from escalation.derive.placement import place
+
+    scenario = make_scenario(obs(-100, height=92, weight=11.0), obs(5, weight=11.2),
+                             ev("therapy", 10, code="RTX", dose={"value": 375, "unit": "mg/m2/dose"}))
+    [dose] = implied_doses(scenario, place(scenario, "early"))
+    assert dose.label() == ("RTX 375 mg/m2/dose x 0.535 m2 (Mosteller, from the height of day -100 and weight "
+                            "of day 5) = 200.62 mg/dose")  # sqrt(92 x 11.2 / 3600): the later weight

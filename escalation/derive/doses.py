@@ -26,18 +26,16 @@ class ImpliedDose:
     amount: float
     unit: str
     basis_value: float
-    basis_unit: str
-    basis_day: int
+    basis_unit: str  # kg or m2
+    measured: str  # the measurements the basis comes from, with their days: "weight of day 0"
 
     def label(self) -> str:
-        """'MPT course 1 30 mg/kg/day x 11.2 kg (weight of day 0) = 336 mg/day': the day is that of
-        the measurements, not of the dose, which a bare '(day 0)' read as."""
+        """'MPT course 1 30 mg/kg/day x 11.2 kg (weight of day 0) = 336 mg/day': the days are
+        those of the measurements, not of the dose, which a bare '(day 0)' read as."""
         course = f" course {self.course}" if self.course else ""
-        measured = "weight" if self.basis_unit == "kg" else "Mosteller, from the height and weight"
-        unit = self.basis_unit.removesuffix(" (Mosteller)")
         return (
-            f"{self.code}{course} {self.regimen} x {self.basis_value:g} {unit} "
-            f"({measured} of day {self.basis_day}) = {self.amount:g} {self.unit}"
+            f"{self.code}{course} {self.regimen} x {self.basis_value:g} {self.basis_unit} "
+            f"({self.measured}) = {self.amount:g} {self.unit}"
         )
 
 
@@ -67,13 +65,17 @@ def implied_doses(scenario: Scenario, placement: Placement) -> list[ImpliedDose]
         unit = amount_unit + (f"/{period}" if period else "")
         if basis == "kg":
             out.append(ImpliedDose(ev.id, ev.code, ev.course, f"{ev.dose.value:g} {ev.dose.unit}",
-                                   round(ev.dose.value * weight[1], 2), unit, weight[1], "kg", weight[0]))
-        else:
+                                   round(ev.dose.value * weight[1], 2), unit, weight[1], "kg",
+                                   f"weight of day {weight[0]}"))
+        elif basis == "m2":
             height = _latest_value(dated, "height", start)
             if height is None:
                 continue
             bsa = round(mosteller_bsa(height[1], weight[1]), 4)
+            measured = (f"height and weight of day {weight[0]}" if height[0] == weight[0]
+                        else f"height of day {height[0]} and weight of day {weight[0]}")
             out.append(ImpliedDose(ev.id, ev.code, ev.course, f"{ev.dose.value:g} {ev.dose.unit}",
-                                   round(ev.dose.value * bsa, 2), unit, bsa, "m2 (Mosteller)",
-                                   max(height[0], weight[0])))
+                                   round(ev.dose.value * bsa, 2), unit, bsa, "m2", f"Mosteller, from the {measured}"))
+        else:
+            raise ValueError(f"dose basis {basis!r} has no rule to derive a dose by")
     return out
