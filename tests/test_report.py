@@ -469,7 +469,12 @@ def test_two_rule_sets_show_their_differences(two_sets_report: Path):
     # the differences the issue names: PE later by 14 days, RTX earlier
     pe = rows["PE"][0]
     assert pe[0] == "moved" and pe[1][4] == "+14"
-    assert pe[1][2] == "11 (step2-plasma-exchange) ASSUMPTION" and pe[1][3] == "25 (rb-rescue) ASSUMPTION"
+    # each side marked as replay and diff mark its decision point (a review found ASSUMPTION alone here)
+    assert pe[1][2] == "11 (step2-plasma-exchange) ASSUMPTION CASE-SPECIFIC" and pe[1][3] == "25 (rb-rescue) ASSUMPTION"
+    assert rows["pards-severe"][0][1][2] == "24 (pards-oi-severe) DISPUTED-VALUE"
+    md = (two_sets_report / "report.md").read_text()
+    assert "| 11 (step2-plasma-exchange) ASSUMPTION CASE-SPECIFIC | 25 (rb-rescue) ASSUMPTION |" in md
+    assert "| 24 (pards-oi-severe) DISPUTED-VALUE | - |" in md
     rtx = rows["RTX"][0]
     assert rtx[0] == "moved" and rtx[1][4] == "-17..-7"
     assert rows["Tac"][0][0] == "appears" and rows["barotrauma-watch"][0][0] == "disappears"
@@ -482,7 +487,8 @@ def test_two_rule_sets_show_their_differences(two_sets_report: Path):
     full_b = squash(root.find_id("dp-table-2").text())
     assert "PE moved +14 d" in full_b and "RTX moved -17..-7 d" in full_b
     md = (two_sets_report / "report.md").read_text(encoding="utf-8")
-    assert re.search(r"\| PE \| \*\*moved\*\* \| 11 \(step2-plasma-exchange\) ASSUMPTION \| 25 \(rb-rescue\) ASSUMPTION \| \+14 \|", md)
+    assert re.search(r"\| PE \| \*\*moved\*\* \| 11 \(step2-plasma-exchange\) ASSUMPTION CASE-SPECIFIC \| 25 \(rb-rescue\) "
+                     r"ASSUMPTION \| \+14 \|", md)
 
 
 # --- the figure ---------------------------------------------------------------------------------------

@@ -161,14 +161,20 @@ DISPUTED_LEGEND = ("DISPUTED-VALUE: a condition the decision point met read an i
                    "the record where the source reports another figure (`escalation replay` shows both)")
 
 
+def side_marks(s: Side | None) -> list[str]:
+    """The marks a replay gives the side's decision point: ASSUMPTION, CASE-SPECIFIC, DISPUTED-VALUE."""
+    if s is None:
+        return []
+    return [m for m, on in (("ASSUMPTION", s.rests_on_assumption), ("CASE-SPECIFIC", s.rests_on_case_specific),
+                            ("DISPUTED-VALUE", s.rests_on_disputed_value)) if on]
+
+
 def _when(s: Side | None) -> str:
     """The side's days and rule, with the marks a replay gives its decision point."""
     if s is None:
         return "-"
-    marks = [m for m, on in (("ASSUMPTION", s.rests_on_assumption), ("CASE-SPECIFIC", s.rests_on_case_specific),
-                             ("DISPUTED-VALUE", s.rests_on_disputed_value)) if on]
     return " ".join([f"{span_label(s.day, s.day_latest)} {s.rule_id}" + (
-        f" ({s.timing})" if s.timing.endswith("only") else ""), *marks])
+        f" ({s.timing})" if s.timing.endswith("only") else ""), *side_marks(s)])
 
 
 def shift_text(c: Change) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from escalation.analysis.compare import Change, ScenarioDiff, action_text, diff_results, shift_text
+from escalation.analysis.compare import Change, ScenarioDiff, action_text, diff_results, shift_text, side_marks
 from escalation.load.errors import ArgumentError, InputError
 from escalation.load.ruleset import Ruleset
 from escalation.load.scenario import Scenario
@@ -203,10 +203,9 @@ def _context(report: Report, figure_png: bytes) -> dict:
         for c in report.diff.changes:
             changes.append({
                 "c": c, "code": c.code + (f" #{c.occurrence}" if c.occurrence > 1 else ""),
-                "a": _side(c.a), "a_rule": c.a.rule_id if c.a else "",
-                "a_assumption": bool(c.a and c.a.rests_on_assumption),
-                "b": _side(c.b), "b_rule": c.b.rule_id if c.b else "",
-                "b_assumption": bool(c.b and c.b.rests_on_assumption), "shift": shift_text(c),
+                "a": _side(c.a), "a_rule": c.a.rule_id if c.a else "", "a_marks": side_marks(c.a),
+                "b": _side(c.b), "b_rule": c.b.rule_id if c.b else "", "b_marks": side_marks(c.b),
+                "shift": shift_text(c),
             })
     first = report.sets[0].result
     return {
@@ -221,6 +220,7 @@ def _context(report: Report, figure_png: bytes) -> dict:
         "autoantibodies": [{"name": a.name, "result": a.result.replace("_", " ")} for a in sc.patient.autoantibodies],
         "sets": rows,
         "changes": changes,
+        "mark_class": {"ASSUMPTION": "assumption", "CASE-SPECIFIC": "case-specific", "DISPUTED-VALUE": "disputed"},
         "changed_count": sum(1 for c in changes if c["c"].status != "same"),
         "action_changes": _action_changes(report),
         "findings": first.findings,
