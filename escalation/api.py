@@ -89,6 +89,8 @@ def with_overrides(ruleset: Ruleset, overrides: Mapping[str, float]) -> Ruleset:
     errors of the argument `overrides` (`--set` on the command line)."""
     if not overrides:
         return ruleset
+    if not isinstance(overrides, Mapping):
+        raise _overrides_error(f"{overrides!r} is not a mapping of RULE.PARAM to a number")
     pairs = {_split_target(k): _finite(k, v) for k, v in overrides.items()}
     try:
         return ruleset.with_overrides(pairs)
@@ -175,7 +177,11 @@ def _rule_ids(rs: Ruleset, rule_ids: Iterable[str] | None) -> list[str] | None:
     """The rule ids asked for, in the order given and each once; an unknown one is an input error."""
     if rule_ids is None:
         return None
-    wanted = list(dict.fromkeys([rule_ids] if isinstance(rule_ids, str) else rule_ids))  # one id, not its letters
+    given = [rule_ids] if isinstance(rule_ids, str) else rule_ids  # one id, not its letters
+    items = list(given) if isinstance(given, Iterable) and not isinstance(given, (bytes, bytearray)) else None
+    if items is None or not all(isinstance(r, str) for r in items):
+        raise ArgumentError("rule_ids", f"{rule_ids!r} is not a rule id or a list of them", option="--rule")
+    wanted = list(dict.fromkeys(items))
     known = [r.id for r in rs.rules]
     for rule_id in wanted:
         if rule_id not in known:

@@ -156,13 +156,27 @@ def test_diff_marks_each_side_as_a_replay_marks_its_decision_point():
     and report show ASSUMPTION and CASE-SPECIFIC, and nothing for a decision point that read the
     recomputed OI 36 (reported as 20)."""
     diff = escalation.compare(PATHWAY, ROMERO)
-    replayed = {(dp.rule_id, dp.day): dp for dp in escalation.replay(INDEX_CASE, PATHWAY).decision_points}
-    sides = [c.a for c in diff.scenarios[0].changes if c.a is not None]
-    for side in sides:
-        dp = replayed[(side.rule_id, side.day)]
-        assert (side.rests_on_assumption, side.rests_on_case_specific, side.rests_on_disputed_value) == (
-            dp.rests_on_assumption, dp.rests_on_case_specific, dp.rests_on_disputed_value)
-    assert any(s.rests_on_case_specific for s in sides) and any(s.rests_on_disputed_value for s in sides)
+    for rules, side_of in ((PATHWAY, lambda c: c.a), (ROMERO, lambda c: c.b)):
+        replayed = {(dp.rule_id, dp.day): dp for dp in escalation.replay(INDEX_CASE, rules).decision_points}
+        sides = [side_of(c) for c in diff.scenarios[0].changes if side_of(c) is not None]
+        assert sides
+        for side in sides:
+            dp = replayed[(side.rule_id, side.day)]
+            assert (side.rests_on_assumption, side.rests_on_case_specific, side.rests_on_disputed_value) == (
+                dp.rests_on_assumption, dp.rests_on_case_specific, dp.rests_on_disputed_value)
+        assert any(s.rests_on_case_specific for s in sides)
+    assert any(c.a.rests_on_disputed_value for c in diff.scenarios[0].changes if c.a is not None)
     text = to_text(diff, width=200)
     assert "11 step2-plasma-exchange ASSUMPTION CASE-SPECIFIC " in text
+    assert "11 rb-refractory-add-on ASSUMPTION CASE-SPECIFIC " in text
     assert "24 pards-oi-severe DISPUTED-VALUE " in text and "\nDISPUTED-VALUE: a condition the decision point met" in text
+
+
+def test_the_disputed_value_legend_stands_where_a_mark_is_shown_and_nowhere_else():
+    """The legend follows the rows shown: under rtx-earlier the disputed pards-oi-severe decision
+    point stays put, so it is shown (and explained) only with --all."""
+    rtx_earlier = ROOT / "rules" / "rtx-earlier.yaml"
+    diff = escalation.compare(PATHWAY, rtx_earlier)
+    assert "DISPUTED-VALUE" not in to_text(diff, width=200)
+    both = to_text(diff, show_same=True, width=200)
+    assert "24 pards-oi-severe DISPUTED-VALUE " in both and "\nDISPUTED-VALUE: a condition the decision point met" in both

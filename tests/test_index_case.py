@@ -171,6 +171,32 @@ def test_every_replay_says_what_day_0_is(index_result):
 
     assert index_result.scenario.day_zero.startswith("admission to the intensive care unit")
     assert f"day 0 = {index_result.scenario.day_zero}" in " ".join(to_table(index_result, width=200).split())
+    from escalation import api
+    from escalation.report.explain_text import to_table as explain_table
+
+    explained = " ".join(explain_table(api.explain(INDEX_CASE, rule_ids=["step2-plasma-exchange"]), width=200).split())
+    assert f"(day 0 = {index_result.scenario.day_zero})" in explained
+
+
+def test_day_zero_is_written_out_and_read_on_one_line(tmp_path):
+    """Found in review: an empty day_zero printed 'day 0 = )' and one with a newline split the header."""
+    import pytest
+
+    from escalation.load.errors import InputError
+    from escalation.load.loading import load_scenario
+    from escalation.report.text import to_table
+
+    text = INDEX_CASE.read_text()
+    line = "  day_zero: admission to the intensive care unit of the treating hospital (transfer)\n"
+    assert line in text
+    (tmp_path / "empty.yaml").write_text(text.replace(line, '  day_zero: " "\n'))
+    with pytest.raises(InputError, match="day_zero"):
+        load_scenario(tmp_path / "empty.yaml")
+    (tmp_path / "two.yaml").write_text(text.replace(line, '  day_zero: "admission\\nto the ICU"\n'))
+    from escalation import api
+
+    [header] = [x for x in to_table(api.replay(tmp_path / "two.yaml"), width=200).splitlines() if x.startswith("Scenario")]
+    assert header.endswith("(days -113..517; day 0 = admission to the ICU)")
 
 
 def test_a_surface_dose_names_the_day_of_each_measurement_it_uses():

@@ -687,3 +687,18 @@ def test_a_negative_lag_says_why_in_the_replay_table():
     assert "in the timeline: PE already in place since day 11" in block and "-14" in block
     plain = CliRunner().invoke(app, ["replay", str(INDEX_CASE), "--width", "120"]).stdout
     assert "in the timeline:" not in plain  # no lag below 0 under the report's pathway
+
+
+def test_the_timeline_line_names_only_the_actions_already_in_place(tmp_path: Path):
+    """Found in review: with PSL already given when step 1 fired, the line listed every matched
+    action ('MPT started day 0..11; PSL already in place since day -3; CyA ...')."""
+    text = INDEX_CASE.read_text()
+    on_or_after = ('    day: {on_or_after: 3, note: "after the methylprednisolone pulses: after the first 3-day course at '
+                   'the earliest, or after all four; the day is not given"}\n')
+    assert on_or_after in text
+    scenario = tmp_path / "psl-before.yaml"
+    scenario.write_text(text.replace(on_or_after, "    day: -3\n    until: 20\n"))
+    table = CliRunner().invoke(app, ["replay", str(scenario), "--width", "200"]).stdout
+    lines = [line for line in table.splitlines() if "in the timeline:" in line]
+    assert lines and all(line.split("in the timeline: ")[1].split("│")[0].strip()
+                         == "PSL already in place since day -3" for line in lines), lines

@@ -357,7 +357,8 @@ class ScenarioInfo(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     title: str
     description: str | None = None
-    day_zero: str = "admission to the treating hospital"
+    day_zero: str = Field("admission to the treating hospital", pattern=r"\S",
+                          description="what day 0 is: every day of the timeline counts from it")
     source: Citation
     hypothetical: bool = Field(False, description="a counterfactual variant, not a transcription")
 

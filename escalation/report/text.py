@@ -48,8 +48,10 @@ def _why(dp: DecisionPoint, styled: bool) -> Text:
     from rich.text import Text
 
     head, met = printable("for review: " + ", ".join(dp.proposes)), printable(_met(dp))
-    if any(a.already_in_place for a in dp.actions):  # what makes the lag negative, said where it is read
-        met += "\n" + printable(f"in the timeline: {dp.action_note}")
+    in_place = [f"{a.code} already in place since day {span_label(a.day, a.day_latest)}"
+                for a in dp.actions if a.already_in_place]
+    if in_place:  # what makes the lag negative, said where it is read
+        met += "\n" + printable("in the timeline: " + "; ".join(in_place))
     sources = printable("; ".join(dp.sources))
     if not styled:
         return Text(f"{head}\n{met}\n{sources}")
@@ -157,7 +159,7 @@ def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = Fa
     out.line(result.notice, style="bold")
     out.line(printable(f"Scenario {result.scenario.id}: {result.scenario.title} "
                        f"(days {result.scenario.first_day}..{result.scenario.last_day}; day 0 = "
-                       f"{result.scenario.day_zero})"))
+                       f"{' '.join(result.scenario.day_zero.split())})"))
     if result.scenario.hypothetical or result.scenario.hypothetical_events:
         out.line(printable("HYPOTHETICAL: counterfactual events, in no source: "
                            + (", ".join(result.scenario.hypothetical_events) or "none")))
