@@ -91,7 +91,7 @@ def with_overrides(ruleset: Ruleset, overrides: Mapping[str, float]) -> Ruleset:
         return ruleset
     if not isinstance(overrides, Mapping):
         raise _overrides_error(f"{overrides!r} is not a mapping of RULE.PARAM to a number")
-    pairs = {_split_target(k): _finite(k, v) for k, v in overrides.items()}
+    pairs = {_split_target(k, ruleset): _finite(k, v) for k, v in overrides.items()}
     try:
         return ruleset.with_overrides(pairs)
     except KeyError as exc:
@@ -105,12 +105,17 @@ def _overrides_error(message: str) -> ArgumentError:
     return ArgumentError("overrides", message, option="--set")
 
 
-def _split_target(target: str) -> tuple[str, str]:
+def _split_target(target: str, ruleset: Ruleset) -> tuple[str, str]:
+    """(rule, parameter); a parameter named without its rule is refused, naming the rules that
+    have one of that name."""
     if not isinstance(target, str):
         raise _overrides_error(f"{target!r} is not of the form RULE.PARAM (a string)")
     rule_id, dot, name = target.partition(".")
     if not dot or not rule_id or not name:
-        raise _overrides_error(f"{target!r} is not of the form RULE.PARAM")
+        param = name if dot else target
+        having = [f"{r.id}.{param}" for r in ruleset.rules if param in r.parameters]
+        hint = f": did you mean {' or '.join(having)}?" if having else ""
+        raise _overrides_error(f"{target!r} is not of the form RULE.PARAM{hint}")
     return rule_id, name
 
 

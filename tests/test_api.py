@@ -142,3 +142,21 @@ def test_one_rule_id_given_as_a_string_is_that_rule_not_its_letters():
     """rule_ids="step2-plasma-exchange" was read letter by letter: 'no rule 's''."""
     one = escalation.explain(INDEX_CASE, rule_ids="step2-plasma-exchange")
     assert [r.rule_id for r in one.rules] == ["step2-plasma-exchange"]
+
+
+def test_a_parameter_set_without_its_rule_names_the_rules_that_have_it():
+    """Found in a trial: `--set oi_above=30` said only that it was not of the form RULE.PARAM."""
+    from typer.testing import CliRunner
+
+    from escalation.cli.app import app
+
+    with pytest.raises(escalation.InputError) as info:
+        escalation.replay(INDEX_CASE, overrides={"oi_above": 30})
+    assert info.value.message == "'oi_above' is not of the form RULE.PARAM: did you mean step3-ecmo-oi.oi_above?"
+    with pytest.raises(escalation.InputError) as info:
+        escalation.replay(INDEX_CASE, overrides={"nothing_has_this": 30})
+    assert info.value.message == "'nothing_has_this' is not of the form RULE.PARAM"
+    result = CliRunner().invoke(app, ["replay", str(INDEX_CASE), "--set", "oi_above=30"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("error: --set: 'oi_above' is not of the form RULE.PARAM: did you mean "
+                                     "step3-ecmo-oi.oi_above?")

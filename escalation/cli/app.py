@@ -72,12 +72,13 @@ def _root(
 
 
 def parse_overrides(items: list[str]) -> dict[str, float]:
-    """`RULE.PARAM=VALUE` strings to a mapping; malformed ones are input errors."""
+    """`RULE.PARAM=VALUE` strings to a mapping; malformed ones are input errors. The RULE.PARAM
+    part is checked against the rule set (api.with_overrides), which can say which rule has a
+    parameter given without its rule."""
     out: dict[str, float] = {}
     for item in items:
         target, sep, raw = item.partition("=")
-        rule_id, dot, name = target.partition(".")
-        if not sep or not dot or not rule_id or not name:
+        if not sep or not target:
             raise InputError("--set", f"{item!r} is not of the form RULE.PARAM=VALUE")
         try:
             value = float(raw)
