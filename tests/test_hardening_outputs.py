@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -126,23 +127,29 @@ def test_staging_folders_are_unique_so_concurrent_writers_never_share_one(tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def _another_writer_first(out: Path, monkeypatch: pytest.MonkeyPatch, make: Callable[[], None]) -> None:
+    """The race CI met: two writers both see no output folder; `make` builds the other writer's
+    `out` just before this one renames its whole staged folder there."""
+    from escalation.report import files
+
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if Path(dst) == out and not out.exists():
+            out.mkdir()
+            make()
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(files.os, "rename", rename)
+
+
 def test_a_folder_created_by_another_writer_just_before_publishing_takes_the_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    # The race CI met: two writers both see no output folder; the second one's rename of its
-    # whole staged folder then finds the first one's folder in place.
     from escalation.report import files
 
     out = tmp_path / "shared"
-    real_rename = os.rename
-
-    def another_writer_first(src, dst):
-        if Path(dst) == out and not out.exists():
-            out.mkdir()
-            (out / "theirs.txt").write_text("theirs")
-            (out / "a.txt").write_text("old")
-        return real_rename(src, dst)
-
-    monkeypatch.setattr(files.os, "rename", another_writer_first)
+    _another_writer_first(out, monkeypatch, lambda: ((out / "theirs.txt").write_text("theirs"),
+                                                     (out / "a.txt").write_text("old")))
     with staged(out) as stage:
         (stage / "a.txt").write_text("new a")
         (stage / "b.txt").write_text("new b")
@@ -158,16 +165,7 @@ def test_a_folder_in_the_way_in_a_folder_another_writer_just_made_replaces_nothi
     from escalation.report import files
 
     out = tmp_path / "shared"
-    real_rename = os.rename
-
-    def another_writer_first(src, dst):
-        if Path(dst) == out and not out.exists():
-            out.mkdir()
-            (out / "a.txt").write_text("old")
-            (out / "b.txt").mkdir()
-        return real_rename(src, dst)
-
-    monkeypatch.setattr(files.os, "rename", another_writer_first)
+    _another_writer_first(out, monkeypatch, lambda: ((out / "a.txt").write_text("old"), (out / "b.txt").mkdir()))
     with pytest.raises(InputError, match="is a folder"):
         with staged(out) as stage:
             (stage / "a.txt").write_text("new a")

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from escalation.load.timing import span_label
 from escalation.report.console import FALLBACK_WIDTH, buffer_console, plain_text, printable, rendered
-from escalation.match.results import DecisionPoint, ReplayResult, RulesetOut
+from escalation.match.results import DecisionPoint, ReplayResult, RulesetOut, marks
 from escalation.report.text import ruleset_notes_text
 
 
@@ -162,11 +162,8 @@ DISPUTED_LEGEND = ("DISPUTED-VALUE: a condition the decision point met read an i
 
 
 def side_marks(s: Side | None) -> list[str]:
-    """The marks a replay gives the side's decision point: ASSUMPTION, CASE-SPECIFIC, DISPUTED-VALUE."""
-    if s is None:
-        return []
-    return [m for m, on in (("ASSUMPTION", s.rests_on_assumption), ("CASE-SPECIFIC", s.rests_on_case_specific),
-                            ("DISPUTED-VALUE", s.rests_on_disputed_value)) if on]
+    """The marks a replay gives the side's decision point (results.marks); none for no side."""
+    return [] if s is None else marks(s)
 
 
 def _when(s: Side | None) -> str:

@@ -9,6 +9,7 @@ under both timing placements; its two values bound it.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,17 +166,24 @@ def summary_line(title: str, when: str) -> str:
     where leaving the words out could change what it says: a negation in the clause before them
     ("Not for review: ...", "Step 5 (not yet for review): ..."), a bracket left open, or a colon
     before them."""
+    return f"For review ({when}): {_title_after_for_review(title)}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _title_after_for_review(title: str) -> str:
+    """The title as it follows "For review (days):", its own "for review" left out where that is
+    safe; kept per title, since a rule of a long record fires thousands of times."""
     own = _FOR_REVIEW.match(title)
     if own and _foldable(own["lead"]):
-        title = f"{own['lead']}: {own['rest']}"
-    elif bare := _ONLY_FOR_REVIEW.match(title):
-        title = bare["rest"]
-    return f"For review ({when}): {title}"
+        return f"{own['lead']}: {own['rest']}"
+    bare = _ONLY_FOR_REVIEW.match(title)
+    return bare["rest"] if bare else title
 
 
 def _foldable(lead: str) -> bool:
     clause = re.split(r"[,;:(]", lead)[-1]
     return lead.count("(") == lead.count(")") and not lead.endswith(":") and not _NEGATION.search(clause)
+
 
 @dataclass(frozen=True)
 class _RuleParts:
@@ -256,7 +264,7 @@ def scenario_out(replay: Replay, scenario_file: Path | str) -> ScenarioOut:
     early = replay.passes["early"].placement
     return ScenarioOut(id=replay.scenario.scenario.id, title=replay.scenario.scenario.title,
                        file=Path(scenario_file).as_posix(), first_day=early.first_day, last_day=early.last_day,
-                       day_zero=replay.scenario.scenario.day_zero,
+                       day_zero=" ".join(replay.scenario.scenario.day_zero.split()),  # a header's one line
                        hypothetical=replay.scenario.scenario.hypothetical,
                        hypothetical_events=[e.id for e in replay.scenario.events if e.hypothetical],
                        fhir_import=replay.scenario.fhir_import)

@@ -8,7 +8,7 @@ research replay, never something to do.
 # Annotations are evaluated as the classes are made (no `from __future__ import annotations`):
 # pydantic would otherwise compile and evaluate each one from its string, at every cold start.
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -120,6 +120,15 @@ def lag_text(dp: "DecisionPoint") -> str:
     return _span(dp.lag_days, dp.lag_days_max)
 
 
+def marks(point: Any) -> list[str]:
+    """What a decision point rests on, as every output marks it: ASSUMPTION, CASE-SPECIFIC,
+    DISPUTED-VALUE. `point` is a DecisionPoint or anything carrying its three `rests_on_` flags
+    (a diff's side)."""
+    return [m for m, on in (("ASSUMPTION", point.rests_on_assumption),
+                            ("CASE-SPECIFIC", point.rests_on_case_specific),
+                            ("DISPUTED-VALUE", point.rests_on_disputed_value)) if on]
+
+
 class FindingOut(_Out):
     """A data-consistency check: research material about the source, not an error."""
 
@@ -157,7 +166,7 @@ class ScenarioOut(_Out):
     hypothetical_events: list[str] = Field(description="ids of the events no source states")
     first_day: int
     last_day: int
-    day_zero: str = Field(description="what day 0 is: every day of the replay counts from it")
+    day_zero: str = Field(description="what day 0 is, on one line: every day of the replay counts from it")
     fhir_import: str | None = Field(None, description="for a FHIR R4 Bundle replayed without a scenario "
                                     "file: its day 0, and how many records the import left out")
 

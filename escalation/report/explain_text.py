@@ -145,8 +145,7 @@ def to_table(explanation: Explanation, width: int = FALLBACK_WIDTH) -> str:
     cut = (f" (of days {span_label(*asked)} asked: the replay covers days {span_label(sc.first_day, sc.last_day)})"
            if asked is not None else "")
     console.print(plain_text(f"Scenario {sc.id}: {sc.title}; rule set {rs.id} v{rs.version} "
-                             f"sha256:{rs.content_hash[:16]}; days {days}{cut} (day 0 = "
-                             f"{' '.join(sc.day_zero.split())})", width), markup=False)
+                             f"sha256:{rs.content_hash[:16]}; days {days}{cut} (day 0 = {sc.day_zero})", width), markup=False)
     if sc.hypothetical or sc.hypothetical_events:
         console.print(plain_text("HYPOTHETICAL: counterfactual events, in no source: "
                                  + (", ".join(sc.hypothetical_events) or "none"), width), markup=False)

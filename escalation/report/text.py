@@ -20,6 +20,7 @@ from escalation.match.results import (
     RulesetOut,
     actual_text,
     lag_text,
+    marks,
 )
 from escalation.report.console import FALLBACK_WIDTH, Printer, printable
 
@@ -81,9 +82,7 @@ def _decision_table(result: ReplayResult, styled: bool, width: int = FALLBACK_WI
     rows = []
     for dp in result.decision_points:
         rule = dp.rule_id + (f"\nstep {dp.step}" if dp.step else f"\n{dp.kind}")
-        rule += "\nASSUMPTION" if dp.rests_on_assumption else ""
-        rule += "\nCASE-SPECIFIC" if dp.rests_on_case_specific else ""
-        rule += "\nDISPUTED-VALUE" if dp.rests_on_disputed_value else ""
+        rule += "".join(f"\n{m}" for m in marks(dp))
         day = span_label(dp.day, dp.day_latest) + (f"\n({dp.timing})" if dp.timing.endswith("only") else "")
         rows.append((day, printable(rule), dp, actual_text(dp), lag_text(dp)))
     shares, rule_min = _narrow_widths(rows, width)
@@ -159,7 +158,7 @@ def to_table(result: ReplayResult, width: int = FALLBACK_WIDTH, color: bool = Fa
     out.line(result.notice, style="bold")
     out.line(printable(f"Scenario {result.scenario.id}: {result.scenario.title} "
                        f"(days {result.scenario.first_day}..{result.scenario.last_day}; day 0 = "
-                       f"{' '.join(result.scenario.day_zero.split())})"))
+                       f"{result.scenario.day_zero})"))
     if result.scenario.hypothetical or result.scenario.hypothetical_events:
         out.line(printable("HYPOTHETICAL: counterfactual events, in no source: "
                            + (", ".join(result.scenario.hypothetical_events) or "none")))
